@@ -1,0 +1,711 @@
+//! Decoding one YAML document into a `JobSpec`: the Apache operator's FlinkDeployment and
+//! FlinkSessionJob (`flink.apache.org/v1beta1`) and the seed kinds FlinkCluster and
+//! FlinkApplication (`flink.apache.org/v1`).
+
+use super::decode::{Cx, Fields};
+use super::model::*;
+use super::names::{check_job_name, check_namespace};
+use super::resource::{decode_resource, ResourceInput};
+use super::settings::Settings;
+use super::yaml::{Node, Pos};
+use std::collections::BTreeMap;
+
+pub const V1BETA1: &str = "flink.apache.org/v1beta1";
+pub const V1: &str = "flink.apache.org/v1";
+
+/// Flink's own defaults for process memory (jobmanager/taskmanager.memory.process.size).
+const DEFAULT_JM: ResourceInput = ResourceInput {
+    cpu_millis: Some(1000),
+    memory_bytes: Some(1600 << 20),
+    ephemeral_storage_bytes: None,
+};
+const DEFAULT_TM: ResourceInput = ResourceInput {
+    cpu_millis: Some(1000),
+    memory_bytes: Some(1728 << 20),
+    ephemeral_storage_bytes: None,
+};
+
+/// What could be read from a document: its identity as soon as metadata is readable (so
+/// a broken job can be named in the plan), the spec only when it had no errors.
+#[derive(Debug)]
+pub struct Decoded {
+    pub id: Option<JobId>,
+    pub pos: Pos,
+    pub spec: Option<JobSpec>,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Deployment,
+    SessionJob,
+    SeedCluster,
+    SeedApplication,
+}
+
+pub fn decode_document(cx: &mut Cx, root: &Node, settings: &Settings) -> Decoded {
+    let errors_before = cx.errors.len();
+    let mut decoded = Decoded {
+        id: None,
+        pos: root.pos,
+        spec: None,
+    };
+    let Some(mut top) = Fields::of(cx, root, "") else {
+        return decoded;
+    };
+    let api = top.string(cx, "apiVersion");
+    let kind_text = top.string(cx, "kind");
+    let kind = match (api.as_deref(), kind_text.as_deref()) {
+        (Some(V1BETA1), Some("FlinkDeployment")) => Some(Kind::Deployment),
+        (Some(V1BETA1), Some("FlinkSessionJob")) => Some(Kind::SessionJob),
+        (Some(V1), Some("FlinkCluster")) => Some(Kind::SeedCluster),
+        (Some(V1), Some("FlinkApplication")) => Some(Kind::SeedApplication),
+        (None, _) | (_, None) => {
+            let missing = if api.is_none() { "apiVersion" } else { "kind" };
+            cx.error(root.pos, missing, format!("{missing} is required"));
+            None
+        }
+        (Some(a), Some(k)) => {
+            cx.error(
+                root.pos,
+                "kind",
+                format!(
+                    "`{a}` `{k}` is not a Flink job definition; flinkops reads {V1BETA1} FlinkDeployment and FlinkSessionJob, and {V1} FlinkCluster and FlinkApplication (keep other files outside the settings' roots)"
+                ),
+            );
+            None
+        }
+    };
+    let written_as = format!(
+        "{}/{}",
+        api.unwrap_or_default(),
+        kind_text.unwrap_or_default()
+    );
+
+    let meta = decode_metadata(cx, &mut top, settings);
+    if let Some((id, _, _)) = &meta {
+        decoded.id = Some(id.clone());
+    }
+    let spec_node = top.take("spec");
+    top.unsupported(
+        cx,
+        "status",
+        "status is written by the cluster, not by Git; remove it",
+    );
+    top.finish(cx);
+    let (Some(kind), Some((id, labels, annotations))) = (kind, meta) else {
+        return decoded;
+    };
+    let Some(spec_node) = spec_node else {
+        cx.error(root.pos, "spec", "spec is required");
+        return decoded;
+    };
+    let Some(mut spec) = Fields::of(cx, spec_node, "spec") else {
+        return decoded;
+    };
+    let mut out = JobSpec {
+        id,
+        kind: JobKind::SessionCluster,
+        source: Source {
+            file: cx.file.to_string(),
+            line: root.pos.line,
+            cluster_ref: spec_node
+                .get("deploymentName")
+                .or_else(|| spec_node.get("flinkCluster").and_then(|c| c.get("name")))
+                .map(|n| (n.pos.line, n.pos.col)),
+        },
+        written_as,
+        labels,
+        annotations,
+        cluster: None,
+        job: None,
+        session_cluster: None,
+        flink_configuration: BTreeMap::new(),
+        restart_nonce: None,
+    };
+    match kind {
+        Kind::Deployment | Kind::SeedCluster => {
+            let conf = flink_configuration(cx, &mut spec, settings);
+            let job_node = if kind == Kind::Deployment {
+                spec.take("job")
+            } else {
+                spec.unsupported(
+                    cx,
+                    "job",
+                    "a FlinkCluster is a session cluster; submit jobs to it with FlinkApplication",
+                );
+                None
+            };
+            let version = flink_version(cx, &mut spec).or(settings.defaults.flink_version);
+            let slots = task_slots(cx, &conf);
+            let mut cluster = decode_cluster(cx, &mut spec, settings, version);
+            out.restart_nonce = spec.int(cx, "restartNonce").map(|(n, _)| n);
+            if let Some(job_node) = job_node {
+                out.kind = JobKind::Application;
+                out.job = decode_job(cx, job_node, "spec.job", &conf, true);
+            }
+            if let (Some(c), Some(slots)) = (cluster.as_mut(), slots) {
+                resolve_task_managers(cx, c, out.job.as_ref(), slots, spec_node);
+                check_job_manager_replicas(cx, c, &conf, spec_node);
+            }
+            out.flink_configuration = with_state_dirs(conf, settings, &out.id, version);
+            out.cluster = cluster;
+        }
+        Kind::SessionJob | Kind::SeedApplication => {
+            out.kind = JobKind::SessionJob;
+            out.session_cluster = if kind == Kind::SessionJob {
+                spec.string(cx, "deploymentName")
+            } else {
+                spec.take("flinkCluster").and_then(|n| {
+                    let mut fc = Fields::of(cx, n, "spec.flinkCluster")?;
+                    let name = fc.string(cx, "name");
+                    if name.is_none() {
+                        cx.error(n.pos, "spec.flinkCluster.name", "name is required");
+                    }
+                    fc.finish(cx);
+                    name
+                })
+            };
+            if out.session_cluster.is_none() && kind == Kind::SessionJob {
+                cx.error(
+                    spec.pos,
+                    "spec.deploymentName",
+                    "deploymentName is required: the session cluster (FlinkDeployment without job) to run on",
+                );
+            }
+            // Only the job's own configuration travels with a session job: the cluster's
+            // defaults are already in the session cluster.
+            let conf = spec
+                .string_map(cx, "flinkConfiguration")
+                .unwrap_or_default();
+            out.restart_nonce = spec.int(cx, "restartNonce").map(|(n, _)| n);
+            match spec.take("job") {
+                Some(n) => out.job = decode_job(cx, n, "spec.job", &conf, false),
+                None => cx.error(spec.pos, "spec.job", "job is required for a session job"),
+            }
+            out.flink_configuration = conf.into_iter().map(|(k, (v, _))| (k, v)).collect();
+        }
+    }
+    spec.finish(cx);
+    if cx.errors.len() == errors_before {
+        decoded.spec = Some(out);
+    }
+    decoded
+}
+
+type Meta = (JobId, BTreeMap<String, String>, BTreeMap<String, String>);
+
+fn decode_metadata(cx: &mut Cx, top: &mut Fields, settings: &Settings) -> Option<Meta> {
+    let Some(node) = top.take("metadata") else {
+        let pos = top.pos;
+        cx.error(pos, "metadata.name", "metadata.name is required");
+        return None;
+    };
+    let mut m = Fields::of(cx, node, "metadata")?;
+    let name = m.take("name");
+    let name = match name {
+        Some(n) => super::decode::string(cx, n, "metadata.name").and_then(|s| {
+            check_job_name(&s)
+                .map_err(|e| cx.error(n.pos, "metadata.name", e))
+                .ok()
+                .map(|_| s)
+        }),
+        None => {
+            cx.error(node.pos, "metadata.name", "metadata.name is required");
+            None
+        }
+    };
+    let namespace = match m.take("namespace") {
+        Some(n) => super::decode::string(cx, n, "metadata.namespace").and_then(|s| {
+            if let Err(e) = check_namespace(&s) {
+                cx.error(n.pos, "metadata.namespace", e);
+                return None;
+            }
+            if let Some(allowed) = &settings.namespaces {
+                if !allowed.contains(&s) {
+                    cx.error(
+                        n.pos,
+                        "metadata.namespace",
+                        format!(
+                            "namespace `{s}` is not allowed by {} (allowed: {})",
+                            super::settings::SETTINGS_FILE,
+                            allowed.join(", ")
+                        ),
+                    );
+                }
+            }
+            Some(s)
+        }),
+        None => Some(settings.default_namespace.clone()),
+    };
+    let labels = m.labels(cx, "labels").unwrap_or_default();
+    let annotations = m.labels(cx, "annotations").unwrap_or_default();
+    m.finish(cx);
+    Some((
+        JobId {
+            namespace: namespace?,
+            name: name?,
+        },
+        labels,
+        annotations,
+    ))
+}
+
+pub(super) fn pull_policy(cx: &mut Cx, f: &mut Fields) -> Option<String> {
+    let node = f.take("imagePullPolicy")?;
+    let field = f.field("imagePullPolicy");
+    let v = super::decode::string(cx, node, &field)?;
+    if ["Always", "IfNotPresent", "Never"].contains(&v.as_str()) {
+        Some(v)
+    } else {
+        cx.error(
+            node.pos,
+            &field,
+            format!("`{v}` is not one of Always, IfNotPresent, Never"),
+        );
+        None
+    }
+}
+
+pub(super) fn flink_version(cx: &mut Cx, f: &mut Fields) -> Option<FlinkVersion> {
+    let node = f.take("flinkVersion")?;
+    let field = f.field("flinkVersion");
+    let v = super::decode::string(cx, node, &field)?;
+    let parsed = FlinkVersion::parse(&v);
+    if parsed.is_none() {
+        cx.error(
+            node.pos,
+            &field,
+            format!(
+                "`{v}` is not a Flink version; write it as the operator does, e.g. v1_20 or v2_0"
+            ),
+        );
+    }
+    parsed
+}
+
+fn flink_configuration(
+    cx: &mut Cx,
+    spec: &mut Fields,
+    settings: &Settings,
+) -> BTreeMap<String, (String, Pos)> {
+    let mut conf: BTreeMap<String, (String, Pos)> = settings
+        .defaults
+        .flink_configuration
+        .iter()
+        .map(|(k, v)| (k.clone(), (v.clone(), Pos::default())))
+        .collect();
+    conf.extend(
+        spec.string_map(cx, "flinkConfiguration")
+            .unwrap_or_default(),
+    );
+    conf
+}
+
+/// Adds per-job checkpoint and savepoint directories from the settings' base directories,
+/// unless the job sets its own.
+fn with_state_dirs(
+    conf: BTreeMap<String, (String, Pos)>,
+    settings: &Settings,
+    id: &JobId,
+    version: Option<FlinkVersion>,
+) -> BTreeMap<String, String> {
+    let mut out: BTreeMap<String, String> = conf.into_iter().map(|(k, (v, _))| (k, v)).collect();
+    let legacy = version.is_some_and(|v| !v.is_2x());
+    let keys = if legacy {
+        [
+            (
+                "state.savepoints.dir",
+                &settings.defaults.savepoint_directory,
+            ),
+            (
+                "state.checkpoints.dir",
+                &settings.defaults.checkpoint_directory,
+            ),
+        ]
+    } else {
+        [
+            (
+                "execution.checkpointing.savepoint-dir",
+                &settings.defaults.savepoint_directory,
+            ),
+            (
+                "execution.checkpointing.dir",
+                &settings.defaults.checkpoint_directory,
+            ),
+        ]
+    };
+    for (key, base) in keys {
+        if let Some(base) = base {
+            out.entry(key.to_string()).or_insert_with(|| {
+                format!(
+                    "{}/{}/{}",
+                    base.trim_end_matches('/'),
+                    id.namespace,
+                    id.name
+                )
+            });
+        }
+    }
+    out
+}
+
+fn task_slots(cx: &mut Cx, conf: &BTreeMap<String, (String, Pos)>) -> Option<i32> {
+    let key = "taskmanager.numberOfTaskSlots";
+    let Some((v, pos)) = conf.get(key) else {
+        return Some(1);
+    };
+    match v.parse::<i32>() {
+        Ok(n) if n >= 1 => Some(n),
+        _ => {
+            cx.error(
+                *pos,
+                &format!("spec.flinkConfiguration.{key}"),
+                format!("must be a whole number of at least 1, got `{v}`"),
+            );
+            None
+        }
+    }
+}
+
+fn decode_cluster(
+    cx: &mut Cx,
+    spec: &mut Fields,
+    settings: &Settings,
+    version: Option<FlinkVersion>,
+) -> Option<Cluster> {
+    let d = &settings.defaults;
+    let image_written = spec.string(cx, "image");
+    let pull = pull_policy(cx, spec).or_else(|| d.image_pull_policy.clone());
+    let service_account = spec
+        .string(cx, "serviceAccount")
+        .or_else(|| d.service_account.clone());
+    if let Some(mode) = spec.take("mode") {
+        let field = spec.field("mode");
+        if let Some(m) = super::decode::string(cx, mode, &field) {
+            if m != "standalone" {
+                cx.error(
+                    mode.pos,
+                    &field,
+                    format!("flinkops deploys in standalone mode (it creates the JobManager and TaskManager Deployments itself); `{m}` is not supported: remove `mode` or set it to standalone"),
+                );
+            }
+        }
+    }
+    let jm = spec
+        .take("jobManager")
+        .map(|n| decode_component(cx, n, "spec.jobManager"));
+    let tm = spec
+        .take("taskManager")
+        .map(|n| decode_component(cx, n, "spec.taskManager"));
+    let pod_template = spec
+        .take("podTemplate")
+        .and_then(|n| super::pod_template::check(cx, n, "spec.podTemplate"));
+    let log_configuration: BTreeMap<String, String> = spec
+        .string_map(cx, "logConfiguration")
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, (v, _))| (k, v))
+        .collect();
+    let ingress = spec.take("ingress").and_then(|n| decode_ingress(cx, n));
+
+    let image = match (image_written, &d.image, version) {
+        (Some(i), _, _) => i,
+        (None, Some(i), _) => i.clone(),
+        (None, None, Some(v)) => v.default_image(),
+        (None, None, None) => {
+            cx.error(
+                spec.pos,
+                "spec.image",
+                format!(
+                    "no image: set spec.image, spec.flinkVersion, or defaults.image in {}",
+                    super::settings::SETTINGS_FILE
+                ),
+            );
+            return None;
+        }
+    };
+    let component = |c: Option<ComponentInput>, default: ResourceInput, fallback: ResourceInput| {
+        let c = c.unwrap_or_default();
+        let r = c.resource.or(fallback).or(default);
+        Component {
+            replicas: c.replicas.unwrap_or(0),
+            resource: Resource {
+                cpu_millis: r.cpu_millis.unwrap_or(1000),
+                memory_bytes: r.memory_bytes.unwrap_or(1 << 30),
+                ephemeral_storage_bytes: r.ephemeral_storage_bytes,
+            },
+            pod_template: c.pod_template,
+        }
+    };
+    let mut job_manager = component(jm, DEFAULT_JM, d.job_manager);
+    if job_manager.replicas == 0 {
+        job_manager.replicas = 1;
+    }
+    Some(Cluster {
+        image,
+        image_pull_policy: pull,
+        flink_version: version,
+        service_account,
+        job_manager,
+        task_manager: component(tm, DEFAULT_TM, d.task_manager),
+        pod_template,
+        log_configuration,
+        ingress,
+    })
+}
+
+#[derive(Default)]
+struct ComponentInput {
+    replicas: Option<i32>,
+    resource: ResourceInput,
+    pod_template: Option<serde_json::Value>,
+}
+
+fn decode_component(cx: &mut Cx, node: &Node, path: &str) -> ComponentInput {
+    let mut out = ComponentInput::default();
+    let Some(mut f) = Fields::of(cx, node, path) else {
+        return out;
+    };
+    if let Some((n, pos)) = f.int(cx, "replicas") {
+        if !(1..=1000).contains(&n) {
+            cx.error(
+                pos,
+                &f.field("replicas"),
+                format!("must be between 1 and 1000, got {n}"),
+            );
+        } else {
+            out.replicas = Some(n as i32);
+        }
+    }
+    if let Some(n) = f.take("resource") {
+        out.resource = decode_resource(cx, n, &f.field("resource"));
+    }
+    f.unsupported(
+        cx,
+        "resources",
+        "write `resource: {cpu, memory, ephemeralStorage}`; flinkops sets requests and limits from it",
+    );
+    if let Some(n) = f.take("podTemplate") {
+        out.pod_template = super::pod_template::check(cx, n, &f.field("podTemplate"));
+    }
+    f.finish(cx);
+    out
+}
+
+/// TaskManager count: as written, else enough for the job's parallelism; never fewer
+/// slots than the job needs.
+fn resolve_task_managers(cx: &mut Cx, c: &mut Cluster, job: Option<&Job>, slots: i32, spec: &Node) {
+    let written = c.task_manager.replicas;
+    let Some(job) = job else {
+        if written == 0 {
+            c.task_manager.replicas = 1;
+        }
+        return;
+    };
+    let needed = (job.parallelism + slots - 1) / slots;
+    if written == 0 {
+        c.task_manager.replicas = needed;
+    } else if written * slots < job.parallelism {
+        let pos = spec
+            .get("taskManager")
+            .and_then(|t| t.get("replicas"))
+            .map_or(spec.pos, |n| n.pos);
+        cx.error(
+            pos,
+            "spec.taskManager.replicas",
+            format!(
+                "parallelism {} needs {} task slots, but {written} TaskManagers × {slots} slots (taskmanager.numberOfTaskSlots) = {}",
+                job.parallelism,
+                job.parallelism,
+                written * slots
+            ),
+        );
+    }
+}
+
+fn check_job_manager_replicas(
+    cx: &mut Cx,
+    c: &Cluster,
+    conf: &BTreeMap<String, (String, Pos)>,
+    spec: &Node,
+) {
+    let ha = conf
+        .get("high-availability.type")
+        .or_else(|| conf.get("high-availability"))
+        .is_some_and(|(v, _)| !v.eq_ignore_ascii_case("none"));
+    if c.job_manager.replicas > 1 && !ha {
+        let pos = spec
+            .get("jobManager")
+            .and_then(|t| t.get("replicas"))
+            .map_or(spec.pos, |n| n.pos);
+        cx.error(
+            pos,
+            "spec.jobManager.replicas",
+            "more than one JobManager needs high availability (set high-availability.type in flinkConfiguration)",
+        );
+    }
+}
+
+fn decode_job(
+    cx: &mut Cx,
+    node: &Node,
+    path: &str,
+    conf: &BTreeMap<String, (String, Pos)>,
+    application: bool,
+) -> Option<Job> {
+    let mut f = Fields::of(cx, node, path)?;
+    let jar_node = f.take("jarURI");
+    let jar_uri = match jar_node {
+        Some(n) => super::decode::string(cx, n, &f.field("jarURI")),
+        None => {
+            cx.error(node.pos, &f.field("jarURI"), "jarURI is required");
+            None
+        }
+    };
+    if let (Some(uri), Some(n)) = (&jar_uri, jar_node) {
+        if let Err(e) = check_jar_uri(uri, application) {
+            cx.error(n.pos, &f.field("jarURI"), e);
+        }
+    }
+    let entry_class = f.string(cx, "entryClass");
+    let args = f.string_list(cx, "args").unwrap_or_default();
+    let parallelism = match f.int(cx, "parallelism") {
+        Some((p, _)) if p >= 1 && p <= i32::MAX as i64 => Some(p as i32),
+        Some((p, pos)) => {
+            cx.error(
+                pos,
+                &f.field("parallelism"),
+                format!("must be at least 1, got {p}"),
+            );
+            None
+        }
+        None => match conf.get("parallelism.default") {
+            None => Some(1),
+            Some((v, pos)) => match v.parse::<i32>() {
+                Ok(p) if p >= 1 => Some(p),
+                _ => {
+                    cx.error(
+                        *pos,
+                        "spec.flinkConfiguration.parallelism.default",
+                        format!("must be a whole number of at least 1, got `{v}`"),
+                    );
+                    None
+                }
+            },
+        },
+    };
+    let upgrade_mode = enum_field(
+        cx,
+        &mut f,
+        "upgradeMode",
+        &UpgradeMode::NAMES,
+        UpgradeMode::parse,
+    )
+    .unwrap_or(Some(UpgradeMode::Stateless));
+    let state = enum_field(
+        cx,
+        &mut f,
+        "state",
+        &["running", "suspended"],
+        JobState::parse,
+    )
+    .unwrap_or(Some(JobState::Running));
+    let initial_savepoint_path = f.string(cx, "initialSavepointPath");
+    let allow_non_restored_state = f.boolean(cx, "allowNonRestoredState");
+    let savepoint_redeploy_nonce = f.int(cx, "savepointRedeployNonce").map(|(n, _)| n);
+    if let (Some(_), None, Some(n)) = (
+        savepoint_redeploy_nonce,
+        &initial_savepoint_path,
+        node.get("savepointRedeployNonce"),
+    ) {
+        cx.error(
+            n.pos,
+            &f.field("savepointRedeployNonce"),
+            "savepointRedeployNonce redeploys from initialSavepointPath, which is not set",
+        );
+    }
+    f.unsupported(
+        cx,
+        "savepointTriggerNonce",
+        "trigger a savepoint with `flinkops savepoint NAMESPACE/NAME`",
+    );
+    f.unsupported(
+        cx,
+        "checkpointTriggerNonce",
+        "checkpoints are taken by Flink's checkpoint interval",
+    );
+    f.unsupported(cx, "autoscalerResetNonce", "flinkops has no autoscaler");
+    f.finish(cx);
+    Some(Job {
+        jar_uri: jar_uri?,
+        entry_class,
+        args,
+        parallelism: parallelism?,
+        upgrade_mode: upgrade_mode?,
+        state: state?,
+        initial_savepoint_path,
+        allow_non_restored_state,
+        savepoint_redeploy_nonce,
+    })
+}
+
+/// Some(None) when the field is present but invalid; None when absent.
+fn enum_field<T>(
+    cx: &mut Cx,
+    f: &mut Fields,
+    key: &'static str,
+    names: &[&str],
+    parse: fn(&str) -> Option<T>,
+) -> Option<Option<T>> {
+    let node = f.take(key)?;
+    let field = f.field(key);
+    let text = super::decode::string(cx, node, &field);
+    let parsed = text.as_deref().and_then(parse);
+    if let (Some(t), None) = (&text, &parsed) {
+        cx.error(
+            node.pos,
+            &field,
+            format!("`{t}` is not one of {}", names.join(", ")),
+        );
+    }
+    Some(parsed)
+}
+
+/// Application clusters start the jar from the image (standalone mode cannot fetch it);
+/// session jobs are uploaded by flinkops, so any URI with a scheme will do.
+fn check_jar_uri(uri: &str, application: bool) -> Result<(), String> {
+    let Some((scheme, rest)) = uri.split_once("://") else {
+        return Err(format!(
+            "`{uri}` is not a URI (e.g. local:///opt/flink/usrlib/job.jar)"
+        ));
+    };
+    if rest.is_empty() || scheme.is_empty() {
+        return Err(format!(
+            "`{uri}` is not a URI (e.g. local:///opt/flink/usrlib/job.jar)"
+        ));
+    }
+    if application && scheme != "local" {
+        return Err(format!(
+            "`{uri}`: an application cluster runs the jar from its image, so jarURI must be local:///path/in/image.jar"
+        ));
+    }
+    Ok(())
+}
+
+fn decode_ingress(cx: &mut Cx, node: &Node) -> Option<Ingress> {
+    let mut f = Fields::of(cx, node, "spec.ingress")?;
+    let template = f.string(cx, "template");
+    if template.is_none() {
+        cx.error(node.pos, "spec.ingress.template", "template is required");
+    }
+    let class_name = f.string(cx, "className");
+    let annotations = f.labels(cx, "annotations").unwrap_or_default();
+    let labels = f.labels(cx, "labels").unwrap_or_default();
+    f.finish(cx);
+    Some(Ingress {
+        template: template?,
+        class_name,
+        annotations,
+        labels,
+    })
+}

@@ -1,0 +1,251 @@
+//! The normalized job model every definition format is read into.
+//!
+//! Everything here is resolved (defaults applied), so two definitions that mean the same
+//! compare equal and hash the same, whichever format or file they came from.
+
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt;
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct JobId {
+    pub namespace: String,
+    pub name: String,
+}
+
+impl fmt::Display for JobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.name)
+    }
+}
+
+/// Where a definition was read from: not part of the spec hash (moving a file changes
+/// provenance, not the job).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct Source {
+    pub file: String,
+    pub line: usize,
+    /// Where a session job names its session cluster (line, column), for errors.
+    pub cluster_ref: Option<(usize, usize)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum JobKind {
+    /// A FlinkDeployment with `job`: its own JobManager runs it.
+    Application,
+    /// A FlinkDeployment without `job`, or a FlinkCluster.
+    SessionCluster,
+    /// A FlinkSessionJob or FlinkApplication: a job submitted to a session cluster.
+    SessionJob,
+}
+
+impl JobKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobKind::Application => "application",
+            JobKind::SessionCluster => "session-cluster",
+            JobKind::SessionJob => "session-job",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobSpec {
+    pub id: JobId,
+    pub kind: JobKind,
+    #[serde(skip)]
+    pub source: Source,
+    /// apiVersion/kind as written, for messages.
+    #[serde(skip)]
+    pub written_as: String,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    /// Pods and configuration (application jobs and session clusters).
+    pub cluster: Option<Cluster>,
+    /// What runs (application jobs and session jobs).
+    pub job: Option<Job>,
+    /// The session cluster a session job is submitted to (same namespace).
+    pub session_cluster: Option<String>,
+    /// Flink configuration after defaults (for session jobs: submitted with the job).
+    pub flink_configuration: BTreeMap<String, String>,
+    pub restart_nonce: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Cluster {
+    pub image: String,
+    pub image_pull_policy: Option<String>,
+    pub flink_version: Option<FlinkVersion>,
+    pub service_account: Option<String>,
+    pub job_manager: Component,
+    pub task_manager: Component,
+    pub pod_template: Option<serde_json::Value>,
+    pub log_configuration: BTreeMap<String, String>,
+    pub ingress: Option<Ingress>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Component {
+    /// Resolved: TaskManagers default to parallelism / task slots, rounded up.
+    pub replicas: i32,
+    pub resource: Resource,
+    pub pod_template: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Resource {
+    pub cpu_millis: u64,
+    pub memory_bytes: u64,
+    pub ephemeral_storage_bytes: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Job {
+    pub jar_uri: String,
+    pub entry_class: Option<String>,
+    pub args: Vec<String>,
+    pub parallelism: i32,
+    pub upgrade_mode: UpgradeMode,
+    pub state: JobState,
+    pub initial_savepoint_path: Option<String>,
+    pub allow_non_restored_state: Option<bool>,
+    pub savepoint_redeploy_nonce: Option<i64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UpgradeMode {
+    Stateless,
+    Savepoint,
+    LastState,
+}
+
+impl UpgradeMode {
+    pub const NAMES: [&'static str; 3] = ["stateless", "savepoint", "last-state"];
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "stateless" => Some(UpgradeMode::Stateless),
+            "savepoint" => Some(UpgradeMode::Savepoint),
+            "last-state" => Some(UpgradeMode::LastState),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum JobState {
+    Running,
+    Suspended,
+}
+
+impl JobState {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "running" => Some(JobState::Running),
+            "suspended" => Some(JobState::Suspended),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Running => "running",
+            JobState::Suspended => "suspended",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Ingress {
+    /// Host and/or path template with `{{name}}` and `{{namespace}}`, as in the Apache
+    /// operator: `{{name}}.{{namespace}}.flink.example.com` or `example.com/{{namespace}}/{{name}}`.
+    pub template: String,
+    pub class_name: Option<String>,
+    pub annotations: BTreeMap<String, String>,
+    pub labels: BTreeMap<String, String>,
+}
+
+/// `v1_20` style Flink version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct FlinkVersion {
+    pub major: u32,
+    pub minor: u32,
+}
+
+impl FlinkVersion {
+    pub fn parse(s: &str) -> Option<Self> {
+        let rest = s.strip_prefix('v')?;
+        let (major, minor) = rest.split_once('_')?;
+        let ok = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
+        if !ok(major) || !ok(minor) {
+            return None;
+        }
+        Some(FlinkVersion {
+            major: major.parse().ok()?,
+            minor: minor.parse().ok()?,
+        })
+    }
+
+    /// The official image tag for this version, e.g. `flink:1.20`.
+    pub fn default_image(self) -> String {
+        format!("flink:{}.{}", self.major, self.minor)
+    }
+
+    /// Flink reads `config.yaml` from 1.19 on; older versions need `flink-conf.yaml`.
+    pub fn needs_legacy_conf(self) -> bool {
+        self < FlinkVersion {
+            major: 1,
+            minor: 19,
+        }
+    }
+
+    /// Flink 2 renamed the checkpoint and savepoint directory keys.
+    pub fn is_2x(self) -> bool {
+        self.major >= 2
+    }
+}
+
+impl fmt::Display for FlinkVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "v{}_{}", self.major, self.minor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flink_version_parses_and_maps_to_image() {
+        let v = FlinkVersion::parse("v1_20").unwrap();
+        assert_eq!(v.default_image(), "flink:1.20");
+        assert_eq!(v.to_string(), "v1_20");
+        assert!(!v.needs_legacy_conf());
+        assert!(FlinkVersion::parse("v1_18").unwrap().needs_legacy_conf());
+        assert!(FlinkVersion::parse("v2_0").unwrap().is_2x());
+        for bad in ["1_20", "v1.20", "v1_", "v_1", "v1_2x", ""] {
+            assert_eq!(FlinkVersion::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn upgrade_mode_names_round_trip() {
+        for name in UpgradeMode::NAMES {
+            assert_eq!(UpgradeMode::parse(name).unwrap().as_str(), name);
+        }
+        assert_eq!(UpgradeMode::parse("Savepoint"), None);
+    }
+}

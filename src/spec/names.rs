@@ -1,0 +1,67 @@
+//! Kubernetes name rules as they apply to job definitions.
+
+/// Rendered objects are named `<name>-taskmanager` etc. and Services need DNS-1035 labels,
+/// so a job name is a DNS-1035 label short enough to carry the longest suffix.
+pub const MAX_JOB_NAME: usize = 45;
+
+pub fn check_job_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("name is empty".into());
+    }
+    if name.len() > MAX_JOB_NAME {
+        return Err(format!(
+            "`{name}` is {} characters; at most {MAX_JOB_NAME} (object names append suffixes such as -taskmanager)",
+            name.len()
+        ));
+    }
+    if !is_label(name) || !name.starts_with(|c: char| c.is_ascii_lowercase()) {
+        return Err(format!(
+            "`{name}` is not a valid name: lowercase letters, digits and '-', starting with a letter and ending with a letter or digit (RFC 1035)"
+        ));
+    }
+    Ok(())
+}
+
+pub fn check_namespace(ns: &str) -> Result<(), String> {
+    if ns.len() > 63 || !is_label(ns) {
+        return Err(format!(
+            "`{ns}` is not a valid namespace: at most 63 lowercase letters, digits and '-', starting and ending with a letter or digit (RFC 1123)"
+        ));
+    }
+    Ok(())
+}
+
+fn is_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn job_names_follow_dns_1035_with_length_limit() {
+        assert!(check_job_name("orders-enrichment").is_ok());
+        assert!(check_job_name("a").is_ok());
+        for bad in [
+            "", "Orders", "1orders", "orders_x", "orders-", "-orders", "a.b",
+        ] {
+            assert!(check_job_name(bad).is_err(), "{bad}");
+        }
+        assert!(check_job_name(&"a".repeat(45)).is_ok());
+        let err = check_job_name(&"a".repeat(46)).unwrap_err();
+        assert!(err.contains("at most 45"), "{err}");
+    }
+
+    #[test]
+    fn namespaces_follow_dns_1123() {
+        assert!(check_namespace("streaming").is_ok());
+        assert!(check_namespace("1team").is_ok());
+        assert!(check_namespace("Team").is_err());
+        assert!(check_namespace(&"a".repeat(64)).is_err());
+    }
+}

@@ -1,0 +1,412 @@
+//! A YAML reader that keeps the position of every node.
+//!
+//! serde_yaml stops at the first error and forgets where values came from; validation
+//! needs every error at once with file:line:column, so definitions are read into this
+//! small positioned tree first and decoded by hand (see `decode`).
+
+use saphyr_parser::{Event, Parser, ScalarStyle, Span};
+use std::collections::HashMap;
+use std::fmt;
+
+/// 1-based line and column of a node's first character.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct Pos {
+    pub line: usize,
+    pub col: usize,
+}
+
+impl fmt::Display for Pos {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.line, self.col)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+    Seq(Vec<Node>),
+    Map(Vec<(Node, Node)>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    pub value: Value,
+    pub pos: Pos,
+}
+
+impl Node {
+    /// Name of the node's type as a user would say it in an error message.
+    pub fn type_name(&self) -> &'static str {
+        match self.value {
+            Value::Null => "null",
+            Value::Bool(_) => "a boolean",
+            Value::Int(_) => "an integer",
+            Value::Float(_) => "a number",
+            Value::Str(_) => "a string",
+            Value::Seq(_) => "a list",
+            Value::Map(_) => "a mapping",
+        }
+    }
+
+    /// The scalar as text (for string-valued maps such as flinkConfiguration), or None for
+    /// collections and null.
+    pub fn scalar_text(&self) -> Option<String> {
+        match &self.value {
+            Value::Bool(b) => Some(b.to_string()),
+            Value::Int(i) => Some(i.to_string()),
+            Value::Float(x) => Some(format_float(*x)),
+            Value::Str(s) => Some(s.clone()),
+            _ => None,
+        }
+    }
+
+    /// Looks up a mapping entry by key.
+    pub fn get(&self, key: &str) -> Option<&Node> {
+        match &self.value {
+            Value::Map(entries) => entries
+                .iter()
+                .find(|(k, _)| matches!(&k.value, Value::Str(s) if s == key))
+                .map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match &self.value {
+            Value::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Converts to JSON (for pass-through fields like podTemplate). Map keys become text.
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::Value as J;
+        match &self.value {
+            Value::Null => J::Null,
+            Value::Bool(b) => J::Bool(*b),
+            Value::Int(i) => J::from(*i),
+            Value::Float(x) => serde_json::Number::from_f64(*x).map_or(J::Null, J::Number),
+            Value::Str(s) => J::String(s.clone()),
+            Value::Seq(items) => J::Array(items.iter().map(Node::to_json).collect()),
+            Value::Map(entries) => J::Object(
+                entries
+                    .iter()
+                    .map(|(k, v)| (k.scalar_text().unwrap_or_default(), v.to_json()))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// Follows a JSON-pointer-like path (object keys and array indexes) and returns the
+    /// deepest node reached, so an error found in converted JSON can still be located.
+    pub fn locate<'a>(&'a self, path: &[String]) -> &'a Node {
+        let mut node = self;
+        for seg in path {
+            let next = match &node.value {
+                Value::Map(_) => node.get(seg),
+                Value::Seq(items) => seg.parse::<usize>().ok().and_then(|i| items.get(i)),
+                _ => None,
+            };
+            match next {
+                Some(n) => node = n,
+                None => break,
+            }
+        }
+        node
+    }
+}
+
+fn format_float(x: f64) -> String {
+    if x.fract() == 0.0 && x.abs() < 1e15 {
+        format!("{x:.1}")
+    } else {
+        x.to_string()
+    }
+}
+
+/// One document of a (possibly multi-document) file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Document {
+    pub root: Node,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct YamlError {
+    pub pos: Pos,
+    pub message: String,
+}
+
+impl fmt::Display for YamlError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.pos, self.message)
+    }
+}
+
+fn pos_of(span: &Span) -> Pos {
+    Pos {
+        line: span.start.line(),
+        col: span.start.col() + 1,
+    }
+}
+
+enum Frame {
+    Seq(Pos, usize, Vec<Node>),
+    Map(Pos, usize, Vec<(Node, Node)>, Option<Node>),
+}
+
+/// Parses all documents of a YAML text. Empty documents are skipped. Duplicate keys in a
+/// mapping are an error (YAML forbids them, and silently keeping one would lose the other).
+pub fn parse_documents(text: &str) -> Result<Vec<Document>, YamlError> {
+    let mut docs = Vec::new();
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut anchors: HashMap<usize, Node> = HashMap::new();
+    let mut root: Option<Node> = None;
+    for item in Parser::new_from_str(text) {
+        let (event, span) = item.map_err(|e| YamlError {
+            pos: Pos {
+                line: e.marker().line(),
+                col: e.marker().col() + 1,
+            },
+            message: e.info().to_string(),
+        })?;
+        let pos = pos_of(&span);
+        let done: Option<(Node, usize)> = match event {
+            Event::DocumentStart(_) => {
+                root = None;
+                None
+            }
+            Event::DocumentEnd => {
+                if let Some(node) = root.take() {
+                    if node.value != Value::Null {
+                        docs.push(Document { root: node });
+                    }
+                }
+                None
+            }
+            Event::Alias(id) => match anchors.get(&id) {
+                Some(node) => Some((
+                    Node {
+                        pos,
+                        ..node.clone()
+                    },
+                    0,
+                )),
+                None => {
+                    return Err(YamlError {
+                        pos,
+                        message: "alias refers to an unknown anchor".into(),
+                    })
+                }
+            },
+            Event::Scalar(text, style, anchor, tag) => {
+                let forced_str = tag.as_ref().is_some_and(|t| t.suffix == "str");
+                let value = if style == ScalarStyle::Plain && !forced_str {
+                    resolve_plain(&text)
+                } else {
+                    Value::Str(text.into_owned())
+                };
+                Some((Node { value, pos }, anchor))
+            }
+            Event::SequenceStart(anchor, _) => {
+                stack.push(Frame::Seq(pos, anchor, Vec::new()));
+                None
+            }
+            Event::MappingStart(anchor, _) => {
+                stack.push(Frame::Map(pos, anchor, Vec::new(), None));
+                None
+            }
+            Event::SequenceEnd => match stack.pop() {
+                Some(Frame::Seq(p, anchor, items)) => Some((
+                    Node {
+                        value: Value::Seq(items),
+                        pos: p,
+                    },
+                    anchor,
+                )),
+                _ => unreachable!("parser emits balanced sequence events"),
+            },
+            Event::MappingEnd => match stack.pop() {
+                Some(Frame::Map(p, anchor, entries, _)) => Some((
+                    Node {
+                        value: Value::Map(entries),
+                        pos: p,
+                    },
+                    anchor,
+                )),
+                _ => unreachable!("parser emits balanced mapping events"),
+            },
+            _ => None,
+        };
+        let Some((node, anchor)) = done else { continue };
+        if anchor != 0 {
+            anchors.insert(anchor, node.clone());
+        }
+        match stack.last_mut() {
+            None => root = Some(node),
+            Some(Frame::Seq(_, _, items)) => items.push(node),
+            Some(Frame::Map(_, _, entries, pending)) => match pending.take() {
+                None => *pending = Some(node),
+                Some(key) => {
+                    if let Some(first) = entries.iter().find(|(k, _)| k.value == key.value) {
+                        return Err(YamlError {
+                            pos: key.pos,
+                            message: format!(
+                                "duplicate key {} (first defined at line {})",
+                                key.scalar_text().unwrap_or_else(|| "<complex>".into()),
+                                first.0.pos.line
+                            ),
+                        });
+                    }
+                    entries.push((key, node));
+                }
+            },
+        }
+    }
+    Ok(docs)
+}
+
+/// YAML 1.2 core schema resolution of a plain scalar.
+fn resolve_plain(s: &str) -> Value {
+    match s {
+        "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
+        "true" | "True" | "TRUE" => return Value::Bool(true),
+        "false" | "False" | "FALSE" => return Value::Bool(false),
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => {
+            return Value::Float(f64::INFINITY)
+        }
+        "-.inf" | "-.Inf" | "-.INF" => return Value::Float(f64::NEG_INFINITY),
+        ".nan" | ".NaN" | ".NAN" => return Value::Float(f64::NAN),
+        _ => {}
+    }
+    if let Some(hex) = s.strip_prefix("0x") {
+        if let Ok(i) = i64::from_str_radix(hex, 16) {
+            return Value::Int(i);
+        }
+    }
+    if let Some(oct) = s.strip_prefix("0o") {
+        if let Ok(i) = i64::from_str_radix(oct, 8) {
+            return Value::Int(i);
+        }
+    }
+    let digits = s.strip_prefix(['-', '+']).unwrap_or(s);
+    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+        if let Ok(i) = s.parse::<i64>() {
+            return Value::Int(i);
+        }
+    }
+    let looks_numeric = digits
+        .bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_digit() || b == b'.')
+        && digits
+            .bytes()
+            .all(|b| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'-' | b'+'));
+    if looks_numeric {
+        if let Ok(x) = s.parse::<f64>() {
+            return Value::Float(x);
+        }
+    }
+    Value::Str(s.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_are_one_based() {
+        let docs = parse_documents("a:\n  b: 1\n  c: [x, 'y']\n").unwrap();
+        let root = &docs[0].root;
+        assert_eq!(root.pos, Pos { line: 1, col: 1 });
+        let b = root.get("a").unwrap().get("b").unwrap();
+        assert_eq!(b.value, Value::Int(1));
+        assert_eq!(b.pos, Pos { line: 2, col: 6 });
+        let c = root.get("a").unwrap().get("c").unwrap();
+        match &c.value {
+            Value::Seq(items) => {
+                assert_eq!(items[1].value, Value::Str("y".into()));
+                assert_eq!(items[1].pos, Pos { line: 3, col: 10 });
+            }
+            other => panic!("expected a list, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn multi_document_skips_empty_documents() {
+        let docs = parse_documents("---\na: 1\n---\n---\nb: 2\n...\n").unwrap();
+        assert_eq!(docs.len(), 2);
+        assert_eq!(docs[1].root.get("b").unwrap().pos.line, 5);
+    }
+
+    #[test]
+    fn plain_scalars_resolve_by_core_schema() {
+        let cases = [
+            ("x: 12", Value::Int(12)),
+            ("x: -3", Value::Int(-3)),
+            ("x: 0x1f", Value::Int(31)),
+            ("x: 1.5", Value::Float(1.5)),
+            ("x: 1e3", Value::Float(1000.0)),
+            ("x: true", Value::Bool(true)),
+            ("x: ~", Value::Null),
+            ("x:", Value::Null),
+            ("x: '12'", Value::Str("12".into())),
+            ("x: !!str 12", Value::Str("12".into())),
+            ("x: 2048m", Value::Str("2048m".into())),
+            ("x: yes", Value::Str("yes".into())),
+            ("x: 1.2.3", Value::Str("1.2.3".into())),
+        ];
+        for (text, want) in cases {
+            let docs = parse_documents(text).unwrap();
+            assert_eq!(docs[0].root.get("x").unwrap().value, want, "{text}");
+        }
+    }
+
+    #[test]
+    fn syntax_error_has_position() {
+        let err = parse_documents("a: 1\nb: [1, 2\nc: 3\n").unwrap_err();
+        assert!(err.pos.line >= 2, "{err}");
+        assert!(!err.message.is_empty());
+    }
+
+    #[test]
+    fn duplicate_keys_are_rejected_with_both_lines() {
+        let err = parse_documents("a: 1\nb: 2\na: 3\n").unwrap_err();
+        assert_eq!(err.pos, Pos { line: 3, col: 1 });
+        assert_eq!(err.message, "duplicate key a (first defined at line 1)");
+    }
+
+    #[test]
+    fn aliases_copy_the_anchored_node() {
+        let docs = parse_documents("a: &x {k: v}\nb: *x\n").unwrap();
+        assert_eq!(
+            docs[0].root.get("b").unwrap().get("k").unwrap().value,
+            Value::Str("v".into())
+        );
+    }
+
+    #[test]
+    fn locate_follows_keys_and_indexes() {
+        let docs =
+            parse_documents("spec:\n  containers:\n    - name: a\n      image: 3\n").unwrap();
+        let path: Vec<String> = ["spec", "containers", "0", "image"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(docs[0].root.locate(&path).pos, Pos { line: 4, col: 14 });
+        let missing: Vec<String> = vec!["spec".into(), "nope".into()];
+        assert_eq!(docs[0].root.locate(&missing).pos.line, 2);
+    }
+
+    #[test]
+    fn to_json_keeps_structure() {
+        let docs = parse_documents("a: [1, x, {b: true}]").unwrap();
+        assert_eq!(
+            docs[0].root.to_json(),
+            serde_json::json!({"a": [1, "x", {"b": true}]})
+        );
+    }
+}
