@@ -1,0 +1,12 @@
+//! flinkops: a Git-driven reconciler for Apache Flink on Kubernetes.
+//!
+//! Data flow: `source` (Git) → `spec` (parse, validate) → `render` (objects) → `plan`
+//! (actions and diffs). Everything after `source` is pure.
+
+pub mod cli;
+pub mod diff;
+pub mod plan;
+pub mod redact;
+pub mod render;
+pub mod source;
+pub mod spec;

@@ -1,0 +1,402 @@
+//! The objects of one job: ConfigMap, JobManager and TaskManager Deployments, the
+//! JobManager Service (rpc, blob), the REST Service and, if asked for, an Ingress.
+
+use super::config::{self, BLOB_PORT, REST_PORT, RPC_PORT, TM_RPC_PORT};
+use super::*;
+use crate::spec::quantity::{k8s_bytes, k8s_cpu};
+use crate::spec::{Cluster, Component, JobKind, JobSpec, JobState};
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, PodSpec, PodTemplateSpec, Probe,
+    ResourceRequirements, Service, ServicePort, ServiceSpec, TCPSocketAction, Volume, VolumeMount,
+};
+use k8s_openapi::api::networking::v1::{
+    HTTPIngressPath, HTTPIngressRuleValue, Ingress, IngressBackend, IngressRule,
+    IngressServiceBackend, IngressSpec, ServiceBackendPort,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use serde_json::json;
+use std::collections::BTreeMap;
+
+const CONFIG_VOLUME: &str = "flink-config";
+const CONF_DIR: &str = "/opt/flink/conf";
+
+struct Names<'a> {
+    spec: &'a JobSpec,
+    cx: &'a Context<'a>,
+    spec_hash: &'a str,
+}
+
+impl Names<'_> {
+    fn name(&self, suffix: &str) -> String {
+        format!("{}-{suffix}", self.spec.id.name)
+    }
+
+    fn selector(&self, component: &str) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            (LABEL_JOB.to_string(), self.spec.id.name.clone()),
+            (LABEL_COMPONENT.to_string(), component.to_string()),
+        ])
+    }
+
+    /// Labels of the pods: only flinkops' own, so that editing the definition's labels
+    /// does not replace pods (and restart the job). Pod labels go in podTemplate.
+    fn pod_labels(&self, component: &str) -> BTreeMap<String, String> {
+        let mut l = self.selector(component);
+        l.insert(LABEL_MANAGED_BY.into(), MANAGER.into());
+        l.insert(LABEL_NAME.into(), self.spec.id.name.clone());
+        l
+    }
+
+    fn labels(&self, component: &str) -> BTreeMap<String, String> {
+        let mut l = self.spec.labels.clone();
+        l.extend(self.pod_labels(component));
+        l
+    }
+
+    fn meta(&self, suffix: &str, component: &str) -> ObjectMeta {
+        let mut annotations = self.spec.annotations.clone();
+        annotations.insert(ANN_COMMIT.into(), self.cx.commit.to_string());
+        annotations.insert(ANN_SOURCE.into(), self.spec.source.file.clone());
+        annotations.insert(ANN_SPEC_HASH.into(), self.spec_hash.to_string());
+        ObjectMeta {
+            name: Some(self.name(suffix)),
+            namespace: Some(self.spec.id.namespace.clone()),
+            labels: Some(self.labels(component)),
+            annotations: Some(annotations),
+            ..Default::default()
+        }
+    }
+}
+
+fn object<T: serde::Serialize>(
+    api_version: &'static str,
+    kind: &'static str,
+    meta: &ObjectMeta,
+    value: &T,
+) -> Object {
+    let mut body = serde_json::to_value(value).expect("k8s objects serialize");
+    body["apiVersion"] = json!(api_version);
+    body["kind"] = json!(kind);
+    Object {
+        api_version,
+        kind,
+        namespace: meta.namespace.clone().unwrap_or_default(),
+        name: meta.name.clone().unwrap_or_default(),
+        body,
+    }
+}
+
+pub fn objects(spec: &JobSpec, cx: &Context, spec_hash: &str) -> Vec<Object> {
+    let Some(cluster) = &spec.cluster else {
+        // A session job runs inside its session cluster's pods: nothing to render.
+        return Vec::new();
+    };
+    let n = Names {
+        spec,
+        cx,
+        spec_hash,
+    };
+    let conf = config::effective(spec, cx.restore_from);
+    let files = config::files(&conf, cluster.flink_version, &cluster.log_configuration);
+    // Logging files are left out: log4j reloads them (monitorInterval), so changing them
+    // must not replace the pods.
+    let flink_files: BTreeMap<&String, &String> = files
+        .iter()
+        .filter(|(k, _)| *k == config::CONFIG_YAML || *k == config::LEGACY_CONF)
+        .collect();
+    let config_hash = hex(&Sha256::digest(
+        serde_json::to_vec(&flink_files).expect("strings serialize"),
+    ));
+
+    let cm_meta = n.meta("config", "config");
+    let cm = ConfigMap {
+        metadata: cm_meta.clone(),
+        data: Some(files.clone()),
+        ..Default::default()
+    };
+    let mut out = vec![object("v1", "ConfigMap", &cm_meta, &cm)];
+
+    let running = spec
+        .job
+        .as_ref()
+        .is_none_or(|j| j.state == JobState::Running);
+    let jm_args: Vec<String> = match (&spec.kind, &spec.job) {
+        (JobKind::Application, Some(job)) => {
+            let mut a = vec!["standalone-job".to_string()];
+            if let Some(class) = &job.entry_class {
+                a.extend(["--job-classname".to_string(), class.clone()]);
+            }
+            // Flink 1.19+ takes the jar location; older images must keep it in usrlib.
+            if cluster.flink_version.is_none_or(|v| !v.needs_legacy_conf()) {
+                a.extend(["--jars".to_string(), job.jar_uri.clone()]);
+            }
+            a.extend(job.args.iter().cloned());
+            a
+        }
+        _ => vec!["jobmanager".to_string()],
+    };
+    let jm_ports = vec![
+        port("rpc", RPC_PORT),
+        port("blob", BLOB_PORT),
+        port("rest", REST_PORT),
+    ];
+    let keys: Vec<String> = files.keys().cloned().collect();
+    for (suffix, component, comp, args, ports, probe_port) in [
+        (
+            "jobmanager",
+            "jobmanager",
+            &cluster.job_manager,
+            jm_args,
+            jm_ports,
+            RPC_PORT,
+        ),
+        (
+            "taskmanager",
+            "taskmanager",
+            &cluster.task_manager,
+            vec!["taskmanager".to_string()],
+            vec![port("rpc", TM_RPC_PORT)],
+            TM_RPC_PORT,
+        ),
+    ] {
+        let meta = n.meta(suffix, component);
+        let replicas = if running { comp.replicas } else { 0 };
+        let pod = pod_template(
+            &n,
+            cluster,
+            comp,
+            component,
+            args,
+            ports,
+            probe_port,
+            &keys,
+            &config_hash,
+        );
+        let d = Deployment {
+            metadata: meta.clone(),
+            spec: Some(DeploymentSpec {
+                replicas: Some(replicas),
+                selector: LabelSelector {
+                    match_labels: Some(n.selector(component)),
+                    ..Default::default()
+                },
+                // Never two JobManagers of one job, nor old and new TaskManagers mixed.
+                strategy: Some(DeploymentStrategy {
+                    type_: Some("Recreate".into()),
+                    ..Default::default()
+                }),
+                template: pod,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        out.push(object("apps/v1", "Deployment", &meta, &d));
+    }
+
+    let svc = |suffix: &str, component: &str, ports: Vec<ServicePort>| {
+        let meta = n.meta(suffix, component);
+        let s = Service {
+            metadata: meta.clone(),
+            spec: Some(ServiceSpec {
+                type_: Some("ClusterIP".into()),
+                selector: Some(n.selector("jobmanager")),
+                ports: Some(ports),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        object("v1", "Service", &meta, &s)
+    };
+    out.push(svc(
+        "jobmanager",
+        "jobmanager",
+        vec![
+            service_port("rpc", RPC_PORT),
+            service_port("blob", BLOB_PORT),
+        ],
+    ));
+    out.push(svc("rest", "rest", vec![service_port("rest", REST_PORT)]));
+
+    if let Some(ing) = &cluster.ingress {
+        out.push(ingress(&n, ing));
+    }
+    out
+}
+
+#[allow(clippy::too_many_arguments)]
+fn pod_template(
+    n: &Names,
+    cluster: &Cluster,
+    comp: &Component,
+    component: &str,
+    args: Vec<String>,
+    ports: Vec<ContainerPort>,
+    probe_port: i32,
+    config_keys: &[String],
+    config_hash: &str,
+) -> PodTemplateSpec {
+    let r = &comp.resource;
+    let mut quantities = BTreeMap::from([
+        ("cpu".to_string(), Quantity(k8s_cpu(r.cpu_millis))),
+        ("memory".to_string(), Quantity(k8s_bytes(r.memory_bytes))),
+    ]);
+    if let Some(e) = r.ephemeral_storage_bytes {
+        quantities.insert("ephemeral-storage".into(), Quantity(k8s_bytes(e)));
+    }
+    let container = Container {
+        name: MAIN_CONTAINER.into(),
+        image: Some(cluster.image.clone()),
+        image_pull_policy: cluster.image_pull_policy.clone(),
+        args: Some(args),
+        ports: Some(ports),
+        resources: Some(ResourceRequirements {
+            requests: Some(quantities.clone()),
+            limits: Some(quantities),
+            ..Default::default()
+        }),
+        liveness_probe: Some(Probe {
+            tcp_socket: Some(TCPSocketAction {
+                port: IntOrString::Int(probe_port),
+                ..Default::default()
+            }),
+            initial_delay_seconds: Some(30),
+            period_seconds: Some(60),
+            ..Default::default()
+        }),
+        volume_mounts: Some(vec![VolumeMount {
+            name: CONFIG_VOLUME.into(),
+            mount_path: CONF_DIR.into(),
+            ..Default::default()
+        }]),
+        ..Default::default()
+    };
+    let ours = PodTemplateSpec {
+        metadata: Some(ObjectMeta {
+            labels: Some(n.pod_labels(component)),
+            annotations: Some(BTreeMap::from([(
+                ANN_CONFIG_HASH.to_string(),
+                config_hash.to_string(),
+            )])),
+            ..Default::default()
+        }),
+        spec: Some(PodSpec {
+            service_account_name: cluster.service_account.clone(),
+            containers: vec![container],
+            volumes: Some(vec![Volume {
+                name: CONFIG_VOLUME.into(),
+                config_map: Some(ConfigMapVolumeSource {
+                    name: n.name("config"),
+                    items: Some(
+                        config_keys
+                            .iter()
+                            .map(|k| k8s_openapi::api::core::v1::KeyToPath {
+                                key: k.clone(),
+                                path: k.clone(),
+                                ..Default::default()
+                            })
+                            .collect(),
+                    ),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        }),
+    };
+    if cluster.pod_template.is_none() && comp.pod_template.is_none() {
+        return ours;
+    }
+    // The user's Pod (apiVersion/kind/metadata/spec) as a template: shared one first,
+    // then the component's, then ours on top.
+    let mut merged = serde_json::json!({});
+    for user in [&cluster.pod_template, &comp.pod_template]
+        .into_iter()
+        .flatten()
+    {
+        let mut t = user.clone();
+        if let Some(o) = t.as_object_mut() {
+            o.remove("apiVersion");
+            o.remove("kind");
+        }
+        merge::merge(&mut merged, &t);
+    }
+    merge::merge(
+        &mut merged,
+        &serde_json::to_value(&ours).expect("pod templates serialize"),
+    );
+    serde_json::from_value(merged).expect("validated pod templates merge into a pod template")
+}
+
+fn port(name: &str, p: i32) -> ContainerPort {
+    ContainerPort {
+        name: Some(name.into()),
+        container_port: p,
+        protocol: Some("TCP".into()),
+        ..Default::default()
+    }
+}
+
+fn service_port(name: &str, p: i32) -> ServicePort {
+    ServicePort {
+        name: Some(name.into()),
+        port: p,
+        target_port: Some(IntOrString::String(name.into())),
+        protocol: Some("TCP".into()),
+        ..Default::default()
+    }
+}
+
+/// Host and path from the operator-style template: `{{name}}.{{namespace}}.example.com`
+/// (host only) or `example.com/{{namespace}}/{{name}}` (host and path; host may be empty).
+fn ingress(n: &Names, spec: &crate::spec::Ingress) -> Object {
+    let text = spec
+        .template
+        .replace("{{name}}", &n.spec.id.name)
+        .replace("{{namespace}}", &n.spec.id.namespace);
+    let (host, path) = match text.split_once('/') {
+        Some((h, p)) => (h.to_string(), format!("/{p}")),
+        None => (text.clone(), "/".to_string()),
+    };
+    let mut meta = n.meta("rest", "rest");
+    meta.labels
+        .get_or_insert_with(BTreeMap::new)
+        .extend(spec.labels.clone());
+    meta.annotations
+        .get_or_insert_with(BTreeMap::new)
+        .extend(spec.annotations.clone());
+    let ing = Ingress {
+        metadata: meta.clone(),
+        spec: Some(IngressSpec {
+            ingress_class_name: spec.class_name.clone(),
+            rules: Some(vec![IngressRule {
+                host: (!host.is_empty()).then_some(host),
+                http: Some(HTTPIngressRuleValue {
+                    paths: vec![HTTPIngressPath {
+                        path: Some(path.clone()),
+                        path_type: if path == "/" {
+                            "Prefix".into()
+                        } else {
+                            "ImplementationSpecific".into()
+                        },
+                        backend: IngressBackend {
+                            service: Some(IngressServiceBackend {
+                                name: n.name("rest"),
+                                port: Some(ServiceBackendPort {
+                                    number: Some(REST_PORT),
+                                    ..Default::default()
+                                }),
+                            }),
+                            ..Default::default()
+                        },
+                    }],
+                }),
+            }]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    object("networking.k8s.io/v1", "Ingress", &meta, &ing)
+}
