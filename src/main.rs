@@ -1,1 +1,34 @@
-fn main() {}
+use clap::Parser;
+use flinkops::cli::{self, Cli};
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("FLINKOPS_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            // --help and --version are not errors.
+            let code = if e.use_stderr() { cli::EXIT_USAGE } else { 0 };
+            let _ = e.print();
+            std::process::exit(code);
+        }
+    };
+    match cli::run(cli) {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            // `flinkops render | head` closing the pipe is not an error worth printing.
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            {
+                std::process::exit(cli::EXIT_OK);
+            }
+            eprintln!("error: {e:#}");
+            std::process::exit(cli::EXIT_ERROR);
+        }
+    }
+}

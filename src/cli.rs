@@ -1,0 +1,307 @@
+//! Command line: parsing (clap) and the commands that read Git and print results.
+
+use crate::diff::{self, Side};
+use crate::render;
+use crate::source::Repo;
+use crate::spec::{self, Catalog, JobId};
+use anyhow::{bail, Context as _, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+/// Exit codes, like `terraform plan -detailed-exitcode`.
+pub const EXIT_OK: i32 = 0;
+pub const EXIT_ERROR: i32 = 1;
+pub const EXIT_CHANGES: i32 = 2;
+/// Bad command line (clap's own default, 2, would read as "changes").
+pub const EXIT_USAGE: i32 = 64;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "flinkops",
+    version,
+    about = "Git-driven reconciler for Apache Flink on Kubernetes",
+    long_about = "flinkops reads Flink job definitions (FlinkDeployment, FlinkSessionJob) from a Git \
+repository, renders the Kubernetes objects that run them, and plans changes between revisions: \
+which jobs would be created, updated, savepointed and restarted, suspended or deleted.\n\n\
+Definitions are read from committed revisions, never from the working directory.",
+    after_help = "Exit codes: 0 no changes / valid, 1 error (including invalid definitions), \
+2 changes (diff only), 64 bad command line."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Check every definition at a revision; print all errors with file:line:column.
+    Validate {
+        #[command(flatten)]
+        repo: RepoArgs,
+        /// Revision to read (branch, tag, sha, HEAD~1 ...).
+        #[arg(long, default_value = "HEAD")]
+        rev: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = ValidateFormat::Text)]
+        format: ValidateFormat,
+    },
+    /// Print the Kubernetes objects rendered for each valid job at a revision.
+    Render {
+        #[command(flatten)]
+        repo: RepoArgs,
+        /// Revision to read (branch, tag, sha, HEAD~1 ...).
+        #[arg(long, default_value = "HEAD")]
+        rev: String,
+        /// Only this job (NAMESPACE/NAME).
+        #[arg(long, value_name = "NAMESPACE/NAME")]
+        job: Option<String>,
+        /// Output format: YAML documents or a JSON list.
+        #[arg(short = 'o', long = "output", value_enum, default_value_t = RenderFormat::Yaml)]
+        output: RenderFormat,
+    },
+    /// Plan the change from one revision to another: per job the action (create, update,
+    /// savepoint-upgrade, suspend, delete ...) with reasons, then a diff per object.
+    ///
+    /// No cluster is needed: "observed" is the base revision. Exit code 0 means no
+    /// changes, 2 changes, 1 errors (invalid definitions included).
+    Diff {
+        #[command(flatten)]
+        repo: RepoArgs,
+        /// The revision that is live now (e.g. origin/main).
+        #[arg(long)]
+        base: String,
+        /// The revision to plan towards.
+        #[arg(long, default_value = "HEAD")]
+        head: String,
+        /// Output format; markdown suits a pull-request comment.
+        #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
+        format: DiffFormat,
+        /// Colour the text output.
+        #[arg(long, value_enum, default_value_t = Color::Auto)]
+        color: Color,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct RepoArgs {
+    /// The Git repository (its root directory).
+    #[arg(long, default_value = ".", env = "FLINKOPS_REPO")]
+    pub repo: PathBuf,
+    /// Subdirectory of the repository holding flinkops.yaml and the definitions.
+    #[arg(
+        long,
+        default_value = "",
+        env = "FLINKOPS_PATH",
+        hide_default_value = true
+    )]
+    pub path: String,
+}
+
+#[derive(Copy, Clone, Debug, ValueEnum, PartialEq, Eq)]
+pub enum ValidateFormat {
+    Text,
+    Json,
+}
+
+#[derive(Copy, Clone, Debug, ValueEnum, PartialEq, Eq)]
+pub enum RenderFormat {
+    Yaml,
+    Json,
+}
+
+#[derive(Copy, Clone, Debug, ValueEnum, PartialEq, Eq)]
+pub enum DiffFormat {
+    Text,
+    Markdown,
+    Json,
+}
+
+#[derive(Copy, Clone, Debug, ValueEnum, PartialEq, Eq)]
+pub enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+/// Runs a parsed command; returns the exit code.
+pub fn run(cli: Cli) -> Result<i32> {
+    match cli.command {
+        Command::Validate { repo, rev, format } => validate(&repo, &rev, format),
+        Command::Render {
+            repo,
+            rev,
+            job,
+            output,
+        } => render_cmd(&repo, &rev, job.as_deref(), output),
+        Command::Diff {
+            repo,
+            base,
+            head,
+            format,
+            color,
+        } => diff_cmd(&repo, &base, &head, format, color),
+    }
+}
+
+fn load(repo: &Repo, args: &RepoArgs, rev: &str) -> Result<(String, Catalog)> {
+    let snapshot = repo.snapshot(rev, &args.path)?;
+    let catalog = spec::load(&snapshot);
+    Ok((snapshot.commit, catalog))
+}
+
+fn validate(args: &RepoArgs, rev: &str, format: ValidateFormat) -> Result<i32> {
+    let repo = Repo::open(&args.repo)?;
+    let (commit, catalog) = load(&repo, args, rev)?;
+    let errors = catalog.errors();
+    let mut out = std::io::stdout().lock();
+    match format {
+        ValidateFormat::Json => {
+            let v = serde_json::json!({
+                "commit": commit,
+                "valid": errors.is_empty(),
+                "files": catalog.files.len(),
+                "jobs": catalog.jobs.keys().map(ToString::to_string).collect::<Vec<_>>(),
+                "errors": errors,
+            });
+            writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+        }
+        ValidateFormat::Text => {
+            for e in &errors {
+                writeln!(out, "{e}")?;
+            }
+            let short = &commit[..12.min(commit.len())];
+            if errors.is_empty() {
+                writeln!(
+                    out,
+                    "ok: {} jobs in {} files at {short}",
+                    catalog.jobs.len(),
+                    catalog.files.len()
+                )?;
+            } else {
+                writeln!(
+                    out,
+                    "{} errors; {} of {} jobs valid at {short}",
+                    errors.len(),
+                    catalog.jobs.len(),
+                    catalog.jobs.len() + catalog.blocked.len()
+                )?;
+            }
+        }
+    }
+    Ok(if errors.is_empty() {
+        EXIT_OK
+    } else {
+        EXIT_ERROR
+    })
+}
+
+fn render_cmd(args: &RepoArgs, rev: &str, job: Option<&str>, output: RenderFormat) -> Result<i32> {
+    let repo = Repo::open(&args.repo)?;
+    let (commit, catalog) = load(&repo, args, rev)?;
+    let wanted = job.map(parse_job_id).transpose()?;
+    if let Some(id) = &wanted {
+        if !catalog.jobs.contains_key(id) && !catalog.blocked.contains_key(id) {
+            bail!("no job {id} at {rev}");
+        }
+    }
+    let cx = render::Context {
+        commit: &commit,
+        restore_from: None,
+    };
+    let objects: Vec<render::Object> = catalog
+        .jobs
+        .values()
+        .filter(|s| wanted.as_ref().is_none_or(|w| *w == s.id))
+        .flat_map(|s| render::render(s, &cx).objects)
+        .collect();
+    let mut out = std::io::stdout().lock();
+    match output {
+        RenderFormat::Yaml => {
+            for o in &objects {
+                write!(out, "---\n{}", o.to_yaml())?;
+            }
+        }
+        RenderFormat::Json => {
+            let bodies: Vec<&serde_json::Value> = objects.iter().map(|o| &o.body).collect();
+            writeln!(out, "{}", serde_json::to_string_pretty(&bodies)?)?;
+        }
+    }
+    let relevant: Vec<_> = catalog
+        .errors()
+        .into_iter()
+        .filter(|e| {
+            wanted.is_none()
+                || catalog
+                    .blocked
+                    .get(wanted.as_ref().unwrap())
+                    .is_some_and(|v| v.contains(e))
+        })
+        .collect();
+    for e in &relevant {
+        eprintln!("error: {e}");
+    }
+    Ok(if relevant.is_empty() {
+        EXIT_OK
+    } else {
+        EXIT_ERROR
+    })
+}
+
+fn diff_cmd(
+    args: &RepoArgs,
+    base: &str,
+    head: &str,
+    format: DiffFormat,
+    color: Color,
+) -> Result<i32> {
+    let repo = Repo::open(&args.repo)?;
+    let (base_commit, base_catalog) =
+        load(&repo, args, base).with_context(|| format!("reading base {base}"))?;
+    let (head_commit, head_catalog) =
+        load(&repo, args, head).with_context(|| format!("reading head {head}"))?;
+    let report = diff::report(
+        Side {
+            commit: &base_commit,
+            catalog: &base_catalog,
+        },
+        Side {
+            commit: &head_commit,
+            catalog: &head_catalog,
+        },
+    );
+    let text = match format {
+        DiffFormat::Json => diff::to_json(&report),
+        DiffFormat::Markdown => diff::to_markdown(&report),
+        DiffFormat::Text => {
+            let on = match color {
+                Color::Always => true,
+                Color::Never => false,
+                Color::Auto => {
+                    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+                }
+            };
+            diff::to_text(&report, on)
+        }
+    };
+    std::io::stdout().lock().write_all(text.as_bytes())?;
+    Ok(if report.plan.has_errors() {
+        EXIT_ERROR
+    } else if report.plan.has_changes() {
+        EXIT_CHANGES
+    } else {
+        EXIT_OK
+    })
+}
+
+pub fn parse_job_id(s: &str) -> Result<JobId> {
+    match s.split_once('/') {
+        Some((ns, name)) if !ns.is_empty() && !name.is_empty() && !name.contains('/') => {
+            Ok(JobId {
+                namespace: ns.to_string(),
+                name: name.to_string(),
+            })
+        }
+        _ => bail!("`{s}` is not NAMESPACE/NAME"),
+    }
+}
