@@ -81,10 +81,8 @@ pub fn decode_document(cx: &mut Cx, root: &Node, settings: &Settings) -> Decoded
         kind_text.unwrap_or_default()
     );
 
-    let meta = decode_metadata(cx, &mut top, settings);
-    if let Some((id, _, _)) = &meta {
-        decoded.id = Some(id.clone());
-    }
+    let (id, labels, annotations) = decode_metadata(cx, &mut top, settings);
+    decoded.id = id.clone();
     let spec_node = top.take("spec");
     top.unsupported(
         cx,
@@ -92,9 +90,14 @@ pub fn decode_document(cx: &mut Cx, root: &Node, settings: &Settings) -> Decoded
         "status is written by the cluster, not by Git; remove it",
     );
     top.finish(cx);
-    let (Some(kind), Some((id, labels, annotations))) = (kind, meta) else {
+    let Some(kind) = kind else {
         return decoded;
     };
+    // Without a valid name the spec is still decoded, so all its errors show at once.
+    let id = id.unwrap_or_else(|| JobId {
+        namespace: settings.default_namespace.clone(),
+        name: String::new(),
+    });
     let Some(spec_node) = spec_node else {
         cx.error(root.pos, "spec", "spec is required");
         return decoded;
@@ -192,15 +195,22 @@ pub fn decode_document(cx: &mut Cx, root: &Node, settings: &Settings) -> Decoded
     decoded
 }
 
-type Meta = (JobId, BTreeMap<String, String>, BTreeMap<String, String>);
+type Meta = (
+    Option<JobId>,
+    BTreeMap<String, String>,
+    BTreeMap<String, String>,
+);
 
-fn decode_metadata(cx: &mut Cx, top: &mut Fields, settings: &Settings) -> Option<Meta> {
+fn decode_metadata(cx: &mut Cx, top: &mut Fields, settings: &Settings) -> Meta {
+    let none = (None, BTreeMap::new(), BTreeMap::new());
     let Some(node) = top.take("metadata") else {
         let pos = top.pos;
         cx.error(pos, "metadata.name", "metadata.name is required");
-        return None;
+        return none;
     };
-    let mut m = Fields::of(cx, node, "metadata")?;
+    let Some(mut m) = Fields::of(cx, node, "metadata") else {
+        return none;
+    };
     let name = m.take("name");
     let name = match name {
         Some(n) => super::decode::string(cx, n, "metadata.name").and_then(|s| {
@@ -240,14 +250,11 @@ fn decode_metadata(cx: &mut Cx, top: &mut Fields, settings: &Settings) -> Option
     let labels = m.labels(cx, "labels").unwrap_or_default();
     let annotations = m.labels(cx, "annotations").unwrap_or_default();
     m.finish(cx);
-    Some((
-        JobId {
-            namespace: namespace?,
-            name: name?,
-        },
-        labels,
-        annotations,
-    ))
+    let id = match (namespace, name) {
+        (Some(namespace), Some(name)) => Some(JobId { namespace, name }),
+        _ => None,
+    };
+    (id, labels, annotations)
 }
 
 pub(super) fn pull_policy(cx: &mut Cx, f: &mut Fields) -> Option<String> {

@@ -259,3 +259,6 @@ fn check_session_clusters(catalog: &mut Catalog) {
         catalog.blocked.entry(id).or_default().push(err);
     }
 }
+
+#[cfg(test)]
+mod tests;

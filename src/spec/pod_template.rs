@@ -64,9 +64,10 @@ fn report_dropped(
                 match b.get(k) {
                     Some(kv) => report_dropped(cx, root, v, kv, field, path),
                     None if !v.is_null() => {
-                        let at = root.locate(path);
+                        let parent = root.locate(&path[..path.len() - 1]);
+                        let pos = parent.key_pos(k).unwrap_or(parent.pos);
                         cx.error(
-                            at.pos,
+                            pos,
                             &format!("{field}.{}", path.join(".")),
                             format!("unknown field `{k}` in a Kubernetes Pod template"),
                         );

@@ -1,0 +1,454 @@
+//! Validation tests: every error kind with its exact message and location.
+
+use super::*;
+use crate::source::{Entry, Snapshot};
+
+fn snapshot(files: &[(&str, &str)]) -> Snapshot {
+    Snapshot {
+        commit: "c0ffee".repeat(6) + "c0ff",
+        files: files
+            .iter()
+            .map(|(p, t)| (p.to_string(), Entry::File(t.as_bytes().to_vec())))
+            .collect(),
+    }
+}
+
+fn errors(files: &[(&str, &str)]) -> Vec<String> {
+    load(&snapshot(files))
+        .errors()
+        .iter()
+        .map(|e| e.to_string())
+        .collect()
+}
+
+const APP: &str = "\
+apiVersion: flink.apache.org/v1beta1
+kind: FlinkDeployment
+metadata:
+  name: orders
+  namespace: streaming
+spec:
+  image: flink:2.0
+  job:
+    jarURI: local:///opt/flink/usrlib/orders.jar
+    parallelism: 2
+    upgradeMode: savepoint
+";
+
+const SESSION: &str = "\
+apiVersion: flink.apache.org/v1beta1
+kind: FlinkDeployment
+metadata:
+  name: shared
+  namespace: streaming
+spec:
+  flinkVersion: v1_20
+";
+
+/// APP with `from` replaced by `to`, asserting the replacement happened.
+fn app_with(from: &str, to: &str) -> String {
+    assert!(APP.contains(from), "{from}");
+    APP.replacen(from, to, 1)
+}
+
+#[test]
+fn valid_application_resolves_defaults() {
+    let c = load(&snapshot(&[("a.yaml", APP)]));
+    assert!(c.is_valid(), "{:?}", c.errors());
+    let s = &c.jobs[&JobId {
+        namespace: "streaming".into(),
+        name: "orders".into(),
+    }];
+    assert_eq!(s.kind, JobKind::Application);
+    let job = s.job.as_ref().unwrap();
+    assert_eq!(job.parallelism, 2);
+    assert_eq!(job.upgrade_mode, UpgradeMode::Savepoint);
+    assert_eq!(job.state, JobState::Running);
+    let cl = s.cluster.as_ref().unwrap();
+    assert_eq!(cl.job_manager.replicas, 1);
+    // Two slots needed, one slot per TaskManager by default.
+    assert_eq!(cl.task_manager.replicas, 2);
+    assert_eq!(cl.job_manager.resource.memory_bytes, 1600 << 20);
+    assert_eq!(cl.task_manager.resource.memory_bytes, 1728 << 20);
+    assert_eq!(s.source.file, "a.yaml");
+}
+
+#[test]
+fn seed_example_without_image_validates_and_maps_to_session_pair() {
+    let seed = "\
+apiVersion: flink.apache.org/v1
+kind: FlinkCluster
+metadata:
+  name: reporting
+spec:
+  flinkVersion: v1_20
+---
+apiVersion: flink.apache.org/v1
+kind: FlinkApplication
+metadata:
+  name: daily
+spec:
+  flinkCluster:
+    name: reporting
+  job:
+    jarURI: https://example.com/daily.jar
+    parallelism: 1
+";
+    let c = load(&snapshot(&[("seed.yaml", seed)]));
+    assert!(c.is_valid(), "{:?}", c.errors());
+    let cluster = &c.jobs[&JobId {
+        namespace: "default".into(),
+        name: "reporting".into(),
+    }];
+    assert_eq!(cluster.kind, JobKind::SessionCluster);
+    assert_eq!(cluster.cluster.as_ref().unwrap().image, "flink:1.20");
+    let app = &c.jobs[&JobId {
+        namespace: "default".into(),
+        name: "daily".into(),
+    }];
+    assert_eq!(app.kind, JobKind::SessionJob);
+    assert_eq!(app.session_cluster.as_deref(), Some("reporting"));
+}
+
+#[test]
+fn image_comes_from_settings_default_before_flink_version() {
+    let settings = "defaults:\n  image: my/flink:2.1\n";
+    let c = load(&snapshot(&[
+        ("flinkops.yaml", settings),
+        ("s.yaml", SESSION),
+    ]));
+    assert!(c.is_valid(), "{:?}", c.errors());
+    let s = c.jobs.values().next().unwrap();
+    assert_eq!(s.cluster.as_ref().unwrap().image, "my/flink:2.1");
+}
+
+#[test]
+fn missing_image_and_version_is_an_error() {
+    let text = SESSION.replace("  flinkVersion: v1_20\n", "  serviceAccount: flink\n");
+    assert_eq!(
+        errors(&[("s.yaml", &text)]),
+        vec!["s.yaml:7:3: spec.image: no image: set spec.image, spec.flinkVersion, or defaults.image in flinkops.yaml"]
+    );
+}
+
+#[test]
+fn yaml_syntax_error_is_located_and_blocks_only_that_file() {
+    let c = load(&snapshot(&[
+        ("a.yaml", APP),
+        ("b.yaml", "apiVersion: x\nkind: [\n"),
+    ]));
+    assert_eq!(c.jobs.len(), 1, "the valid file still loads");
+    let errs = c.errors();
+    assert_eq!(errs.len(), 1);
+    assert_eq!(errs[0].file, "b.yaml");
+    assert!(errs[0].message.starts_with("YAML syntax:"), "{}", errs[0]);
+    assert!(!c.absence_is_certain("b.yaml"));
+    assert!(c.absence_is_certain("a.yaml"));
+}
+
+#[test]
+fn every_error_of_a_document_is_reported_at_once() {
+    let text = "\
+apiVersion: flink.apache.org/v1beta1
+kind: FlinkDeployment
+metadata:
+  name: Orders_1
+  namespace: streaming
+spec:
+  image: flink:2.0
+  imagePullPolicy: Sometimes
+  flinkVersion: 2.0
+  jobManager:
+    resource: {cpu: -1, memory: lots}
+  taskManager:
+    replicas: 0
+    resource: {memory: 2P, ephemeralStorage: 1Gi}
+  job:
+    parallelism: 0
+    upgradeMode: savepointt
+    state: paused
+    entryClass: [x]
+  paralelism: 3
+";
+    assert_eq!(
+        errors(&[("bad.yaml", text)]),
+        vec![
+            "bad.yaml:4:9: metadata.name: `Orders_1` is not a valid name: lowercase letters, digits and '-', starting with a letter and ending with a letter or digit (RFC 1035)",
+            "bad.yaml:8:20: spec.imagePullPolicy: `Sometimes` is not one of Always, IfNotPresent, Never",
+            "bad.yaml:9:17: spec.flinkVersion: expected a string, got a number",
+            "bad.yaml:11:21: spec.jobManager.resource.cpu: `-1` must be greater than zero",
+            "bad.yaml:11:33: spec.jobManager.resource.memory: `lots` is not a size (examples: 2048m, 2g, 2Gi)",
+            "bad.yaml:13:15: spec.taskManager.replicas: must be between 1 and 1000, got 0",
+            "bad.yaml:14:24: spec.taskManager.resource.memory: `2P` has unknown unit `P` (use Flink units k, m, g, t or Kubernetes Ki, Mi, Gi, Ti)",
+            "bad.yaml:16:5: spec.job.jarURI: jarURI is required",
+            "bad.yaml:16:18: spec.job.parallelism: must be at least 1, got 0",
+            "bad.yaml:17:18: spec.job.upgradeMode: `savepointt` is not one of stateless, savepoint, last-state",
+            "bad.yaml:18:12: spec.job.state: `paused` is not one of running, suspended",
+            "bad.yaml:19:17: spec.job.entryClass: expected a string, got a list",
+            "bad.yaml:20:3: spec.paralelism: unknown field `paralelism`; known fields: flinkConfiguration, flinkVersion, image, imagePullPolicy, ingress, job, jobManager, logConfiguration, mode, podTemplate, restartNonce, serviceAccount, taskManager",
+        ]
+    );
+}
+
+#[test]
+fn unknown_field_gets_a_suggestion() {
+    let text = app_with("    parallelism: 2\n", "    paralellism: 2\n");
+    assert_eq!(
+        errors(&[("a.yaml", &text)]),
+        vec!["a.yaml:10:5: spec.job.paralellism: unknown field `paralellism` (did you mean `parallelism`?)"]
+    );
+}
+
+#[test]
+fn unsupported_operator_fields_are_rejected_with_reason() {
+    let text = app_with(
+        "  image: flink:2.0\n",
+        "  image: flink:2.0\n  mode: native\n",
+    );
+    assert_eq!(
+        errors(&[("a.yaml", &text)]),
+        vec!["a.yaml:8:9: spec.mode: flinkops deploys in standalone mode (it creates the JobManager and TaskManager Deployments itself); `native` is not supported: remove `mode` or set it to standalone"]
+    );
+    let text = app_with(
+        "    upgradeMode: savepoint\n",
+        "    upgradeMode: savepoint\n    savepointTriggerNonce: 3\n",
+    );
+    assert_eq!(
+        errors(&[("a.yaml", &text)]),
+        vec!["a.yaml:12:28: spec.job.savepointTriggerNonce: not supported by flinkops: trigger a savepoint with `flinkops savepoint NAMESPACE/NAME`"]
+    );
+}
+
+#[test]
+fn application_jar_must_be_in_the_image() {
+    let text = app_with(
+        "local:///opt/flink/usrlib/orders.jar",
+        "s3://bucket/orders.jar",
+    );
+    assert_eq!(
+        errors(&[("a.yaml", &text)]),
+        vec!["a.yaml:9:13: spec.job.jarURI: `s3://bucket/orders.jar`: an application cluster runs the jar from its image, so jarURI must be local:///path/in/image.jar"]
+    );
+    let text = app_with("local:///opt/flink/usrlib/orders.jar", "orders.jar");
+    assert_eq!(
+        errors(&[("a.yaml", &text)]),
+        vec!["a.yaml:9:13: spec.job.jarURI: `orders.jar` is not a URI (e.g. local:///opt/flink/usrlib/job.jar)"]
+    );
+}
+
+#[test]
+fn too_few_task_slots_for_parallelism() {
+    let text = app_with(
+        "  job:\n",
+        "  taskManager:\n    replicas: 1\n  flinkConfiguration:\n    taskmanager.numberOfTaskSlots: 1\n  job:\n",
+    );
+    assert_eq!(
+        errors(&[("a.yaml", &text)]),
+        vec!["a.yaml:9:15: spec.taskManager.replicas: parallelism 2 needs 2 task slots, but 1 TaskManagers × 1 slots (taskmanager.numberOfTaskSlots) = 1"]
+    );
+}
+
+#[test]
+fn task_managers_default_from_parallelism_and_slots() {
+    let text = app_with(
+        "  job:\n",
+        "  flinkConfiguration:\n    taskmanager.numberOfTaskSlots: 4\n  job:\n",
+    )
+    .replace("parallelism: 2", "parallelism: 9");
+    let c = load(&snapshot(&[("a.yaml", &text)]));
+    assert!(c.is_valid(), "{:?}", c.errors());
+    let s = c.jobs.values().next().unwrap();
+    assert_eq!(s.cluster.as_ref().unwrap().task_manager.replicas, 3);
+}
+
+#[test]
+fn several_job_managers_need_high_availability() {
+    let text = app_with("  job:\n", "  jobManager:\n    replicas: 2\n  job:\n");
+    assert_eq!(
+        errors(&[("a.yaml", &text)]),
+        vec!["a.yaml:9:15: spec.jobManager.replicas: more than one JobManager needs high availability (set high-availability.type in flinkConfiguration)"]
+    );
+}
+
+#[test]
+fn duplicate_jobs_name_both_files() {
+    let c = load(&snapshot(&[("a.yaml", APP), ("b/c.yaml", APP)]));
+    assert!(c.jobs.is_empty());
+    let errs: Vec<String> = c.errors().iter().map(|e| e.to_string()).collect();
+    assert_eq!(
+        errs,
+        vec![
+            "a.yaml:1:1: metadata.name: streaming/orders is defined more than once: a.yaml:1, b/c.yaml:1",
+            "b/c.yaml:1:1: metadata.name: streaming/orders is defined more than once: a.yaml:1, b/c.yaml:1",
+        ]
+    );
+}
+
+#[test]
+fn session_job_needs_an_existing_session_cluster() {
+    let job = "\
+apiVersion: flink.apache.org/v1beta1
+kind: FlinkSessionJob
+metadata:
+  name: top
+  namespace: streaming
+spec:
+  deploymentName: shared
+  job:
+    jarURI: https://example.com/top.jar
+";
+    let c = load(&snapshot(&[("j.yaml", job), ("s.yaml", SESSION)]));
+    assert!(c.is_valid(), "{:?}", c.errors());
+    assert_eq!(
+        errors(&[("j.yaml", job)]),
+        vec!["j.yaml:7:19: spec.deploymentName: session cluster streaming/shared is not defined (a FlinkDeployment without job, or a FlinkCluster, in namespace streaming)"]
+    );
+    let on_app = job.replace("deploymentName: shared", "deploymentName: orders");
+    assert_eq!(
+        errors(&[("j.yaml", &on_app), ("a.yaml", APP)]),
+        vec!["j.yaml:7:19: spec.deploymentName: streaming/orders is an application deployment (it has a job), not a session cluster"]
+    );
+    // A session cluster whose own file is broken still exists: only it is an error.
+    let broken = SESSION.replace("flinkVersion: v1_20", "flinkVersion: 1");
+    let c = load(&snapshot(&[("j.yaml", job), ("s.yaml", &broken)]));
+    assert_eq!(c.jobs.len(), 1);
+    assert_eq!(c.blocked.len(), 1);
+}
+
+#[test]
+fn namespace_must_be_allowed_by_settings() {
+    let settings = "namespaces: [analytics]\n";
+    assert_eq!(
+        errors(&[("flinkops.yaml", settings), ("a.yaml", APP)]),
+        vec!["a.yaml:5:14: metadata.namespace: namespace `streaming` is not allowed by flinkops.yaml (allowed: analytics)"]
+    );
+}
+
+#[test]
+fn roots_limit_what_is_read_and_cannot_escape() {
+    let settings = "roots: [jobs]\n";
+    let c = load(&snapshot(&[
+        ("flinkops.yaml", settings),
+        ("jobs/a.yaml", APP),
+        ("ci/workflow.yml", "on: push\n"),
+        (".github/x.yaml", "x: 1\n"),
+    ]));
+    assert!(c.is_valid(), "{:?}", c.errors());
+    assert_eq!(c.files, vec!["jobs/a.yaml".to_string()]);
+    assert_eq!(
+        errors(&[("flinkops.yaml", "roots: [jobs, ../../etc]\n")]),
+        vec!["flinkops.yaml:1:15: roots[1]: `../../etc` escapes the repository"]
+    );
+}
+
+#[test]
+fn symlink_escaping_the_repository_is_an_error() {
+    let mut snap = snapshot(&[("a.yaml", APP)]);
+    snap.files
+        .insert("b.yaml".into(), Entry::Symlink("../outside.yaml".into()));
+    snap.files
+        .insert("c.yaml".into(), Entry::Symlink("a.yaml".into()));
+    let c = load(&snap);
+    let errs: Vec<String> = c.errors().iter().map(|e| e.to_string()).collect();
+    assert!(errs.contains(
+        &"b.yaml:1:1: symbolic link to `../outside.yaml` escapes the repository".to_string()
+    ));
+    // The in-repo link is followed, so it defines the same job a second time.
+    assert!(
+        errs.iter().any(|e| e.contains("defined more than once")),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn settings_errors_mean_the_repository_did_not_load_as_a_whole() {
+    let c = load(&snapshot(&[
+        ("flinkops.yaml", "prune: maybe\n"),
+        ("a.yaml", APP),
+    ]));
+    assert_eq!(
+        c.errors().iter().map(|e| e.to_string()).collect::<Vec<_>>(),
+        vec!["flinkops.yaml:1:8: prune: expected true or false, got a string"]
+    );
+    assert!(!c.absence_is_certain("gone.yaml"));
+}
+
+#[test]
+fn non_flink_documents_and_missing_names_are_file_errors() {
+    let text = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n---\napiVersion: flink.apache.org/v1beta1\nkind: FlinkDeployment\nmetadata: {}\nspec: {}\n";
+    let errs = errors(&[("x.yaml", text)]);
+    assert_eq!(errs.len(), 3, "{errs:?}");
+    assert!(errs[0].starts_with("x.yaml:1:1: kind: `v1` `ConfigMap` is not a Flink job definition"));
+    assert_eq!(
+        errs[1],
+        "x.yaml:7:11: metadata.name: metadata.name is required"
+    );
+    // The spec of a nameless document is still checked.
+    assert!(
+        errs[2].starts_with("x.yaml:8:7: spec.image: no image"),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn status_and_wrong_top_level_types_are_rejected() {
+    let text = format!("{APP}status:\n  jobStatus: {{}}\n");
+    assert_eq!(
+        errors(&[("a.yaml", &text)]),
+        vec!["a.yaml:13:3: status: not supported by flinkops: status is written by the cluster, not by Git; remove it"]
+    );
+    assert_eq!(
+        errors(&[("a.yaml", "- a\n- b\n")]),
+        vec!["a.yaml:1:1: expected a mapping, got a list"]
+    );
+}
+
+#[test]
+fn non_utf8_file_is_an_error_not_a_crash() {
+    let mut snap = snapshot(&[]);
+    snap.files
+        .insert("a.yaml".into(), Entry::File(vec![b'a', 0xff, b'b']));
+    let c = load(&snap);
+    assert_eq!(
+        c.errors()[0].to_string(),
+        "a.yaml:1:1: not UTF-8 text (invalid byte at offset 1)"
+    );
+}
+
+#[test]
+fn pod_template_errors_are_located_inside_the_template() {
+    let text = app_with(
+        "  job:\n",
+        "  podTemplate:\n    spec:\n      containers:\n        - name: flink-main-container\n          resources: {limits: 3}\n  job:\n",
+    );
+    let errs = errors(&[("a.yaml", &text)]);
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(
+        errs[0].starts_with(
+            "a.yaml:12:31: spec.podTemplate.spec.containers.0.resources.limits: invalid type"
+        ),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn legacy_flink_uses_legacy_state_directory_keys() {
+    let settings =
+        "defaults:\n  savepointDirectory: s3://b/sp/\n  checkpointDirectory: s3://b/cp\n";
+    let c = load(&snapshot(&[
+        ("flinkops.yaml", settings),
+        ("s.yaml", SESSION),
+        ("a.yaml", APP),
+    ]));
+    assert!(c.is_valid(), "{:?}", c.errors());
+    let legacy = c.jobs.values().find(|s| s.id.name == "shared").unwrap();
+    assert_eq!(
+        legacy.flink_configuration["state.savepoints.dir"],
+        "s3://b/sp/streaming/shared"
+    );
+    let modern = c.jobs.values().find(|s| s.id.name == "orders").unwrap();
+    assert_eq!(
+        modern.flink_configuration["execution.checkpointing.dir"],
+        "s3://b/cp/streaming/orders"
+    );
+}
