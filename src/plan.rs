@@ -524,3 +524,320 @@ fn opt<T: std::fmt::Display>(v: &Option<T>) -> String {
 fn list(v: &[String]) -> String {
     format!("[{}]", v.join(", "))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::{Entry, Snapshot};
+    use crate::spec::load;
+
+    const APP: &str = "\
+apiVersion: flink.apache.org/v1beta1
+kind: FlinkDeployment
+metadata:
+  name: orders
+  namespace: streaming
+spec:
+  image: flink:2.0
+  flinkConfiguration:
+    taskmanager.numberOfTaskSlots: 4
+  job:
+    jarURI: local:///opt/flink/usrlib/orders.jar
+    args: [--a]
+    parallelism: 2
+    upgradeMode: savepoint
+    state: running
+";
+
+    const SESSION: &str = "\
+apiVersion: flink.apache.org/v1beta1
+kind: FlinkDeployment
+metadata:
+  name: shared
+  namespace: streaming
+spec:
+  image: flink:2.0
+---
+apiVersion: flink.apache.org/v1beta1
+kind: FlinkSessionJob
+metadata:
+  name: top
+  namespace: streaming
+spec:
+  deploymentName: shared
+  job:
+    jarURI: https://example.com/top.jar
+    upgradeMode: last-state
+";
+
+    fn catalog(files: &[(&str, &str)]) -> Catalog {
+        load(&Snapshot {
+            commit: "c".repeat(40),
+            files: files
+                .iter()
+                .map(|(p, t)| (p.to_string(), Entry::File(t.as_bytes().to_vec())))
+                .collect(),
+        })
+    }
+
+    /// Plans `old` → `new` and returns (job name, action, reasons) for each job.
+    fn run(old: &[(&str, &str)], new: &[(&str, &str)]) -> Vec<(String, Action, Vec<String>)> {
+        let observed = catalog(old).jobs;
+        plan(&observed, &catalog(new))
+            .jobs
+            .into_iter()
+            .map(|j| (j.name, j.action, j.reasons))
+            .collect()
+    }
+
+    fn one(from: &str, to: &str) -> (Action, Vec<String>) {
+        assert!(APP.contains(from), "{from}");
+        let changed = APP.replacen(from, to, 1);
+        let mut out = run(&[("a.yaml", APP)], &[("a.yaml", &changed)]);
+        assert_eq!(out.len(), 1);
+        let (_, a, r) = out.remove(0);
+        (a, r)
+    }
+
+    #[test]
+    fn unchanged_job_plans_nothing() {
+        assert_eq!(
+            run(&[("a.yaml", APP)], &[("a.yaml", APP)]),
+            vec![("orders".into(), Action::None, vec![])]
+        );
+    }
+
+    #[test]
+    fn create_and_delete() {
+        let created = run(&[], &[("a.yaml", APP)]);
+        assert_eq!(created[0].1, Action::Create);
+        assert_eq!(
+            created[0].2,
+            vec!["new application, parallelism 2, upgradeMode savepoint"]
+        );
+        let deleted = run(&[("a.yaml", APP)], &[]);
+        assert_eq!(deleted[0].1, Action::Delete);
+        assert_eq!(
+            deleted[0].2,
+            vec![
+                "removed from a.yaml",
+                "the running job is cancelled without a savepoint"
+            ]
+        );
+    }
+
+    #[test]
+    fn restart_changes_pick_the_upgrade_mode() {
+        assert_eq!(
+            one("parallelism: 2", "parallelism: 4"),
+            (Action::SavepointUpgrade, vec!["parallelism 2 → 4".into()])
+        );
+        assert_eq!(
+            one("image: flink:2.0", "image: flink:2.1"),
+            (
+                Action::SavepointUpgrade,
+                vec!["image flink:2.0 → flink:2.1".into()]
+            )
+        );
+        let (a, r) = one(
+            "    upgradeMode: savepoint\n",
+            "    upgradeMode: last-state\n    entryClass: x.Y\n",
+        );
+        assert_eq!(a, Action::LastStateUpgrade);
+        assert_eq!(
+            r,
+            vec![
+                "entryClass (none) → x.Y",
+                "upgradeMode savepoint → last-state"
+            ]
+        );
+        let (a, r) = one(
+            "    upgradeMode: savepoint\n",
+            "    upgradeMode: stateless\n",
+        );
+        assert_eq!(a, Action::Update, "a mode change alone restarts nothing");
+        assert_eq!(r, vec!["upgradeMode savepoint → stateless"]);
+        assert_eq!(
+            one("args: [--a]", "args: [--a, --b]").1,
+            vec!["args [--a] → [--a, --b]"]
+        );
+    }
+
+    #[test]
+    fn resources_config_and_templates_restart() {
+        assert_eq!(
+            one(
+                "  job:\n",
+                "  taskManager:\n    resource: {memory: 4g}\n  job:\n"
+            ),
+            (
+                Action::SavepointUpgrade,
+                vec!["taskManager.resource.memory 1728m → 4g".into()]
+            )
+        );
+        assert_eq!(
+            one(
+                "taskmanager.numberOfTaskSlots: 4",
+                "taskmanager.numberOfTaskSlots: 4\n    state.backend.type: rocksdb"
+            )
+            .1,
+            vec!["flinkConfiguration state.backend.type set to rocksdb"]
+        );
+        assert_eq!(
+            one(
+                "taskmanager.numberOfTaskSlots: 4",
+                "taskmanager.numberOfTaskSlots: 4\n    s3.secret-key: hunter2"
+            )
+            .1,
+            vec!["flinkConfiguration s3.secret-key set to <redacted>"]
+        );
+        let (a, r) = one(
+            "  job:\n",
+            "  podTemplate:\n    spec:\n      nodeSelector: {pool: flink}\n  job:\n",
+        );
+        assert_eq!(a, Action::SavepointUpgrade);
+        assert_eq!(r, vec!["podTemplate … → changed"]);
+        assert_eq!(
+            one("  job:\n", "  restartNonce: 2\n  job:\n"),
+            (
+                Action::SavepointUpgrade,
+                vec!["restartNonce (none) → 2".into()]
+            )
+        );
+    }
+
+    #[test]
+    fn kubernetes_only_changes_are_updates() {
+        let (a, r) = one(
+            "  namespace: streaming\n",
+            "  namespace: streaming\n  labels: {team: x}\n",
+        );
+        assert_eq!((a, r), (Action::Update, vec!["labels changed".into()]));
+        let (a, r) = one(
+            "  job:\n",
+            "  logConfiguration:\n    log4j-console.properties: x\n  job:\n",
+        );
+        assert_eq!(a, Action::Update);
+        assert_eq!(
+            r,
+            vec!["logConfiguration … → changed (reloaded without restart)"]
+        );
+        let (a, _) = one(
+            "  job:\n",
+            "  ingress:\n    template: x.example.com\n  job:\n",
+        );
+        assert_eq!(a, Action::Update);
+        let moved = run(&[("a.yaml", APP)], &[("b.yaml", APP)]);
+        assert_eq!(
+            moved,
+            vec![(
+                "orders".into(),
+                Action::Update,
+                vec!["moved from a.yaml to b.yaml".into()]
+            )]
+        );
+    }
+
+    #[test]
+    fn suspend_resume_and_changes_while_suspended() {
+        assert_eq!(
+            one("state: running", "state: suspended"),
+            (Action::Suspend, vec!["state running → suspended".into()])
+        );
+        let suspended = APP.replace("state: running", "state: suspended");
+        let resumed = run(&[("a.yaml", &suspended)], &[("a.yaml", APP)]);
+        assert_eq!(resumed[0].1, Action::Resume);
+        let changed = suspended.replace("parallelism: 2", "parallelism: 3");
+        let out = run(&[("a.yaml", &suspended)], &[("a.yaml", &changed)]);
+        assert_eq!(out[0].1, Action::Update, "nothing runs, nothing restarts");
+    }
+
+    #[test]
+    fn redeploy_nonce_redeploys_from_initial_savepoint() {
+        let with = "    upgradeMode: savepoint\n    initialSavepointPath: s3://b/sp-1\n";
+        let base = APP.replace("    upgradeMode: savepoint\n", with);
+        let bumped = base.replace(with, &format!("{with}    savepointRedeployNonce: 1\n"));
+        let out = run(&[("a.yaml", &base)], &[("a.yaml", &bumped)]);
+        assert_eq!(out[0].1, Action::Redeploy);
+        assert_eq!(out[0].2, vec!["savepointRedeployNonce (none) → 1"]);
+    }
+
+    #[test]
+    fn session_cluster_restart_cascades_to_its_jobs() {
+        let changed = SESSION.replacen("image: flink:2.0", "image: flink:2.1", 1);
+        let out = run(&[("s.yaml", SESSION)], &[("s.yaml", &changed)]);
+        assert_eq!(
+            out,
+            vec![
+                (
+                    "shared".into(),
+                    Action::Restart,
+                    vec!["image flink:2.0 → flink:2.1".into()]
+                ),
+                (
+                    "top".into(),
+                    Action::LastStateUpgrade,
+                    vec![
+                        "session cluster streaming/shared restarts, so this job restarts with it"
+                            .into()
+                    ]
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn invalid_definition_is_an_error_and_keeps_the_job() {
+        let broken = APP.replace("parallelism: 2", "parallelism: 0");
+        let p = plan(
+            &catalog(&[("a.yaml", APP)]).jobs,
+            &catalog(&[("a.yaml", &broken)]),
+        );
+        assert_eq!(p.jobs[0].action, Action::Error);
+        assert_eq!(
+            p.jobs[0].reasons,
+            vec!["definition is invalid: the running job is left as it is"]
+        );
+        assert_eq!(
+            p.jobs[0].errors[0].to_string(),
+            "a.yaml:13:18: spec.job.parallelism: must be at least 1, got 0"
+        );
+        assert!(p.has_errors());
+        assert!(!p.has_changes());
+    }
+
+    #[test]
+    fn unparseable_file_or_settings_never_deletes() {
+        let p = plan(
+            &catalog(&[("a.yaml", APP)]).jobs,
+            &catalog(&[("a.yaml", "spec: [\n")]),
+        );
+        assert_eq!(p.jobs[0].action, Action::Error);
+        assert_eq!(
+            p.jobs[0].reasons,
+            vec!["a.yaml failed to load: the job is kept as it is until it loads again"]
+        );
+        let p = plan(
+            &catalog(&[("a.yaml", APP)]).jobs,
+            &catalog(&[("flinkops.yaml", "roots: [elsewhere]\nprune: 3\n")]),
+        );
+        assert_eq!(p.jobs[0].action, Action::Error);
+        assert_eq!(
+            p.jobs[0].reasons,
+            vec!["flinkops.yaml failed to load: the job is kept as it is until it loads again"]
+        );
+    }
+
+    #[test]
+    fn one_broken_file_does_not_block_other_jobs() {
+        let other = APP.replace("name: orders", "name: payments");
+        let other_changed = other.replace("parallelism: 2", "parallelism: 3");
+        let broken = APP.replace("upgradeMode: savepoint", "upgradeMode: sometimes");
+        let out = run(
+            &[("a.yaml", APP), ("b.yaml", &other)],
+            &[("a.yaml", &broken), ("b.yaml", &other_changed)],
+        );
+        assert_eq!(out[0].1, Action::Error);
+        assert_eq!(out[1].1, Action::SavepointUpgrade);
+    }
+}
