@@ -15,7 +15,11 @@ fn read_dir(root: &Path, dir: &Path, out: &mut Snapshot) {
         if path.is_dir() {
             read_dir(root, &path, out);
         } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
-            let rel = path.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+            let rel = path
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
             out.files
                 .insert(rel, Entry::File(std::fs::read(&path).unwrap()));
         }
@@ -56,7 +60,8 @@ fn examples_repo_renders_as_reviewed() {
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         std::fs::write(&golden, &got).unwrap();
     }
-    let want = std::fs::read_to_string(&golden).expect("golden file exists (UPDATE_GOLDEN=1 creates it)");
+    let want =
+        std::fs::read_to_string(&golden).expect("golden file exists (UPDATE_GOLDEN=1 creates it)");
     if got != want {
         let diff = similar::TextDiff::from_lines(&want, &got)
             .unified_diff()
