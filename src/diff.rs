@@ -80,8 +80,8 @@ fn render_side(spec: Option<&JobSpec>, commit: &str) -> Vec<Object> {
 
 /// Pairs objects by kind, namespace and name and diffs their YAML.
 pub fn object_diffs(old: &[Object], new: &[Object]) -> Vec<ObjectDiff> {
-    let mut pairs: BTreeMap<(String, String, String), (Option<&Object>, Option<&Object>)> =
-        BTreeMap::new();
+    type Key = (String, String, String);
+    let mut pairs: BTreeMap<Key, (Option<&Object>, Option<&Object>)> = BTreeMap::new();
     for o in old {
         pairs
             .entry((o.namespace.clone(), o.name.clone(), o.kind.to_string()))
@@ -323,4 +323,169 @@ fn md_cell(s: &str) -> String {
 
 pub fn to_json(r: &Report) -> String {
     serde_json::to_string_pretty(r).expect("reports serialize") + "\n"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::{Entry, Snapshot};
+    use crate::spec::load;
+
+    const APP: &str = "\
+apiVersion: flink.apache.org/v1beta1
+kind: FlinkDeployment
+metadata:
+  name: orders
+  namespace: streaming
+spec:
+  image: flink:2.0
+  flinkConfiguration:
+    s3.secret-key: old-secret
+  job:
+    jarURI: local:///opt/flink/usrlib/orders.jar
+    parallelism: 2
+";
+
+    fn catalog(files: &[(&str, &str)]) -> Catalog {
+        load(&Snapshot {
+            commit: String::new(),
+            files: files
+                .iter()
+                .map(|(p, t)| (p.to_string(), Entry::File(t.as_bytes().to_vec())))
+                .collect(),
+        })
+    }
+
+    fn report_of(old: &[(&str, &str)], new: &[(&str, &str)]) -> Report {
+        let (a, b) = (catalog(old), catalog(new));
+        report(
+            Side {
+                commit: "aaaaaaaaaaaaaaaa",
+                catalog: &a,
+            },
+            Side {
+                commit: "bbbbbbbbbbbbbbbb",
+                catalog: &b,
+            },
+        )
+    }
+
+    #[test]
+    fn unchanged_jobs_have_no_object_diffs() {
+        let r = report_of(&[("a.yaml", APP)], &[("a.yaml", APP)]);
+        assert!(r.objects.is_empty());
+        assert_eq!(summary(&r.plan), "no changes; 1 unchanged");
+    }
+
+    #[test]
+    fn changed_job_diffs_its_objects_with_secrets_redacted() {
+        let changed = APP
+            .replace("parallelism: 2", "parallelism: 4")
+            .replace("old-secret", "new-secret");
+        let r = report_of(&[("a.yaml", APP)], &[("a.yaml", &changed)]);
+        let kinds: Vec<(&str, &str, ObjectChange)> = r
+            .objects
+            .iter()
+            .map(|o| (o.kind.as_str(), o.name.as_str(), o.change))
+            .collect();
+        // Every object carries the new commit; the TaskManager count follows parallelism.
+        assert!(kinds.contains(&("ConfigMap", "orders-config", ObjectChange::Update)));
+        assert!(kinds.contains(&("Deployment", "orders-taskmanager", ObjectChange::Update)));
+        let cm = &r
+            .objects
+            .iter()
+            .find(|o| o.kind == "ConfigMap")
+            .unwrap()
+            .diff;
+        assert!(
+            cm.contains("-      default: 2\n+      default: 4\n"),
+            "{cm}"
+        );
+        assert!(
+            !cm.contains("old-secret") && !cm.contains("new-secret"),
+            "{cm}"
+        );
+        // The change of a secret shows in the plan, not its value.
+        assert!(r.plan.jobs[0]
+            .reasons
+            .contains(&"flinkConfiguration s3.secret-key <redacted> → <redacted>".to_string()));
+        let tm = &r
+            .objects
+            .iter()
+            .find(|o| o.name == "orders-taskmanager")
+            .unwrap()
+            .diff;
+        assert!(tm.contains("-  replicas: 2\n+  replicas: 4\n"), "{tm}");
+        assert!(tm.starts_with("--- Deployment streaming/orders-taskmanager (base)\n"));
+    }
+
+    #[test]
+    fn created_and_deleted_objects() {
+        let r = report_of(&[], &[("a.yaml", APP)]);
+        assert!(r.objects.iter().all(|o| o.change == ObjectChange::Create));
+        assert_eq!(r.objects.len(), 5);
+        let r = report_of(&[("a.yaml", APP)], &[]);
+        assert!(r.objects.iter().all(|o| o.change == ObjectChange::Delete));
+    }
+
+    #[test]
+    fn text_output_lists_changed_jobs_and_summary() {
+        let changed = APP.replace("parallelism: 2", "parallelism: 4");
+        let r = report_of(&[("a.yaml", APP)], &[("a.yaml", &changed)]);
+        let text = to_text(&r, false);
+        assert!(text.starts_with("flinkops plan: aaaaaaaaaaaa → bbbbbbbbbbbb\n"));
+        assert!(text.contains("  ~ streaming/orders  stateless-upgrade\n      parallelism 2 → 4\n"));
+        assert!(text.contains("\nPlan: 1 stateless-upgrade; 0 unchanged.\n"));
+        assert!(!text.contains('\x1b'));
+        assert!(to_text(&r, true).contains("\x1b[32m+"));
+    }
+
+    #[test]
+    fn markdown_has_a_table_and_collapsed_diffs() {
+        let changed = APP.replace("parallelism: 2", "parallelism: 4");
+        let r = report_of(&[("a.yaml", APP)], &[("a.yaml", &changed)]);
+        let md = to_markdown(&r);
+        assert!(
+            md.contains("| `streaming/orders` | **stateless-upgrade** | parallelism 2 → 4<br>taskManager.replicas 2 → 4 |"),
+            "{md}"
+        );
+        assert!(md.contains(
+            "<details><summary>Deployment streaming/orders-taskmanager (update)</summary>"
+        ));
+        assert!(md.contains("```diff\n"));
+    }
+
+    #[test]
+    fn markdown_stays_under_the_comment_limit() {
+        let many: Vec<(String, String)> = (0..200)
+            .map(|i| {
+                (
+                    format!("j{i}.yaml"),
+                    APP.replace("name: orders", &format!("name: job-{i}")),
+                )
+            })
+            .collect();
+        let files: Vec<(&str, &str)> = many.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        let r = report_of(&[], &files);
+        let md = to_markdown(&r);
+        assert!(md.len() <= MARKDOWN_BUDGET + 200, "{}", md.len());
+        assert!(md.contains("object diffs omitted to fit a comment"));
+    }
+
+    #[test]
+    fn json_has_the_documented_shape() {
+        let broken = APP.replace("parallelism: 2", "parallelism: 0");
+        let r = report_of(&[("a.yaml", APP)], &[("a.yaml", &broken)]);
+        let v: serde_json::Value = serde_json::from_str(&to_json(&r)).unwrap();
+        assert_eq!(v["base"], "aaaaaaaaaaaaaaaa");
+        assert_eq!(v["head"], "bbbbbbbbbbbbbbbb");
+        let job = &v["jobs"][0];
+        assert_eq!(job["namespace"], "streaming");
+        assert_eq!(job["name"], "orders");
+        assert_eq!(job["action"], "error");
+        assert_eq!(job["source"], "a.yaml");
+        assert_eq!(job["errors"][0]["line"], 12);
+        assert_eq!(job["errors"][0]["field"], "spec.job.parallelism");
+        assert_eq!(v["objects"], serde_json::json!([]));
+    }
 }
