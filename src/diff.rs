@@ -25,6 +25,8 @@ pub struct ObjectDiff {
     pub change: ObjectChange,
     /// Unified diff of the objects' YAML (credentials redacted).
     pub diff: String,
+    /// Only the provenance annotations (commit, spec hash) differ.
+    pub provenance_only: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -101,6 +103,8 @@ pub fn object_diffs(old: &[Object], new: &[Object]) -> Vec<ObjectDiff> {
         if ta == tb {
             continue;
         }
+        let provenance_only =
+            a.is_some() && b.is_some() && without_provenance(&ta) == without_provenance(&tb);
         let change = match (a, b) {
             (None, _) => ObjectChange::Create,
             (_, None) => ObjectChange::Delete,
@@ -118,9 +122,22 @@ pub fn object_diffs(old: &[Object], new: &[Object]) -> Vec<ObjectDiff> {
             name,
             change,
             diff,
+            provenance_only,
         });
     }
     out
+}
+
+fn without_provenance(text: &str) -> String {
+    let commit = format!("{}: ", render::ANN_COMMIT);
+    let hash = format!("{}: ", render::ANN_SPEC_HASH);
+    text.lines()
+        .filter(|l| {
+            let t = l.trim_start();
+            !t.starts_with(&commit) && !t.starts_with(&hash)
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn symbol(a: Action) -> &'static str {
@@ -236,7 +253,14 @@ pub fn to_text(r: &Report, color: bool) -> String {
         ));
     }
     s.push_str(&format!("\nPlan: {}.\n", summary(&r.plan)));
-    for o in &r.objects {
+    let (quiet, loud): (Vec<_>, Vec<_>) = r.objects.iter().partition(|o| o.provenance_only);
+    if !quiet.is_empty() {
+        s.push_str("\nRe-applied with only the commit and spec-hash annotations changed:\n");
+        for o in quiet {
+            s.push_str(&format!("  {} {}/{}\n", o.kind, o.namespace, o.name));
+        }
+    }
+    for o in loud {
         s.push('\n');
         for line in o.diff.lines() {
             s.push_str(&p.diff_line(line));
@@ -290,8 +314,19 @@ pub fn to_markdown(r: &Report) -> String {
             s.push_str(&format!("- ❌ `{}`\n", e.to_string().replace('`', "'")));
         }
     }
+    let (quiet, loud): (Vec<_>, Vec<_>) = r.objects.iter().partition(|o| o.provenance_only);
+    if !quiet.is_empty() {
+        let names: Vec<String> = quiet
+            .iter()
+            .map(|o| format!("{} `{}/{}`", o.kind, o.namespace, o.name))
+            .collect();
+        s.push_str(&format!(
+            "\nOnly provenance annotations change on: {}\n",
+            names.join(", ")
+        ));
+    }
     let mut omitted = 0;
-    for o in &r.objects {
+    for o in loud {
         let block = format!(
             "\n<details><summary>{} {}/{} ({})</summary>\n\n```diff\n{}```\n</details>\n",
             o.kind,
@@ -417,6 +452,21 @@ spec:
             .diff;
         assert!(tm.contains("-  replicas: 2\n+  replicas: 4\n"), "{tm}");
         assert!(tm.starts_with("--- Deployment streaming/orders-taskmanager (base)\n"));
+        let svc = r.objects.iter().find(|o| o.name == "orders-rest").unwrap();
+        assert!(
+            svc.provenance_only,
+            "only annotations differ on the Service"
+        );
+        assert!(
+            !r.objects
+                .iter()
+                .find(|o| o.name == "orders-taskmanager")
+                .unwrap()
+                .provenance_only
+        );
+        let text = to_text(&r, false);
+        assert!(text.contains("only the commit and spec-hash annotations changed:\n  Service streaming/orders-jobmanager\n  Service streaming/orders-rest\n"), "{text}");
+        assert!(!text.contains("--- Service"), "{text}");
     }
 
     #[test]
