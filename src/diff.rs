@@ -295,7 +295,9 @@ pub fn to_markdown(r: &Report) -> String {
                     .iter()
                     .map(|e| format!("❌ {}", md_cell(&e.to_string()))),
             );
-            let action = if j.action.restarts_job() || j.action == Action::Delete {
+            let action = if j.action.restarts_job()
+                || matches!(j.action, Action::Delete | Action::Suspend)
+            {
                 format!("**{}**", j.action.as_str())
             } else {
                 j.action.as_str().to_string()
