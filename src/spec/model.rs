@@ -3,11 +3,11 @@
 //! Everything here is resolved (defaults applied), so two definitions that mean the same
 //! compare equal and hash the same, whichever format or file they came from.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
 
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct JobId {
     pub namespace: String,
     pub name: String,
@@ -21,7 +21,7 @@ impl fmt::Display for JobId {
 
 /// Where a definition was read from: not part of the spec hash (moving a file changes
 /// provenance, not the job).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Source {
     pub file: String,
     pub line: usize,
@@ -29,7 +29,7 @@ pub struct Source {
     pub cluster_ref: Option<(usize, usize)>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum JobKind {
     /// A FlinkDeployment with `job`: its own JobManager runs it.
@@ -50,7 +50,7 @@ impl JobKind {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct JobSpec {
     pub id: JobId,
@@ -73,7 +73,7 @@ pub struct JobSpec {
     pub restart_nonce: Option<i64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Cluster {
     pub image: String,
@@ -87,7 +87,7 @@ pub struct Cluster {
     pub ingress: Option<Ingress>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Component {
     /// Resolved: TaskManagers default to parallelism / task slots, rounded up.
@@ -96,7 +96,7 @@ pub struct Component {
     pub pod_template: Option<serde_json::Value>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Resource {
     pub cpu_millis: u64,
@@ -104,7 +104,7 @@ pub struct Resource {
     pub ephemeral_storage_bytes: Option<u64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Job {
     pub jar_uri: String,
@@ -118,7 +118,7 @@ pub struct Job {
     pub savepoint_redeploy_nonce: Option<i64>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum UpgradeMode {
     Stateless,
@@ -143,7 +143,7 @@ impl UpgradeMode {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum JobState {
     Running,
@@ -167,7 +167,7 @@ impl JobState {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Ingress {
     /// Host and/or path template with `{{name}}` and `{{namespace}}`, as in the Apache
@@ -179,7 +179,7 @@ pub struct Ingress {
 }
 
 /// `v1_20` style Flink version.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct FlinkVersion {
     pub major: u32,
     pub minor: u32,
@@ -247,5 +247,32 @@ mod tests {
             assert_eq!(UpgradeMode::parse(name).unwrap().as_str(), name);
         }
         assert_eq!(UpgradeMode::parse("Savepoint"), None);
+    }
+}
+
+#[cfg(test)]
+mod serde_tests {
+    use crate::source::{Entry, Snapshot};
+
+    #[test]
+    fn resolved_specs_round_trip_through_json() {
+        // The ledger stores the applied spec as JSON; reading it back must give the same
+        // spec (file location aside) so plans against the cluster are exact.
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/examples-repo/jobs/orders-enrichment.yaml"
+        ))
+        .unwrap();
+        let snap = Snapshot {
+            commit: "x".into(),
+            files: [("a.yaml".to_string(), Entry::File(text.into_bytes()))].into(),
+        };
+        let catalog = crate::spec::load(&snap);
+        let spec = catalog.jobs.values().next().unwrap();
+        let json = serde_json::to_string(spec).unwrap();
+        let mut back: super::JobSpec = serde_json::from_str(&json).unwrap();
+        back.source = spec.source.clone();
+        back.written_as = spec.written_as.clone();
+        assert_eq!(&back, spec);
     }
 }
