@@ -4,8 +4,11 @@
 //! (actions and diffs). Everything after `source` is pure.
 
 pub mod cli;
+pub mod cluster;
 pub mod diff;
+pub mod drift;
 pub mod plan;
+pub mod reconcile;
 pub mod redact;
 pub mod render;
 pub mod source;

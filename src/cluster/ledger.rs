@@ -1,0 +1,153 @@
+//! The ledger: one ConfigMap per job (`<job>-flinkops`) holding what flinkops applied and
+//! what happened. It is the daemon's memory across restarts: the applied spec (so plans
+//! against the cluster are exact), health, the last error and a bounded history.
+//! Encoding and decoding are pure; reading and writing it is the cluster edge's job.
+
+use crate::render::{LABEL_COMPONENT, LABEL_JOB, LABEL_MANAGED_BY, LABEL_NAME, MANAGER};
+use crate::spec::{JobId, JobSpec};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+pub const LEDGER_KEY: &str = "ledger.json";
+pub const LEDGER_COMPONENT: &str = "ledger";
+/// History entries kept per job.
+pub const HISTORY_LIMIT: usize = 20;
+
+pub fn ledger_name(job: &str) -> String {
+    format!("{job}-flinkops")
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum Health {
+    /// Applied; waiting for Deployments to become Available (and the Flink job RUNNING).
+    #[default]
+    Progressing,
+    Healthy,
+    Degraded,
+    /// The definition at the current commit is invalid; what runs was left alone.
+    Blocked,
+    Suspended,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryEntry {
+    pub commit: String,
+    pub spec_hash: String,
+    pub action: String,
+    /// RFC 3339 time.
+    pub at: String,
+    pub result: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct Ledger {
+    pub applied_commit: String,
+    pub spec_hash: String,
+    /// Repository-relative file the spec came from.
+    pub source: String,
+    /// The spec as applied.
+    pub spec: Option<JobSpec>,
+    pub health: Health,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    #[serde(default)]
+    pub history: Vec<HistoryEntry>,
+}
+
+impl Ledger {
+    /// Records an event, keeping the newest `HISTORY_LIMIT` entries.
+    pub fn record(&mut self, entry: HistoryEntry) {
+        self.history.push(entry);
+        let excess = self.history.len().saturating_sub(HISTORY_LIMIT);
+        self.history.drain(..excess);
+    }
+
+    /// The ConfigMap data holding this ledger.
+    pub fn to_data(&self) -> BTreeMap<String, String> {
+        let text = serde_json::to_string_pretty(self).expect("ledgers serialize");
+        BTreeMap::from([(LEDGER_KEY.to_string(), text)])
+    }
+
+    pub fn from_data(data: &BTreeMap<String, String>) -> Result<Ledger, String> {
+        let text = data
+            .get(LEDGER_KEY)
+            .ok_or_else(|| format!("no {LEDGER_KEY} key"))?;
+        serde_json::from_str(text).map_err(|e| format!("{LEDGER_KEY}: {e}"))
+    }
+
+    /// The applied spec with its source restored (it is not part of the spec's JSON).
+    pub fn applied_spec(&self) -> Option<JobSpec> {
+        let mut spec = self.spec.clone()?;
+        spec.source.file = self.source.clone();
+        Some(spec)
+    }
+}
+
+/// Labels of a job's ledger ConfigMap: ours, so the same watch that sees the job's
+/// objects sees its ledger, and a component that keeps it out of pruning by kind.
+pub fn ledger_labels(id: &JobId) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (LABEL_MANAGED_BY.to_string(), MANAGER.to_string()),
+        (LABEL_NAME.to_string(), id.name.clone()),
+        (LABEL_JOB.to_string(), id.name.clone()),
+        (LABEL_COMPONENT.to_string(), LEDGER_COMPONENT.to_string()),
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(i: usize) -> HistoryEntry {
+        HistoryEntry {
+            commit: format!("c{i}"),
+            spec_hash: "h".into(),
+            action: "update".into(),
+            at: "2026-01-01T00:00:00Z".into(),
+            result: "applied".into(),
+        }
+    }
+
+    #[test]
+    fn history_is_bounded_and_keeps_the_newest() {
+        let mut l = Ledger::default();
+        for i in 0..(HISTORY_LIMIT + 5) {
+            l.record(entry(i));
+        }
+        assert_eq!(l.history.len(), HISTORY_LIMIT);
+        assert_eq!(l.history[0].commit, "c5");
+        assert_eq!(
+            l.history.last().unwrap().commit,
+            format!("c{}", HISTORY_LIMIT + 4)
+        );
+    }
+
+    #[test]
+    fn round_trips_through_configmap_data() {
+        let mut l = Ledger {
+            applied_commit: "abc".into(),
+            spec_hash: "h1".into(),
+            source: "jobs/a.yaml".into(),
+            health: Health::Degraded,
+            health_reason: Some("TaskManager Deployment not available".into()),
+            ..Default::default()
+        };
+        l.record(entry(1));
+        let back = Ledger::from_data(&l.to_data()).unwrap();
+        assert_eq!(back, l);
+    }
+
+    #[test]
+    fn unreadable_ledger_says_why() {
+        let err = Ledger::from_data(&BTreeMap::new()).unwrap_err();
+        assert_eq!(err, "no ledger.json key");
+        let bad = BTreeMap::from([(LEDGER_KEY.to_string(), "{".to_string())]);
+        assert!(Ledger::from_data(&bad)
+            .unwrap_err()
+            .starts_with("ledger.json: "));
+    }
+}

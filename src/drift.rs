@@ -1,0 +1,162 @@
+//! Drift: does a live object still hold every field flinkops rendered, with the value it
+//! rendered? The live object also holds what the apiserver defaulted and what other
+//! controllers own, so "holds" means: desired is a subset of live. Pure.
+
+use serde_json::Value;
+
+/// The first field where `live` does not hold `desired`, as `path: want X, found Y`.
+pub fn first_difference(desired: &Value, live: &Value) -> Option<String> {
+    diff_at(desired, live, &mut String::new())
+}
+
+fn diff_at(desired: &Value, live: &Value, path: &mut String) -> Option<String> {
+    match (desired, live) {
+        (Value::Object(d), Value::Object(l)) => {
+            for (k, dv) in d {
+                if is_empty(dv) {
+                    continue;
+                }
+                let len = path.len();
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(k);
+                let found = match l.get(k) {
+                    Some(lv) => diff_at(dv, lv, path),
+                    None => Some(format!("{path}: want {}, found nothing", show(dv))),
+                };
+                path.truncate(len);
+                if found.is_some() {
+                    return found;
+                }
+            }
+            None
+        }
+        (Value::Array(d), Value::Array(l)) => {
+            for (i, dv) in d.iter().enumerate() {
+                // Named items (containers, ports, env) are matched by name, others by place.
+                let name = dv.get("name").and_then(Value::as_str);
+                let lv = match name {
+                    Some(n) => l
+                        .iter()
+                        .find(|x| x.get("name").and_then(Value::as_str) == Some(n)),
+                    None => l.get(i),
+                };
+                let len = path.len();
+                match name {
+                    Some(n) => path.push_str(&format!("[{n}]")),
+                    None => path.push_str(&format!("[{i}]")),
+                }
+                let found = match lv {
+                    Some(lv) => diff_at(dv, lv, path),
+                    None => Some(format!("{path}: want {}, found nothing", show(dv))),
+                };
+                path.truncate(len);
+                if found.is_some() {
+                    return found;
+                }
+            }
+            None
+        }
+        (d, l) if same_scalar(d, l) => None,
+        (d, l) => Some(format!("{path}: want {}, found {}", show(d), show(l))),
+    }
+}
+
+fn is_empty(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Object(m) => m.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        _ => false,
+    }
+}
+
+/// Scalars compare as text too: the apiserver may return `"1"` for a CPU quantity
+/// rendered as the number 1.
+fn same_scalar(d: &Value, l: &Value) -> bool {
+    d == l || scalar_text(d).is_some_and(|t| Some(t) == scalar_text(l))
+}
+
+fn scalar_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn show(v: &Value) -> String {
+    let s = v.to_string();
+    if s.len() > 60 {
+        format!(
+            "{}…",
+            &s[..s.char_indices().nth(57).map_or(s.len(), |(i, _)| i)]
+        )
+    } else {
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn defaulted_and_foreign_fields_are_not_drift() {
+        let desired = json!({"spec": {"replicas": 2, "template": {"spec": {"containers": [
+            {"name": "flink-main-container", "image": "flink:2.0", "resources": {"limits": {"cpu": "1"}}}
+        ]}}}});
+        let live = json!({"spec": {"replicas": 2, "progressDeadlineSeconds": 600, "template": {"spec": {
+            "containers": [
+                {"name": "istio-proxy", "image": "proxy"},
+                {"name": "flink-main-container", "image": "flink:2.0", "terminationMessagePath": "/dev/termination-log",
+                 "resources": {"limits": {"cpu": "1"}}}
+            ],
+            "restartPolicy": "Always"}}}, "status": {"replicas": 2}});
+        assert_eq!(first_difference(&desired, &live), None);
+    }
+
+    #[test]
+    fn changed_and_missing_fields_are_drift_with_a_path() {
+        let desired = json!({"spec": {"replicas": 2, "template": {"spec": {"containers": [
+            {"name": "flink-main-container", "image": "flink:2.0", "args": ["taskmanager"]}
+        ]}}}});
+        let scaled = json!({"spec": {"replicas": 5, "template": {"spec": {"containers": [
+            {"name": "flink-main-container", "image": "flink:2.0", "args": ["taskmanager"]}
+        ]}}}});
+        assert_eq!(
+            first_difference(&desired, &scaled).unwrap(),
+            "spec.replicas: want 2, found 5"
+        );
+        let edited = json!({"spec": {"replicas": 2, "template": {"spec": {"containers": [
+            {"name": "flink-main-container", "image": "flink:9", "args": ["taskmanager"]}
+        ]}}}});
+        assert_eq!(
+            first_difference(&desired, &edited).unwrap(),
+            "spec.template.spec.containers[flink-main-container].image: want \"flink:2.0\", found \"flink:9\""
+        );
+        let gone = json!({"spec": {"replicas": 2, "template": {"spec": {"containers": []}}}});
+        assert!(first_difference(&desired, &gone)
+            .unwrap()
+            .starts_with("spec.template.spec.containers[flink-main-container]: want {"));
+    }
+
+    #[test]
+    fn scalars_compare_by_text_and_empty_desired_values_are_ignored() {
+        assert_eq!(
+            first_difference(&json!({"cpu": 1}), &json!({"cpu": "1"})),
+            None
+        );
+        assert_eq!(
+            first_difference(&json!({"a": {}, "b": null, "c": []}), &json!({})),
+            None
+        );
+        assert_eq!(
+            first_difference(&json!({"args": ["a", "b"]}), &json!({"args": ["a", "c"]})).unwrap(),
+            "args[1]: want \"b\", found \"c\""
+        );
+    }
+}

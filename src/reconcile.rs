@@ -1,0 +1,577 @@
+//! One reconcile decision: the catalog at a commit against what the cluster holds (live
+//! objects from watch caches, and the ledgers) → per job, what to apply, what to prune and
+//! the ledger to write. Pure: the daemon's edges read the cluster and carry the work out.
+
+use crate::cluster::ledger::{Health, HistoryEntry, Ledger, LEDGER_COMPONENT};
+use crate::drift::first_difference;
+use crate::plan::{self, Action};
+use crate::render::{self, Object, ANN_SPEC_HASH, LABEL_COMPONENT, LABEL_JOB};
+use crate::spec::{Catalog, JobId, JobState};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Annotation that keeps an object from being pruned: `flinkops.io/prune: "false"`.
+pub const ANN_PRUNE: &str = "flinkops.io/prune";
+
+/// An object as the watch cache holds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveObject {
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    pub body: serde_json::Value,
+}
+
+impl LiveObject {
+    fn job(&self) -> Option<JobId> {
+        Some(JobId {
+            namespace: self.namespace.clone(),
+            name: self.labels.get(LABEL_JOB)?.clone(),
+        })
+    }
+
+    fn is_ledger(&self) -> bool {
+        self.labels.get(LABEL_COMPONENT).map(String::as_str) == Some(LEDGER_COMPONENT)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ObjectRef {
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+}
+
+impl std::fmt::Display for ObjectRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}/{}", self.kind, self.namespace, self.name)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Namespaces flinkops may write to; None: any namespace the settings allow.
+    pub namespaces: Option<BTreeSet<String>>,
+    /// The time to record in history entries (RFC 3339).
+    pub now: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobWork {
+    pub id: JobId,
+    pub action: Action,
+    pub reasons: Vec<String>,
+    /// Objects to apply, in apply order.
+    pub apply: Vec<Object>,
+    /// Hand edits found (and reverted by applying), one line each.
+    pub drift: Vec<String>,
+    /// Objects to delete (prune).
+    pub delete: Vec<ObjectRef>,
+    /// The ledger to write after the work succeeds; None leaves it as it is.
+    pub ledger: Option<Ledger>,
+    /// Whether the job's ledger is deleted too (the job is gone from Git).
+    pub delete_ledger: bool,
+}
+
+impl JobWork {
+    pub fn is_noop(&self) -> bool {
+        self.apply.is_empty()
+            && self.delete.is_empty()
+            && self.ledger.is_none()
+            && !self.delete_ledger
+    }
+}
+
+/// Decides the work for every job on either side. Jobs outside the allowed namespaces are
+/// never touched; nothing is pruned when the repository did not load as a whole, for a
+/// job whose definition is broken, when `prune: false`, or from an object annotated
+/// `flinkops.io/prune: "false"`.
+pub fn reconcile(
+    catalog: &Catalog,
+    commit: &str,
+    live: &[LiveObject],
+    ledgers: &BTreeMap<JobId, Ledger>,
+    opts: &Options,
+) -> Vec<JobWork> {
+    let allowed = |ns: &str| {
+        opts.namespaces.as_ref().is_none_or(|s| s.contains(ns))
+            && catalog
+                .settings
+                .namespaces
+                .as_ref()
+                .is_none_or(|s| s.iter().any(|a| a == ns))
+    };
+    let mut by_job: BTreeMap<JobId, Vec<&LiveObject>> = BTreeMap::new();
+    for o in live.iter().filter(|o| !o.is_ledger()) {
+        if let Some(id) = o.job() {
+            by_job.entry(id).or_default().push(o);
+        }
+    }
+    let observed: BTreeMap<JobId, crate::spec::JobSpec> = ledgers
+        .iter()
+        .filter_map(|(id, l)| Some((id.clone(), l.applied_spec()?)))
+        .collect();
+    let plan = plan::plan(&observed, catalog);
+    let ids: BTreeSet<JobId> = plan
+        .jobs
+        .iter()
+        .map(plan::JobPlan::id)
+        .chain(by_job.keys().cloned())
+        .collect();
+    let plans: BTreeMap<JobId, &plan::JobPlan> = plan.jobs.iter().map(|p| (p.id(), p)).collect();
+
+    let mut out = Vec::new();
+    for id in ids {
+        if !allowed(&id.namespace) {
+            continue;
+        }
+        let objects = by_job.get(&id).map(Vec::as_slice).unwrap_or(&[]);
+        let ledger = ledgers.get(&id);
+        let p = plans.get(&id).copied();
+        let mut work = JobWork {
+            id: id.clone(),
+            action: p.map_or(Action::None, |p| p.action),
+            reasons: p.map(|p| p.reasons.clone()).unwrap_or_default(),
+            apply: Vec::new(),
+            drift: Vec::new(),
+            delete: Vec::new(),
+            ledger: None,
+            delete_ledger: false,
+        };
+        if let Some(spec) = catalog.jobs.get(&id) {
+            desired_job(spec, commit, objects, ledger, catalog, opts, &mut work);
+        } else if catalog.blocked.contains_key(&id) || work.action == Action::Error {
+            // Broken definition: leave what runs alone, say so in the ledger.
+            if let Some(l) = ledger {
+                let errors = p.map(|p| {
+                    p.errors
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                });
+                let mut next = l.clone();
+                next.health = Health::Blocked;
+                next.last_error = errors
+                    .filter(|e| !e.is_empty())
+                    .or_else(|| work.reasons.first().cloned());
+                if &next != l {
+                    work.ledger = Some(next);
+                }
+            }
+        } else if catalog.settings.prune && catalog.settings_errors.is_empty() {
+            // Gone from Git: prune, unless protected.
+            work.action = Action::Delete;
+            for o in objects {
+                if o.annotations.get(ANN_PRUNE).map(String::as_str) != Some("false") {
+                    work.delete.push(object_ref(o));
+                }
+            }
+            work.delete_ledger = ledger.is_some() && work.delete.len() == objects.len();
+            if work.reasons.is_empty() {
+                work.reasons.push("no longer defined in Git".into());
+            }
+        }
+        if !work.is_noop() || work.action != Action::None {
+            out.push(work);
+        }
+    }
+    out
+}
+
+fn object_ref(o: &LiveObject) -> ObjectRef {
+    ObjectRef {
+        kind: o.kind.clone(),
+        namespace: o.namespace.clone(),
+        name: o.name.clone(),
+    }
+}
+
+fn desired_job(
+    spec: &crate::spec::JobSpec,
+    commit: &str,
+    live: &[&LiveObject],
+    ledger: Option<&Ledger>,
+    catalog: &Catalog,
+    opts: &Options,
+    work: &mut JobWork,
+) {
+    let hash = render::spec_hash(spec);
+    let unchanged = ledger.is_some_and(|l| l.spec_hash == hash && l.source == spec.source.file);
+    // An unchanged job keeps the commit it was applied at: nothing to rewrite.
+    let applied_commit = match ledger {
+        Some(l) if unchanged => l.applied_commit.clone(),
+        _ => commit.to_string(),
+    };
+    let rendered = render::render(
+        spec,
+        &render::Context {
+            commit: &applied_commit,
+            restore_from: None,
+        },
+    );
+    let mut desired = rendered.objects;
+    desired.sort_by_key(|o| {
+        crate::cluster::kinds::ManagedKind::find(o.kind).map_or(u8::MAX, |k| k.apply_order)
+    });
+    let find = |o: &Object| {
+        live.iter()
+            .find(|l| l.kind == o.kind && l.name == o.name && l.namespace == o.namespace)
+    };
+    for o in &desired {
+        match find(o) {
+            None => {
+                if unchanged {
+                    work.drift
+                        .push(format!("{} {}/{}: missing", o.kind, o.namespace, o.name));
+                }
+                work.apply.push(o.clone());
+            }
+            Some(l) if l.annotations.get(ANN_SPEC_HASH) != Some(&rendered.spec_hash) => {
+                work.apply.push(o.clone());
+            }
+            Some(l) => {
+                if catalog.settings.self_heal {
+                    if let Some(d) = first_difference(&o.body, &l.body) {
+                        work.drift
+                            .push(format!("{} {}/{}: {d}", o.kind, o.namespace, o.name));
+                        work.apply.push(o.clone());
+                    }
+                }
+            }
+        }
+    }
+    // Objects the job no longer renders (e.g. its ingress was removed).
+    if catalog.settings.prune {
+        for l in live {
+            let still = desired
+                .iter()
+                .any(|o| o.kind == l.kind && o.name == l.name && o.namespace == l.namespace);
+            if !still && l.annotations.get(ANN_PRUNE).map(String::as_str) != Some("false") {
+                work.delete.push(object_ref(l));
+            }
+        }
+    }
+    if !work.drift.is_empty() && work.action == Action::None {
+        work.reasons
+            .push("self-heal: reverting changes made outside Git".into());
+    }
+    if !unchanged {
+        let mut next = ledger.cloned().unwrap_or_default();
+        next.applied_commit = commit.to_string();
+        next.spec_hash = rendered.spec_hash.clone();
+        next.source = spec.source.file.clone();
+        next.spec = Some(spec.clone());
+        next.health = if spec
+            .job
+            .as_ref()
+            .is_some_and(|j| j.state == JobState::Suspended)
+        {
+            Health::Suspended
+        } else {
+            Health::Progressing
+        };
+        next.health_reason = None;
+        next.last_error = None;
+        next.record(HistoryEntry {
+            commit: commit.to_string(),
+            spec_hash: rendered.spec_hash,
+            action: work.action.as_str().to_string(),
+            at: opts.now.clone(),
+            result: "applied".into(),
+        });
+        work.ledger = Some(next);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::ledger::ledger_labels;
+    use crate::source::{Entry, Snapshot};
+
+    const APP: &str = "\
+apiVersion: flink.apache.org/v1beta1
+kind: FlinkDeployment
+metadata:
+  name: orders
+  namespace: streaming
+spec:
+  image: flink:2.0
+  job:
+    jarURI: local:///opt/flink/usrlib/orders.jar
+    parallelism: 2
+";
+    const C1: &str = "1111111111111111111111111111111111111111";
+    const C2: &str = "2222222222222222222222222222222222222222";
+
+    fn catalog(files: &[(&str, &str)]) -> Catalog {
+        crate::spec::load(&Snapshot {
+            commit: String::new(),
+            files: files
+                .iter()
+                .map(|(p, t)| (p.to_string(), Entry::File(t.as_bytes().to_vec())))
+                .collect(),
+        })
+    }
+
+    fn opts() -> Options {
+        Options {
+            namespaces: None,
+            now: "2026-11-23T00:00:00Z".into(),
+        }
+    }
+
+    /// What the apiserver would hold after applying `o`: the object plus defaults.
+    fn live_of(o: &Object) -> LiveObject {
+        let mut body = o.body.clone();
+        body["metadata"]["resourceVersion"] = "1".into();
+        body["status"] = serde_json::json!({"observedGeneration": 1});
+        let meta = &o.body["metadata"];
+        let map = |v: &serde_json::Value| -> BTreeMap<String, String> {
+            serde_json::from_value(v.clone()).unwrap_or_default()
+        };
+        LiveObject {
+            kind: o.kind.to_string(),
+            namespace: o.namespace.clone(),
+            name: o.name.clone(),
+            labels: map(&meta["labels"]),
+            annotations: map(&meta["annotations"]),
+            body,
+        }
+    }
+
+    /// Carries out `work` on an in-memory cluster, as the daemon would on a real one.
+    fn carry_out(
+        work: &[JobWork],
+        live: &mut Vec<LiveObject>,
+        ledgers: &mut BTreeMap<JobId, Ledger>,
+    ) {
+        for w in work {
+            for o in &w.apply {
+                live.retain(|l| {
+                    !(l.kind == o.kind && l.name == o.name && l.namespace == o.namespace)
+                });
+                live.push(live_of(o));
+            }
+            live.retain(|l| {
+                !w.delete
+                    .iter()
+                    .any(|d| d.kind == l.kind && d.name == l.name && d.namespace == l.namespace)
+            });
+            if let Some(l) = &w.ledger {
+                ledgers.insert(w.id.clone(), l.clone());
+            }
+            if w.delete_ledger {
+                ledgers.remove(&w.id);
+            }
+        }
+    }
+
+    fn synced(files: &[(&str, &str)], commit: &str) -> (Vec<LiveObject>, BTreeMap<JobId, Ledger>) {
+        let (mut live, mut ledgers) = (Vec::new(), BTreeMap::new());
+        let work = reconcile(&catalog(files), commit, &live, &ledgers, &opts());
+        carry_out(&work, &mut live, &mut ledgers);
+        (live, ledgers)
+    }
+
+    #[test]
+    fn first_sync_applies_everything_in_order_and_writes_the_ledger() {
+        let work = reconcile(
+            &catalog(&[("a.yaml", APP)]),
+            C1,
+            &[],
+            &BTreeMap::new(),
+            &opts(),
+        );
+        assert_eq!(work.len(), 1);
+        let w = &work[0];
+        assert_eq!(w.action, Action::Create);
+        let kinds: Vec<&str> = w.apply.iter().map(|o| o.kind).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                "ConfigMap",
+                "Service",
+                "Service",
+                "Deployment",
+                "Deployment"
+            ]
+        );
+        assert!(w
+            .apply
+            .iter()
+            .all(|o| o.body["metadata"]["annotations"][render::ANN_COMMIT] == C1));
+        let l = w.ledger.as_ref().unwrap();
+        assert_eq!(l.applied_commit, C1);
+        assert_eq!(l.health, Health::Progressing);
+        assert_eq!(l.history.len(), 1);
+        assert_eq!(l.history[0].action, "create");
+        assert!(w.delete.is_empty());
+    }
+
+    #[test]
+    fn a_new_commit_that_does_not_touch_the_job_is_a_noop() {
+        let (live, ledgers) = synced(&[("a.yaml", APP)], C1);
+        let work = reconcile(&catalog(&[("a.yaml", APP)]), C2, &live, &ledgers, &opts());
+        assert!(work.is_empty(), "{work:?}");
+    }
+
+    #[test]
+    fn a_changed_job_is_reapplied_with_the_new_commit() {
+        let (live, ledgers) = synced(&[("a.yaml", APP)], C1);
+        let changed = APP.replace("parallelism: 2", "parallelism: 3");
+        let work = reconcile(
+            &catalog(&[("a.yaml", &changed)]),
+            C2,
+            &live,
+            &ledgers,
+            &opts(),
+        );
+        assert_eq!(work.len(), 1);
+        assert_eq!(work[0].action, Action::StatelessUpgrade);
+        assert_eq!(work[0].apply.len(), 5);
+        assert!(work[0]
+            .apply
+            .iter()
+            .all(|o| o.body["metadata"]["annotations"][render::ANN_COMMIT] == C2));
+        let l = work[0].ledger.as_ref().unwrap();
+        assert_eq!((l.applied_commit.as_str(), l.history.len()), (C2, 2));
+    }
+
+    #[test]
+    fn hand_edits_are_reverted_unless_self_heal_is_off() {
+        let (mut live, ledgers) = synced(&[("a.yaml", APP)], C1);
+        let tm = live
+            .iter_mut()
+            .find(|o| o.name == "orders-taskmanager")
+            .unwrap();
+        tm.body["spec"]["replicas"] = 7.into();
+        let work = reconcile(&catalog(&[("a.yaml", APP)]), C1, &live, &ledgers, &opts());
+        assert_eq!(work.len(), 1);
+        assert_eq!(
+            work[0].drift,
+            vec!["Deployment streaming/orders-taskmanager: spec.replicas: want 2, found 7"]
+        );
+        assert_eq!(work[0].apply.len(), 1);
+        assert_eq!(work[0].apply[0].name, "orders-taskmanager");
+        assert!(work[0].ledger.is_none());
+        let off = catalog(&[("a.yaml", APP), ("flinkops.yaml", "selfHeal: false\n")]);
+        let work = reconcile(&off, C1, &live, &ledgers, &opts());
+        assert!(work.iter().all(|w| w.apply.is_empty()), "{work:?}");
+    }
+
+    #[test]
+    fn a_deleted_object_is_recreated() {
+        let (mut live, ledgers) = synced(&[("a.yaml", APP)], C1);
+        live.retain(|o| o.name != "orders-rest");
+        let work = reconcile(&catalog(&[("a.yaml", APP)]), C1, &live, &ledgers, &opts());
+        assert_eq!(
+            work[0].drift,
+            vec!["Service streaming/orders-rest: missing"]
+        );
+        assert_eq!(work[0].apply.len(), 1);
+    }
+
+    #[test]
+    fn a_job_removed_from_git_is_pruned_with_its_ledger() {
+        let (live, ledgers) = synced(&[("a.yaml", APP)], C1);
+        let work = reconcile(&catalog(&[]), C2, &live, &ledgers, &opts());
+        assert_eq!(work.len(), 1);
+        assert_eq!(work[0].action, Action::Delete);
+        assert_eq!(work[0].delete.len(), 5);
+        assert!(work[0].delete_ledger);
+    }
+
+    #[test]
+    fn protected_objects_and_prune_false_keep_objects() {
+        let (mut live, ledgers) = synced(&[("a.yaml", APP)], C1);
+        live[0].annotations.insert(ANN_PRUNE.into(), "false".into());
+        let work = reconcile(&catalog(&[]), C2, &live, &ledgers, &opts());
+        assert_eq!(work[0].delete.len(), 4);
+        assert!(
+            !work[0].delete_ledger,
+            "the ledger stays while an object does"
+        );
+        let off = catalog(&[("flinkops.yaml", "prune: false\n")]);
+        let work = reconcile(&off, C2, &live, &ledgers, &opts());
+        assert!(work.iter().all(|w| w.delete.is_empty()), "{work:?}");
+    }
+
+    #[test]
+    fn broken_definitions_and_settings_never_prune() {
+        let (live, ledgers) = synced(&[("a.yaml", APP)], C1);
+        let broken = APP.replace("parallelism: 2", "parallelism: -2");
+        let work = reconcile(
+            &catalog(&[("a.yaml", &broken)]),
+            C2,
+            &live,
+            &ledgers,
+            &opts(),
+        );
+        assert_eq!(work.len(), 1);
+        assert_eq!(work[0].action, Action::Error);
+        assert!(work[0].apply.is_empty() && work[0].delete.is_empty());
+        let l = work[0].ledger.as_ref().unwrap();
+        assert_eq!(l.health, Health::Blocked);
+        assert_eq!(
+            l.last_error.as_deref(),
+            Some("a.yaml:10:18: spec.job.parallelism: must be at least 1, got -2")
+        );
+        let unparsable = catalog(&[("a.yaml", "spec: [")]);
+        let work = reconcile(&unparsable, C2, &live, &ledgers, &opts());
+        assert!(work.iter().all(|w| w.delete.is_empty()));
+        let bad_settings = catalog(&[("flinkops.yaml", "prune: 1\n")]);
+        let work = reconcile(&bad_settings, C2, &live, &ledgers, &opts());
+        assert!(work.iter().all(|w| w.delete.is_empty()));
+    }
+
+    #[test]
+    fn namespaces_outside_the_managed_set_are_not_touched() {
+        let (live, ledgers) = synced(&[("a.yaml", APP)], C1);
+        let o = Options {
+            namespaces: Some(BTreeSet::from(["analytics".to_string()])),
+            ..opts()
+        };
+        assert!(reconcile(&catalog(&[]), C2, &live, &ledgers, &o).is_empty());
+        assert!(reconcile(&catalog(&[("a.yaml", APP)]), C2, &[], &BTreeMap::new(), &o).is_empty());
+    }
+
+    #[test]
+    fn an_object_the_job_no_longer_renders_is_pruned() {
+        let with_ingress = APP.replace(
+            "  job:\n",
+            "  ingress:\n    template: x.example.com\n  job:\n",
+        );
+        let (live, ledgers) = synced(&[("a.yaml", &with_ingress)], C1);
+        assert!(live.iter().any(|o| o.kind == "Ingress"));
+        let work = reconcile(&catalog(&[("a.yaml", APP)]), C2, &live, &ledgers, &opts());
+        assert_eq!(
+            work[0].delete,
+            vec![ObjectRef {
+                kind: "Ingress".into(),
+                namespace: "streaming".into(),
+                name: "orders-rest".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn ledgers_are_not_objects_of_the_job() {
+        let (mut live, ledgers) = synced(&[("a.yaml", APP)], C1);
+        let id = JobId {
+            namespace: "streaming".into(),
+            name: "orders".into(),
+        };
+        live.push(LiveObject {
+            kind: "ConfigMap".into(),
+            namespace: "streaming".into(),
+            name: "orders-flinkops".into(),
+            labels: ledger_labels(&id),
+            annotations: BTreeMap::new(),
+            body: serde_json::json!({}),
+        });
+        assert!(reconcile(&catalog(&[("a.yaml", APP)]), C2, &live, &ledgers, &opts()).is_empty());
+    }
+}
