@@ -1,0 +1,107 @@
+//! Test support for integration tests against the real environment of `scripts/testenv`:
+//! a kube client for the local control plane, fresh namespaces, Flink session clusters
+//! on free ports, the stateful test job, and temporary Git repositories. Everything it
+//! starts is stopped on drop, also when a test panics.
+//!
+//! Integration tests never skip silently: without a running environment they fail with
+//! the reason, unless FLINKOPS_UNIT_ONLY=1 asks for unit tests alone (then they say so).
+
+#![allow(dead_code)]
+
+pub mod flink;
+pub mod git;
+pub mod kube;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// What `scripts/testenv up` wrote to `.testenv/env`.
+#[derive(Debug, Clone)]
+pub struct TestEnv {
+    pub kubeconfig: PathBuf,
+    pub kubectl: PathBuf,
+    pub flink_home: PathBuf,
+    pub test_jar: PathBuf,
+}
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The running test environment, or None (with a loud message) when the user asked for
+/// unit tests only. Panics with the reason otherwise, and always under CI=true.
+pub fn testenv() -> Option<TestEnv> {
+    let path = repo_root().join(".testenv/env");
+    match read_env(&path) {
+        Ok(env) => Some(env),
+        Err(why) => {
+            let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+            let unit_only = std::env::var("FLINKOPS_UNIT_ONLY").is_ok_and(|v| v == "1");
+            if unit_only && !ci {
+                eprintln!("\n*** SKIPPED integration test: FLINKOPS_UNIT_ONLY=1 and {why} ***\n");
+                None
+            } else {
+                panic!(
+                    "the test environment is not running: {why}.\n  start it with `scripts/testenv up` (or run `scripts/test`){}",
+                    if ci { "; under CI=true integration tests never skip" } else { "; FLINKOPS_UNIT_ONLY=1 runs unit tests alone" }
+                )
+            }
+        }
+    }
+}
+
+fn read_env(path: &Path) -> Result<TestEnv, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let vars: BTreeMap<&str, &str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("export "))
+        .filter_map(|l| l.split_once('='))
+        .collect();
+    let get = |k: &str| {
+        vars.get(k)
+            .map(PathBuf::from)
+            .ok_or_else(|| format!("{} has no {k}", path.display()))
+    };
+    let env = TestEnv {
+        kubeconfig: get("KUBECONFIG")?,
+        kubectl: get("FLINKOPS_KUBECTL")?,
+        flink_home: get("FLINKOPS_FLINK_HOME")?,
+        test_jar: get("FLINKOPS_TEST_JAR")?,
+    };
+    if !env.kubeconfig.exists() {
+        return Err(format!("{} does not exist", env.kubeconfig.display()));
+    }
+    Ok(env)
+}
+
+/// A short random suffix for names (namespaces, directories).
+pub fn suffix() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos(),
+    );
+    format!("{:08x}", h.finish() as u32)
+}
+
+/// Polls `check` until it returns Some, or panics with `what` after `timeout`.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: std::time::Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        if start.elapsed() > timeout {
+            panic!("timed out after {:?} waiting for {what}", timeout);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+}
