@@ -81,6 +81,27 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Color::Auto)]
         color: Color,
     },
+    /// Apply the definitions at a revision to the cluster: server-side apply (field
+    /// manager flinkops), prune of jobs removed from Git, self-heal of hand edits, and a
+    /// ledger ConfigMap per job. Uses the current kubeconfig (KUBECONFIG) or the
+    /// in-cluster service account.
+    Sync {
+        #[command(flatten)]
+        repo: RepoArgs,
+        /// Revision to apply.
+        #[arg(long, default_value = "HEAD")]
+        rev: String,
+        /// Run one cycle and exit: 0 when every job synced, 1 when any failed or a
+        /// definition is invalid.
+        #[arg(long, required = true)]
+        once: bool,
+        /// Namespaces to manage (repeatable); default: the settings' `namespaces`, else all.
+        #[arg(long = "namespace", value_name = "NS")]
+        namespaces: Vec<String>,
+        /// Jobs worked on at once.
+        #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+        concurrency: u16,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -141,7 +162,71 @@ pub fn run(cli: Cli) -> Result<i32> {
             format,
             color,
         } => diff_cmd(&repo, &base, &head, format, color),
+        Command::Sync {
+            repo,
+            rev,
+            once: _,
+            namespaces,
+            concurrency,
+        } => {
+            let rt = tokio::runtime::Runtime::new()?;
+            rt.block_on(sync_cmd(&repo, &rev, &namespaces, concurrency as usize))
+        }
     }
+}
+
+async fn sync_cmd(
+    args: &RepoArgs,
+    rev: &str,
+    namespaces: &[String],
+    concurrency: usize,
+) -> Result<i32> {
+    use crate::daemon::sync::{sync_once, SyncOnce};
+    let repo = Repo::open(&args.repo)?;
+    let client = kube::Client::try_default()
+        .await
+        .context("connecting to Kubernetes (KUBECONFIG or in-cluster)")?;
+    let report = sync_once(
+        &client,
+        SyncOnce {
+            repo: &repo,
+            rev,
+            path: &args.path,
+            namespaces,
+            concurrency,
+        },
+    )
+    .await?;
+    let mut out = std::io::stdout().lock();
+    for e in &report.catalog_errors {
+        writeln!(out, "error: {e}")?;
+    }
+    for o in &report.outcomes {
+        let mut line = format!(
+            "{} {}: {} (applied {}, deleted {})",
+            o.id,
+            o.action.as_str(),
+            if o.error.is_some() { "failed" } else { "ok" },
+            o.applied,
+            o.deleted
+        );
+        for d in &o.drift {
+            line.push_str(&format!("\n    drift reverted: {d}"));
+        }
+        if let Some(e) = &o.error {
+            line.push_str(&format!("\n    {e}"));
+        }
+        writeln!(out, "{line}")?;
+    }
+    writeln!(
+        out,
+        "synced {} in {} ms: {} jobs with work, {} failed",
+        &report.commit[..12.min(report.commit.len())],
+        report.elapsed.as_millis(),
+        report.outcomes.len(),
+        report.outcomes.iter().filter(|o| o.error.is_some()).count()
+    )?;
+    Ok(if report.failed() { EXIT_ERROR } else { EXIT_OK })
 }
 
 fn load(repo: &Repo, args: &RepoArgs, rev: &str) -> Result<(String, Catalog)> {

@@ -55,6 +55,10 @@ pub struct Options {
     pub namespaces: Option<BTreeSet<String>>,
     /// The time to record in history entries (RFC 3339).
     pub now: String,
+    /// Whether an upgrade executor carries state across restarts (savepoint and
+    /// last-state upgrades, suspend, resume, redeploy). Without one, such changes are
+    /// held back and reported rather than applied as a plain redeploy that loses state.
+    pub stateful_upgrades: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -72,6 +76,8 @@ pub struct JobWork {
     pub ledger: Option<Ledger>,
     /// Whether the job's ledger is deleted too (the job is gone from Git).
     pub delete_ledger: bool,
+    /// The ledger as it was, to record a failure in without claiming the new spec.
+    pub previous_ledger: Option<Ledger>,
 }
 
 impl JobWork {
@@ -138,9 +144,14 @@ pub fn reconcile(
             delete: Vec::new(),
             ledger: None,
             delete_ledger: false,
+            previous_ledger: ledger.cloned(),
         };
         if let Some(spec) = catalog.jobs.get(&id) {
-            desired_job(spec, commit, objects, ledger, catalog, opts, &mut work);
+            if !opts.stateful_upgrades && needs_state_transfer(spec, work.action) {
+                hold_back(ledger, &mut work);
+            } else {
+                desired_job(spec, commit, objects, ledger, catalog, opts, &mut work);
+            }
         } else if catalog.blocked.contains_key(&id) || work.action == Action::Error {
             // Broken definition: leave what runs alone, say so in the ledger.
             if let Some(l) = ledger {
@@ -178,6 +189,40 @@ pub fn reconcile(
         }
     }
     out
+}
+
+/// A change that stops a job whose state must survive (not upgradeMode stateless).
+fn needs_state_transfer(spec: &crate::spec::JobSpec, action: Action) -> bool {
+    let stateful = spec
+        .job
+        .as_ref()
+        .is_some_and(|j| j.upgrade_mode != crate::spec::UpgradeMode::Stateless);
+    stateful
+        && matches!(
+            action,
+            Action::SavepointUpgrade
+                | Action::LastStateUpgrade
+                | Action::Redeploy
+                | Action::Suspend
+                | Action::Resume
+                | Action::Restart
+        )
+}
+
+fn hold_back(ledger: Option<&Ledger>, work: &mut JobWork) {
+    let why = format!(
+        "{} held back: this flinkops cannot yet carry the job's state across the restart; the running job is left as it is",
+        work.action.as_str()
+    );
+    work.reasons.push(why.clone());
+    work.action = Action::Error;
+    if let Some(l) = ledger {
+        let mut next = l.clone();
+        next.last_error = Some(why);
+        if &next != l {
+            work.ledger = Some(next);
+        }
+    }
 }
 
 fn object_ref(o: &LiveObject) -> ObjectRef {
@@ -320,6 +365,7 @@ spec:
         Options {
             namespaces: None,
             now: "2026-11-23T00:00:00Z".into(),
+            stateful_upgrades: true,
         }
     }
 
@@ -555,6 +601,34 @@ spec:
                 name: "orders-rest".into()
             }]
         );
+    }
+
+    #[test]
+    fn state_carrying_changes_are_held_back_without_an_upgrade_executor() {
+        let savepoint = APP.replace(
+            "parallelism: 2",
+            "parallelism: 2\n    upgradeMode: savepoint",
+        );
+        let (live, ledgers) = synced(&[("a.yaml", &savepoint)], C1);
+        let changed = savepoint.replace("parallelism: 2", "parallelism: 3");
+        let o = Options {
+            stateful_upgrades: false,
+            ..opts()
+        };
+        let work = reconcile(&catalog(&[("a.yaml", &changed)]), C2, &live, &ledgers, &o);
+        assert_eq!(work.len(), 1);
+        assert_eq!(work[0].action, Action::Error);
+        assert!(work[0].apply.is_empty());
+        assert_eq!(
+            work[0].ledger.as_ref().unwrap().last_error.as_deref(),
+            Some("savepoint-upgrade held back: this flinkops cannot yet carry the job's state across the restart; the running job is left as it is")
+        );
+        // A stateless job is simply redeployed.
+        let (live, ledgers) = synced(&[("a.yaml", APP)], C1);
+        let changed = APP.replace("parallelism: 2", "parallelism: 3");
+        let work = reconcile(&catalog(&[("a.yaml", &changed)]), C2, &live, &ledgers, &o);
+        assert_eq!(work[0].action, Action::StatelessUpgrade);
+        assert_eq!(work[0].apply.len(), 5);
     }
 
     #[test]

@@ -1,0 +1,4 @@
+//! The reconciler: carrying out reconcile decisions against the cluster.
+
+pub mod execute;
+pub mod sync;
