@@ -1,0 +1,207 @@
+//! `flinkops sync --once` against the real control plane of scripts/testenv: create from
+//! an empty namespace, no-op cycles that write nothing, an upgrade carrying the new commit,
+//! self-heal, a broken file that blocks only its job, prune, and held-back stateful
+//! upgrades.
+
+mod support;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use std::collections::BTreeMap;
+use std::process::Command;
+use support::git::TestRepo;
+use support::TestEnv;
+
+fn job(name: &str, ns: &str, parallelism: u32, mode: &str) -> String {
+    format!(
+        "apiVersion: flink.apache.org/v1beta1
+kind: FlinkDeployment
+metadata:
+  name: {name}
+  namespace: {ns}
+spec:
+  image: flink:2.0
+  job:
+    jarURI: local:///opt/flink/usrlib/job.jar
+    parallelism: {parallelism}
+    upgradeMode: {mode}
+"
+    )
+}
+
+fn sync(env: &TestEnv, repo: &TestRepo) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_flinkops"))
+        .args(["sync", "--once", "--repo"])
+        .arg(repo.path())
+        .env("KUBECONFIG", &env.kubeconfig)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+/// What a write by flinkops would change, per object it manages in the namespace: the
+/// resourceVersion of ConfigMaps, and for Deployments (whose status the controllers keep
+/// updating) the generation and the time of flinkops' last apply.
+async fn versions(client: &kube::Client, ns: &str) -> BTreeMap<String, String> {
+    let lp = ListParams::default().labels("app.kubernetes.io/managed-by=flinkops");
+    let mut out = BTreeMap::new();
+    for d in Api::<Deployment>::namespaced(client.clone(), ns)
+        .list(&lp)
+        .await
+        .unwrap()
+    {
+        let applied = d
+            .metadata
+            .managed_fields
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|m| m.manager.as_deref() == Some("flinkops"))
+            .map(|m| format!("{:?}", m.time))
+            .collect::<Vec<_>>()
+            .join(",");
+        out.insert(
+            format!("Deployment/{}", d.metadata.name.unwrap()),
+            format!("generation {:?}, applied {applied}", d.metadata.generation),
+        );
+    }
+    for c in Api::<ConfigMap>::namespaced(client.clone(), ns)
+        .list(&lp)
+        .await
+        .unwrap()
+    {
+        out.insert(
+            format!("ConfigMap/{}", c.metadata.name.unwrap()),
+            c.metadata.resource_version.unwrap(),
+        );
+    }
+    out
+}
+
+fn commit_of(d: &Deployment) -> String {
+    d.metadata.annotations.as_ref().unwrap()["flinkops.io/commit"].clone()
+}
+
+#[tokio::test]
+async fn sync_once_creates_noops_upgrades_heals_blocks_and_prunes() {
+    let Some(env) = support::testenv() else {
+        return;
+    };
+    let client = support::kube::client(&env).await;
+    let ns = support::kube::TestNamespace::create(&env, &client, "t-sync").await;
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns.name);
+    let repo = TestRepo::new();
+    repo.write("flinkops.yaml", &format!("namespaces: [{}]\n", ns.name));
+    repo.write("a.yaml", &job("alpha", &ns.name, 2, "stateless"));
+    repo.write("b.yaml", &job("beta", &ns.name, 1, "stateless"));
+    let c1 = repo.commit("two jobs");
+
+    // Create from an empty namespace.
+    let (code, out) = sync(&env, &repo);
+    assert_eq!(code, 0, "{out}");
+    let tm = deployments.get("alpha-taskmanager").await.unwrap();
+    assert_eq!(commit_of(&tm), c1);
+    assert_eq!(tm.spec.as_ref().unwrap().replicas, Some(2));
+    let ledger = Api::<ConfigMap>::namespaced(client.clone(), &ns.name)
+        .get("alpha-flinkops")
+        .await
+        .unwrap();
+    assert!(ledger.data.unwrap()["ledger.json"].contains(&c1));
+
+    // A second cycle writes nothing.
+    let before = versions(&client, &ns.name).await;
+    let (code, out) = sync(&env, &repo);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("0 jobs with work"), "{out}");
+    assert_eq!(
+        versions(&client, &ns.name).await,
+        before,
+        "a no-op cycle wrote"
+    );
+
+    // A change to one job re-applies only it, with the new commit.
+    repo.write("a.yaml", &job("alpha", &ns.name, 3, "stateless"));
+    let c2 = repo.commit("scale alpha");
+    let (code, out) = sync(&env, &repo);
+    assert_eq!(code, 0, "{out}");
+    let tm = deployments.get("alpha-taskmanager").await.unwrap();
+    assert_eq!(
+        (commit_of(&tm), tm.spec.unwrap().replicas),
+        (c2.clone(), Some(3))
+    );
+    assert_eq!(
+        commit_of(&deployments.get("beta-taskmanager").await.unwrap()),
+        c1
+    );
+
+    // A hand edit is reverted.
+    deployments
+        .patch(
+            "beta-taskmanager",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"spec": {"replicas": 5}})),
+        )
+        .await
+        .unwrap();
+    let (code, out) = sync(&env, &repo);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("drift reverted: Deployment"), "{out}");
+    let beta = deployments.get("beta-taskmanager").await.unwrap();
+    assert_eq!(beta.spec.unwrap().replicas, Some(1));
+
+    // A broken file blocks only its job; the other job's change still goes out.
+    repo.write("a.yaml", &job("alpha", &ns.name, 0, "stateless"));
+    repo.write("b.yaml", &job("beta", &ns.name, 2, "stateless"));
+    let c3 = repo.commit("break alpha, scale beta");
+    let (code, out) = sync(&env, &repo);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("a.yaml:10:18: spec.job.parallelism: must be at least 1, got 0"),
+        "{out}"
+    );
+    assert_eq!(
+        commit_of(&deployments.get("alpha-taskmanager").await.unwrap()),
+        c2
+    );
+    assert_eq!(
+        commit_of(&deployments.get("beta-taskmanager").await.unwrap()),
+        c3
+    );
+
+    // Removing a job prunes its objects and ledger.
+    repo.remove("a.yaml");
+    repo.commit("remove alpha");
+    let (code, out) = sync(&env, &repo);
+    assert_eq!(code, 0, "{out}");
+    let left: Vec<String> = versions(&client, &ns.name)
+        .await
+        .into_keys()
+        .filter(|k| k.contains("alpha"))
+        .collect();
+    assert!(left.is_empty(), "not pruned: {left:?}\n{out}");
+
+    // A savepoint-mode job is not restarted without its state.
+    repo.write("b.yaml", &job("beta", &ns.name, 2, "savepoint"));
+    repo.commit("beta keeps state");
+    let (code, out) = sync(&env, &repo);
+    assert_eq!(
+        code, 0,
+        "an upgradeMode change alone restarts nothing: {out}"
+    );
+    repo.write("b.yaml", &job("beta", &ns.name, 4, "savepoint"));
+    repo.commit("scale stateful beta");
+    let before = deployments.get("beta-taskmanager").await.unwrap();
+    let (code, out) = sync(&env, &repo);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("savepoint-upgrade held back"), "{out}");
+    let after = deployments.get("beta-taskmanager").await.unwrap();
+    assert_eq!(
+        before.metadata.resource_version,
+        after.metadata.resource_version
+    );
+}
