@@ -11,6 +11,7 @@
 pub mod flink;
 pub mod git;
 pub mod kube;
+pub mod scale;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
