@@ -132,6 +132,11 @@ pub fn objects(spec: &JobSpec, cx: &Context, spec_hash: &str) -> Vec<Object> {
             // Flink 1.19+ takes the jar location; older images must keep it in usrlib.
             if cluster.flink_version.is_none_or(|v| !v.needs_legacy_conf()) {
                 a.extend(["--jars".to_string(), job.jar_uri.clone()]);
+                // --jars takes several values: without `--` it would swallow the job's
+                // own arguments.
+                if !job.args.is_empty() {
+                    a.push("--".to_string());
+                }
             }
             a.extend(job.args.iter().cloned());
             a

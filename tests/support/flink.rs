@@ -91,7 +91,7 @@ impl Drop for Proc {
 }
 
 /// TaskManager JVM flags and dynamic properties, as Flink's scripts compute them.
-fn tm_params(flink_home: &Path, conf: &Path) -> (Vec<String>, Vec<String>) {
+pub fn tm_params(flink_home: &Path, conf: &Path) -> (Vec<String>, Vec<String>) {
     let cp = format!(
         "{}:{}",
         flink_home.join("bin/bash-java-utils.jar").display(),

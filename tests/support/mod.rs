@@ -11,6 +11,7 @@
 pub mod flink;
 pub mod git;
 pub mod kube;
+pub mod pod_runner;
 pub mod scale;
 
 use std::collections::BTreeMap;
@@ -90,7 +91,21 @@ pub fn suffix() -> String {
 }
 
 /// Polls `check` until it returns Some, or panics with `what` after `timeout`.
-pub async fn eventually<T, F, Fut>(what: &str, timeout: std::time::Duration, mut check: F) -> T
+pub async fn eventually<T, F, Fut>(what: &str, timeout: std::time::Duration, check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    eventually_or(what, timeout, String::new, check).await
+}
+
+/// Like `eventually`, with `context()` (logs, state) in the panic message.
+pub async fn eventually_or<T, F, Fut>(
+    what: &str,
+    timeout: std::time::Duration,
+    context: impl Fn() -> String,
+    mut check: F,
+) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
@@ -101,7 +116,11 @@ where
             return v;
         }
         if start.elapsed() > timeout {
-            panic!("timed out after {:?} waiting for {what}", timeout);
+            panic!(
+                "timed out after {:?} waiting for {what}\n{}",
+                timeout,
+                context()
+            );
         }
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
