@@ -365,8 +365,7 @@ pub fn to_json(r: &Report) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::source::{Entry, Snapshot};
-    use crate::spec::load;
+    use crate::spec::testing::catalog;
 
     const APP: &str = "\
 apiVersion: flink.apache.org/v1beta1
@@ -382,16 +381,6 @@ spec:
     jarURI: local:///opt/flink/usrlib/orders.jar
     parallelism: 2
 ";
-
-    fn catalog(files: &[(&str, &str)]) -> Catalog {
-        load(&Snapshot {
-            commit: String::new(),
-            files: files
-                .iter()
-                .map(|(p, t)| (p.to_string(), Entry::File(t.as_bytes().to_vec())))
-                .collect(),
-        })
-    }
 
     fn report_of(old: &[(&str, &str)], new: &[(&str, &str)]) -> Report {
         let (a, b) = (catalog(old), catalog(new));

@@ -16,16 +16,12 @@ fn diff_at(desired: &Value, live: &Value, path: &mut String) -> Option<String> {
                 if is_empty(dv) {
                     continue;
                 }
-                let len = path.len();
-                if !path.is_empty() {
-                    path.push('.');
-                }
-                path.push_str(k);
-                let found = match l.get(k) {
-                    Some(lv) => diff_at(dv, lv, path),
-                    None => Some(format!("{path}: want {}, found nothing", show(dv))),
+                let segment = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!(".{k}")
                 };
-                path.truncate(len);
+                let found = diff_child(dv, l.get(k), path, &segment);
                 if found.is_some() {
                     return found;
                 }
@@ -42,16 +38,11 @@ fn diff_at(desired: &Value, live: &Value, path: &mut String) -> Option<String> {
                         .find(|x| x.get("name").and_then(Value::as_str) == Some(n)),
                     None => l.get(i),
                 };
-                let len = path.len();
-                match name {
-                    Some(n) => path.push_str(&format!("[{n}]")),
-                    None => path.push_str(&format!("[{i}]")),
-                }
-                let found = match lv {
-                    Some(lv) => diff_at(dv, lv, path),
-                    None => Some(format!("{path}: want {}, found nothing", show(dv))),
+                let segment = match name {
+                    Some(n) => format!("[{n}]"),
+                    None => format!("[{i}]"),
                 };
-                path.truncate(len);
+                let found = diff_child(dv, lv, path, &segment);
                 if found.is_some() {
                     return found;
                 }
@@ -61,6 +52,23 @@ fn diff_at(desired: &Value, live: &Value, path: &mut String) -> Option<String> {
         (d, l) if same_scalar(d, l) => None,
         (d, l) => Some(format!("{path}: want {}, found {}", show(d), show(l))),
     }
+}
+
+/// Compares one child at `path` + `segment`, leaving `path` as it was.
+fn diff_child(
+    desired: &Value,
+    live: Option<&Value>,
+    path: &mut String,
+    segment: &str,
+) -> Option<String> {
+    let len = path.len();
+    path.push_str(segment);
+    let found = match live {
+        Some(l) => diff_at(desired, l, path),
+        None => Some(format!("{path}: want {}, found nothing", show(desired))),
+    };
+    path.truncate(len);
+    found
 }
 
 fn is_empty(v: &Value) -> bool {

@@ -528,8 +528,7 @@ fn list(v: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::source::{Entry, Snapshot};
-    use crate::spec::load;
+    use crate::spec::testing::catalog;
 
     const APP: &str = "\
 apiVersion: flink.apache.org/v1beta1
@@ -569,16 +568,6 @@ spec:
     jarURI: https://example.com/top.jar
     upgradeMode: last-state
 ";
-
-    fn catalog(files: &[(&str, &str)]) -> Catalog {
-        load(&Snapshot {
-            commit: "c".repeat(40),
-            files: files
-                .iter()
-                .map(|(p, t)| (p.to_string(), Entry::File(t.as_bytes().to_vec())))
-                .collect(),
-        })
-    }
 
     /// Plans `old` → `new` and returns (job name, action, reasons) for each job.
     fn run(old: &[(&str, &str)], new: &[(&str, &str)]) -> Vec<(String, Action, Vec<String>)> {

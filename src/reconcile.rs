@@ -334,7 +334,7 @@ fn desired_job(
 mod tests {
     use super::*;
     use crate::cluster::ledger::ledger_labels;
-    use crate::source::{Entry, Snapshot};
+    use crate::spec::testing::catalog;
 
     const APP: &str = "\
 apiVersion: flink.apache.org/v1beta1
@@ -350,16 +350,6 @@ spec:
 ";
     const C1: &str = "1111111111111111111111111111111111111111";
     const C2: &str = "2222222222222222222222222222222222222222";
-
-    fn catalog(files: &[(&str, &str)]) -> Catalog {
-        crate::spec::load(&Snapshot {
-            commit: String::new(),
-            files: files
-                .iter()
-                .map(|(p, t)| (p.to_string(), Entry::File(t.as_bytes().to_vec())))
-                .collect(),
-        })
-    }
 
     fn opts() -> Options {
         Options {

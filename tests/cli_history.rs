@@ -76,6 +76,17 @@ fn edit(repo: &TestRepo, rel: &str, from: &str, to: &str) {
     repo.write(rel, &text.replacen(from, to, 1));
 }
 
+/// examples-repo committed, then the edits committed on top: (repo, first, second).
+fn examples_then(edits: &[(&str, &str, &str)]) -> (TestRepo, String, String) {
+    let repo = examples();
+    let c1 = repo.commit("create");
+    for (rel, from, to) in edits {
+        edit(&repo, rel, from, to);
+    }
+    let c2 = repo.commit("edit");
+    (repo, c1, c2)
+}
+
 #[test]
 fn a_history_of_changes_plans_as_a_flink_engineer_expects() {
     let repo = examples();
@@ -180,21 +191,18 @@ fn a_history_of_changes_plans_as_a_flink_engineer_expects() {
 
 #[test]
 fn a_broken_file_blocks_only_its_job_and_exits_1() {
-    let repo = examples();
-    let c1 = repo.commit("create");
-    edit(
-        &repo,
-        "jobs/orders-enrichment.yaml",
-        "parallelism: 4",
-        "parallelism: 0",
-    );
-    edit(
-        &repo,
-        "jobs/metrics-forwarder.yaml",
-        "parallelism: 1",
-        "parallelism: 2",
-    );
-    let c2 = repo.commit("break orders, scale metrics");
+    let (repo, c1, c2) = examples_then(&[
+        (
+            "jobs/orders-enrichment.yaml",
+            "parallelism: 4",
+            "parallelism: 0",
+        ),
+        (
+            "jobs/metrics-forwarder.yaml",
+            "parallelism: 1",
+            "parallelism: 2",
+        ),
+    ]);
     let (code, v) = diff_json(repo.path(), &c1, &c2);
     assert_eq!(code, 1);
     let orders = job(&v, "orders-enrichment");
@@ -231,15 +239,11 @@ fn a_broken_file_blocks_only_its_job_and_exits_1() {
 
 #[test]
 fn formats_colour_and_render() {
-    let repo = examples();
-    let c1 = repo.commit("create");
-    edit(
-        &repo,
+    let (repo, c1, c2) = examples_then(&[(
         "jobs/orders-enrichment.yaml",
         "parallelism: 4",
         "parallelism: 8",
-    );
-    let c2 = repo.commit("scale");
+    )]);
     let p = repo.path().to_str().unwrap();
     let text = |args: &[&str]| String::from_utf8(flinkops(args).stdout).unwrap();
     let plain = text(&[

@@ -8,25 +8,13 @@ mod support;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams};
 use serde_json::Value;
-use std::process::Command;
 use std::time::Duration;
 use support::git::TestRepo;
 use support::pod_runner::PodRunner;
 
-fn sync(env: &support::TestEnv, repo: &TestRepo) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_flinkops"))
-        .args(["sync", "--once", "--repo"])
-        .arg(repo.path())
-        .env("KUBECONFIG", &env.kubeconfig)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    text
+fn sync(env: &support::TestEnv, repo: &TestRepo) {
+    let (code, out) = support::sync_once(env, repo.path());
+    assert_eq!(code, 0, "{out}");
 }
 
 #[tokio::test]

@@ -261,4 +261,6 @@ fn check_session_clusters(catalog: &mut Catalog) {
 }
 
 #[cfg(test)]
+pub mod testing;
+#[cfg(test)]
 mod tests;

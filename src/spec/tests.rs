@@ -1,17 +1,8 @@
 //! Validation tests: every error kind with its exact message and location.
 
+use super::testing::snapshot;
 use super::*;
-use crate::source::{Entry, Snapshot};
-
-fn snapshot(files: &[(&str, &str)]) -> Snapshot {
-    Snapshot {
-        commit: "c0ffee".repeat(6) + "c0ff",
-        files: files
-            .iter()
-            .map(|(p, t)| (p.to_string(), Entry::File(t.as_bytes().to_vec())))
-            .collect(),
-    }
-}
+use crate::source::Entry;
 
 fn errors(files: &[(&str, &str)]) -> Vec<String> {
     load(&snapshot(files))

@@ -77,6 +77,23 @@ fn read_env(path: &Path) -> Result<TestEnv, String> {
     Ok(env)
 }
 
+/// Runs `flinkops sync --once` on a repository against the test cluster; returns the exit
+/// code and everything it printed.
+pub fn sync_once(env: &TestEnv, repo: &Path) -> (i32, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_flinkops"))
+        .args(["sync", "--once", "--repo"])
+        .arg(repo)
+        .env("KUBECONFIG", &env.kubeconfig)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
 /// A short random suffix for names (namespaces, directories).
 pub fn suffix() -> String {
     use std::hash::{BuildHasher, Hasher};
