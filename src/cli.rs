@@ -102,6 +102,19 @@ pub enum Command {
         #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
         concurrency: u16,
     },
+    /// Show the jobs flinkops manages in the cluster, from their ledgers: applied commit,
+    /// health and last error.
+    Status(StatusArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct StatusArgs {
+    /// Namespaces to read (repeatable); default: all.
+    #[arg(long = "namespace", value_name = "NS")]
+    pub namespaces: Vec<String>,
+    /// Output format.
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = ValidateFormat::Text)]
+    pub output: ValidateFormat,
 }
 
 #[derive(Args, Debug)]
@@ -172,7 +185,102 @@ pub fn run(cli: Cli) -> Result<i32> {
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(sync_cmd(&repo, &rev, &namespaces, concurrency as usize))
         }
+        Command::Status(args) => tokio::runtime::Runtime::new()?.block_on(status_cmd(&args)),
     }
+}
+
+async fn status_cmd(args: &StatusArgs) -> Result<i32> {
+    use crate::cluster::ledger::{Ledger, LEDGER_COMPONENT};
+    use k8s_openapi::api::core::v1::ConfigMap;
+    let client = kube::Client::try_default()
+        .await
+        .context("connecting to Kubernetes (KUBECONFIG or in-cluster)")?;
+    let selector = format!(
+        "{}={},{}={LEDGER_COMPONENT}",
+        render::LABEL_MANAGED_BY,
+        render::MANAGER,
+        render::LABEL_COMPONENT
+    );
+    let lp = kube::api::ListParams::default().labels(&selector);
+    let apis: Vec<kube::Api<ConfigMap>> = if args.namespaces.is_empty() {
+        vec![kube::Api::all(client.clone())]
+    } else {
+        args.namespaces
+            .iter()
+            .map(|ns| kube::Api::namespaced(client.clone(), ns))
+            .collect()
+    };
+    let mut rows = Vec::new();
+    for api in apis {
+        for cm in api.list(&lp).await.context("listing ledgers")? {
+            let ns = cm.metadata.namespace.clone().unwrap_or_default();
+            let job = cm
+                .metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(render::LABEL_JOB).cloned())
+                .unwrap_or_default();
+            let ledger = Ledger::from_data(&cm.data.clone().unwrap_or_default());
+            rows.push((ns, job, ledger));
+        }
+    }
+    rows.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    let mut out = std::io::stdout().lock();
+    match args.output {
+        ValidateFormat::Json => {
+            let list: Vec<serde_json::Value> = rows
+                .iter()
+                .map(|(ns, job, l)| match l {
+                    Ok(l) => serde_json::json!({
+                        "namespace": ns,
+                        "name": job,
+                        "kind": l.spec.as_ref().map(|s| s.kind.as_str()),
+                        "commit": l.applied_commit,
+                        "source": l.source,
+                        "health": l.health,
+                        "healthReason": l.health_reason,
+                        "lastError": l.last_error,
+                    }),
+                    Err(e) => serde_json::json!({"namespace": ns, "name": job, "error": e}),
+                })
+                .collect();
+            writeln!(out, "{}", serde_json::to_string_pretty(&list)?)?;
+        }
+        ValidateFormat::Text => {
+            let width = rows
+                .iter()
+                .map(|(ns, job, _)| ns.len() + job.len() + 1)
+                .max()
+                .unwrap_or(3)
+                .max(3);
+            writeln!(
+                out,
+                "{:<width$}  {:<15}  {:<12}  {:<11}  DETAIL",
+                "JOB", "KIND", "COMMIT", "HEALTH"
+            )?;
+            for (ns, job, l) in &rows {
+                let id = format!("{ns}/{job}");
+                match l {
+                    Ok(l) => {
+                        let detail = l
+                            .last_error
+                            .as_deref()
+                            .or(l.health_reason.as_deref())
+                            .unwrap_or("");
+                        writeln!(
+                            out,
+                            "{id:<width$}  {:<15}  {:<12}  {:<11}  {detail}",
+                            l.spec.as_ref().map_or("?", |s| s.kind.as_str()),
+                            &l.applied_commit[..12.min(l.applied_commit.len())],
+                            format!("{:?}", l.health),
+                        )?;
+                    }
+                    Err(e) => writeln!(out, "{id:<width$}  unreadable ledger: {e}")?,
+                }
+            }
+        }
+    }
+    Ok(EXIT_OK)
 }
 
 async fn sync_cmd(

@@ -327,6 +327,73 @@ fn desired_job(
             result: "applied".into(),
         });
         work.ledger = Some(next);
+    } else if let (Some(l), true) = (ledger, work.apply.is_empty()) {
+        // Steady state (nothing to apply or heal): record health as the Deployments report it (a write only when it
+        // changes, so a quiet cycle stays write-free). A last error is cleared once the
+        // job is healthy again.
+        let deployments: Vec<&LiveObject> = live
+            .iter()
+            .copied()
+            .filter(|o| o.kind == crate::cluster::kinds::DEPLOYMENT.kind)
+            .collect();
+        let (health, reason) = health_of(spec, &deployments);
+        if health != l.health || reason != l.health_reason {
+            let mut next = l.clone();
+            next.health = health;
+            next.health_reason = reason;
+            if health == Health::Healthy {
+                next.last_error = None;
+            }
+            work.ledger = Some(next);
+        }
+    }
+}
+
+/// A job's health from its Deployments as the watch cache holds them: Healthy when every
+/// Deployment is Available with all its replicas updated and ready; Suspended when all
+/// are scaled to zero; Progressing (with the laggard named) otherwise. Session jobs run in
+/// their cluster's pods; until flinkops submits them through Flink's REST API (upgrade
+/// work), they are reported as not submitted.
+pub fn health_of(
+    spec: &crate::spec::JobSpec,
+    deployments: &[&LiveObject],
+) -> (Health, Option<String>) {
+    if spec.kind == crate::spec::JobKind::SessionJob {
+        return (
+            Health::Progressing,
+            Some("session jobs are not submitted by this flinkops yet".into()),
+        );
+    }
+    if deployments.is_empty() {
+        return (Health::Progressing, Some("no Deployments yet".into()));
+    }
+    let mut all_zero = true;
+    let mut names: Vec<&&LiveObject> = deployments.iter().collect();
+    names.sort_by(|a, b| a.name.cmp(&b.name));
+    for d in names {
+        let want = d.body["spec"]["replicas"].as_i64().unwrap_or(1);
+        if want == 0 {
+            continue;
+        }
+        all_zero = false;
+        let status = &d.body["status"];
+        let available = status["conditions"].as_array().is_some_and(|c| {
+            c.iter()
+                .any(|c| c["type"] == "Available" && c["status"] == "True")
+        });
+        let updated = status["updatedReplicas"].as_i64().unwrap_or(0);
+        let ready = status["readyReplicas"].as_i64().unwrap_or(0);
+        if !(available && updated >= want && ready >= want) {
+            return (
+                Health::Progressing,
+                Some(format!("Deployment {}: {ready}/{want} ready", d.name)),
+            );
+        }
+    }
+    if all_zero {
+        (Health::Suspended, None)
+    } else {
+        (Health::Healthy, None)
     }
 }
 
@@ -363,7 +430,14 @@ spec:
     fn live_of(o: &Object) -> LiveObject {
         let mut body = o.body.clone();
         body["metadata"]["resourceVersion"] = "1".into();
-        body["status"] = serde_json::json!({"observedGeneration": 1});
+        // As KWOK and the Deployment controller leave it: every replica ready.
+        let want = body["spec"]["replicas"].as_i64().unwrap_or(0);
+        body["status"] = serde_json::json!({
+            "observedGeneration": 1,
+            "updatedReplicas": want,
+            "readyReplicas": want,
+            "conditions": [{"type": "Available", "status": "True"}]
+        });
         let meta = &o.body["metadata"];
         let map = |v: &serde_json::Value| -> BTreeMap<String, String> {
             serde_json::from_value(v.clone()).unwrap_or_default()
@@ -405,10 +479,13 @@ spec:
         }
     }
 
+    /// Synced and settled: applied, then a second cycle records the health it reached.
     fn synced(files: &[(&str, &str)], commit: &str) -> (Vec<LiveObject>, BTreeMap<JobId, Ledger>) {
         let (mut live, mut ledgers) = (Vec::new(), BTreeMap::new());
-        let work = reconcile(&catalog(files), commit, &live, &ledgers, &opts());
-        carry_out(&work, &mut live, &mut ledgers);
+        for _ in 0..2 {
+            let work = reconcile(&catalog(files), commit, &live, &ledgers, &opts());
+            carry_out(&work, &mut live, &mut ledgers);
+        }
         (live, ledgers)
     }
 
@@ -619,6 +696,44 @@ spec:
         let work = reconcile(&catalog(&[("a.yaml", &changed)]), C2, &live, &ledgers, &o);
         assert_eq!(work[0].action, Action::StatelessUpgrade);
         assert_eq!(work[0].apply.len(), 5);
+    }
+
+    /// Marks every Deployment in `live` available with `ready` of its replicas ready.
+    fn deployments_report(live: &mut [LiveObject], ready_all: bool) {
+        for o in live.iter_mut().filter(|o| o.kind == "Deployment") {
+            let want = o.body["spec"]["replicas"].as_i64().unwrap();
+            let ready = if ready_all { want } else { 0 };
+            o.body["status"] = serde_json::json!({
+                "updatedReplicas": want,
+                "readyReplicas": ready,
+                "conditions": [{"type": "Available", "status": if ready_all { "True" } else { "False" }}]
+            });
+        }
+    }
+
+    #[test]
+    fn health_follows_the_deployments_and_is_written_only_when_it_changes() {
+        let (mut live, mut ledgers) = synced(&[("a.yaml", APP)], C1);
+        let id = ledgers.keys().next().unwrap().clone();
+        assert_eq!(ledgers[&id].health, Health::Healthy);
+        deployments_report(&mut live, false);
+        let work = reconcile(&catalog(&[("a.yaml", APP)]), C1, &live, &ledgers, &opts());
+        let l = work[0].ledger.as_ref().unwrap();
+        assert_eq!(
+            (l.health, l.health_reason.as_deref()),
+            (
+                Health::Progressing,
+                Some("Deployment orders-jobmanager: 0/1 ready")
+            )
+        );
+        assert!(work[0].apply.is_empty());
+        carry_out(&work, &mut live, &mut ledgers);
+        deployments_report(&mut live, true);
+        let work = reconcile(&catalog(&[("a.yaml", APP)]), C1, &live, &ledgers, &opts());
+        assert_eq!(work[0].ledger.as_ref().unwrap().health, Health::Healthy);
+        carry_out(&work, &mut live, &mut ledgers);
+        // Healthy and unchanged: nothing to write.
+        assert!(reconcile(&catalog(&[("a.yaml", APP)]), C1, &live, &ledgers, &opts()).is_empty());
     }
 
     #[test]

@@ -9,6 +9,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use std::collections::BTreeMap;
+use std::process::Command;
 use support::git::TestRepo;
 use support::TestEnv;
 
@@ -101,7 +102,39 @@ async fn sync_once_creates_noops_upgrades_heals_blocks_and_prunes() {
         .unwrap();
     assert!(ledger.data.unwrap()["ledger.json"].contains(&c1));
 
-    // A second cycle writes nothing.
+    // Once the Deployments are Available, a cycle records the jobs Healthy; `status`
+    // shows it; the cycle after that writes nothing at all.
+    support::eventually(
+        "Deployments Available",
+        std::time::Duration::from_secs(60),
+        || async {
+            let list = deployments.list(&ListParams::default()).await.ok()?;
+            list.items
+                .iter()
+                .all(|d| {
+                    d.status.as_ref().is_some_and(|s| {
+                        s.ready_replicas.unwrap_or(0)
+                            == d.spec.as_ref().unwrap().replicas.unwrap_or(1)
+                    })
+                })
+                .then_some(())
+        },
+    )
+    .await;
+    let (code, out) = sync(&env, &repo);
+    assert_eq!(code, 0, "{out}");
+    let status = Command::new(env!("CARGO_BIN_EXE_flinkops"))
+        .args(["status", "-o", "json", "--namespace", &ns.name])
+        .env("KUBECONFIG", &env.kubeconfig)
+        .output()
+        .unwrap();
+    let rows: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 2, "{rows}");
+    for row in rows.as_array().unwrap() {
+        assert_eq!(row["commit"], c1.as_str(), "{row}");
+        assert_eq!(row["health"], "Healthy", "{row}");
+        assert_eq!(row["kind"], "application", "{row}");
+    }
     let before = versions(&client, &ns.name).await;
     let (code, out) = sync(&env, &repo);
     assert_eq!(code, 0, "{out}");
