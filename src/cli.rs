@@ -105,6 +105,26 @@ pub enum Command {
     /// Show the jobs flinkops manages in the cluster, from their ledgers: applied commit,
     /// health and last error.
     Status(StatusArgs),
+    /// Run the reconciler: keep the cluster in sync with a branch of a local Git
+    /// repository. A new commit is picked up from file-system notification of the
+    /// repository within about a second; drift and health from the watches; the interval
+    /// is the fallback. Stops on SIGINT or SIGTERM.
+    Run {
+        #[command(flatten)]
+        repo: RepoArgs,
+        /// Branch to follow; default: whatever HEAD points to.
+        #[arg(long)]
+        branch: Option<String>,
+        /// Namespaces to manage (repeatable); default: the settings' `namespaces`, else all.
+        #[arg(long = "namespace", value_name = "NS")]
+        namespaces: Vec<String>,
+        /// Polling interval, the fallback trigger (e.g. 30s, 5m, 1h).
+        #[arg(long, default_value = "60s", value_parser = parse_duration)]
+        interval: std::time::Duration,
+        /// Jobs worked on at once.
+        #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+        concurrency: u16,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -186,6 +206,27 @@ pub fn run(cli: Cli) -> Result<i32> {
             rt.block_on(sync_cmd(&repo, &rev, &namespaces, concurrency as usize))
         }
         Command::Status(args) => tokio::runtime::Runtime::new()?.block_on(status_cmd(&args)),
+        Command::Run {
+            repo,
+            branch,
+            namespaces,
+            interval,
+            concurrency,
+        } => tokio::runtime::Runtime::new()?.block_on(async move {
+            let client = kube::Client::try_default()
+                .await
+                .context("connecting to Kubernetes (KUBECONFIG or in-cluster)")?;
+            let cfg = crate::daemon::run::RunConfig {
+                repo: repo.repo,
+                rev: branch.map_or("HEAD".into(), |b| format!("refs/heads/{b}")),
+                path: repo.path,
+                namespaces,
+                interval,
+                concurrency: concurrency as usize,
+            };
+            crate::daemon::run::run(client, cfg, shutdown_signal()).await?;
+            Ok(EXIT_OK)
+        }),
     }
 }
 
@@ -487,6 +528,36 @@ fn diff_cmd(
     })
 }
 
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+/// `90s`, `5m`, `1h`, `250ms`, or plain seconds.
+pub fn parse_duration(s: &str) -> std::result::Result<std::time::Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration (e.g. 30s, 5m, 1h)"))?;
+    let ms = match unit {
+        "ms" => n,
+        "" | "s" => n * 1000,
+        "m" => n * 60_000,
+        "h" => n * 3_600_000,
+        _ => return Err(format!("`{s}` has unknown unit `{unit}` (ms, s, m, h)")),
+    };
+    if ms == 0 {
+        return Err("the interval must be greater than zero".into());
+    }
+    Ok(std::time::Duration::from_millis(ms))
+}
+
 pub fn parse_job_id(s: &str) -> Result<JobId> {
     match s.split_once('/') {
         Some((ns, name)) if !ns.is_empty() && !name.is_empty() && !name.contains('/') => {
@@ -496,5 +567,23 @@ pub fn parse_job_id(s: &str) -> Result<JobId> {
             })
         }
         _ => bail!("`{s}` is not NAMESPACE/NAME"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_take_common_units() {
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("5d").unwrap_err().contains("unknown unit"));
+        assert!(parse_duration("soon").is_err());
     }
 }

@@ -2,13 +2,6 @@ use clap::Parser;
 use flinkops::cli::{self, Cli};
 
 fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("FLINKOPS_LOG")
-                .unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -18,6 +11,19 @@ fn main() {
             std::process::exit(code);
         }
     };
+    // The daemon reports what it does; one-shot commands only warn.
+    let default_level = if matches!(cli.command, cli::Command::Run { .. }) {
+        "info"
+    } else {
+        "warn"
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("FLINKOPS_LOG")
+                .unwrap_or_else(|_| default_level.into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     match cli::run(cli) {
         Ok(code) => std::process::exit(code),
         Err(e) => {

@@ -73,6 +73,11 @@ impl Repo {
         }
     }
 
+    /// The .git directory (or the bare repository), where refs move on a new commit.
+    pub fn git_dir(&self) -> PathBuf {
+        self.repo.path().to_path_buf()
+    }
+
     /// Resolves any rev-spec git understands (branch, tag, sha, `HEAD~1`) to a commit id.
     pub fn resolve(&self, rev: &str) -> Result<git2::Oid, SourceError> {
         let bad = |message: String| SourceError::BadRevision {

@@ -9,6 +9,7 @@ use crate::reconcile::JobWork;
 use crate::spec::JobId;
 use futures::StreamExt;
 use kube::Client;
+use tracing::Instrument;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {
@@ -32,7 +33,10 @@ pub async fn execute(client: &Client, work: Vec<JobWork>, concurrency: usize) ->
 
 async fn execute_job(client: &Client, w: JobWork) -> Outcome {
     let span = tracing::info_span!("job", namespace = %w.id.namespace, name = %w.id.name, action = w.action.as_str());
-    let _guard = span.enter();
+    execute_job_in_span(client, w).instrument(span).await
+}
+
+async fn execute_job_in_span(client: &Client, w: JobWork) -> Outcome {
     let mut out = Outcome {
         id: w.id.clone(),
         action: w.action,

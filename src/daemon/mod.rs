@@ -1,4 +1,5 @@
 //! The reconciler: carrying out reconcile decisions against the cluster.
 
 pub mod execute;
+pub mod run;
 pub mod sync;

@@ -1,0 +1,138 @@
+//! `flinkops run` on the real control plane: it applies what is committed, picks up a new
+//! commit by itself, heals a hand edit from its watches, and stops cleanly on SIGTERM.
+
+mod support;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::api::{Api, Patch, PatchParams};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use support::git::TestRepo;
+
+struct Daemon {
+    child: Child,
+    log: std::path::PathBuf,
+}
+
+impl Daemon {
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn job(ns: &str, parallelism: u32) -> String {
+    format!(
+        "apiVersion: flink.apache.org/v1beta1
+kind: FlinkDeployment
+metadata:
+  name: alpha
+  namespace: {ns}
+spec:
+  image: flink:2.0
+  job:
+    jarURI: local:///opt/flink/usrlib/job.jar
+    parallelism: {parallelism}
+"
+    )
+}
+
+async fn tm(deployments: &Api<Deployment>) -> Option<(String, i32)> {
+    let d = deployments.get("alpha-taskmanager").await.ok()?;
+    let commit = d.metadata.annotations?.get("flinkops.io/commit")?.clone();
+    Some((commit, d.spec?.replicas?))
+}
+
+#[tokio::test]
+async fn run_follows_commits_heals_drift_and_stops_on_sigterm() {
+    let Some(env) = support::testenv() else {
+        return;
+    };
+    let client = support::kube::client(&env).await;
+    let ns = support::kube::TestNamespace::create(&env, &client, "t-run").await;
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns.name);
+    let repo = TestRepo::new();
+    repo.write("flinkops.yaml", &format!("namespaces: [{}]\n", ns.name));
+    repo.write("alpha.yaml", &job(&ns.name, 2));
+    let c1 = repo.commit("alpha");
+    let log = repo.path().with_extension("daemon.log");
+    let mut daemon = Daemon {
+        child: Command::new(env!("CARGO_BIN_EXE_flinkops"))
+            .args(["run", "--interval", "1h", "--repo"])
+            .arg(repo.path())
+            .env("KUBECONFIG", &env.kubeconfig)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+        log,
+    };
+    let wait = Duration::from_secs(30);
+
+    support::eventually_or(
+        "alpha applied at the first commit",
+        wait,
+        || daemon.log(),
+        || async { (tm(&deployments).await? == (c1.clone(), 2)).then_some(()) },
+    )
+    .await;
+
+    // A new commit is picked up without a trigger from outside (the interval is an hour).
+    repo.write("alpha.yaml", &job(&ns.name, 3));
+    let c2 = repo.commit("scale alpha");
+    let t0 = Instant::now();
+    support::eventually_or(
+        "alpha applied at the new commit",
+        wait,
+        || daemon.log(),
+        || async { (tm(&deployments).await? == (c2.clone(), 3)).then_some(()) },
+    )
+    .await;
+    eprintln!("commit → applied: {:?}", t0.elapsed());
+
+    // A hand edit is reverted from the watch, not from the interval.
+    deployments
+        .patch(
+            "alpha-taskmanager",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"spec": {"replicas": 9}})),
+        )
+        .await
+        .unwrap();
+    support::eventually_or(
+        "the hand edit reverted",
+        wait,
+        || daemon.log(),
+        || async {
+            let (_, replicas) = tm(&deployments).await?;
+            (replicas == 3).then_some(())
+        },
+    )
+    .await;
+
+    // SIGTERM stops it cleanly.
+    // SAFETY: signalling our own child process.
+    unsafe {
+        libc::kill(daemon.child.id() as i32, libc::SIGTERM);
+    }
+    let deadline = Instant::now() + wait;
+    let status = loop {
+        if let Some(s) = daemon.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still running after SIGTERM:\n{}",
+            daemon.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(status.success(), "{status:?}\n{}", daemon.log());
+    assert!(daemon.log().contains("stopped"), "{}", daemon.log());
+}
