@@ -124,6 +124,9 @@ pub enum Command {
         /// Jobs worked on at once.
         #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
         concurrency: u16,
+        /// Serve /healthz, /readyz and /metrics (Prometheus) here, e.g. 0.0.0.0:8080.
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<std::net::SocketAddr>,
     },
 }
 
@@ -212,6 +215,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             namespaces,
             interval,
             concurrency,
+            listen,
         } => tokio::runtime::Runtime::new()?.block_on(async move {
             let client = kube::Client::try_default()
                 .await
@@ -223,6 +227,7 @@ pub fn run(cli: Cli) -> Result<i32> {
                 namespaces,
                 interval,
                 concurrency: concurrency as usize,
+                listen,
             };
             crate::daemon::run::run(client, cfg, shutdown_signal()).await?;
             Ok(EXIT_OK)

@@ -62,9 +62,17 @@ async fn run_follows_commits_heals_drift_and_stops_on_sigterm() {
     repo.write("alpha.yaml", &job(&ns.name, 2));
     let c1 = repo.commit("alpha");
     let log = repo.path().with_extension("daemon.log");
+    let port = support::flink::free_port();
     let mut daemon = Daemon {
         child: Command::new(env!("CARGO_BIN_EXE_flinkops"))
-            .args(["run", "--interval", "1h", "--repo"])
+            .args([
+                "run",
+                "--interval",
+                "1h",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--repo",
+            ])
             .arg(repo.path())
             .env("KUBECONFIG", &env.kubeconfig)
             .stdout(Stdio::null())
@@ -115,6 +123,46 @@ async fn run_follows_commits_heals_drift_and_stops_on_sigterm() {
         },
     )
     .await;
+
+    // The HTTP endpoints report it.
+    let http = reqwest::Client::new();
+    let get = |path: &str| {
+        let (http, url) = (http.clone(), format!("http://127.0.0.1:{port}{path}"));
+        async move {
+            let r = http.get(url).send().await.ok()?;
+            Some((r.status().as_u16(), r.text().await.ok()?))
+        }
+    };
+    assert_eq!(get("/healthz").await.unwrap().0, 200);
+    assert_eq!(get("/readyz").await.unwrap().0, 200);
+    let metrics = support::eventually_or(
+        "alpha Healthy in /metrics",
+        wait,
+        || daemon.log(),
+        || async {
+            let (_, text) = get("/metrics").await?;
+            text.contains(&format!(
+                "flinkops_job_health{{namespace=\"{}\",name=\"alpha\",health=\"Healthy\"}} 1",
+                ns.name
+            ))
+            .then_some(text)
+        },
+    )
+    .await;
+    assert!(
+        metrics.contains(&format!("flinkops_git_commit_info{{commit=\"{c2}\"}} 1")),
+        "{metrics}"
+    );
+    let applied: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("flinkops_objects_applied_total "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        applied >= 11,
+        "5 objects twice and the healed Deployment: {applied}"
+    );
 
     // SIGTERM stops it cleanly.
     // SAFETY: signalling our own child process.

@@ -1,5 +1,7 @@
 //! The reconciler: carrying out reconcile decisions against the cluster.
 
 pub mod execute;
+pub mod http;
+pub mod metrics;
 pub mod run;
 pub mod sync;

@@ -6,6 +6,7 @@
 //! trigger.
 
 use super::execute::execute;
+use super::metrics::Metrics;
 use super::sync::{now_rfc3339, scope};
 use crate::cluster::cache::{self, Cache};
 use crate::reconcile::{self, Options};
@@ -14,6 +15,7 @@ use crate::spec::{self, Catalog};
 use notify::Watcher;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
@@ -24,6 +26,8 @@ pub struct RunConfig {
     pub namespaces: Vec<String>,
     pub interval: Duration,
     pub concurrency: usize,
+    /// Address for /healthz, /readyz and /metrics.
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -43,6 +47,17 @@ pub async fn run(
     cfg: RunConfig,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    let metrics = Arc::new(Mutex::new(Metrics::default()));
+    let http_task = match cfg.listen {
+        Some(addr) => {
+            let listener = super::http::bind(addr)
+                .await
+                .map_err(|e| anyhow::anyhow!("listening on {addr}: {e}"))?;
+            tracing::info!(%addr, "serving /healthz, /readyz, /metrics");
+            Some(tokio::spawn(super::http::serve(listener, metrics.clone())))
+        }
+        None => None,
+    };
     let repo = Repo::open(&cfg.repo)?;
     let first = repo.snapshot(&cfg.rev, &cfg.path)?;
     let mut catalog: Catalog = spec::load(&first);
@@ -96,7 +111,10 @@ pub async fn run(
         tokio::time::sleep(Duration::from_millis(150)).await;
         while rx.try_recv().is_ok() {}
         let started = Instant::now();
-        match repo.resolve(&cfg.rev) {
+        let resolved = repo.resolve(&cfg.rev);
+        let git_seconds = started.elapsed().as_secs_f64();
+        let git_failed = resolved.is_err();
+        match resolved {
             Ok(oid) if oid.to_string() != commit => {
                 match repo.snapshot(&oid.to_string(), &cfg.path) {
                     Ok(snap) => {
@@ -126,6 +144,24 @@ pub async fn run(
         };
         let work = reconcile::reconcile(&catalog, &commit, &live, &ledgers, &opts);
         let outcomes = execute(&client, work, cfg.concurrency).await;
+        if let Ok(mut m) = metrics.lock() {
+            m.cycles += 1;
+            m.last_cycle_seconds = started.elapsed().as_secs_f64();
+            m.git_resolve_seconds = git_seconds;
+            m.git_errors += u64::from(git_failed);
+            m.commit = commit.clone();
+            m.definition_errors = catalog.errors().len();
+            m.objects_applied += outcomes.iter().map(|o| o.applied as u64).sum::<u64>();
+            m.objects_deleted += outcomes.iter().map(|o| o.deleted as u64).sum::<u64>();
+            m.job_errors += outcomes.iter().filter(|o| o.error.is_some()).count() as u64;
+            // Health as the ledgers said at the start of the cycle; a change written now
+            // comes back through the watch and is counted next cycle.
+            m.health = ledgers
+                .iter()
+                .map(|(id, l)| (id.clone(), l.health))
+                .collect();
+            m.ready = true;
+        }
         for o in &outcomes {
             match &o.error {
                 None => {
@@ -157,6 +193,9 @@ pub async fn run(
         }
     }
     cluster_task.abort();
+    if let Some(t) = http_task {
+        t.abort();
+    }
     drop(fs_watcher);
     tracing::info!("stopped");
     Ok(())
