@@ -72,6 +72,27 @@ async fn versions(client: &kube::Client, ns: &str) -> BTreeMap<String, String> {
     out
 }
 
+/// (type, reason) of the Events flinkops published about an object, oldest first.
+async fn events_for(client: &kube::Client, ns: &str, name: &str) -> Vec<(String, String)> {
+    use k8s_openapi::api::events::v1::Event;
+    let mut events: Vec<Event> = Api::<Event>::namespaced(client.clone(), ns)
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|e| {
+            e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name)
+                && e.reporting_controller.as_deref() == Some("flinkops")
+        })
+        .collect();
+    events.sort_by_key(|e| e.event_time.clone().map(|t| t.0));
+    events
+        .into_iter()
+        .map(|e| (e.type_.unwrap_or_default(), e.reason.unwrap_or_default()))
+        .collect()
+}
+
 fn commit_of(d: &Deployment) -> String {
     d.metadata.annotations.as_ref().unwrap()["flinkops.io/commit"].clone()
 }
@@ -101,6 +122,10 @@ async fn sync_once_creates_noops_upgrades_heals_blocks_and_prunes() {
         .await
         .unwrap();
     assert!(ledger.data.unwrap()["ledger.json"].contains(&c1));
+    assert_eq!(
+        events_for(&client, &ns.name, "alpha-jobmanager").await,
+        vec![("Normal".to_string(), "Synced".to_string())]
+    );
 
     // Once the Deployments are Available, a cycle records the jobs Healthy; `status`
     // shows it; the cycle after that writes nothing at all.
@@ -193,6 +218,9 @@ async fn sync_once_creates_noops_upgrades_heals_blocks_and_prunes() {
         commit_of(&deployments.get("beta-taskmanager").await.unwrap()),
         c3
     );
+    assert!(events_for(&client, &ns.name, "alpha-jobmanager")
+        .await
+        .contains(&("Warning".to_string(), "Blocked".to_string())));
 
     // Removing a job prunes its objects and ledger.
     repo.remove("a.yaml");

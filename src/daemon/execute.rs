@@ -8,6 +8,8 @@ use crate::plan::Action;
 use crate::reconcile::JobWork;
 use crate::spec::JobId;
 use futures::StreamExt;
+use k8s_openapi::api::core::v1::ObjectReference;
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::Client;
 use tracing::Instrument;
 
@@ -21,14 +23,122 @@ pub struct Outcome {
     pub error: Option<String>,
 }
 
-pub async fn execute(client: &Client, work: Vec<JobWork>, concurrency: usize) -> Vec<Outcome> {
+/// Kubernetes Events for each job that was synced or failed, on its JobManager Deployment
+/// (or its ledger when it has none, like a session job).
+pub fn recorder(client: &Client) -> Recorder {
+    let instance = std::env::var("POD_NAME")
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .ok();
+    Recorder::new(
+        client.clone(),
+        Reporter {
+            controller: crate::render::MANAGER.into(),
+            instance,
+        },
+    )
+}
+
+pub async fn execute(
+    client: &Client,
+    recorder: &Recorder,
+    work: Vec<JobWork>,
+    concurrency: usize,
+) -> Vec<Outcome> {
     let mut outcomes: Vec<Outcome> = futures::stream::iter(work)
-        .map(|w| async move { execute_job(client, w).await })
+        .map(|w| async move {
+            let regarding = regarding(&w);
+            let out = execute_job(client, w).await;
+            publish(recorder, &out, regarding).await;
+            out
+        })
         .buffer_unordered(concurrency.max(1))
         .collect()
         .await;
     outcomes.sort_by(|a, b| a.id.cmp(&b.id));
     outcomes
+}
+
+fn regarding(w: &JobWork) -> ObjectReference {
+    let renders_jm = w
+        .apply
+        .iter()
+        .any(|o| o.kind == "Deployment" && o.name == format!("{}-jobmanager", w.id.name))
+        || w.previous_ledger
+            .as_ref()
+            .and_then(|l| l.spec.as_ref())
+            .is_some_and(|s| s.cluster.is_some());
+    let (api_version, kind, name) = if renders_jm {
+        ("apps/v1", "Deployment", format!("{}-jobmanager", w.id.name))
+    } else {
+        (
+            "v1",
+            "ConfigMap",
+            crate::cluster::ledger::ledger_name(&w.id.name),
+        )
+    };
+    ObjectReference {
+        api_version: Some(api_version.into()),
+        kind: Some(kind.into()),
+        name: Some(name),
+        namespace: Some(w.id.namespace.clone()),
+        ..Default::default()
+    }
+}
+
+async fn publish(recorder: &Recorder, out: &Outcome, regarding: ObjectReference) {
+    let event = match &out.error {
+        Some(e) => Event {
+            type_: EventType::Warning,
+            reason: if out.action == Action::Error {
+                "Blocked"
+            } else {
+                "SyncFailed"
+            }
+            .into(),
+            note: Some(truncate(e, 1000)),
+            action: out.action.as_str().into(),
+            secondary: None,
+        },
+        None if out.applied + out.deleted > 0 && out.action != Action::Delete => Event {
+            type_: EventType::Normal,
+            reason: if out.drift.is_empty() {
+                "Synced"
+            } else {
+                "DriftReverted"
+            }
+            .into(),
+            note: Some(truncate(
+                &format!(
+                    "{}: applied {} objects{}",
+                    out.action.as_str(),
+                    out.applied,
+                    out.drift
+                        .first()
+                        .map(|d| format!("; reverted {d}"))
+                        .unwrap_or_default()
+                ),
+                1000,
+            )),
+            action: out.action.as_str().into(),
+            secondary: None,
+        },
+        // Nothing happened worth telling, or the object is gone (pruned).
+        None => return,
+    };
+    if let Err(e) = recorder.publish(&event, &regarding).await {
+        tracing::debug!(error = %e, "could not publish an Event");
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let cut = (0..=max)
+        .rev()
+        .find(|i| s.is_char_boundary(*i))
+        .unwrap_or(0);
+    format!("{}…", &s[..cut])
 }
 
 async fn execute_job(client: &Client, w: JobWork) -> Outcome {

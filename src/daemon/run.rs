@@ -96,6 +96,7 @@ pub async fn run(
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut shutdown = std::pin::pin!(shutdown);
     let opts_scope: Option<BTreeSet<String>> = scope.map(|v| v.into_iter().collect());
+    let recorder = super::execute::recorder(&client);
     let mut backoff = RETRY_MIN;
     let mut retry_pending = false;
     loop {
@@ -143,7 +144,7 @@ pub async fn run(
             stateful_upgrades: false,
         };
         let work = reconcile::reconcile(&catalog, &commit, &live, &ledgers, &opts);
-        let outcomes = execute(&client, work, cfg.concurrency).await;
+        let outcomes = execute(&client, &recorder, work, cfg.concurrency).await;
         if let Ok(mut m) = metrics.lock() {
             m.cycles += 1;
             m.last_cycle_seconds = started.elapsed().as_secs_f64();

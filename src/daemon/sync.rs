@@ -89,7 +89,13 @@ pub async fn sync_once(client: &kube::Client, s: SyncOnce<'_>) -> anyhow::Result
         stateful_upgrades: false,
     };
     let work = reconcile::reconcile(&catalog, &snapshot.commit, &live, &ledgers, &opts);
-    let outcomes = execute(client, work, s.concurrency).await;
+    let outcomes = execute(
+        client,
+        &super::execute::recorder(client),
+        work,
+        s.concurrency,
+    )
+    .await;
     Ok(SyncReport {
         commit: snapshot.commit,
         catalog_errors: catalog.errors().iter().map(ToString::to_string).collect(),
