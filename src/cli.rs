@@ -127,7 +127,16 @@ pub enum Command {
         /// Serve /healthz, /readyz and /metrics (Prometheus) here, e.g. 0.0.0.0:8080.
         #[arg(long, value_name = "ADDR")]
         listen: Option<std::net::SocketAddr>,
+        /// Log format: text for people, json for log pipelines.
+        #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+        log_format: LogFormat,
     },
+}
+
+#[derive(Copy, Clone, Debug, ValueEnum, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Args, Debug)]
@@ -216,6 +225,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             interval,
             concurrency,
             listen,
+            log_format: _,
         } => tokio::runtime::Runtime::new()?.block_on(async move {
             let client = kube::Client::try_default()
                 .await

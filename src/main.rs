@@ -12,18 +12,20 @@ fn main() {
         }
     };
     // The daemon reports what it does; one-shot commands only warn.
-    let default_level = if matches!(cli.command, cli::Command::Run { .. }) {
-        "info"
-    } else {
-        "warn"
+    let (default_level, json) = match &cli.command {
+        cli::Command::Run { log_format, .. } => ("info", *log_format == cli::LogFormat::Json),
+        _ => ("warn", false),
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("FLINKOPS_LOG")
-                .unwrap_or_else(|_| default_level.into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FLINKOPS_LOG")
+        .unwrap_or_else(|_| default_level.into());
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
     match cli::run(cli) {
         Ok(code) => std::process::exit(code),
         Err(e) => {

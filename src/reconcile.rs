@@ -64,6 +64,8 @@ pub struct Options {
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobWork {
     pub id: JobId,
+    /// The commit this cycle works from (for logs and events).
+    pub commit: String,
     pub action: Action,
     pub reasons: Vec<String>,
     /// Objects to apply, in apply order.
@@ -137,6 +139,7 @@ pub fn reconcile(
         let p = plans.get(&id).copied();
         let mut work = JobWork {
             id: id.clone(),
+            commit: commit.to_string(),
             action: p.map_or(Action::None, |p| p.action),
             reasons: p.map(|p| p.reasons.clone()).unwrap_or_default(),
             apply: Vec::new(),

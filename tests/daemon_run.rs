@@ -69,6 +69,8 @@ async fn run_follows_commits_heals_drift_and_stops_on_sigterm() {
                 "run",
                 "--interval",
                 "1h",
+                "--log-format",
+                "json",
                 "--listen",
                 &format!("127.0.0.1:{port}"),
                 "--repo",
@@ -182,5 +184,20 @@ async fn run_follows_commits_heals_drift_and_stops_on_sigterm() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert!(status.success(), "{status:?}\n{}", daemon.log());
-    assert!(daemon.log().contains("stopped"), "{}", daemon.log());
+    // JSON logs: one object per line, the job's span carrying namespace and name.
+    let log = daemon.log();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(
+        lines.iter().any(|l| l["fields"]["message"] == "stopped"),
+        "{log}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["span"]["job"] == "alpha" && l["span"]["namespace"] == ns.name.as_str()),
+        "{log}"
+    );
 }

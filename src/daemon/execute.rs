@@ -142,8 +142,22 @@ fn truncate(s: &str, max: usize) -> String {
 }
 
 async fn execute_job(client: &Client, w: JobWork) -> Outcome {
-    let span = tracing::info_span!("job", namespace = %w.id.namespace, name = %w.id.name, action = w.action.as_str());
-    execute_job_in_span(client, w).instrument(span).await
+    let span = tracing::info_span!("job", namespace = %w.id.namespace, job = %w.id.name, commit = %w.commit, action = w.action.as_str());
+    async move {
+        let out = execute_job_in_span(client, w).await;
+        match &out.error {
+            None => tracing::info!(
+                applied = out.applied,
+                deleted = out.deleted,
+                drift = out.drift.len(),
+                "synced"
+            ),
+            Some(e) => tracing::warn!(error = %e, "not synced"),
+        }
+        out
+    }
+    .instrument(span)
+    .await
 }
 
 async fn execute_job_in_span(client: &Client, w: JobWork) -> Outcome {
@@ -176,7 +190,7 @@ async fn execute_job_in_span(client: &Client, w: JobWork) -> Outcome {
     .await;
     if let Err(e) = result {
         let message = e.to_string();
-        tracing::warn!(error = %message, "job failed; will retry next cycle");
+        tracing::debug!(error = %message, "job failed");
         // Record the failure without claiming the new spec was applied: the ledger keeps
         // the last applied spec, so the next cycle sees the change again and retries.
         if let Some(mut l) = w.previous_ledger.clone() {

@@ -163,16 +163,6 @@ pub async fn run(
                 .collect();
             m.ready = true;
         }
-        for o in &outcomes {
-            match &o.error {
-                None => {
-                    tracing::info!(job = %o.id, action = o.action.as_str(), applied = o.applied, deleted = o.deleted, drift = o.drift.len(), "synced")
-                }
-                Some(e) => {
-                    tracing::warn!(job = %o.id, action = o.action.as_str(), error = %e, "not synced")
-                }
-            }
-        }
         tracing::debug!(?trigger, commit = %commit, jobs_with_work = outcomes.len(), elapsed_ms = started.elapsed().as_millis() as u64, "cycle");
         // Failed jobs are retried with exponential backoff, one pending retry at a time.
         if outcomes
