@@ -27,22 +27,6 @@ impl Drop for Daemon {
     }
 }
 
-fn job(ns: &str, parallelism: u32) -> String {
-    format!(
-        "apiVersion: flink.apache.org/v1beta1
-kind: FlinkDeployment
-metadata:
-  name: alpha
-  namespace: {ns}
-spec:
-  image: flink:2.0
-  job:
-    jarURI: local:///opt/flink/usrlib/job.jar
-    parallelism: {parallelism}
-"
-    )
-}
-
 async fn tm(deployments: &Api<Deployment>) -> Option<(String, i32)> {
     let d = deployments.get("alpha-taskmanager").await.ok()?;
     let commit = d.metadata.annotations?.get("flinkops.io/commit")?.clone();
@@ -59,7 +43,10 @@ async fn run_follows_commits_heals_drift_and_stops_on_sigterm() {
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns.name);
     let repo = TestRepo::new();
     repo.write("flinkops.yaml", &format!("namespaces: [{}]\n", ns.name));
-    repo.write("alpha.yaml", &job(&ns.name, 2));
+    repo.write(
+        "alpha.yaml",
+        &support::app_job("alpha", &ns.name, 2, "stateless"),
+    );
     let c1 = repo.commit("alpha");
     let log = repo.path().with_extension("daemon.log");
     let port = support::flink::free_port();
@@ -94,7 +81,10 @@ async fn run_follows_commits_heals_drift_and_stops_on_sigterm() {
     .await;
 
     // A new commit is picked up without a trigger from outside (the interval is an hour).
-    repo.write("alpha.yaml", &job(&ns.name, 3));
+    repo.write(
+        "alpha.yaml",
+        &support::app_job("alpha", &ns.name, 3, "stateless"),
+    );
     let c2 = repo.commit("scale alpha");
     let t0 = Instant::now();
     support::eventually_or(

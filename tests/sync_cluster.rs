@@ -13,23 +13,6 @@ use std::process::Command;
 use support::git::TestRepo;
 use support::TestEnv;
 
-fn job(name: &str, ns: &str, parallelism: u32, mode: &str) -> String {
-    format!(
-        "apiVersion: flink.apache.org/v1beta1
-kind: FlinkDeployment
-metadata:
-  name: {name}
-  namespace: {ns}
-spec:
-  image: flink:2.0
-  job:
-    jarURI: local:///opt/flink/usrlib/job.jar
-    parallelism: {parallelism}
-    upgradeMode: {mode}
-"
-    )
-}
-
 fn sync(env: &TestEnv, repo: &TestRepo) -> (i32, String) {
     support::sync_once(env, repo.path())
 }
@@ -107,8 +90,14 @@ async fn sync_once_creates_noops_upgrades_heals_blocks_and_prunes() {
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns.name);
     let repo = TestRepo::new();
     repo.write("flinkops.yaml", &format!("namespaces: [{}]\n", ns.name));
-    repo.write("a.yaml", &job("alpha", &ns.name, 2, "stateless"));
-    repo.write("b.yaml", &job("beta", &ns.name, 1, "stateless"));
+    repo.write(
+        "a.yaml",
+        &support::app_job("alpha", &ns.name, 2, "stateless"),
+    );
+    repo.write(
+        "b.yaml",
+        &support::app_job("beta", &ns.name, 1, "stateless"),
+    );
     let c1 = repo.commit("two jobs");
 
     // Create from an empty namespace.
@@ -171,7 +160,10 @@ async fn sync_once_creates_noops_upgrades_heals_blocks_and_prunes() {
     );
 
     // A change to one job re-applies only it, with the new commit.
-    repo.write("a.yaml", &job("alpha", &ns.name, 3, "stateless"));
+    repo.write(
+        "a.yaml",
+        &support::app_job("alpha", &ns.name, 3, "stateless"),
+    );
     let c2 = repo.commit("scale alpha");
     let (code, out) = sync(&env, &repo);
     assert_eq!(code, 0, "{out}");
@@ -201,8 +193,14 @@ async fn sync_once_creates_noops_upgrades_heals_blocks_and_prunes() {
     assert_eq!(beta.spec.unwrap().replicas, Some(1));
 
     // A broken file blocks only its job; the other job's change still goes out.
-    repo.write("a.yaml", &job("alpha", &ns.name, 0, "stateless"));
-    repo.write("b.yaml", &job("beta", &ns.name, 2, "stateless"));
+    repo.write(
+        "a.yaml",
+        &support::app_job("alpha", &ns.name, 0, "stateless"),
+    );
+    repo.write(
+        "b.yaml",
+        &support::app_job("beta", &ns.name, 2, "stateless"),
+    );
     let c3 = repo.commit("break alpha, scale beta");
     let (code, out) = sync(&env, &repo);
     assert_eq!(code, 1, "{out}");
@@ -235,14 +233,20 @@ async fn sync_once_creates_noops_upgrades_heals_blocks_and_prunes() {
     assert!(left.is_empty(), "not pruned: {left:?}\n{out}");
 
     // A savepoint-mode job is not restarted without its state.
-    repo.write("b.yaml", &job("beta", &ns.name, 2, "savepoint"));
+    repo.write(
+        "b.yaml",
+        &support::app_job("beta", &ns.name, 2, "savepoint"),
+    );
     repo.commit("beta keeps state");
     let (code, out) = sync(&env, &repo);
     assert_eq!(
         code, 0,
         "an upgradeMode change alone restarts nothing: {out}"
     );
-    repo.write("b.yaml", &job("beta", &ns.name, 4, "savepoint"));
+    repo.write(
+        "b.yaml",
+        &support::app_job("beta", &ns.name, 4, "savepoint"),
+    );
     repo.commit("scale stateful beta");
     let before = versions(&client, &ns.name).await;
     let (code, out) = sync(&env, &repo);

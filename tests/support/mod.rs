@@ -77,6 +77,24 @@ fn read_env(path: &Path) -> Result<TestEnv, String> {
     Ok(env)
 }
 
+/// A minimal application job definition for cluster tests.
+pub fn app_job(name: &str, ns: &str, parallelism: u32, upgrade_mode: &str) -> String {
+    format!(
+        "apiVersion: flink.apache.org/v1beta1
+kind: FlinkDeployment
+metadata:
+  name: {name}
+  namespace: {ns}
+spec:
+  image: flink:2.0
+  job:
+    jarURI: local:///opt/flink/usrlib/job.jar
+    parallelism: {parallelism}
+    upgradeMode: {upgrade_mode}
+"
+    )
+}
+
 /// Runs `flinkops sync --once` on a repository against the test cluster; returns the exit
 /// code and everything it printed.
 pub fn sync_once(env: &TestEnv, repo: &Path) -> (i32, String) {
