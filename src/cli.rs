@@ -69,11 +69,19 @@ pub enum Command {
         #[command(flatten)]
         repo: RepoArgs,
         /// The revision that is live now (e.g. origin/main).
-        #[arg(long)]
-        base: String,
+        #[arg(long, required_unless_present = "cluster", conflicts_with = "cluster")]
+        base: Option<String>,
         /// The revision to plan towards.
-        #[arg(long, default_value = "HEAD")]
+        #[arg(long, visible_alias = "rev", default_value = "HEAD")]
         head: String,
+        /// Compare with the live cluster instead of a base revision (current kubeconfig):
+        /// what `sync` would do now, drift included; objects are diffed against a
+        /// server-side dry-run apply so defaulted fields make no noise.
+        #[arg(long)]
+        cluster: bool,
+        /// With --cluster: namespaces to read (repeatable); default: the settings', else all.
+        #[arg(long = "namespace", value_name = "NS", requires = "cluster")]
+        namespaces: Vec<String>,
         /// Output format; markdown suits a pull-request comment.
         #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
         format: DiffFormat,
@@ -204,9 +212,31 @@ pub fn run(cli: Cli) -> Result<i32> {
             repo,
             base,
             head,
+            cluster,
+            namespaces,
             format,
             color,
-        } => diff_cmd(&repo, &base, &head, format, color),
+        } => {
+            let report = match (cluster, base) {
+                (true, _) => tokio::runtime::Runtime::new()?.block_on(async {
+                    let client = kube::Client::try_default()
+                        .await
+                        .context("connecting to Kubernetes (KUBECONFIG or in-cluster)")?;
+                    let r = Repo::open(&repo.repo)?;
+                    crate::daemon::cluster_diff::cluster_diff(
+                        &client,
+                        &r,
+                        &head,
+                        &repo.path,
+                        &namespaces,
+                    )
+                    .await
+                })?,
+                (false, Some(base)) => offline_report(&repo, &base, &head)?,
+                (false, None) => bail!("--base or --cluster is required"),
+            };
+            print_report(&report, format, color)
+        }
         Command::Sync {
             repo,
             rev,
@@ -497,19 +527,13 @@ fn render_cmd(args: &RepoArgs, rev: &str, job: Option<&str>, output: RenderForma
     })
 }
 
-fn diff_cmd(
-    args: &RepoArgs,
-    base: &str,
-    head: &str,
-    format: DiffFormat,
-    color: Color,
-) -> Result<i32> {
+fn offline_report(args: &RepoArgs, base: &str, head: &str) -> Result<diff::Report> {
     let repo = Repo::open(&args.repo)?;
     let (base_commit, base_catalog) =
         load(&repo, args, base).with_context(|| format!("reading base {base}"))?;
     let (head_commit, head_catalog) =
         load(&repo, args, head).with_context(|| format!("reading head {head}"))?;
-    let report = diff::report(
+    Ok(diff::report(
         Side {
             commit: &base_commit,
             catalog: &base_catalog,
@@ -518,10 +542,13 @@ fn diff_cmd(
             commit: &head_commit,
             catalog: &head_catalog,
         },
-    );
+    ))
+}
+
+fn print_report(report: &diff::Report, format: DiffFormat, color: Color) -> Result<i32> {
     let text = match format {
-        DiffFormat::Json => diff::to_json(&report),
-        DiffFormat::Markdown => diff::to_markdown(&report),
+        DiffFormat::Json => diff::to_json(report),
+        DiffFormat::Markdown => diff::to_markdown(report),
         DiffFormat::Text => {
             let on = match color {
                 Color::Always => true,
@@ -530,7 +557,7 @@ fn diff_cmd(
                     std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
                 }
             };
-            diff::to_text(&report, on)
+            diff::to_text(report, on)
         }
     };
     std::io::stdout().lock().write_all(text.as_bytes())?;

@@ -13,6 +13,26 @@ use std::process::Command;
 use support::git::TestRepo;
 use support::TestEnv;
 
+fn diff_cluster(env: &TestEnv, repo: &TestRepo, ns: &str) -> (i32, serde_json::Value) {
+    let out = Command::new(env!("CARGO_BIN_EXE_flinkops"))
+        .args([
+            "diff",
+            "--cluster",
+            "--format",
+            "json",
+            "--namespace",
+            ns,
+            "--repo",
+        ])
+        .arg(repo.path())
+        .env("KUBECONFIG", &env.kubeconfig)
+        .output()
+        .unwrap();
+    let v = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    (out.status.code().unwrap_or(-1), v)
+}
+
 fn sync(env: &TestEnv, repo: &TestRepo) -> (i32, String) {
     support::sync_once(env, repo.path())
 }
@@ -149,6 +169,9 @@ async fn sync_once_creates_noops_upgrades_heals_blocks_and_prunes() {
         assert_eq!(row["health"], "Healthy", "{row}");
         assert_eq!(row["kind"], "application", "{row}");
     }
+    let (code, plan) = diff_cluster(&env, &repo, &ns.name);
+    assert_eq!(code, 0, "in sync: {plan}");
+    assert!(plan["objects"].as_array().unwrap().is_empty(), "{plan}");
     let before = versions(&client, &ns.name).await;
     let (code, out) = sync(&env, &repo);
     assert_eq!(code, 0, "{out}");
@@ -165,6 +188,38 @@ async fn sync_once_creates_noops_upgrades_heals_blocks_and_prunes() {
         &support::app_job("alpha", &ns.name, 3, "stateless"),
     );
     let c2 = repo.commit("scale alpha");
+    // diff --cluster shows what the sync will do, against a dry-run apply.
+    let (code, plan) = diff_cluster(&env, &repo, &ns.name);
+    assert_eq!(code, 2, "{plan}");
+    let alpha = plan["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["name"] == "alpha")
+        .unwrap();
+    assert_eq!(alpha["action"], "stateless-upgrade", "{plan}");
+    assert!(
+        alpha["reasons"]
+            .as_array()
+            .unwrap()
+            .contains(&"parallelism 2 → 3".into()),
+        "{plan}"
+    );
+    let tm_diff = plan["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == "alpha-taskmanager")
+        .map(|o| o["diff"].as_str().unwrap().to_string())
+        .unwrap_or_else(|| panic!("{plan}"));
+    assert!(
+        tm_diff.contains("-  replicas: 2\n+  replicas: 3\n"),
+        "{tm_diff}"
+    );
+    assert!(
+        !tm_diff.contains("managedFields") && !tm_diff.contains("resourceVersion"),
+        "{tm_diff}"
+    );
     let (code, out) = sync(&env, &repo);
     assert_eq!(code, 0, "{out}");
     let tm = deployments.get("alpha-taskmanager").await.unwrap();

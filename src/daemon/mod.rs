@@ -1,5 +1,6 @@
 //! The reconciler: carrying out reconcile decisions against the cluster.
 
+pub mod cluster_diff;
 pub mod execute;
 pub mod http;
 pub mod metrics;
