@@ -1,7 +1,10 @@
 //! Command line: parsing (clap) and the commands that read Git and print results.
 
+use crate::daemon::follow::Source;
+use crate::daemon::webhook::Secret;
 use crate::diff::{self, Side};
 use crate::render;
+use crate::source::remote::{Credentials, Location, Mirror};
 use crate::source::Repo;
 use crate::spec::{self, Catalog, JobId};
 use anyhow::{bail, Context as _, Result};
@@ -25,8 +28,8 @@ pub const EXIT_USAGE: i32 = 64;
 repository, renders the Kubernetes objects that run them, and plans changes between revisions: \
 which jobs would be created, updated, savepointed and restarted, suspended or deleted.\n\n\
 Definitions are read from committed revisions, never from the working directory.",
-    after_help = "Exit codes: 0 no changes / valid, 1 error (including invalid definitions), \
-2 changes (diff only), 64 bad command line."
+    after_help = "Exit codes: 0 no changes / valid / live, 1 error (including invalid definitions \
+and failed jobs), 2 changes (diff) or timed out (status --wait), 64 bad command line."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -113,38 +116,80 @@ pub enum Command {
     /// Show the jobs flinkops manages in the cluster, from their ledgers: applied commit,
     /// health and last error.
     Status(StatusArgs),
-    /// Run the reconciler: keep the cluster in sync with a branch of a local Git
-    /// repository. A new commit is picked up from file-system notification of the
-    /// repository within about a second; drift and health from the watches; the interval
-    /// is the fallback. Stops on SIGINT or SIGTERM.
-    Run {
-        #[command(flatten)]
-        repo: RepoArgs,
-        /// Branch to follow; default: whatever HEAD points to.
-        #[arg(long)]
-        branch: Option<String>,
-        /// Namespaces to manage (repeatable); default: the settings' `namespaces`, else all.
-        #[arg(long = "namespace", value_name = "NS")]
-        namespaces: Vec<String>,
-        /// Polling interval, the fallback trigger (e.g. 30s, 5m, 1h).
-        #[arg(long, default_value = "60s", value_parser = parse_duration)]
-        interval: std::time::Duration,
-        /// Jobs worked on at once.
-        #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
-        concurrency: u16,
-        /// Serve /healthz, /readyz and /metrics (Prometheus) here, e.g. 0.0.0.0:8080.
-        #[arg(long, value_name = "ADDR")]
-        listen: Option<std::net::SocketAddr>,
-        /// Log format: text for people, json for log pipelines.
-        #[arg(long, value_enum, default_value_t = LogFormat::Text)]
-        log_format: LogFormat,
-    },
+    /// Run the reconciler: keep the cluster in sync with a branch of a Git repository.
+    ///
+    /// A local repository is watched (a new commit is picked up within about a second); a
+    /// remote one is cloned once into the cache directory and then fetched on each
+    /// verified webhook push and every --interval. Drift and health come from watches.
+    /// When the branch cannot be fetched or read, or its history was rewritten, the last
+    /// applied state is kept, the condition is reported (log, metrics) and retried with
+    /// backoff. Stops on SIGINT or SIGTERM.
+    Run(RunArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub repo: RepoArgs,
+    /// Branch to follow; default: HEAD of a local repository, the default branch of a
+    /// remote one.
+    #[arg(long)]
+    pub branch: Option<String>,
+    /// Namespaces to manage (repeatable); default: the settings' `namespaces`, else all.
+    #[arg(long = "namespace", value_name = "NS")]
+    pub namespaces: Vec<String>,
+    /// Polling interval: how often a remote is fetched without a webhook, and the
+    /// fallback trigger for everything else (e.g. 30s, 5m, 1h).
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub interval: std::time::Duration,
+    /// Jobs worked on at once.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub concurrency: u16,
+    /// Serve /healthz, /readyz, /metrics (Prometheus) and POST /webhook here, e.g.
+    /// 0.0.0.0:8080.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<std::net::SocketAddr>,
+    /// File holding the webhook secret (GitHub: the HMAC secret; GitLab: the secret
+    /// token); without it, the FLINKOPS_WEBHOOK_SECRET environment variable. Without
+    /// either, /webhook is off.
+    #[arg(long, value_name = "FILE")]
+    pub webhook_secret_file: Option<PathBuf>,
+    /// Apply a branch head that does not contain the applied commit (a force-push).
+    /// Without this, such a head is reported and not applied.
+    #[arg(long)]
+    pub accept_history_rewrite: bool,
+    /// Elect a leader among replicas with a coordination.k8s.io Lease; only the leader
+    /// writes. Needed when running more than one replica.
+    #[arg(long)]
+    pub leader_election: bool,
+    #[command(flatten)]
+    pub state: StateArgs,
+    /// Log format: text for people, json for log pipelines.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
 }
 
 #[derive(Copy, Clone, Debug, ValueEnum, PartialEq, Eq)]
 pub enum LogFormat {
     Text,
     Json,
+}
+
+/// Where a daemon keeps its Lease and status ConfigMap.
+#[derive(Args, Debug, Clone)]
+pub struct StateArgs {
+    /// Namespace of the daemon's Lease and status ConfigMap (`<instance>-status`).
+    #[arg(
+        long,
+        env = "POD_NAMESPACE",
+        default_value = "default",
+        value_name = "NS"
+    )]
+    pub state_namespace: String,
+    /// Name of this flinkops installation: the Lease's name, and the prefix of the status
+    /// ConfigMap. Replicas of one installation share it.
+    #[arg(long, default_value = "flinkops", value_name = "NAME")]
+    pub instance: String,
 }
 
 #[derive(Args, Debug)]
@@ -155,13 +200,27 @@ pub struct StatusArgs {
     /// Output format.
     #[arg(short = 'o', long = "output", value_enum, default_value_t = ValidateFormat::Text)]
     pub output: ValidateFormat,
+    /// Block until every job changed by COMMIT (its plan against its first parent) is
+    /// applied and healthy, deleted, or failed; for a pipeline to wait for its merge to be
+    /// live. Exit code 0: live; 1: a job failed (its error is printed); 2: timed out.
+    /// Reads COMMIT from --repo.
+    #[arg(long, value_name = "COMMIT")]
+    pub wait: Option<String>,
+    /// With --wait: how long to wait.
+    #[arg(long, default_value = "10m", value_parser = parse_duration, requires = "wait")]
+    pub timeout: std::time::Duration,
+    #[command(flatten)]
+    pub repo: RepoArgs,
+    #[command(flatten)]
+    pub state: StateArgs,
 }
 
 #[derive(Args, Debug)]
 pub struct RepoArgs {
-    /// The Git repository (its root directory).
+    /// The Git repository: a local directory (its root), or a URL to clone and fetch
+    /// (https://, ssh://, git@host:path, file://).
     #[arg(long, default_value = ".", env = "FLINKOPS_REPO")]
-    pub repo: PathBuf,
+    pub repo: String,
     /// Subdirectory of the repository holding flinkops.yaml and the definitions.
     #[arg(
         long,
@@ -170,6 +229,75 @@ pub struct RepoArgs {
         hide_default_value = true
     )]
     pub path: String,
+    #[command(flatten)]
+    pub git: GitArgs,
+}
+
+#[derive(Args, Debug)]
+#[command(next_help_heading = "Remote repositories")]
+pub struct GitArgs {
+    /// Where remote repositories are cloned (one bare mirror per URL, fetched
+    /// incrementally); default $XDG_CACHE_HOME/flinkops or ~/.cache/flinkops.
+    #[arg(long, env = "FLINKOPS_CACHE_DIR", value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// File holding an HTTPS access token; without it the token is read from the
+    /// FLINKOPS_GIT_TOKEN environment variable. The user name sent with it is
+    /// FLINKOPS_GIT_USERNAME, else the URL's, else x-access-token. Never logged.
+    #[arg(long, value_name = "FILE")]
+    pub git_token_file: Option<PathBuf>,
+    /// Private key for SSH URLs (no passphrase); host keys are checked against
+    /// ~/.ssh/known_hosts.
+    #[arg(long, env = "FLINKOPS_GIT_SSH_KEY_FILE", value_name = "FILE")]
+    pub ssh_key_file: Option<PathBuf>,
+}
+
+impl RepoArgs {
+    pub fn location(&self) -> Location {
+        Location::parse(&self.repo)
+    }
+
+    fn mirror(&self, url: &str) -> Result<Mirror> {
+        let creds = Credentials::load(
+            self.git.git_token_file.as_deref(),
+            self.git.ssh_key_file.as_deref(),
+        )?;
+        let cache = self.git.cache_dir.clone().unwrap_or_else(default_cache_dir);
+        Ok(Mirror::new(url, &cache, creds)?)
+    }
+
+    /// The repository to read: a local one as it is, a remote one fetched (all branches
+    /// and tags; HEAD is the remote's default branch).
+    pub fn open(&self) -> Result<Repo> {
+        match self.location() {
+            Location::Local(path) => Ok(Repo::open(&path)?),
+            Location::Remote(url) => {
+                let mirror = self.mirror(&url)?;
+                mirror.fetch(None)?;
+                Ok(mirror.open()?)
+            }
+        }
+    }
+
+    /// What `run` follows.
+    pub fn source(&self, branch: Option<String>) -> Result<Source> {
+        Ok(match self.location() {
+            Location::Local(path) => Source::Local(path),
+            Location::Remote(url) => Source::Remote {
+                mirror: self.mirror(&url)?,
+                branch,
+            },
+        })
+    }
+}
+
+fn default_cache_dir() -> PathBuf {
+    if let Some(x) = std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(x).join("flinkops");
+    }
+    match std::env::var_os("HOME").filter(|v| !v.is_empty()) {
+        Some(home) => PathBuf::from(home).join(".cache/flinkops"),
+        None => std::env::temp_dir().join("flinkops-cache"),
+    }
 }
 
 #[derive(Copy, Clone, Debug, ValueEnum, PartialEq, Eq)]
@@ -222,7 +350,7 @@ pub fn run(cli: Cli) -> Result<i32> {
                     let client = kube::Client::try_default()
                         .await
                         .context("connecting to Kubernetes (KUBECONFIG or in-cluster)")?;
-                    let r = Repo::open(&repo.repo)?;
+                    let r = repo.open()?;
                     crate::daemon::cluster_diff::cluster_diff(
                         &client,
                         &r,
@@ -248,125 +376,73 @@ pub fn run(cli: Cli) -> Result<i32> {
             rt.block_on(sync_cmd(&repo, &rev, &namespaces, concurrency as usize))
         }
         Command::Status(args) => tokio::runtime::Runtime::new()?.block_on(status_cmd(&args)),
-        Command::Run {
-            repo,
-            branch,
-            namespaces,
-            interval,
-            concurrency,
-            listen,
-            log_format: _,
-        } => tokio::runtime::Runtime::new()?.block_on(async move {
-            let client = kube::Client::try_default()
-                .await
-                .context("connecting to Kubernetes (KUBECONFIG or in-cluster)")?;
-            let cfg = crate::daemon::run::RunConfig {
-                repo: repo.repo,
-                rev: branch.map_or("HEAD".into(), |b| format!("refs/heads/{b}")),
-                path: repo.path,
-                namespaces,
-                interval,
-                concurrency: concurrency as usize,
-                listen,
-            };
-            crate::daemon::run::run(client, cfg, shutdown_signal()).await?;
+        Command::Run(args) => {
+            tokio::runtime::Runtime::new()?.block_on(run_cmd(args))?;
             Ok(EXIT_OK)
-        }),
+        }
     }
 }
 
-async fn status_cmd(args: &StatusArgs) -> Result<i32> {
-    use crate::cluster::ledger::{Ledger, LEDGER_COMPONENT};
-    use k8s_openapi::api::core::v1::ConfigMap;
+async fn run_cmd(args: RunArgs) -> Result<()> {
+    use crate::cluster::lease::{default_identity, LeaseConfig};
+    let webhook = match &args.webhook_secret_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading webhook secret file {}", path.display()))?;
+            Some(Secret::new(text).with_context(|| format!("{} is empty", path.display()))?)
+        }
+        None => std::env::var("FLINKOPS_WEBHOOK_SECRET")
+            .ok()
+            .and_then(Secret::new),
+    };
     let client = kube::Client::try_default()
         .await
         .context("connecting to Kubernetes (KUBECONFIG or in-cluster)")?;
-    let selector = format!(
-        "{}={},{}={LEDGER_COMPONENT}",
-        render::LABEL_MANAGED_BY,
-        render::MANAGER,
-        render::LABEL_COMPONENT
-    );
-    let lp = kube::api::ListParams::default().labels(&selector);
-    let apis: Vec<kube::Api<ConfigMap>> = if args.namespaces.is_empty() {
-        vec![kube::Api::all(client.clone())]
-    } else {
-        args.namespaces
-            .iter()
-            .map(|ns| kube::Api::namespaced(client.clone(), ns))
-            .collect()
+    let identity = default_identity();
+    let cfg = crate::daemon::run::RunConfig {
+        source: args.repo.source(args.branch.clone())?,
+        rev: args
+            .branch
+            .as_ref()
+            .map_or("HEAD".into(), |b| format!("refs/heads/{b}")),
+        path: args.repo.path.clone(),
+        accept_history_rewrite: args.accept_history_rewrite,
+        namespaces: args.namespaces,
+        interval: args.interval,
+        concurrency: args.concurrency as usize,
+        listen: args.listen,
+        webhook,
+        leader_election: args.leader_election.then(|| {
+            LeaseConfig::new(
+                args.state.state_namespace.clone(),
+                args.state.instance.clone(),
+                identity.clone(),
+            )
+        }),
+        state_namespace: args.state.state_namespace.clone(),
+        instance: args.state.instance.clone(),
+        identity,
+        repo_display: crate::source::remote::redact_url(&args.repo.repo),
     };
-    let mut rows = Vec::new();
-    for api in apis {
-        for cm in api.list(&lp).await.context("listing ledgers")? {
-            let ns = cm.metadata.namespace.clone().unwrap_or_default();
-            let job = cm
-                .metadata
-                .labels
-                .as_ref()
-                .and_then(|l| l.get(render::LABEL_JOB).cloned())
-                .unwrap_or_default();
-            let ledger = Ledger::from_data(&cm.data.clone().unwrap_or_default());
-            rows.push((ns, job, ledger));
+    crate::daemon::run::run(client, cfg, shutdown_signal()).await
+}
+
+async fn status_cmd(args: &StatusArgs) -> Result<i32> {
+    let client = kube::Client::try_default()
+        .await
+        .context("connecting to Kubernetes (KUBECONFIG or in-cluster)")?;
+    let w = crate::status::Where {
+        namespaces: &args.namespaces,
+        state_namespace: &args.state.state_namespace,
+        instance: &args.state.instance,
+    };
+    match &args.wait {
+        Some(rev) => {
+            let repo = args.repo.open()?;
+            crate::status::wait(&client, &w, &repo, &args.repo.path, rev, args.timeout).await
         }
+        None => crate::status::show(&client, &w, args.output == ValidateFormat::Json).await,
     }
-    rows.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
-    let mut out = std::io::stdout().lock();
-    match args.output {
-        ValidateFormat::Json => {
-            let list: Vec<serde_json::Value> = rows
-                .iter()
-                .map(|(ns, job, l)| match l {
-                    Ok(l) => serde_json::json!({
-                        "namespace": ns,
-                        "name": job,
-                        "kind": l.spec.as_ref().map(|s| s.kind.as_str()),
-                        "commit": l.applied_commit,
-                        "source": l.source,
-                        "health": l.health,
-                        "healthReason": l.health_reason,
-                        "lastError": l.last_error,
-                    }),
-                    Err(e) => serde_json::json!({"namespace": ns, "name": job, "error": e}),
-                })
-                .collect();
-            writeln!(out, "{}", serde_json::to_string_pretty(&list)?)?;
-        }
-        ValidateFormat::Text => {
-            let width = rows
-                .iter()
-                .map(|(ns, job, _)| ns.len() + job.len() + 1)
-                .max()
-                .unwrap_or(3)
-                .max(3);
-            writeln!(
-                out,
-                "{:<width$}  {:<15}  {:<12}  {:<11}  DETAIL",
-                "JOB", "KIND", "COMMIT", "HEALTH"
-            )?;
-            for (ns, job, l) in &rows {
-                let id = format!("{ns}/{job}");
-                match l {
-                    Ok(l) => {
-                        let detail = l
-                            .last_error
-                            .as_deref()
-                            .or(l.health_reason.as_deref())
-                            .unwrap_or("");
-                        writeln!(
-                            out,
-                            "{id:<width$}  {:<15}  {:<12}  {:<11}  {detail}",
-                            l.spec.as_ref().map_or("?", |s| s.kind.as_str()),
-                            &l.applied_commit[..12.min(l.applied_commit.len())],
-                            format!("{:?}", l.health),
-                        )?;
-                    }
-                    Err(e) => writeln!(out, "{id:<width$}  unreadable ledger: {e}")?,
-                }
-            }
-        }
-    }
-    Ok(EXIT_OK)
 }
 
 async fn sync_cmd(
@@ -376,7 +452,7 @@ async fn sync_cmd(
     concurrency: usize,
 ) -> Result<i32> {
     use crate::daemon::sync::{sync_once, SyncOnce};
-    let repo = Repo::open(&args.repo)?;
+    let repo = args.open()?;
     let client = kube::Client::try_default()
         .await
         .context("connecting to Kubernetes (KUBECONFIG or in-cluster)")?;
@@ -430,7 +506,7 @@ fn load(repo: &Repo, args: &RepoArgs, rev: &str) -> Result<(String, Catalog)> {
 }
 
 fn validate(args: &RepoArgs, rev: &str, format: ValidateFormat) -> Result<i32> {
-    let repo = Repo::open(&args.repo)?;
+    let repo = args.open()?;
     let (commit, catalog) = load(&repo, args, rev)?;
     let errors = catalog.errors();
     let mut out = std::io::stdout().lock();
@@ -476,7 +552,7 @@ fn validate(args: &RepoArgs, rev: &str, format: ValidateFormat) -> Result<i32> {
 }
 
 fn render_cmd(args: &RepoArgs, rev: &str, job: Option<&str>, output: RenderFormat) -> Result<i32> {
-    let repo = Repo::open(&args.repo)?;
+    let repo = args.open()?;
     let (commit, catalog) = load(&repo, args, rev)?;
     let wanted = job.map(parse_job_id).transpose()?;
     if let Some(id) = &wanted {
@@ -528,7 +604,7 @@ fn render_cmd(args: &RepoArgs, rev: &str, job: Option<&str>, output: RenderForma
 }
 
 fn offline_report(args: &RepoArgs, base: &str, head: &str) -> Result<diff::Report> {
-    let repo = Repo::open(&args.repo)?;
+    let repo = args.open()?;
     let (base_commit, base_catalog) =
         load(&repo, args, base).with_context(|| format!("reading base {base}"))?;
     let (head_commit, head_catalog) =

@@ -13,7 +13,7 @@ fn main() {
     };
     // The daemon reports what it does; one-shot commands only warn.
     let (default_level, json) = match &cli.command {
-        cli::Command::Run { log_format, .. } => ("info", *log_format == cli::LogFormat::Json),
+        cli::Command::Run(a) => ("info", a.log_format == cli::LogFormat::Json),
         _ => ("warn", false),
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("FLINKOPS_LOG")

@@ -4,27 +4,43 @@
 mod support;
 
 use k8s_openapi::api::apps::v1::Deployment;
-use kube::api::{Api, Patch, PatchParams};
-use std::process::{Child, Command, Stdio};
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use kube::api::Api;
 use std::time::{Duration, Instant};
+use support::daemon::Daemon;
 use support::git::TestRepo;
 
-struct Daemon {
-    child: Child,
-    log: std::path::PathBuf,
-}
-
-impl Daemon {
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// `flinkops status --wait COMMIT`: exit code and everything printed.
+async fn status_wait(
+    env: &support::TestEnv,
+    repo: &str,
+    commit: &str,
+    ns: &str,
+    timeout: &str,
+) -> (i32, String) {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_flinkops"))
+        .args([
+            "status",
+            "--wait",
+            commit,
+            "--timeout",
+            timeout,
+            "--repo",
+            repo,
+        ])
+        .args(["--state-namespace", ns])
+        .env("KUBECONFIG", &env.kubeconfig)
+        .output()
+        .await
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
 }
 
 async fn tm(deployments: &Api<Deployment>) -> Option<(String, i32)> {
@@ -48,28 +64,20 @@ async fn run_follows_commits_heals_drift_and_stops_on_sigterm() {
         &support::app_job("alpha", &ns.name, 2, "stateless"),
     );
     let c1 = repo.commit("alpha");
-    let log = repo.path().with_extension("daemon.log");
-    let port = support::flink::free_port();
-    let mut daemon = Daemon {
-        child: Command::new(env!("CARGO_BIN_EXE_flinkops"))
-            .args([
-                "run",
-                "--interval",
-                "1h",
-                "--log-format",
-                "json",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--repo",
-            ])
-            .arg(repo.path())
-            .env("KUBECONFIG", &env.kubeconfig)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap(),
-        log,
-    };
+    let repo_arg = repo.path().to_str().unwrap().to_string();
+    let mut daemon = Daemon::start(
+        &env,
+        repo.path().with_extension("daemon.log"),
+        &[
+            "--interval",
+            "1h",
+            "--repo",
+            &repo_arg,
+            "--state-namespace",
+            &ns.name,
+        ],
+        &[],
+    );
     let wait = Duration::from_secs(30);
 
     support::eventually_or(
@@ -87,24 +95,34 @@ async fn run_follows_commits_heals_drift_and_stops_on_sigterm() {
     );
     let c2 = repo.commit("scale alpha");
     let t0 = Instant::now();
-    support::eventually_or(
-        "alpha applied at the new commit",
-        wait,
-        || daemon.log(),
-        || async { (tm(&deployments).await? == (c2.clone(), 3)).then_some(()) },
-    )
-    .await;
+    // A pipeline waits for its merge to be live: `status --wait` returns once it is.
+    let waited = status_wait(&env, &repo_arg, &c2, &ns.name, "30s").await;
+    assert_eq!(waited.0, 0, "{}\n{}", waited.1, daemon.log());
+    assert!(
+        waited.1.contains(&format!(
+            "{}/alpha: live (Healthy at {})",
+            ns.name,
+            &c2[..12]
+        )),
+        "{}",
+        waited.1
+    );
+    assert_eq!(tm(&deployments).await, Some((c2.clone(), 3)));
     eprintln!("commit → applied: {:?}", t0.elapsed());
 
-    // A hand edit is reverted from the watch, not from the interval.
-    deployments
-        .patch(
+    // A hand edit (kubectl scale) is reverted from the watch, not from the interval.
+    let (code, out) = support::kubectl(
+        &env,
+        &[
+            "-n",
+            &ns.name,
+            "scale",
+            "deployment",
             "alpha-taskmanager",
-            &PatchParams::default(),
-            &Patch::Merge(serde_json::json!({"spec": {"replicas": 9}})),
-        )
-        .await
-        .unwrap();
+            "--replicas=9",
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
     support::eventually_or(
         "the hand edit reverted",
         wait,
@@ -116,15 +134,53 @@ async fn run_follows_commits_heals_drift_and_stops_on_sigterm() {
     )
     .await;
 
-    // The HTTP endpoints report it.
-    let http = reqwest::Client::new();
-    let get = |path: &str| {
-        let (http, url) = (http.clone(), format!("http://127.0.0.1:{port}{path}"));
-        async move {
-            let r = http.get(url).send().await.ok()?;
-            Some((r.status().as_u16(), r.text().await.ok()?))
+    // A real HorizontalPodAutoscaler takes the TaskManagers' replicas (its minimum is
+    // above what Git says): flinkops leaves the field to it, also when the job changes.
+    let hpas: Api<HorizontalPodAutoscaler> = Api::namespaced(client.clone(), &ns.name);
+    let hpa: HorizontalPodAutoscaler = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "alpha-taskmanager"},
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "alpha-taskmanager"},
+            "minReplicas": 5,
+            "maxReplicas": 6,
+            "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 80}}}]
         }
-    };
+    }))
+    .unwrap();
+    hpas.create(&Default::default(), &hpa).await.unwrap();
+    support::eventually_or(
+        "the HPA scales the TaskManagers to its minimum",
+        Duration::from_secs(60),
+        || daemon.log(),
+        || async { (tm(&deployments).await?.1 == 5).then_some(()) },
+    )
+    .await;
+    repo.write(
+        "alpha.yaml",
+        &support::app_job("alpha", &ns.name, 4, "stateless"),
+    );
+    let c3 = repo.commit("parallelism 4");
+    let waited = status_wait(&env, &repo_arg, &c3, &ns.name, "30s").await;
+    assert_eq!(waited.0, 0, "{}\n{}", waited.1, daemon.log());
+    assert_eq!(
+        tm(&deployments).await,
+        Some((c3.clone(), 5)),
+        "{}",
+        daemon.log()
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        tm(&deployments).await,
+        Some((c3.clone(), 5)),
+        "{}",
+        daemon.log()
+    );
+    hpas.delete("alpha-taskmanager", &Default::default())
+        .await
+        .unwrap();
+
+    // The HTTP endpoints report it.
+    let get = |path: &'static str| daemon.get(path);
     assert_eq!(get("/healthz").await.unwrap().0, 200);
     assert_eq!(get("/readyz").await.unwrap().0, 200);
     let metrics = support::eventually_or(
@@ -142,7 +198,7 @@ async fn run_follows_commits_heals_drift_and_stops_on_sigterm() {
     )
     .await;
     assert!(
-        metrics.contains(&format!("flinkops_git_commit_info{{commit=\"{c2}\"}} 1")),
+        metrics.contains(&format!("flinkops_git_commit_info{{commit=\"{c3}\"}} 1")),
         "{metrics}"
     );
     let applied: u64 = metrics
@@ -156,23 +212,55 @@ async fn run_follows_commits_heals_drift_and_stops_on_sigterm() {
         "5 objects twice and the healed Deployment: {applied}"
     );
 
-    // SIGTERM stops it cleanly.
-    // SAFETY: signalling our own child process.
+    // A commit whose definition is invalid fails the wait at once, naming the problem;
+    // a commit nobody applies times out with exit code 2.
+    repo.write(
+        "alpha.yaml",
+        &support::app_job("alpha", &ns.name, 3, "statefull"),
+    );
+    let bad = repo.commit("typo");
+    let waited = status_wait(&env, &repo_arg, &bad, &ns.name, "30s").await;
+    assert_eq!(waited.0, 1, "{}", waited.1);
+    assert!(waited.1.contains("upgradeMode"), "{}", waited.1);
+    repo.write(
+        "alpha.yaml",
+        &support::app_job("alpha", &ns.name, 4, "stateless"),
+    );
+    let fixed = repo.commit("fix");
+    // SAFETY: pausing our own child process, so nothing applies the commit.
     unsafe {
-        libc::kill(daemon.child.id() as i32, libc::SIGTERM);
+        libc::kill(daemon.child.id() as i32, libc::SIGSTOP);
     }
-    let deadline = Instant::now() + wait;
-    let status = loop {
-        if let Some(s) = daemon.child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "still running after SIGTERM:\n{}",
-            daemon.log()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let waited = status_wait(&env, &repo_arg, &fixed, &ns.name, "2s").await;
+    unsafe {
+        libc::kill(daemon.child.id() as i32, libc::SIGCONT);
+    }
+    assert_eq!(waited.0, 2, "{}", waited.1);
+    assert!(
+        waited.1.contains("timed out: 0 live, 0 failed, 1 pending"),
+        "{}",
+        waited.1
+    );
+    // The daemon's own status names the repository and the commit it is at.
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_flinkops"))
+        .args([
+            "status",
+            "--namespace",
+            &ns.name,
+            "--state-namespace",
+            &ns.name,
+        ])
+        .env("KUBECONFIG", &env.kubeconfig)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        text.contains("daemon: ") && text.contains("git: ok"),
+        "{text}"
+    );
+
+    // SIGTERM stops it cleanly.
+    let status = daemon.signal_and_wait(libc::SIGTERM).await;
     assert!(status.success(), "{status:?}\n{}", daemon.log());
     // JSON logs: one object per line, the job's span carrying namespace and name.
     let log = daemon.log();

@@ -7,7 +7,7 @@ mod support;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::api::{Api, ListParams};
 use std::collections::BTreeMap;
 use std::process::Command;
 use support::git::TestRepo;
@@ -162,7 +162,8 @@ async fn sync_once_creates_noops_upgrades_heals_blocks_and_prunes() {
         .env("KUBECONFIG", &env.kubeconfig)
         .output()
         .unwrap();
-    let rows: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    let rows = &status["jobs"];
     assert_eq!(rows.as_array().unwrap().len(), 2, "{rows}");
     for row in rows.as_array().unwrap() {
         assert_eq!(row["commit"], c1.as_str(), "{row}");
@@ -232,15 +233,22 @@ async fn sync_once_creates_noops_upgrades_heals_blocks_and_prunes() {
         c1
     );
 
-    // A hand edit is reverted.
-    deployments
-        .patch(
+    // A hand edit (kubectl patch) is reverted.
+    let (code, out) = support::kubectl(
+        &env,
+        &[
+            "-n",
+            &ns.name,
+            "patch",
+            "deployment",
             "beta-taskmanager",
-            &PatchParams::default(),
-            &Patch::Merge(serde_json::json!({"spec": {"replicas": 5}})),
-        )
-        .await
-        .unwrap();
+            "--type",
+            "merge",
+            "-p",
+            r#"{"spec":{"replicas":5}}"#,
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
     let (code, out) = sync(&env, &repo);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("drift reverted: Deployment"), "{out}");

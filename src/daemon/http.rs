@@ -1,67 +1,133 @@
 //! The daemon's HTTP endpoints on `--listen`: `/healthz` (the process serves), `/readyz`
-//! (watches listed and a first cycle done), `/metrics` (Prometheus text). A deliberately
-//! small HTTP/1.1 responder: GET only, one request per connection.
+//! (watches listed and a first cycle done), `/metrics` (Prometheus text) and `POST /webhook`
+//! (GitHub/GitLab push events, verified, trigger an immediate fetch).
 
 use super::metrics::Metrics;
+use super::webhook::{self, Secret, Verdict};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::{Method, Request, Response, StatusCode};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-pub async fn serve(listener: TcpListener, metrics: Arc<Mutex<Metrics>>) {
+/// Largest webhook body accepted (GitHub caps payloads at 25 MB; pushes are far smaller).
+const MAX_BODY: usize = 5 << 20;
+
+pub struct Endpoints {
+    pub metrics: Arc<Mutex<Metrics>>,
+    /// `None`: `/webhook` answers 404 (not configured).
+    pub webhook: Option<Secret>,
+    /// Called for each verified push.
+    pub on_push: Box<dyn Fn(Option<String>) + Send + Sync>,
+}
+
+pub async fn serve(listener: TcpListener, endpoints: Arc<Endpoints>) {
     loop {
-        let Ok((mut conn, _)) = listener.accept().await else {
+        let Ok((conn, _)) = listener.accept().await else {
             continue;
         };
-        let metrics = metrics.clone();
+        let endpoints = endpoints.clone();
         tokio::spawn(async move {
-            let mut buf = vec![0u8; 4096];
-            let n =
-                match tokio::time::timeout(std::time::Duration::from_secs(5), conn.read(&mut buf))
-                    .await
-                {
-                    Ok(Ok(n)) => n,
-                    _ => return,
-                };
-            let request = String::from_utf8_lossy(&buf[..n]);
-            let (status, content_type, body) = respond(&request, &metrics);
-            let head = format!(
-                "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                body.len()
-            );
-            let _ = conn.write_all(head.as_bytes()).await;
-            let _ = conn.write_all(body.as_bytes()).await;
-            let _ = conn.shutdown().await;
+            let service = hyper::service::service_fn(move |req| {
+                let endpoints = endpoints.clone();
+                async move { Ok::<_, std::convert::Infallible>(handle(req, &endpoints).await) }
+            });
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(std::time::Duration::from_secs(10))
+                .serve_connection(hyper_util::rt::TokioIo::new(conn), service);
+            let _ = conn.await;
         });
     }
 }
 
-fn respond(request: &str, metrics: &Mutex<Metrics>) -> (&'static str, &'static str, String) {
-    let mut parts = request.split_whitespace();
-    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    let text = "text/plain; charset=utf-8";
-    if method != "GET" {
-        return ("405 Method Not Allowed", text, "GET only\n".into());
+type Reply = Response<Full<Bytes>>;
+
+fn reply(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Reply {
+    Response::builder()
+        .status(status)
+        .header("content-type", content_type)
+        .body(Full::new(body.into()))
+        .expect("static response parts")
+}
+
+const TEXT: &str = "text/plain; charset=utf-8";
+
+async fn handle(req: Request<hyper::body::Incoming>, e: &Endpoints) -> Reply {
+    let path = req.uri().path().to_string();
+    match (req.method(), path.as_str()) {
+        (&Method::POST, "/webhook") => webhook(req, e).await,
+        (_, "/webhook") => reply(StatusCode::METHOD_NOT_ALLOWED, TEXT, "POST only\n"),
+        (&Method::GET, p) => {
+            let (status, ct, body) = get(p, &e.metrics);
+            reply(status, ct, body)
+        }
+        _ => reply(StatusCode::METHOD_NOT_ALLOWED, TEXT, "GET only\n"),
     }
-    match path.split('?').next().unwrap_or("") {
-        "/healthz" => ("200 OK", text, "ok\n".into()),
+}
+
+async fn webhook(req: Request<hyper::body::Incoming>, e: &Endpoints) -> Reply {
+    let Some(secret) = &e.webhook else {
+        return reply(
+            StatusCode::NOT_FOUND,
+            TEXT,
+            "webhook not configured: start flinkops with --webhook-secret-file or FLINKOPS_WEBHOOK_SECRET\n",
+        );
+    };
+    let (parts, body) = req.into_parts();
+    let body = match Limited::new(body, MAX_BODY).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => return reply(StatusCode::PAYLOAD_TOO_LARGE, TEXT, "body too large\n"),
+    };
+    let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+    match webhook::verify(header, &body, secret) {
+        Verdict::Push { git_ref } => {
+            tracing::info!(
+                git_ref = git_ref.as_deref().unwrap_or(""),
+                "webhook: push; fetching"
+            );
+            if let Ok(mut m) = e.metrics.lock() {
+                m.webhook_accepted += 1;
+            }
+            (e.on_push)(git_ref);
+            reply(StatusCode::ACCEPTED, TEXT, "fetching\n")
+        }
+        Verdict::Ignored(why) => reply(StatusCode::OK, TEXT, format!("ignored: {why}\n")),
+        Verdict::Unauthorized(why) => {
+            tracing::warn!(reason = why, "webhook: rejected");
+            if let Ok(mut m) = e.metrics.lock() {
+                m.webhook_rejected += 1;
+            }
+            reply(
+                StatusCode::UNAUTHORIZED,
+                TEXT,
+                format!("unauthorized: {why}\n"),
+            )
+        }
+    }
+}
+
+fn get(path: &str, metrics: &Mutex<Metrics>) -> (StatusCode, &'static str, String) {
+    match path {
+        "/healthz" => (StatusCode::OK, TEXT, "ok\n".into()),
         "/readyz" => {
             if metrics.lock().map(|m| m.ready).unwrap_or(false) {
-                ("200 OK", text, "ready\n".into())
+                (StatusCode::OK, TEXT, "ready\n".into())
             } else {
                 (
-                    "503 Service Unavailable",
-                    text,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    TEXT,
                     "not ready: watches listing or first cycle running\n".into(),
                 )
             }
         }
         "/metrics" => (
-            "200 OK",
+            StatusCode::OK,
             "text/plain; version=0.0.4; charset=utf-8",
             metrics.lock().map(|m| m.render()).unwrap_or_default(),
         ),
-        _ => ("404 Not Found", text, "not found\n".into()),
+        _ => (StatusCode::NOT_FOUND, TEXT, "not found\n".into()),
     }
 }
 
@@ -76,23 +142,16 @@ mod tests {
     #[test]
     fn routes() {
         let m = Mutex::new(Metrics::default());
-        assert_eq!(respond("GET /healthz HTTP/1.1\r\n", &m).0, "200 OK");
-        assert_eq!(
-            respond("GET /readyz HTTP/1.1\r\n", &m).0,
-            "503 Service Unavailable"
-        );
+        assert_eq!(get("/healthz", &m).0, StatusCode::OK);
+        assert_eq!(get("/readyz", &m).0, StatusCode::SERVICE_UNAVAILABLE);
         m.lock().unwrap().ready = true;
-        assert_eq!(respond("GET /readyz HTTP/1.1\r\n", &m).0, "200 OK");
-        let (status, ct, body) = respond("GET /metrics HTTP/1.1\r\n", &m);
+        assert_eq!(get("/readyz", &m).0, StatusCode::OK);
+        let (status, ct, body) = get("/metrics", &m);
         assert_eq!(
             (status, ct),
-            ("200 OK", "text/plain; version=0.0.4; charset=utf-8")
+            (StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8")
         );
         assert!(body.contains("flinkops_sync_cycles_total 0"));
-        assert_eq!(respond("GET /nope HTTP/1.1\r\n", &m).0, "404 Not Found");
-        assert_eq!(
-            respond("POST /metrics HTTP/1.1\r\n", &m).0,
-            "405 Method Not Allowed"
-        );
+        assert_eq!(get("/nope", &m).0, StatusCode::NOT_FOUND);
     }
 }

@@ -16,6 +16,16 @@ pub struct Metrics {
     pub job_errors: u64,
     pub git_resolve_seconds: f64,
     pub git_errors: u64,
+    /// Duration of the last fetch from a remote (0 for a local repository).
+    pub git_fetch_seconds: f64,
+    /// Unix time of the last successful fetch or read of the followed branch.
+    pub git_last_success: u64,
+    /// Why the followed branch cannot be applied now (`None`: it can).
+    pub git_condition: Option<&'static str>,
+    pub webhook_accepted: u64,
+    pub webhook_rejected: u64,
+    /// This replica holds the leader lease (or leader election is off).
+    pub leader: bool,
     pub commit: String,
     pub definition_errors: usize,
     pub health: BTreeMap<JobId, Health>,
@@ -30,6 +40,9 @@ const HEALTHS: [(Health, &str); 5] = [
     (Health::Blocked, "Blocked"),
     (Health::Suspended, "Suspended"),
 ];
+
+/// Values of `git_condition`, and Ok.
+pub const GIT_CONDITIONS: [&str; 4] = ["Ok", "Unreachable", "BadRevision", "HistoryRewritten"];
 
 fn escape(v: &str) -> String {
     v.replace('\\', "\\\\")
@@ -88,6 +101,51 @@ impl Metrics {
             "counter",
             "Failures to read the repository.",
             one(self.git_errors.to_string()),
+        );
+        metric(
+            "flinkops_git_fetch_duration_seconds",
+            "gauge",
+            "Duration of the last fetch from the remote.",
+            one(format!("{:.6}", self.git_fetch_seconds)),
+        );
+        metric(
+            "flinkops_git_last_success_timestamp_seconds",
+            "gauge",
+            "Unix time the followed branch was last fetched and read successfully.",
+            one(self.git_last_success.to_string()),
+        );
+        metric(
+            "flinkops_git_condition",
+            "gauge",
+            "1 for the reason the followed branch is not being applied (Ok when it is).",
+            GIT_CONDITIONS
+                .iter()
+                .map(|c| {
+                    let on = self.git_condition.unwrap_or("Ok") == *c;
+                    (format!("{{reason=\"{c}\"}}"), u8::from(on).to_string())
+                })
+                .collect(),
+        );
+        metric(
+            "flinkops_webhook_requests_total",
+            "counter",
+            "Webhook requests by result.",
+            vec![
+                (
+                    "{result=\"accepted\"}".into(),
+                    self.webhook_accepted.to_string(),
+                ),
+                (
+                    "{result=\"rejected\"}".into(),
+                    self.webhook_rejected.to_string(),
+                ),
+            ],
+        );
+        metric(
+            "flinkops_leader",
+            "gauge",
+            "1 when this replica is the leader (the only one that writes).",
+            one(u8::from(self.leader).to_string()),
         );
         metric(
             "flinkops_git_commit_info",

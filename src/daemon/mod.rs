@@ -2,7 +2,9 @@
 
 pub mod cluster_diff;
 pub mod execute;
+pub mod follow;
 pub mod http;
 pub mod metrics;
 pub mod run;
 pub mod sync;
+pub mod webhook;

@@ -1,45 +1,106 @@
 //! The long-running reconciler: one set of watch caches for the whole life of the process,
-//! and a cycle whenever something may have changed: a new commit in the local repository
-//! (file-system notification on its .git directory), a change seen by the watches (drift,
-//! health), or the polling interval as a fallback. A cycle is the same decision and work as
-//! `sync --once`; a failing cycle keeps the last applied state and retries on the next
-//! trigger.
+//! and a cycle whenever something may have changed: a new commit (file-system notification
+//! on a local repository's .git directory; a verified webhook push or the polling interval
+//! for a remote one), a change seen by the watches (drift, health), or leadership gained.
+//! A cycle is the same decision and work as `sync --once`. Nothing here gives up: a failing
+//! fetch or job keeps the last applied state and retries with backoff.
 
 use super::execute::execute;
+use super::follow::{Follower, Source};
 use super::metrics::Metrics;
 use super::sync::{now_rfc3339, scope};
+use super::webhook::Secret;
 use crate::cluster::cache::{self, Cache};
+use crate::cluster::daemon_status::{self, DaemonStatus, GitCondition};
+use crate::cluster::lease::{self, LeaseConfig};
 use crate::reconcile::{self, Options};
-use crate::source::Repo;
-use crate::spec::{self, Catalog};
 use notify::Watcher;
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 pub struct RunConfig {
-    pub repo: PathBuf,
+    pub source: Source,
+    /// For a local repository: the rev-spec to follow.
     pub rev: String,
     pub path: String,
+    pub accept_history_rewrite: bool,
     pub namespaces: Vec<String>,
     pub interval: Duration,
     pub concurrency: usize,
-    /// Address for /healthz, /readyz and /metrics.
+    /// Address for /healthz, /readyz, /metrics and /webhook.
     pub listen: Option<std::net::SocketAddr>,
+    pub webhook: Option<Secret>,
+    /// `None`: this process is the only writer (no election).
+    pub leader_election: Option<LeaseConfig>,
+    /// Where the daemon's status ConfigMap lives (next to the Lease), and its instance name.
+    pub state_namespace: String,
+    pub instance: String,
+    pub identity: String,
+    /// The repository as it may be shown.
+    pub repo_display: String,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Trigger {
+    /// The local repository changed, or a webhook announced a push.
     Git,
+    /// Fetching or reading the branch failed: try again after a backoff.
+    GitRetry,
+    /// The watches saw a change, or leadership changed.
     Cluster,
-    /// A cycle had failures: try again after a backoff.
+    /// Some jobs failed: try again after a backoff.
     Retry,
+    Interval,
 }
 
 const RETRY_MIN: Duration = Duration::from_secs(1);
 const RETRY_MAX: Duration = Duration::from_secs(300);
+
+/// Exponential backoff with at most one pending wake-up.
+struct Backoff {
+    next: Duration,
+    pending: bool,
+}
+
+impl Backoff {
+    fn new() -> Self {
+        Backoff {
+            next: RETRY_MIN,
+            pending: false,
+        }
+    }
+
+    /// Schedules `trigger` after the current delay (unless one is pending); returns it.
+    fn schedule(&mut self, tx: &mpsc::Sender<Trigger>, trigger: Trigger) -> Option<Duration> {
+        if self.pending {
+            return None;
+        }
+        self.pending = true;
+        let (tx, wait) = (tx.clone(), self.next);
+        tokio::spawn(async move {
+            tokio::time::sleep(wait).await;
+            let _ = tx.send(trigger).await;
+        });
+        self.next = (self.next * 2).min(RETRY_MAX);
+        Some(wait)
+    }
+
+    fn fired(&mut self) {
+        self.pending = false;
+    }
+
+    fn reset(&mut self) {
+        self.next = RETRY_MIN;
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
 
 /// Runs until `shutdown` resolves.
 pub async fn run(
@@ -48,146 +109,283 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let metrics = Arc::new(Mutex::new(Metrics::default()));
+    let (tx, mut rx) = mpsc::channel::<Trigger>(64);
     let http_task = match cfg.listen {
         Some(addr) => {
             let listener = super::http::bind(addr)
                 .await
                 .map_err(|e| anyhow::anyhow!("listening on {addr}: {e}"))?;
-            tracing::info!(%addr, "serving /healthz, /readyz, /metrics");
-            Some(tokio::spawn(super::http::serve(listener, metrics.clone())))
+            tracing::info!(%addr, webhook = cfg.webhook.is_some(), "serving /healthz, /readyz, /metrics, /webhook");
+            let push_tx = tx.clone();
+            let endpoints = super::http::Endpoints {
+                metrics: metrics.clone(),
+                webhook: cfg.webhook.clone(),
+                on_push: Box::new(move |_ref| {
+                    let _ = push_tx.try_send(Trigger::Git);
+                }),
+            };
+            Some(tokio::spawn(super::http::serve(
+                listener,
+                Arc::new(endpoints),
+            )))
         }
         None => None,
     };
-    let repo = Repo::open(&cfg.repo)?;
-    let first = repo.snapshot(&cfg.rev, &cfg.path)?;
-    let mut catalog: Catalog = spec::load(&first);
-    let mut commit = first.commit;
-    let scope = scope(&cfg.namespaces, &catalog);
+
+    // Leadership: without election this process always leads.
+    let (lead_tx, lead_rx) = watch::channel(cfg.leader_election.is_none());
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let elector = cfg.leader_election.clone().map(|lc| {
+        tracing::info!(identity = %lc.identity, lease = %format!("{}/{}", lc.namespace, lc.name), "leader election: candidate");
+        tokio::spawn(lease::elect(client.clone(), lc, lead_tx, stop_rx))
+    });
+
+    let mut follower = Follower {
+        source: cfg.source,
+        rev: cfg.rev.clone(),
+        path: cfg.path.clone(),
+        accept_history_rewrite: cfg.accept_history_rewrite,
+        current: None,
+        condition: None,
+    };
+    let local_git_dir = match &follower.source {
+        Source::Local(path) => Some(crate::source::Repo::open(path)?.git_dir()),
+        Source::Remote { .. } => None,
+    };
+    let mut shutdown = std::pin::pin!(shutdown);
+    let mut git_backoff = Backoff::new();
+    let record_git = |f: &Follower, fetch_seconds: f64| {
+        if let Ok(mut m) = metrics.lock() {
+            m.git_fetch_seconds = fetch_seconds;
+            m.git_condition = f.condition.as_ref().map(|c| c.reason());
+            if f.condition.is_none() {
+                m.git_last_success = unix_now();
+            } else {
+                m.git_errors += 1;
+            }
+            if let Some((commit, catalog)) = &f.current {
+                m.commit = commit.clone();
+                m.definition_errors = catalog.errors().len();
+            }
+        }
+    };
+    // A first revision is needed before anything else (it names the namespaces to watch).
+    loop {
+        let polled = follower.poll(true).await;
+        record_git(&follower, polled.fetch_seconds);
+        if follower.current.is_some() {
+            break;
+        }
+        let wait = git_backoff.next;
+        git_backoff.next = (wait * 2).min(RETRY_MAX);
+        tokio::select! {
+            _ = &mut shutdown => return stop(elector, stop_tx, http_task).await,
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+    git_backoff.reset();
+    let catalog = &follower.current.as_ref().expect("loaded above").1;
+    let scope = scope(&cfg.namespaces, catalog);
     let cache = Cache::start(&client, scope.as_deref());
     cache
         .ready(Duration::from_secs(60))
         .await
         .map_err(anyhow::Error::msg)?;
-    tracing::info!(commit = %commit, jobs = catalog.jobs.len(), "watches ready; reconciling");
+    tracing::info!(commit = %follower.current.as_ref().map_or("", |c| c.0.as_str()), "watches ready; reconciling");
 
-    let (tx, mut rx) = mpsc::channel::<Trigger>(64);
-    // New commits: refs and HEAD live under .git; any write there may move the revision.
-    let git_tx = tx.clone();
-    let mut fs_watcher = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
-        // Only writes can move a ref; reading the repository (each cycle does) must not
-        // trigger another cycle.
-        if ev.is_ok_and(|e| e.kind.is_create() || e.kind.is_modify() || e.kind.is_remove()) {
-            let _ = git_tx.try_send(Trigger::Git);
-        }
-    })?;
-    let git_dir = repo.git_dir();
-    fs_watcher.watch(&git_dir, notify::RecursiveMode::Recursive)?;
-    // Changes seen by the watches: drift to heal, health to record.
+    // New commits in a local repository: refs and HEAD live under .git.
+    let mut fs_watcher = None;
+    if let Some(git_dir) = local_git_dir {
+        let git_tx = tx.clone();
+        let mut w = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
+            // Only writes can move a ref; reading the repository (each cycle does) must
+            // not trigger another cycle.
+            if ev.is_ok_and(|e| e.kind.is_create() || e.kind.is_modify() || e.kind.is_remove()) {
+                let _ = git_tx.try_send(Trigger::Git);
+            }
+        })?;
+        w.watch(&git_dir, notify::RecursiveMode::Recursive)?;
+        fs_watcher = Some(w);
+    }
+    // Changes seen by the watches (drift to heal, health to record) and leadership.
     let changed = cache.changed.clone();
     let cluster_tx = tx.clone();
+    let mut lead_changes = lead_rx.clone();
     let cluster_task = tokio::spawn(async move {
+        // Without an election the sender is gone at once: stop listening to it.
+        let mut election = true;
         loop {
-            changed.notified().await;
+            tokio::select! {
+                _ = changed.notified() => {}
+                r = lead_changes.changed(), if election => if r.is_err() {
+                    election = false;
+                    continue;
+                },
+            }
             let _ = cluster_tx.try_send(Trigger::Cluster);
         }
     });
 
     let mut interval = tokio::time::interval(cfg.interval);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut shutdown = std::pin::pin!(shutdown);
+    interval.tick().await; // the first tick is immediate; the first cycle runs below anyway
     let opts_scope: Option<BTreeSet<String>> = scope.map(|v| v.into_iter().collect());
     let recorder = super::execute::recorder(&client);
-    let mut backoff = RETRY_MIN;
-    let mut retry_pending = false;
+    let mut job_backoff = Backoff::new();
+    let mut status_writer = StatusWriter {
+        namespace: cfg.state_namespace.clone(),
+        instance: cfg.instance.clone(),
+        identity: cfg.identity.clone(),
+        repo: cfg.repo_display.clone(),
+        written: None,
+        since: None,
+    };
+    // The first cycle: the revision was just fetched, so no fetch.
+    let mut trigger = Some(Trigger::Cluster);
     loop {
-        let trigger = tokio::select! {
-            _ = &mut shutdown => break,
-            t = rx.recv() => t,
-            _ = interval.tick() => None,
-        };
-        if matches!(trigger, Some(Trigger::Retry)) {
-            retry_pending = false;
-        }
         // Coalesce a burst (a commit touches many files; an apply echoes back as events).
         tokio::time::sleep(Duration::from_millis(150)).await;
-        while rx.try_recv().is_ok() {}
+        let mut triggers: Vec<Trigger> = trigger.into_iter().collect();
+        while let Ok(t) = rx.try_recv() {
+            triggers.push(t);
+        }
+        if triggers.contains(&Trigger::Retry) {
+            job_backoff.fired();
+        }
+        if triggers.contains(&Trigger::GitRetry) {
+            git_backoff.fired();
+        }
         let started = Instant::now();
-        let resolved = repo.resolve(&cfg.rev);
-        let git_seconds = started.elapsed().as_secs_f64();
-        let git_failed = resolved.is_err();
-        match resolved {
-            Ok(oid) if oid.to_string() != commit => {
-                match repo.snapshot(&oid.to_string(), &cfg.path) {
-                    Ok(snap) => {
-                        catalog = spec::load(&snap);
-                        commit = snap.commit;
-                        tracing::info!(commit = %commit, jobs = catalog.jobs.len(), errors = catalog.errors().len(), "new revision");
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "reading the new revision failed; keeping the last one")
-                    }
-                }
-            }
-            Ok(_) => {}
-            Err(e) => {
-                tracing::warn!(error = %e, "resolving the revision failed; keeping the last one")
-            }
-        }
-        let live = cache.objects();
-        let (ledgers, problems) = cache::ledgers(&live);
-        for p in problems {
-            tracing::warn!("{p}");
-        }
-        let opts = Options {
-            namespaces: opts_scope.clone(),
-            now: now_rfc3339(),
-            stateful_upgrades: false,
-        };
-        let work = reconcile::reconcile(&catalog, &commit, &live, &ledgers, &opts);
-        let outcomes = execute(&client, &recorder, work, cfg.concurrency).await;
-        if let Ok(mut m) = metrics.lock() {
-            m.cycles += 1;
-            m.last_cycle_seconds = started.elapsed().as_secs_f64();
-            m.git_resolve_seconds = git_seconds;
-            m.git_errors += u64::from(git_failed);
-            m.commit = commit.clone();
-            m.definition_errors = catalog.errors().len();
-            m.objects_applied += outcomes.iter().map(|o| o.applied as u64).sum::<u64>();
-            m.objects_deleted += outcomes.iter().map(|o| o.deleted as u64).sum::<u64>();
-            m.job_errors += outcomes.iter().filter(|o| o.error.is_some()).count() as u64;
-            // Health as the ledgers said at the start of the cycle; a change written now
-            // comes back through the watch and is counted next cycle.
-            m.health = ledgers
-                .iter()
-                .map(|(id, l)| (id.clone(), l.health))
-                .collect();
-            m.ready = true;
-        }
-        tracing::debug!(?trigger, commit = %commit, jobs_with_work = outcomes.len(), elapsed_ms = started.elapsed().as_millis() as u64, "cycle");
-        // Failed jobs are retried with exponential backoff, one pending retry at a time.
-        if outcomes
+        let fetch = triggers
             .iter()
-            .any(|o| o.error.is_some() && o.action != crate::plan::Action::Error)
-        {
-            if !retry_pending {
-                retry_pending = true;
-                let (tx, wait) = (tx.clone(), backoff);
-                tokio::spawn(async move {
-                    tokio::time::sleep(wait).await;
-                    let _ = tx.send(Trigger::Retry).await;
-                });
-                tracing::info!(retry_in_s = wait.as_secs(), "some jobs failed; retrying");
-                backoff = (backoff * 2).min(RETRY_MAX);
+            .any(|t| matches!(t, Trigger::Git | Trigger::GitRetry | Trigger::Interval));
+        let polled = follower.poll(fetch).await;
+        let git_seconds = started.elapsed().as_secs_f64();
+        record_git(&follower, polled.fetch_seconds);
+        if follower.condition.is_some() {
+            if let Some(wait) = git_backoff.schedule(&tx, Trigger::GitRetry) {
+                tracing::debug!(retry_in_s = wait.as_secs(), "git: retrying");
             }
         } else {
-            backoff = RETRY_MIN;
+            git_backoff.reset();
         }
+        let leader = *lead_rx.borrow();
+        if let Ok(mut m) = metrics.lock() {
+            m.leader = leader;
+            m.ready = true;
+            m.git_resolve_seconds = git_seconds;
+        }
+        if leader {
+            status_writer.update(&client, &follower).await;
+            let (commit, catalog) = follower.current.as_ref().expect("loaded before the loop");
+            let live = cache.objects();
+            let (ledgers, problems) = cache::ledgers(&live);
+            for p in problems {
+                tracing::warn!("{p}");
+            }
+            let opts = Options {
+                namespaces: opts_scope.clone(),
+                now: now_rfc3339(),
+                stateful_upgrades: false,
+            };
+            let work = reconcile::reconcile(catalog, commit, &live, &ledgers, &opts);
+            let outcomes = execute(&client, &recorder, work, cfg.concurrency).await;
+            if let Ok(mut m) = metrics.lock() {
+                m.cycles += 1;
+                m.last_cycle_seconds = started.elapsed().as_secs_f64();
+                m.objects_applied += outcomes.iter().map(|o| o.applied as u64).sum::<u64>();
+                m.objects_deleted += outcomes.iter().map(|o| o.deleted as u64).sum::<u64>();
+                m.job_errors += outcomes.iter().filter(|o| o.error.is_some()).count() as u64;
+                // Health as the ledgers said at the start of the cycle; a change written
+                // now comes back through the watch and is counted next cycle.
+                m.health = ledgers
+                    .iter()
+                    .map(|(id, l)| (id.clone(), l.health))
+                    .collect();
+            }
+            tracing::debug!(?triggers, commit = %commit, jobs_with_work = outcomes.len(), elapsed_ms = started.elapsed().as_millis() as u64, "cycle");
+            // Failed jobs are retried with exponential backoff.
+            if outcomes
+                .iter()
+                .any(|o| o.error.is_some() && o.action != crate::plan::Action::Error)
+            {
+                if let Some(wait) = job_backoff.schedule(&tx, Trigger::Retry) {
+                    tracing::info!(retry_in_s = wait.as_secs(), "some jobs failed; retrying");
+                }
+            } else {
+                job_backoff.reset();
+            }
+        }
+        trigger = tokio::select! {
+            _ = &mut shutdown => break,
+            t = rx.recv() => t,
+            _ = interval.tick() => Some(Trigger::Interval),
+        };
     }
     cluster_task.abort();
+    drop(fs_watcher);
+    stop(elector, stop_tx, http_task).await
+}
+
+/// Keeps the status ConfigMap in step with the follower, writing only on change.
+struct StatusWriter {
+    namespace: String,
+    instance: String,
+    identity: String,
+    repo: String,
+    written: Option<DaemonStatus>,
+    /// The current condition's reason and when it began.
+    since: Option<(&'static str, String)>,
+}
+
+impl StatusWriter {
+    async fn update(&mut self, client: &kube::Client, f: &Follower) {
+        let condition = f.condition.as_ref().map(|c| {
+            if self.since.as_ref().is_none_or(|(r, _)| *r != c.reason()) {
+                self.since = Some((c.reason(), now_rfc3339()));
+            }
+            GitCondition {
+                reason: c.reason().into(),
+                message: c.message(),
+                since: self.since.as_ref().map(|s| s.1.clone()).unwrap_or_default(),
+            }
+        });
+        if condition.is_none() {
+            self.since = None;
+        }
+        let status = DaemonStatus {
+            repo: self.repo.clone(),
+            branch: f.branch(),
+            commit: f.current.as_ref().map(|c| c.0.clone()).unwrap_or_default(),
+            condition,
+            writer: self.identity.clone(),
+        };
+        if self.written.as_ref() == Some(&status) {
+            return;
+        }
+        match daemon_status::write(client, &self.namespace, &self.instance, &status).await {
+            Ok(()) => self.written = Some(status),
+            // Not fatal: the status is for people; the next change tries again.
+            Err(e) => {
+                tracing::warn!(error = %e, namespace = %self.namespace, "writing the daemon status failed")
+            }
+        }
+    }
+}
+
+async fn stop(
+    elector: Option<tokio::task::JoinHandle<()>>,
+    stop_tx: watch::Sender<bool>,
+    http_task: Option<tokio::task::JoinHandle<()>>,
+) -> anyhow::Result<()> {
+    // Release the lease so a successor takes over at once, not after it expires.
+    let _ = stop_tx.send(true);
+    if let Some(e) = elector {
+        let _ = tokio::time::timeout(Duration::from_secs(5), e).await;
+    }
     if let Some(t) = http_task {
         t.abort();
     }
-    drop(fs_watcher);
     tracing::info!("stopped");
     Ok(())
 }

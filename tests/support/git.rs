@@ -54,3 +54,26 @@ impl TestRepo {
             .to_string()
     }
 }
+
+impl TestRepo {
+    /// Replaces the current branch with a new root commit of the work tree: what the
+    /// followers of a force-pushed branch see. Returns the commit id.
+    pub fn commit_rewriting_history(&self, message: &str) -> String {
+        let mut index = self.repo.index().unwrap();
+        index
+            .add_all(["*"].iter(), IndexAddOption::DEFAULT, None)
+            .unwrap();
+        index.write().unwrap();
+        let tree = self.repo.find_tree(index.write_tree().unwrap()).unwrap();
+        let sig = Signature::now("flinkops-test", "test@flinkops.invalid").unwrap();
+        let oid = self
+            .repo
+            .commit(None, &sig, &sig, message, &tree, &[])
+            .unwrap();
+        let branch = self.repo.head().unwrap().name().unwrap().to_string();
+        self.repo
+            .reference(&branch, oid, true, "rewrite history")
+            .unwrap();
+        oid.to_string()
+    }
+}

@@ -8,8 +8,10 @@
 
 #![allow(dead_code)]
 
+pub mod daemon;
 pub mod flink;
 pub mod git;
+pub mod git_http;
 pub mod kube;
 pub mod pod_runner;
 pub mod scale;
@@ -159,4 +161,21 @@ where
         }
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
+}
+
+/// Runs the test environment's kubectl; returns the exit code and everything it printed.
+pub fn kubectl(env: &TestEnv, args: &[&str]) -> (i32, String) {
+    let out = std::process::Command::new(&env.kubectl)
+        .args(args)
+        .env("KUBECONFIG", &env.kubeconfig)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
 }

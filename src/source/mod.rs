@@ -4,6 +4,8 @@ use git2::{ObjectType, Repository, TreeWalkMode, TreeWalkResult};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+pub mod remote;
+
 /// A file at a revision.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Entry {
@@ -42,6 +44,10 @@ pub enum SourceError {
     BadSubdir(String),
     #[error("--path `{subdir}` is not a directory at {commit}")]
     MissingSubdir { subdir: String, commit: String },
+    #[error("fetching {url}: {message}")]
+    Fetch { url: String, message: String },
+    #[error("git credentials: {message}")]
+    Credentials { message: String },
     #[error("reading {path} at {commit}: {message}")]
     Read {
         path: String,
@@ -96,6 +102,24 @@ impl Repo {
             ))
         })?;
         Ok(commit.id())
+    }
+
+    /// Whether commit `c` includes `ancestor` (is it or descends from it); `None` when `c`
+    /// is not a commit in this repository.
+    pub fn includes(&self, c: &str, ancestor: git2::Oid) -> Option<bool> {
+        let oid = c.parse().ok()?;
+        self.repo.find_commit(oid).ok()?;
+        Some(self.is_fast_forward(ancestor, oid))
+    }
+
+    /// The first parent of a commit (`None` for a root commit).
+    pub fn first_parent(&self, c: git2::Oid) -> Option<git2::Oid> {
+        self.repo.find_commit(c).ok()?.parent_id(0).ok()
+    }
+
+    /// Whether `new` has `old` in its history (a fast-forward from `old`), or is `old`.
+    pub fn is_fast_forward(&self, old: git2::Oid, new: git2::Oid) -> bool {
+        old == new || self.repo.graph_descendant_of(new, old).unwrap_or(false)
     }
 
     /// The YAML files and symbolic links under `subdir` at `rev`.

@@ -1,0 +1,205 @@
+//! Push webhooks from GitHub (HMAC-SHA256 of the body in `X-Hub-Signature-256`) and GitLab
+//! (the shared token in `X-Gitlab-Token`). Pure: headers and body in, a verdict out. A
+//! verified push only triggers an immediate fetch; what gets deployed is still whatever the
+//! fetch finds, so a replayed or forged-but-verified payload cannot choose a revision.
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+/// The shared secret configured in the Git host's webhook settings. `Debug` hides it.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: String) -> Option<Secret> {
+        let s = s.trim().to_string();
+        (!s.is_empty()).then_some(Secret(s))
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// A push: fetch now. `git_ref` is the pushed ref when the payload names one.
+    Push { git_ref: Option<String> },
+    /// Authenticated, but not a push (GitHub's `ping`, other events): nothing to do.
+    Ignored(String),
+    /// Missing or wrong signature/token: 401, nothing happens.
+    Unauthorized(&'static str),
+}
+
+/// Judges a request. `header` looks a header up by lower-case name.
+pub fn verify<'a>(
+    header: impl Fn(&str) -> Option<&'a str>,
+    body: &[u8],
+    secret: &Secret,
+) -> Verdict {
+    let (event, push) = if let Some(sig) = header("x-hub-signature-256") {
+        let Some(hex) = sig.strip_prefix("sha256=") else {
+            return Verdict::Unauthorized("X-Hub-Signature-256 is not sha256=<hex>");
+        };
+        let Some(expected) = decode_hex(hex) else {
+            return Verdict::Unauthorized("X-Hub-Signature-256 is not hex");
+        };
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(secret.0.as_bytes()).expect("HMAC takes any key");
+        mac.update(body);
+        // Constant-time comparison.
+        if mac.verify_slice(&expected).is_err() {
+            return Verdict::Unauthorized("signature does not match the webhook secret");
+        }
+        let event = header("x-github-event").unwrap_or("");
+        (event, event == "push")
+    } else if let Some(token) = header("x-gitlab-token") {
+        if !constant_time_eq(token.as_bytes(), secret.0.as_bytes()) {
+            return Verdict::Unauthorized("X-Gitlab-Token does not match the webhook secret");
+        }
+        let event = header("x-gitlab-event").unwrap_or("");
+        (event, event == "Push Hook")
+    } else {
+        return Verdict::Unauthorized("no X-Hub-Signature-256 (GitHub) or X-Gitlab-Token (GitLab)");
+    };
+    if !push {
+        return Verdict::Ignored(format!("event `{event}` is not a push"));
+    }
+    let git_ref = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.get("ref")?.as_str().map(str::to_string));
+    Verdict::Push { git_ref }
+}
+
+fn decode_hex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    // Length is not secret (the token's length is fixed by the host's settings page).
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+pub(crate) fn github_signature(secret: &str, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(body);
+    let bytes = mac.finalize().into_bytes();
+    format!(
+        "sha256={}",
+        bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BODY: &[u8] = br#"{"ref":"refs/heads/main","after":"abc"}"#;
+
+    fn judge(headers: &[(&str, &str)], body: &[u8]) -> Verdict {
+        let secret = Secret::new("It's a Secret to Everybody".into()).unwrap();
+        verify(
+            |name| headers.iter().find(|(k, _)| *k == name).map(|(_, v)| *v),
+            body,
+            &secret,
+        )
+    }
+
+    #[test]
+    fn github_known_vector() {
+        // GitHub's documented example: secret "It's a Secret to Everybody", body "Hello, World!".
+        assert_eq!(
+            github_signature("It's a Secret to Everybody", b"Hello, World!"),
+            "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"
+        );
+    }
+
+    #[test]
+    fn github_push_with_a_good_signature_is_accepted() {
+        let sig = github_signature("It's a Secret to Everybody", BODY);
+        let v = judge(
+            &[("x-hub-signature-256", &sig), ("x-github-event", "push")],
+            BODY,
+        );
+        assert_eq!(
+            v,
+            Verdict::Push {
+                git_ref: Some("refs/heads/main".into())
+            }
+        );
+        let v = judge(
+            &[("x-hub-signature-256", &sig), ("x-github-event", "ping")],
+            BODY,
+        );
+        assert!(matches!(v, Verdict::Ignored(_)), "{v:?}");
+    }
+
+    #[test]
+    fn github_bad_signatures_are_rejected() {
+        let wrong = github_signature("another secret", BODY);
+        let tampered = github_signature("It's a Secret to Everybody", b"{}");
+        for sig in [
+            wrong.as_str(),
+            tampered.as_str(),
+            "sha256=zz",
+            "sha1=abcd",
+            "sha256=abc",
+        ] {
+            let v = judge(
+                &[("x-hub-signature-256", sig), ("x-github-event", "push")],
+                BODY,
+            );
+            assert!(matches!(v, Verdict::Unauthorized(_)), "{sig}: {v:?}");
+        }
+        assert!(matches!(
+            judge(&[("x-github-event", "push")], BODY),
+            Verdict::Unauthorized(_)
+        ));
+    }
+
+    #[test]
+    fn gitlab_token() {
+        let ok = judge(
+            &[
+                ("x-gitlab-token", "It's a Secret to Everybody"),
+                ("x-gitlab-event", "Push Hook"),
+            ],
+            BODY,
+        );
+        assert_eq!(
+            ok,
+            Verdict::Push {
+                git_ref: Some("refs/heads/main".into())
+            }
+        );
+        let bad = judge(
+            &[("x-gitlab-token", "guess"), ("x-gitlab-event", "Push Hook")],
+            BODY,
+        );
+        assert!(matches!(bad, Verdict::Unauthorized(_)));
+        let other = judge(
+            &[
+                ("x-gitlab-token", "It's a Secret to Everybody"),
+                ("x-gitlab-event", "Issue Hook"),
+            ],
+            BODY,
+        );
+        assert!(matches!(other, Verdict::Ignored(_)));
+    }
+
+    #[test]
+    fn secret_is_not_debug_printed() {
+        let s = Secret::new("hunter2\n".into()).unwrap();
+        assert!(!format!("{s:?}").contains("hunter2"));
+        assert!(Secret::new("  \n".into()).is_none());
+    }
+}

@@ -1,0 +1,303 @@
+//! `flinkops status`: the daemon's own status and every job's ledger, as a table or JSON;
+//! and `status --wait COMMIT`, which follows the ledgers through watches until every job
+//! the commit changes is live, or one failed, or time runs out.
+
+use crate::cli::{EXIT_ERROR, EXIT_OK};
+use crate::cluster::cache::{self, Cache};
+use crate::cluster::daemon_status::{self, DaemonStatus};
+use crate::cluster::ledger::{Ledger, LEDGER_COMPONENT};
+use crate::render;
+use crate::source::Repo;
+use crate::spec::{self, JobId};
+use crate::wait::{self, Verdict};
+use anyhow::{Context as _, Result};
+use k8s_openapi::api::core::v1::ConfigMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+/// `status --wait` gave up waiting: the commit is not (yet) live.
+pub const EXIT_TIMEOUT: i32 = 2;
+
+pub struct Where<'a> {
+    pub namespaces: &'a [String],
+    pub state_namespace: &'a str,
+    pub instance: &'a str,
+}
+
+type Row = (String, String, Result<Ledger, String>);
+
+async fn rows(client: &kube::Client, namespaces: &[String]) -> Result<Vec<Row>> {
+    let selector = format!(
+        "{}={},{}={LEDGER_COMPONENT}",
+        render::LABEL_MANAGED_BY,
+        render::MANAGER,
+        render::LABEL_COMPONENT
+    );
+    let lp = kube::api::ListParams::default().labels(&selector);
+    let apis: Vec<kube::Api<ConfigMap>> = if namespaces.is_empty() {
+        vec![kube::Api::all(client.clone())]
+    } else {
+        namespaces
+            .iter()
+            .map(|ns| kube::Api::namespaced(client.clone(), ns))
+            .collect()
+    };
+    let mut rows = Vec::new();
+    for api in apis {
+        for cm in api.list(&lp).await.context("listing ledgers")? {
+            let ns = cm.metadata.namespace.clone().unwrap_or_default();
+            let job = cm
+                .metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(render::LABEL_JOB).cloned())
+                .unwrap_or_default();
+            let ledger = Ledger::from_data(&cm.data.clone().unwrap_or_default());
+            rows.push((ns, job, ledger));
+        }
+    }
+    rows.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    Ok(rows)
+}
+
+/// The daemon's status, if one is written and readable by us (RBAC may say no).
+async fn daemon(client: &kube::Client, w: &Where<'_>) -> Option<Result<DaemonStatus, String>> {
+    match daemon_status::read(client, w.state_namespace, w.instance).await {
+        Ok(s) => s,
+        Err(kube::Error::Api(e)) if e.code == 403 => None,
+        Err(e) => Some(Err(e.to_string())),
+    }
+}
+
+fn short(c: &str) -> &str {
+    &c[..12.min(c.len())]
+}
+
+fn daemon_line(d: &Result<DaemonStatus, String>) -> String {
+    match d {
+        Err(e) => format!("daemon: unreadable status: {e}"),
+        Ok(d) => {
+            let mut line = format!(
+                "daemon: {}{} at {} (written by {})",
+                d.repo,
+                d.branch
+                    .as_deref()
+                    .map(|b| format!(" {b}"))
+                    .unwrap_or_default(),
+                short(&d.commit),
+                d.writer
+            );
+            match &d.condition {
+                Some(c) => line.push_str(&format!(
+                    "\n  git: {} since {}: {}",
+                    c.reason, c.since, c.message
+                )),
+                None => line.push_str("\n  git: ok"),
+            }
+            line
+        }
+    }
+}
+
+pub async fn show(client: &kube::Client, w: &Where<'_>, json: bool) -> Result<i32> {
+    let rows = rows(client, w.namespaces).await?;
+    let daemon = daemon(client, w).await;
+    let mut out = std::io::stdout().lock();
+    if json {
+        let jobs: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|(ns, job, l)| match l {
+                Ok(l) => serde_json::json!({
+                    "namespace": ns,
+                    "name": job,
+                    "kind": l.spec.as_ref().map(|s| s.kind.as_str()),
+                    "commit": l.applied_commit,
+                    "source": l.source,
+                    "health": l.health,
+                    "healthReason": l.health_reason,
+                    "lastError": l.last_error,
+                }),
+                Err(e) => serde_json::json!({"namespace": ns, "name": job, "error": e}),
+            })
+            .collect();
+        let daemon = match daemon {
+            Some(Ok(d)) => serde_json::to_value(d)?,
+            Some(Err(e)) => serde_json::json!({ "error": e }),
+            None => serde_json::Value::Null,
+        };
+        let v = serde_json::json!({ "daemon": daemon, "jobs": jobs });
+        writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+        return Ok(EXIT_OK);
+    }
+    if let Some(d) = &daemon {
+        writeln!(out, "{}\n", daemon_line(d))?;
+    }
+    let width = rows
+        .iter()
+        .map(|(ns, job, _)| ns.len() + job.len() + 1)
+        .max()
+        .unwrap_or(3)
+        .max(3);
+    writeln!(
+        out,
+        "{:<width$}  {:<15}  {:<12}  {:<11}  DETAIL",
+        "JOB", "KIND", "COMMIT", "HEALTH"
+    )?;
+    for (ns, job, l) in &rows {
+        let id = format!("{ns}/{job}");
+        match l {
+            Ok(l) => {
+                let detail = l
+                    .last_error
+                    .as_deref()
+                    .or(l.health_reason.as_deref())
+                    .unwrap_or("");
+                writeln!(
+                    out,
+                    "{id:<width$}  {:<15}  {:<12}  {:<11}  {detail}",
+                    l.spec.as_ref().map_or("?", |s| s.kind.as_str()),
+                    short(&l.applied_commit),
+                    format!("{:?}", l.health),
+                )?;
+            }
+            Err(e) => writeln!(out, "{id:<width$}  unreadable ledger: {e}")?,
+        }
+    }
+    Ok(EXIT_OK)
+}
+
+/// Blocks until every job changed by `rev` is live (exit 0), one failed (1), or
+/// `timeout` passes (2).
+pub async fn wait(
+    client: &kube::Client,
+    w: &Where<'_>,
+    repo: &Repo,
+    path: &str,
+    rev: &str,
+    timeout: Duration,
+) -> Result<i32> {
+    let oid = repo.resolve(rev)?;
+    let commit = oid.to_string();
+    let head = spec::load(&repo.snapshot(&commit, path)?);
+    let parent = match repo.first_parent(oid) {
+        Some(p) => spec::load(&repo.snapshot(&p.to_string(), path)?),
+        None => spec::load(&Default::default()),
+    };
+    let (expect, errors) = wait::expectations(&parent, &head);
+    let mut err = std::io::stderr().lock();
+    if !errors.is_empty() {
+        for e in &errors {
+            writeln!(err, "error: {e}")?;
+        }
+        writeln!(
+            err,
+            "{}: the repository has errors at this commit",
+            short(&commit)
+        )?;
+        return Ok(EXIT_ERROR);
+    }
+    if expect.is_empty() {
+        println!("{}: changes no job; nothing to wait for", short(&commit));
+        return Ok(EXIT_OK);
+    }
+    writeln!(
+        err,
+        "waiting up to {}s for {} job(s) changed by {}",
+        timeout.as_secs(),
+        expect.len(),
+        short(&commit)
+    )?;
+    let namespaces: Vec<String> = expect
+        .keys()
+        .map(|id| id.namespace.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let cache = Cache::start(client, Some(&namespaces));
+    cache
+        .ready(Duration::from_secs(60))
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let started = Instant::now();
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut shown: BTreeMap<JobId, Verdict> = BTreeMap::new();
+    let mut shown_condition: Option<String> = None;
+    let timed_out = loop {
+        let daemon = daemon(client, w).await.and_then(Result::ok);
+        if let Some(d) = &daemon {
+            let c = d
+                .condition
+                .as_ref()
+                .map(|c| format!("{}: {}", c.reason, c.message));
+            if c != shown_condition {
+                if let Some(c) = &c {
+                    writeln!(err, "  note: flinkops reports {c}")?;
+                }
+                shown_condition = c;
+            }
+        }
+        let daemon_past = daemon.map(|d| repo.includes(&d.commit, oid).unwrap_or(false));
+        let (ledgers, _) = cache::ledgers(&cache.objects());
+        let (mut pending, mut failed) = (false, false);
+        for (id, e) in &expect {
+            let v = wait::judge(e, ledgers.get(id), |c| repo.includes(c, oid), daemon_past);
+            pending |= v.is_pending();
+            failed |= matches!(v, Verdict::Failed(_));
+            if shown.get(id) != Some(&v) {
+                writeln!(
+                    err,
+                    "  [{:>4}s] {id}: {}",
+                    started.elapsed().as_secs(),
+                    describe(&v)
+                )?;
+                shown.insert(id.clone(), v);
+            }
+        }
+        // One failure decides it: a pipeline should not wait out the others.
+        if !pending || failed {
+            break false;
+        }
+        tokio::select! {
+            _ = cache.changed.notified() => {}
+            // The daemon's status is read, not watched: look again now and then.
+            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+            _ = tokio::time::sleep_until(deadline) => break true,
+        }
+    };
+    let failed = shown
+        .values()
+        .filter(|v| matches!(v, Verdict::Failed(_)))
+        .count();
+    let live = shown
+        .values()
+        .filter(|v| matches!(v, Verdict::Live(_)))
+        .count();
+    let mut out = std::io::stdout().lock();
+    for (id, v) in &shown {
+        writeln!(out, "{id}: {}", describe(v))?;
+    }
+    let (summary, code) = if failed > 0 {
+        ("failed", EXIT_ERROR)
+    } else if timed_out {
+        ("timed out", EXIT_TIMEOUT)
+    } else {
+        ("live", EXIT_OK)
+    };
+    writeln!(
+        out,
+        "{}: {summary}: {live} live, {failed} failed, {} pending, after {}s",
+        short(&commit),
+        shown.len() - live - failed,
+        started.elapsed().as_secs()
+    )?;
+    Ok(code)
+}
+
+fn describe(v: &Verdict) -> String {
+    match v {
+        Verdict::Live(s) => format!("live ({s})"),
+        Verdict::Pending(s) => format!("pending ({s})"),
+        Verdict::Failed(s) => format!("FAILED: {s}"),
+    }
+}

@@ -1,0 +1,258 @@
+//! `flinkops status --wait COMMIT`: which jobs COMMIT changes (its plan against its first
+//! parent), what "live" means for each, and judging a job from its ledger. Pure: catalogs,
+//! ledgers and commit ancestry in, verdicts out.
+
+use crate::cluster::ledger::{Health, Ledger};
+use crate::plan::{self, Action};
+use crate::spec::{Catalog, JobId, JobState};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Expect {
+    /// Applied at COMMIT (or later) and healthy; `suspended` jobs count as live once
+    /// their ledger says Suspended.
+    Applied { suspended: bool },
+    /// Pruned: its ledger is gone.
+    Deleted,
+    /// COMMIT's definition of the job is invalid: it cannot go live.
+    Invalid(String),
+}
+
+/// The jobs COMMIT changes and what each must reach; plus errors that name no job
+/// (settings, unreadable files), which fail the wait at once.
+pub fn expectations(parent: &Catalog, commit: &Catalog) -> (BTreeMap<JobId, Expect>, Vec<String>) {
+    let p = plan::plan(&parent.jobs, commit);
+    let jobs = p
+        .jobs
+        .iter()
+        .filter(|j| j.action != Action::None)
+        .map(|j| {
+            let expect = match j.action {
+                Action::Delete => Expect::Deleted,
+                Action::Error => Expect::Invalid(
+                    j.errors
+                        .iter()
+                        .map(ToString::to_string)
+                        .chain(j.reasons.iter().cloned())
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                ),
+                _ => Expect::Applied {
+                    suspended: commit
+                        .jobs
+                        .get(&j.id())
+                        .and_then(|s| s.job.as_ref())
+                        .is_some_and(|job| job.state == JobState::Suspended),
+                },
+            };
+            (j.id(), expect)
+        })
+        .collect();
+    (jobs, p.errors.iter().map(ToString::to_string).collect())
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Pending(String),
+    Live(String),
+    Failed(String),
+}
+
+impl Verdict {
+    pub fn is_pending(&self) -> bool {
+        matches!(self, Verdict::Pending(_))
+    }
+}
+
+/// Judges one job. `contains_commit(c)`: does commit `c` include COMMIT (is it COMMIT or
+/// a descendant)? `None` when `c` is unknown to this repository. `daemon_past_commit`:
+/// the daemon's status says it has moved to COMMIT or beyond (`None`: no status to go by),
+/// which is when an error recorded against an older commit becomes COMMIT's failure.
+pub fn judge(
+    expect: &Expect,
+    ledger: Option<&Ledger>,
+    contains_commit: impl Fn(&str) -> Option<bool>,
+    daemon_past_commit: Option<bool>,
+) -> Verdict {
+    let short = |c: &str| c[..12.min(c.len())].to_string();
+    match expect {
+        Expect::Invalid(why) => Verdict::Failed(format!("invalid at this commit: {why}")),
+        Expect::Deleted => match ledger {
+            None => Verdict::Live("deleted".into()),
+            Some(_) => Verdict::Pending("waiting to be pruned".into()),
+        },
+        Expect::Applied { suspended } => {
+            let Some(l) = ledger else {
+                return Verdict::Pending("not applied yet".into());
+            };
+            match contains_commit(&l.applied_commit) {
+                Some(true) => match l.health {
+                    Health::Healthy => {
+                        Verdict::Live(format!("Healthy at {}", short(&l.applied_commit)))
+                    }
+                    Health::Suspended if *suspended => {
+                        Verdict::Live(format!("Suspended at {}", short(&l.applied_commit)))
+                    }
+                    Health::Degraded | Health::Blocked => Verdict::Failed(format!(
+                        "{:?}: {}",
+                        l.health,
+                        l.last_error
+                            .as_deref()
+                            .or(l.health_reason.as_deref())
+                            .unwrap_or("no reason recorded")
+                    )),
+                    h => Verdict::Pending(format!(
+                        "applied, {h:?}{}",
+                        l.health_reason
+                            .as_deref()
+                            .map(|r| format!(": {r}"))
+                            .unwrap_or_default()
+                    )),
+                },
+                Some(false) => match (&l.last_error, daemon_past_commit) {
+                    (Some(e), Some(true)) => Verdict::Failed(e.clone()),
+                    _ => Verdict::Pending(format!("still at {}", short(&l.applied_commit))),
+                },
+                None => Verdict::Pending(format!(
+                    "applied at {}, a commit this repository does not have (fetch it?)",
+                    short(&l.applied_commit)
+                )),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::testing::catalog;
+
+    const A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    const B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+    const LATER: &str = "cccccccccccccccccccccccccccccccccccccccc";
+
+    fn job(name: &str, parallelism: u32, state: &str) -> String {
+        format!(
+            "apiVersion: flink.apache.org/v1beta1
+kind: FlinkDeployment
+metadata: {{name: {name}, namespace: ns}}
+spec:
+  image: flink:2.0
+  job: {{jarURI: 'local:///opt/flink/usrlib/job.jar', parallelism: {parallelism}, upgradeMode: stateless, state: {state}}}
+"
+        )
+    }
+
+    fn ledger(commit: &str, health: Health, error: Option<&str>) -> Ledger {
+        Ledger {
+            applied_commit: commit.into(),
+            health,
+            last_error: error.map(str::to_string),
+            ..Default::default()
+        }
+    }
+
+    /// COMMIT is B; LATER descends from it; A is its parent.
+    fn contains(c: &str) -> Option<bool> {
+        match c {
+            B | LATER => Some(true),
+            A => Some(false),
+            _ => None,
+        }
+    }
+
+    fn id(name: &str) -> JobId {
+        JobId {
+            namespace: "ns".into(),
+            name: name.into(),
+        }
+    }
+
+    #[test]
+    fn the_commit_s_plan_names_the_jobs_to_wait_for() {
+        let parent = catalog(&[
+            ("a.yaml", &job("same", 1, "running")),
+            ("b.yaml", &job("scaled", 1, "running")),
+            ("c.yaml", &job("removed", 1, "running")),
+            ("d.yaml", &job("paused", 1, "running")),
+        ]);
+        let head = catalog(&[
+            ("a.yaml", &job("same", 1, "running")),
+            ("b.yaml", &job("scaled", 2, "running")),
+            ("d.yaml", &job("paused", 1, "suspended")),
+            ("e.yaml", &job("new", 1, "running")),
+            ("f.yaml", &job("broken", 1, "runing")),
+        ]);
+        let (jobs, errors) = expectations(&parent, &head);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(jobs.get(&id("same")), None);
+        assert_eq!(jobs[&id("scaled")], Expect::Applied { suspended: false });
+        assert_eq!(jobs[&id("new")], Expect::Applied { suspended: false });
+        assert_eq!(jobs[&id("paused")], Expect::Applied { suspended: true });
+        assert_eq!(jobs[&id("removed")], Expect::Deleted);
+        assert!(
+            matches!(&jobs[&id("broken")], Expect::Invalid(why) if why.contains("f.yaml") && why.contains("state")),
+            "{:?}",
+            jobs[&id("broken")]
+        );
+    }
+
+    #[test]
+    fn verdicts_from_ledgers() {
+        let run = Expect::Applied { suspended: false };
+        let j = |e: &Expect, l: Option<Ledger>, past: Option<bool>| {
+            judge(e, l.as_ref(), contains, past)
+        };
+        assert!(j(&run, None, None).is_pending());
+        assert!(j(&run, Some(ledger(A, Health::Healthy, None)), Some(false)).is_pending());
+        assert!(j(&run, Some(ledger(B, Health::Progressing, None)), Some(true)).is_pending());
+        assert!(matches!(
+            j(&run, Some(ledger(B, Health::Healthy, None)), None),
+            Verdict::Live(_)
+        ));
+        assert!(matches!(
+            j(&run, Some(ledger(LATER, Health::Healthy, None)), None),
+            Verdict::Live(_)
+        ));
+        assert!(matches!(
+            j(&run, Some(ledger(B, Health::Degraded, Some("ProgressDeadlineExceeded"))), None),
+            Verdict::Failed(why) if why.contains("ProgressDeadlineExceeded")
+        ));
+        // An error on the old commit fails the wait only once the daemon is past COMMIT.
+        let failed_apply = ledger(A, Health::Degraded, Some("applying Deployment: forbidden"));
+        assert!(j(&run, Some(failed_apply.clone()), None).is_pending());
+        assert!(j(&run, Some(failed_apply.clone()), Some(false)).is_pending());
+        assert_eq!(
+            j(&run, Some(failed_apply), Some(true)),
+            Verdict::Failed("applying Deployment: forbidden".into())
+        );
+        // Unknown commits wait (and say why).
+        assert!(matches!(
+            j(&run, Some(ledger("dddd", Health::Healthy, None)), None),
+            Verdict::Pending(why) if why.contains("does not have")
+        ));
+        // Suspension is live for a suspended job only.
+        let sus = ledger(B, Health::Suspended, None);
+        assert!(matches!(
+            j(
+                &Expect::Applied { suspended: true },
+                Some(sus.clone()),
+                None
+            ),
+            Verdict::Live(_)
+        ));
+        assert!(j(&run, Some(sus), None).is_pending());
+        // Deletions and invalid definitions.
+        assert!(matches!(j(&Expect::Deleted, None, None), Verdict::Live(_)));
+        assert!(j(
+            &Expect::Deleted,
+            Some(ledger(A, Health::Healthy, None)),
+            None
+        )
+        .is_pending());
+        assert!(matches!(
+            j(&Expect::Invalid("x".into()), None, None),
+            Verdict::Failed(_)
+        ));
+    }
+}
