@@ -48,6 +48,25 @@ impl Action {
         }
     }
 
+    pub const ALL: [Action; 12] = [
+        Action::None,
+        Action::Create,
+        Action::Delete,
+        Action::Update,
+        Action::SavepointUpgrade,
+        Action::LastStateUpgrade,
+        Action::StatelessUpgrade,
+        Action::Redeploy,
+        Action::Restart,
+        Action::Suspend,
+        Action::Resume,
+        Action::Error,
+    ];
+
+    pub fn parse(s: &str) -> Option<Action> {
+        Action::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+
     /// Whether the running Flink job stops and starts again.
     pub fn restarts_job(self) -> bool {
         matches!(

@@ -4,9 +4,12 @@
 
 use crate::cluster::ledger::{Health, HistoryEntry, Ledger, LEDGER_COMPONENT};
 use crate::drift::first_difference;
+use crate::ownership::yield_foreign_fields;
 use crate::plan::{self, Action};
 use crate::render::{self, Object, ANN_SPEC_HASH, LABEL_COMPONENT, LABEL_JOB};
+use crate::spec::JobKind;
 use crate::spec::{Catalog, JobId, JobState};
+use crate::upgrade::{Phase, Upgrade};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Annotation that keeps an object from being pruned: `flinkops.io/prune: "false"`.
@@ -80,11 +83,23 @@ pub struct JobWork {
     pub delete_ledger: bool,
     /// The ledger as it was, to record a failure in without claiming the new spec.
     pub previous_ledger: Option<Ledger>,
+    /// A change that carries the job's state (savepoint, checkpoint) across a restart:
+    /// carried out by the upgrade executor instead of `apply`.
+    pub upgrade: Option<UpgradeWork>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum UpgradeWork {
+    /// Record this upgrade in the ledger and carry it out.
+    Start(Box<Upgrade>),
+    /// Carry on with the upgrade recorded in the ledger.
+    Continue,
 }
 
 impl JobWork {
     pub fn is_noop(&self) -> bool {
-        self.apply.is_empty()
+        self.upgrade.is_none()
+            && self.apply.is_empty()
             && self.delete.is_empty()
             && self.ledger.is_none()
             && !self.delete_ledger
@@ -148,9 +163,33 @@ pub fn reconcile(
             ledger: None,
             delete_ledger: false,
             previous_ledger: ledger.cloned(),
+            upgrade: None,
         };
+        if let Some(up) = ledger.and_then(|l| l.upgrade.as_ref()) {
+            // An upgrade in flight is finished first, to the target it recorded; what Git
+            // says now is the next change.
+            work.upgrade = Some(UpgradeWork::Continue);
+            work.action = Action::parse(&up.action).unwrap_or(work.action);
+            work.reasons = vec![format!("{} in progress ({:?})", up.action, up.phase)];
+            out.push(work);
+            continue;
+        }
         if let Some(spec) = catalog.jobs.get(&id) {
-            if !opts.stateful_upgrades && needs_state_transfer(spec, work.action) {
+            let stateful = needs_state_transfer(spec, work.action);
+            if stateful && opts.stateful_upgrades && spec.kind == JobKind::Application {
+                work.upgrade = Some(UpgradeWork::Start(Box::new(Upgrade {
+                    phase: Phase::Pending,
+                    action: work.action.as_str().to_string(),
+                    target_commit: commit.to_string(),
+                    target_spec: spec.clone(),
+                    target_source: spec.source.file.clone(),
+                    job_id: None,
+                    trigger: None,
+                    restore_from: None,
+                    started_at: opts.now.clone(),
+                    failures: 0,
+                })));
+            } else if stateful {
                 hold_back(ledger, &mut work);
             } else {
                 desired_job(spec, commit, objects, ledger, catalog, opts, &mut work);
@@ -268,25 +307,27 @@ fn desired_job(
             .find(|l| l.kind == o.kind && l.name == o.name && l.namespace == o.namespace)
     };
     for o in &desired {
-        match find(o) {
-            None => {
-                if unchanged {
-                    work.drift
-                        .push(format!("{} {}/{}: missing", o.kind, o.namespace, o.name));
-                }
-                work.apply.push(o.clone());
+        let Some(l) = find(o) else {
+            if unchanged {
+                work.drift
+                    .push(format!("{} {}/{}: missing", o.kind, o.namespace, o.name));
             }
-            Some(l) if l.annotations.get(ANN_SPEC_HASH) != Some(&rendered.spec_hash) => {
-                work.apply.push(o.clone());
-            }
-            Some(l) => {
-                if catalog.settings.self_heal {
-                    if let Some(d) = first_difference(&o.body, &l.body) {
-                        work.drift
-                            .push(format!("{} {}/{}: {d}", o.kind, o.namespace, o.name));
-                        work.apply.push(o.clone());
-                    }
-                }
+            work.apply.push(o.clone());
+            continue;
+        };
+        // Fields another controller took (an HPA's replicas) are neither applied nor drift.
+        let (body, yielded) = yield_foreign_fields(&o.body, &l.body);
+        if !yielded.is_empty() {
+            tracing::debug!(object = %format!("{} {}/{}", o.kind, o.namespace, o.name), fields = ?yielded, "left to other managers");
+        }
+        let o = Object { body, ..o.clone() };
+        if l.annotations.get(ANN_SPEC_HASH) != Some(&rendered.spec_hash) {
+            work.apply.push(o);
+        } else if catalog.settings.self_heal {
+            if let Some(d) = first_difference(&o.body, &l.body) {
+                work.drift
+                    .push(format!("{} {}/{}: {d}", o.kind, o.namespace, o.name));
+                work.apply.push(o);
             }
         }
     }

@@ -56,6 +56,12 @@ pub struct Ledger {
     pub last_error: Option<String>,
     #[serde(default)]
     pub history: Vec<HistoryEntry>,
+    /// An upgrade in flight (the crash-safe record of its progress).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upgrade: Option<crate::upgrade::Upgrade>,
+    /// Savepoints taken, oldest first (bounded).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub savepoints: Vec<crate::upgrade::SavepointRecord>,
 }
 
 impl Ledger {
@@ -64,6 +70,20 @@ impl Ledger {
         self.history.push(entry);
         let excess = self.history.len().saturating_sub(HISTORY_LIMIT);
         self.history.drain(..excess);
+    }
+
+    /// Adds a savepoint to the history, keeping the newest `SAVEPOINT_HISTORY`.
+    pub fn record_savepoint(&mut self, record: crate::upgrade::SavepointRecord) {
+        self.savepoints.push(record);
+        let excess = self
+            .savepoints
+            .len()
+            .saturating_sub(crate::upgrade::SAVEPOINT_HISTORY);
+        self.savepoints.drain(..excess);
+    }
+
+    pub fn last_savepoint(&self) -> Option<&str> {
+        self.savepoints.last().map(|s| s.path.as_str())
     }
 
     /// The ConfigMap data holding this ledger.

@@ -36,6 +36,16 @@ appender.console.layout.type = PatternLayout
 appender.console.layout.pattern = %d{yyyy-MM-dd HH:mm:ss,SSS} %-5p %-60c %x - %m%n
 ";
 
+/// Keeps completed checkpoints when a job is cancelled (last-state upgrades rely on it).
+pub const CHECKPOINT_RETENTION: &str = "execution.checkpointing.externalized-checkpoint-retention";
+
+/// Where savepoints go, from the effective configuration (Flink 2 key, then the legacy one).
+pub fn savepoint_dir(conf: &BTreeMap<String, String>) -> Option<&str> {
+    conf.get("execution.checkpointing.savepoint-dir")
+        .or_else(|| conf.get("state.savepoints.dir"))
+        .map(String::as_str)
+}
+
 /// The effective Flink configuration of a cluster: the job's configuration, then what
 /// flinkops must control for the pods to find each other.
 pub fn effective(spec: &JobSpec, restore_from: Option<&str>) -> BTreeMap<String, String> {
@@ -80,6 +90,16 @@ pub fn effective(spec: &JobSpec, restore_from: Option<&str>) -> BTreeMap<String,
                 allow.to_string(),
             );
         }
+    }
+    // last-state upgrades cancel the job and restore its latest checkpoint, which Flink
+    // deletes on cancellation unless told to keep it.
+    if spec
+        .job
+        .as_ref()
+        .is_some_and(|j| j.upgrade_mode == crate::spec::UpgradeMode::LastState)
+    {
+        conf.entry(CHECKPOINT_RETENTION.to_string())
+            .or_insert_with(|| "RETAIN_ON_CANCELLATION".into());
     }
     conf
 }
