@@ -112,6 +112,11 @@ pub enum Command {
         /// Jobs worked on at once.
         #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
         concurrency: u16,
+        /// How long to carry on savepoint upgrades, suspends and resumes before returning
+        /// (one still in flight then counts as failed; the next sync or `run` finishes it
+        /// from where it stopped).
+        #[arg(long, default_value = "10m", value_parser = parse_duration)]
+        upgrade_timeout: std::time::Duration,
     },
     /// Show the jobs flinkops manages in the cluster, from their ledgers: applied commit,
     /// health and last error.
@@ -371,9 +376,16 @@ pub fn run(cli: Cli) -> Result<i32> {
             once: _,
             namespaces,
             concurrency,
+            upgrade_timeout,
         } => {
             let rt = tokio::runtime::Runtime::new()?;
-            rt.block_on(sync_cmd(&repo, &rev, &namespaces, concurrency as usize))
+            rt.block_on(sync_cmd(
+                &repo,
+                &rev,
+                &namespaces,
+                concurrency as usize,
+                upgrade_timeout,
+            ))
         }
         Command::Status(args) => tokio::runtime::Runtime::new()?.block_on(status_cmd(&args)),
         Command::Run(args) => {
@@ -450,6 +462,7 @@ async fn sync_cmd(
     rev: &str,
     namespaces: &[String],
     concurrency: usize,
+    upgrade_timeout: std::time::Duration,
 ) -> Result<i32> {
     use crate::daemon::sync::{sync_once, SyncOnce};
     let repo = args.open()?;
@@ -464,6 +477,7 @@ async fn sync_cmd(
             path: &args.path,
             namespaces,
             concurrency,
+            upgrade_timeout,
         },
     )
     .await?;
@@ -482,6 +496,9 @@ async fn sync_cmd(
         );
         for d in &o.drift {
             line.push_str(&format!("\n    drift reverted: {d}"));
+        }
+        if let (Some(n), None) = (&o.note, &o.error) {
+            line.push_str(&format!("\n    {n}"));
         }
         if let Some(e) = &o.error {
             line.push_str(&format!("\n    {e}"));
@@ -655,26 +672,7 @@ async fn shutdown_signal() {
     }
 }
 
-/// `90s`, `5m`, `1h`, `250ms`, or plain seconds.
-pub fn parse_duration(s: &str) -> std::result::Result<std::time::Duration, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("`{s}` is not a duration (e.g. 30s, 5m, 1h)"))?;
-    let ms = match unit {
-        "ms" => n,
-        "" | "s" => n * 1000,
-        "m" => n * 60_000,
-        "h" => n * 3_600_000,
-        _ => return Err(format!("`{s}` has unknown unit `{unit}` (ms, s, m, h)")),
-    };
-    if ms == 0 {
-        return Err("the interval must be greater than zero".into());
-    }
-    Ok(std::time::Duration::from_millis(ms))
-}
+pub use crate::duration::parse as parse_duration;
 
 pub fn parse_job_id(s: &str) -> Result<JobId> {
     match s.split_once('/') {
@@ -685,23 +683,5 @@ pub fn parse_job_id(s: &str) -> Result<JobId> {
             })
         }
         _ => bail!("`{s}` is not NAMESPACE/NAME"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_duration;
-    use std::time::Duration;
-
-    #[test]
-    fn durations_take_common_units() {
-        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
-        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
-        assert!(parse_duration("0s").is_err());
-        assert!(parse_duration("5d").unwrap_err().contains("unknown unit"));
-        assert!(parse_duration("soon").is_err());
     }
 }

@@ -8,6 +8,7 @@ pub mod cluster;
 pub mod daemon;
 pub mod diff;
 pub mod drift;
+pub mod duration;
 pub mod flink;
 pub mod ownership;
 pub mod plan;

@@ -26,6 +26,8 @@ pub enum Action {
     Restart,
     Suspend,
     Resume,
+    /// Back to the last stable spec after the new one failed to run (automatic).
+    Rollback,
     /// The definition is invalid: whatever runs is left as it is.
     Error,
 }
@@ -44,11 +46,12 @@ impl Action {
             Action::Restart => "restart",
             Action::Suspend => "suspend",
             Action::Resume => "resume",
+            Action::Rollback => "rollback",
             Action::Error => "error",
         }
     }
 
-    pub const ALL: [Action; 12] = [
+    pub const ALL: [Action; 13] = [
         Action::None,
         Action::Create,
         Action::Delete,
@@ -60,6 +63,7 @@ impl Action {
         Action::Restart,
         Action::Suspend,
         Action::Resume,
+        Action::Rollback,
         Action::Error,
     ];
 
@@ -76,6 +80,7 @@ impl Action {
                 | Action::StatelessUpgrade
                 | Action::Redeploy
                 | Action::Restart
+                | Action::Rollback
         )
     }
 }

@@ -9,7 +9,7 @@ use crate::plan::{self, Action};
 use crate::render::{self, Object, ANN_SPEC_HASH, LABEL_COMPONENT, LABEL_JOB};
 use crate::spec::JobKind;
 use crate::spec::{Catalog, JobId, JobState};
-use crate::upgrade::{Phase, Upgrade};
+use crate::upgrade::Upgrade;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Annotation that keeps an object from being pruned: `flinkops.io/prune: "false"`.
@@ -58,10 +58,8 @@ pub struct Options {
     pub namespaces: Option<BTreeSet<String>>,
     /// The time to record in history entries (RFC 3339).
     pub now: String,
-    /// Whether an upgrade executor carries state across restarts (savepoint and
-    /// last-state upgrades, suspend, resume, redeploy). Without one, such changes are
-    /// held back and reported rather than applied as a plain redeploy that loses state.
-    pub stateful_upgrades: bool,
+    /// `now` as Unix seconds (upgrade phase deadlines).
+    pub unix_now: u64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -165,7 +163,17 @@ pub fn reconcile(
             previous_ledger: ledger.cloned(),
             upgrade: None,
         };
-        if let Some(up) = ledger.and_then(|l| l.upgrade.as_ref()) {
+        let superseded = |up: &Upgrade| {
+            up.phase == crate::upgrade::Phase::Pending
+                && catalog
+                    .jobs
+                    .get(&id)
+                    .is_some_and(|s| render::spec_hash(s) != render::spec_hash(&up.target()))
+        };
+        if let Some(up) = ledger
+            .and_then(|l| l.upgrade.as_ref())
+            .filter(|up| !superseded(up))
+        {
             // An upgrade in flight is finished first, to the target it recorded; what Git
             // says now is the next change.
             work.upgrade = Some(UpgradeWork::Continue);
@@ -175,22 +183,27 @@ pub fn reconcile(
             continue;
         }
         if let Some(spec) = catalog.jobs.get(&id) {
-            let stateful = needs_state_transfer(spec, work.action);
-            if stateful && opts.stateful_upgrades && spec.kind == JobKind::Application {
-                work.upgrade = Some(UpgradeWork::Start(Box::new(Upgrade {
-                    phase: Phase::Pending,
-                    action: work.action.as_str().to_string(),
-                    target_commit: commit.to_string(),
-                    target_spec: spec.clone(),
-                    target_source: spec.source.file.clone(),
-                    job_id: None,
-                    trigger: None,
-                    restore_from: None,
-                    started_at: opts.now.clone(),
-                    failures: 0,
-                })));
-            } else if stateful {
-                hold_back(ledger, &mut work);
+            let hash = render::spec_hash(spec);
+            let failed_head = ledger
+                .and_then(|l| l.failed.as_ref())
+                .filter(|f| f.spec_hash == hash);
+            if let Some(f) = failed_head {
+                // This spec already failed to deploy: wait for Git to change the job.
+                blocked_by_failure(ledger, f, &mut work);
+            } else if needs_state_transfer(spec, work.action) {
+                // Stateless jobs are simply redeployed: their Deployments are Recreate, so
+                // the old JobManager is gone before the new one starts.
+                if spec.kind == JobKind::Application {
+                    work.upgrade = Some(UpgradeWork::Start(Box::new(Upgrade::new(
+                        work.action,
+                        commit,
+                        spec,
+                        &opts.now,
+                        opts.unix_now,
+                    ))));
+                } else {
+                    hold_back(ledger, &mut work);
+                }
             } else {
                 desired_job(spec, commit, objects, ledger, catalog, opts, &mut work);
             }
@@ -251,9 +264,35 @@ fn needs_state_transfer(spec: &crate::spec::JobSpec, action: Action) -> bool {
         )
 }
 
+fn blocked_by_failure(
+    ledger: Option<&Ledger>,
+    failed: &crate::upgrade::FailedTarget,
+    work: &mut JobWork,
+) {
+    let why = format!(
+        "commit {} failed to deploy{}: {}; waiting for a new commit",
+        &failed.commit[..failed.commit.len().min(12)],
+        if failed.rolled_back {
+            " and was rolled back"
+        } else {
+            ""
+        },
+        failed.reason
+    );
+    work.reasons = vec![why.clone()];
+    work.action = Action::Error;
+    if let Some(l) = ledger {
+        if l.last_error.as_deref() != Some(why.as_str()) {
+            let mut next = l.clone();
+            next.last_error = Some(why);
+            work.ledger = Some(next);
+        }
+    }
+}
+
 fn hold_back(ledger: Option<&Ledger>, work: &mut JobWork) {
     let why = format!(
-        "{} held back: this flinkops cannot yet carry the job's state across the restart; the running job is left as it is",
+        "{} held back: this flinkops cannot yet carry a session job's state across a restart; the running job is left as it is",
         work.action.as_str()
     );
     work.reasons.push(why.clone());
@@ -291,11 +330,20 @@ fn desired_job(
         Some(l) if unchanged => l.applied_commit.clone(),
         _ => commit.to_string(),
     };
+    // The applied objects restore from what the ledger says (re-rendering them must not
+    // drop it); a first deployment starts from initialSavepointPath, if any.
+    let restore_from = match ledger {
+        Some(l) => l.restore_from.clone(),
+        None => spec
+            .job
+            .as_ref()
+            .and_then(|j| j.initial_savepoint_path.clone()),
+    };
     let rendered = render::render(
         spec,
         &render::Context {
             commit: &applied_commit,
-            restore_from: None,
+            restore_from: restore_from.as_deref(),
         },
     );
     let mut desired = rendered.objects;
@@ -352,6 +400,7 @@ fn desired_job(
         next.spec_hash = rendered.spec_hash.clone();
         next.source = spec.source.file.clone();
         next.spec = Some(spec.clone());
+        next.restore_from = restore_from;
         next.health = if spec
             .job
             .as_ref()
@@ -466,7 +515,7 @@ spec:
         Options {
             namespaces: None,
             now: "2026-11-23T00:00:00Z".into(),
-            stateful_upgrades: true,
+            unix_now: 1_795_398_245,
         }
     }
 
@@ -578,7 +627,11 @@ spec:
     #[test]
     fn a_changed_job_is_reapplied_with_the_new_commit() {
         let (live, ledgers) = synced(&[("a.yaml", APP)], C1);
-        let changed = APP.replace("parallelism: 2", "parallelism: 3");
+        // A Kubernetes-only change: applied in place, the job is not restarted.
+        let changed = APP.replace(
+            "  namespace: streaming\n",
+            "  namespace: streaming\n  labels:\n    team: payments\n",
+        );
         let work = reconcile(
             &catalog(&[("a.yaml", &changed)]),
             C2,
@@ -587,7 +640,7 @@ spec:
             &opts(),
         );
         assert_eq!(work.len(), 1);
-        assert_eq!(work[0].action, Action::StatelessUpgrade);
+        assert_eq!(work[0].action, Action::Update);
         assert_eq!(work[0].apply.len(), 5);
         assert!(work[0]
             .apply
@@ -714,32 +767,189 @@ spec:
         );
     }
 
-    #[test]
-    fn state_carrying_changes_are_held_back_without_an_upgrade_executor() {
-        let savepoint = APP.replace(
+    fn savepoint_app() -> String {
+        APP.replace(
             "parallelism: 2",
             "parallelism: 2\n    upgradeMode: savepoint",
+        )
+    }
+
+    #[test]
+    fn a_restarting_change_starts_an_upgrade_instead_of_applying() {
+        let (live, ledgers) = synced(&[("a.yaml", &savepoint_app())], C1);
+        let changed = savepoint_app().replace("parallelism: 2", "parallelism: 3");
+        let work = reconcile(
+            &catalog(&[("a.yaml", &changed)]),
+            C2,
+            &live,
+            &ledgers,
+            &opts(),
         );
-        let (live, ledgers) = synced(&[("a.yaml", &savepoint)], C1);
-        let changed = savepoint.replace("parallelism: 2", "parallelism: 3");
-        let o = Options {
-            stateful_upgrades: false,
-            ..opts()
-        };
-        let work = reconcile(&catalog(&[("a.yaml", &changed)]), C2, &live, &ledgers, &o);
         assert_eq!(work.len(), 1);
-        assert_eq!(work[0].action, Action::Error);
-        assert!(work[0].apply.is_empty());
-        assert_eq!(
-            work[0].ledger.as_ref().unwrap().last_error.as_deref(),
-            Some("savepoint-upgrade held back: this flinkops cannot yet carry the job's state across the restart; the running job is left as it is")
-        );
-        // A stateless job is simply redeployed.
+        assert_eq!(work[0].action, Action::SavepointUpgrade);
+        assert!(work[0].apply.is_empty() && work[0].ledger.is_none());
+        let Some(UpgradeWork::Start(up)) = &work[0].upgrade else {
+            panic!("{:?}", work[0].upgrade);
+        };
+        assert_eq!(up.phase, crate::upgrade::Phase::Pending);
+        assert_eq!(up.target_commit, C2);
+        assert_eq!(up.target_spec.job.as_ref().unwrap().parallelism, 3);
+        assert_eq!(up.target_source, "a.yaml");
+        // A stateless job is simply redeployed (Recreate: never two JobManagers).
         let (live, ledgers) = synced(&[("a.yaml", APP)], C1);
         let changed = APP.replace("parallelism: 2", "parallelism: 3");
-        let work = reconcile(&catalog(&[("a.yaml", &changed)]), C2, &live, &ledgers, &o);
+        let work = reconcile(
+            &catalog(&[("a.yaml", &changed)]),
+            C2,
+            &live,
+            &ledgers,
+            &opts(),
+        );
         assert_eq!(work[0].action, Action::StatelessUpgrade);
+        assert!(work[0].upgrade.is_none());
         assert_eq!(work[0].apply.len(), 5);
+    }
+
+    #[test]
+    fn an_upgrade_in_flight_is_carried_on_whatever_git_says_now() {
+        let (live, mut ledgers) = synced(&[("a.yaml", &savepoint_app())], C1);
+        let changed = savepoint_app().replace("parallelism: 2", "parallelism: 3");
+        let c = catalog(&[("a.yaml", &changed)]);
+        let spec = c.jobs.values().next().unwrap();
+        let l = ledgers.values_mut().next().unwrap();
+        let mut up = Upgrade::new(Action::SavepointUpgrade, C2, spec, "t", 0);
+        up.phase = crate::upgrade::Phase::Stopping;
+        l.upgrade = Some(up);
+        // Git has moved on again: the upgrade to C2 finishes first.
+        let newer = savepoint_app().replace("parallelism: 2", "parallelism: 5");
+        let work = reconcile(
+            &catalog(&[("a.yaml", &newer)]),
+            "3333",
+            &live,
+            &ledgers,
+            &opts(),
+        );
+        assert_eq!(work[0].upgrade, Some(UpgradeWork::Continue));
+        assert_eq!(work[0].action, Action::SavepointUpgrade);
+        assert!(work[0].apply.is_empty());
+    }
+
+    #[test]
+    fn a_spec_that_failed_to_deploy_waits_for_a_new_commit() {
+        let (live, mut ledgers) = synced(&[("a.yaml", &savepoint_app())], C1);
+        let bad = savepoint_app().replace("parallelism: 2", "parallelism: 3");
+        let c = catalog(&[("a.yaml", &bad)]);
+        let l = ledgers.values_mut().next().unwrap();
+        l.failed = Some(crate::upgrade::FailedTarget {
+            commit: C2.into(),
+            spec_hash: render::spec_hash(c.jobs.values().next().unwrap()),
+            reason: "job FAILED at start".into(),
+            at: "t".into(),
+            rolled_back: true,
+        });
+        let work = reconcile(&c, C2, &live, &ledgers, &opts());
+        assert_eq!(work[0].action, Action::Error);
+        assert!(work[0].upgrade.is_none() && work[0].apply.is_empty());
+        assert_eq!(
+            work[0].ledger.as_ref().unwrap().last_error.as_deref(),
+            Some("commit 222222222222 failed to deploy and was rolled back: job FAILED at start; waiting for a new commit")
+        );
+        // A new commit that changes the job again is an upgrade like any other.
+        let fixed = savepoint_app().replace("parallelism: 2", "parallelism: 4");
+        let work = reconcile(
+            &catalog(&[("a.yaml", &fixed)]),
+            "3333",
+            &live,
+            &ledgers,
+            &opts(),
+        );
+        assert!(matches!(work[0].upgrade, Some(UpgradeWork::Start(_))));
+    }
+
+    #[test]
+    fn session_jobs_state_is_not_dropped() {
+        let session = "\
+apiVersion: flink.apache.org/v1beta1
+kind: FlinkSessionJob
+metadata:
+  name: enrich
+  namespace: streaming
+spec:
+  deploymentName: shared
+  job:
+    jarURI: https://repo.example.com/enrich.jar
+    parallelism: 2
+    upgradeMode: savepoint
+";
+        let cluster = "\
+apiVersion: flink.apache.org/v1beta1
+kind: FlinkDeployment
+metadata:
+  name: shared
+  namespace: streaming
+spec:
+  image: flink:2.0
+";
+        let (live, ledgers) = synced(&[("c.yaml", cluster), ("s.yaml", session)], C1);
+        let changed = session.replace("parallelism: 2", "parallelism: 3");
+        let work = reconcile(
+            &catalog(&[("c.yaml", cluster), ("s.yaml", &changed)]),
+            C2,
+            &live,
+            &ledgers,
+            &opts(),
+        );
+        let work: Vec<&JobWork> = work.iter().filter(|w| w.id.name == "enrich").collect();
+        assert_eq!(work[0].action, Action::Error);
+        assert!(work[0].upgrade.is_none() && work[0].apply.is_empty());
+        assert!(
+            work[0].reasons.iter().any(|r| r.contains("held back")),
+            "{:?}",
+            work[0].reasons
+        );
+    }
+
+    #[test]
+    fn the_restore_path_survives_re_rendering_and_initial_savepoint_is_first_only() {
+        let with_initial = savepoint_app().replace(
+            "parallelism: 2",
+            "parallelism: 2\n    initialSavepointPath: file:///sp/initial",
+        );
+        let work = reconcile(
+            &catalog(&[("a.yaml", &with_initial)]),
+            C1,
+            &[],
+            &BTreeMap::new(),
+            &opts(),
+        );
+        let cm = work[0]
+            .apply
+            .iter()
+            .find(|o| o.kind == "ConfigMap")
+            .unwrap();
+        assert!(cm.body.to_string().contains("file:///sp/initial"));
+        assert_eq!(
+            work[0].ledger.as_ref().unwrap().restore_from.as_deref(),
+            Some("file:///sp/initial")
+        );
+        // After an upgrade restored from a savepoint, the job's objects render with that
+        // path (so re-rendering them is no drift and no restart), never again with the
+        // initial one.
+        let (_, mut ledgers) = synced(&[("a.yaml", &with_initial)], C1);
+        ledgers.values_mut().next().unwrap().restore_from = Some("file:///sp/savepoint-1".into());
+        let c = catalog(&[("a.yaml", &with_initial)]);
+        let work = reconcile(&c, C1, &[], &ledgers, &opts());
+        let cm = work[0]
+            .apply
+            .iter()
+            .find(|o| o.kind == "ConfigMap")
+            .unwrap();
+        assert!(cm.body.to_string().contains("file:///sp/savepoint-1"));
+        assert!(!cm.body.to_string().contains("file:///sp/initial"));
+        let (mut live, mut ledgers2) = (Vec::new(), ledgers.clone());
+        carry_out(&work, &mut live, &mut ledgers2);
+        let again = reconcile(&c, C1, &live, &ledgers2, &opts());
+        assert!(again.iter().all(|w| w.apply.is_empty()), "{again:?}");
     }
 
     /// Marks every Deployment in `live` available with `ready` of its replicas ready.

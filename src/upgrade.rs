@@ -14,6 +14,8 @@
 //! Nothing of the old job is removed before its savepoint is known complete (Stopped), and
 //! the path restored from is the one recorded at Stopped, never an older one.
 
+use crate::cluster::ledger::{Health, HistoryEntry, Ledger};
+use crate::plan::Action;
 use crate::spec::{JobSpec, JobState, UpgradeMode};
 use serde::{Deserialize, Serialize};
 
@@ -21,7 +23,7 @@ use serde::{Deserialize, Serialize};
 pub enum Phase {
     /// Decided; nothing done to the running job yet.
     Pending,
-    /// Stop-with-savepoint requested (the trigger id is recorded once Flink returns it).
+    /// The old job is being stopped (with a savepoint, or cancelled); its id is recorded.
     Stopping,
     /// The old job is stopped; its state is at `restore_from` (None: start empty).
     Stopped,
@@ -34,7 +36,7 @@ pub enum Phase {
 #[serde(rename_all = "camelCase")]
 pub struct Upgrade {
     pub phase: Phase,
-    /// The action being carried out (savepoint-upgrade, suspend, resume ...).
+    /// The action being carried out (savepoint-upgrade, suspend, resume, rollback ...).
     pub action: String,
     /// The commit and spec being deployed. Fixed for the upgrade's life: a newer commit
     /// becomes the next upgrade, from the state this one leaves.
@@ -53,17 +55,47 @@ pub struct Upgrade {
     pub restore_from: Option<String>,
     /// RFC 3339 time the upgrade began.
     pub started_at: String,
-    /// Failed attempts at the current phase.
+    /// Unix time the current phase began (deadlines).
+    #[serde(default)]
+    pub phase_since: u64,
+    /// Failed attempts so far.
     #[serde(default)]
     pub failures: u32,
+    /// For an automatic rollback: the commit that failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback_of: Option<String>,
 }
 
 impl Upgrade {
+    /// A new upgrade of the job to `target` at `commit`.
+    pub fn new(action: Action, commit: &str, target: &JobSpec, now: &str, unix: u64) -> Upgrade {
+        Upgrade {
+            phase: Phase::Pending,
+            action: action.as_str().to_string(),
+            target_commit: commit.to_string(),
+            target_spec: target.clone(),
+            target_source: target.source.file.clone(),
+            job_id: None,
+            trigger: None,
+            restore_from: None,
+            started_at: now.to_string(),
+            phase_since: unix,
+            failures: 0,
+            rollback_of: None,
+        }
+    }
+
     /// The target spec with its source file restored.
     pub fn target(&self) -> JobSpec {
         let mut spec = self.target_spec.clone();
         spec.source.file = self.target_source.clone();
         spec
+    }
+
+    /// Moves to `phase`, stamping when it began.
+    pub fn enter(&mut self, phase: Phase, unix: u64) {
+        self.phase = phase;
+        self.phase_since = unix;
     }
 }
 
@@ -79,11 +111,44 @@ pub struct SavepointRecord {
     pub at: String,
 }
 
+/// A Git head that could not be deployed: it is not tried again until Git changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FailedTarget {
+    pub commit: String,
+    pub spec_hash: String,
+    pub reason: String,
+    pub at: String,
+    /// Whether the job was rolled back to the last stable spec.
+    #[serde(default)]
+    pub rolled_back: bool,
+}
+
+/// Flink configuration keys of the Apache Flink Kubernetes Operator that flinkops honours
+/// too: whether a new version that does not run is rolled back (default here: true), and
+/// how long it may take to run.
+pub const ROLLBACK_ENABLED: &str = "kubernetes.operator.deployment.rollback.enabled";
+pub const READINESS_TIMEOUT: &str = "kubernetes.operator.deployment.readiness.timeout";
+const DEFAULT_READINESS_SECS: u64 = 300;
+
+pub fn rollback_enabled(spec: &JobSpec) -> bool {
+    spec.flink_configuration
+        .get(ROLLBACK_ENABLED)
+        .is_none_or(|v| !v.trim().eq_ignore_ascii_case("false"))
+}
+
+/// Seconds a new version may take to reach RUNNING before it counts as failed.
+pub fn readiness_timeout(spec: &JobSpec) -> u64 {
+    spec.flink_configuration
+        .get(READINESS_TIMEOUT)
+        .and_then(|v| crate::duration::parse(v).ok())
+        .map_or(DEFAULT_READINESS_SECS, |d| d.as_secs().max(1))
+}
+
 /// Savepoints kept per job in the ledger.
 pub const SAVEPOINT_HISTORY: usize = 10;
 
-/// Attempts at stopping a job with a savepoint before the upgrade gives up until the
-/// next commit.
+/// Attempts at an upgrade before it gives up until the next commit.
 pub const MAX_FAILURES: u32 = 3;
 
 /// How the state crosses this change.
@@ -96,28 +161,30 @@ pub enum Carry {
     LatestCheckpoint,
     /// The job is not running (suspended): restore from the last recorded savepoint.
     LastRecorded,
-    /// Start without state.
+    /// Cancel (if running) and start without state.
     Nothing,
+    /// Cancel (if running) and start from `initialSavepointPath`
+    /// (`savepointRedeployNonce` changed: the current state is dropped on purpose).
+    Initial,
 }
 
 /// What the upgrade from `old` to `new` carries: the new spec's upgradeMode decides, for
 /// a running old job; a suspended one resumes from its recorded savepoint. Suspending
 /// always takes a savepoint (there is nothing else to resume from).
-pub fn carry(old: &JobSpec, new: &JobSpec) -> Carry {
-    let old_job = old.job.as_ref();
+pub fn carry(action: Action, old: &JobSpec, new: &JobSpec) -> Carry {
+    if action == Action::Redeploy {
+        return Carry::Initial;
+    }
     let mode = new
         .job
         .as_ref()
         .map_or(UpgradeMode::Stateless, |j| j.upgrade_mode);
-    if mode == UpgradeMode::Stateless {
-        return Carry::Nothing;
-    }
-    match old_job.map(|j| j.state) {
-        Some(JobState::Running) if mode == UpgradeMode::LastState && target_runs(new) => {
-            Carry::LatestCheckpoint
-        }
-        Some(JobState::Running) => Carry::Savepoint,
-        _ => Carry::LastRecorded,
+    let old_running = old.job.as_ref().map(|j| j.state) == Some(JobState::Running);
+    match mode {
+        UpgradeMode::Stateless => Carry::Nothing,
+        _ if !old_running => Carry::LastRecorded,
+        UpgradeMode::LastState if target_runs(new) => Carry::LatestCheckpoint,
+        _ => Carry::Savepoint,
     }
 }
 
@@ -127,6 +194,142 @@ pub fn target_runs(target: &JobSpec) -> bool {
         .job
         .as_ref()
         .is_some_and(|j| j.state == JobState::Running)
+}
+
+/// The ledger after the upgrade reached its target: the target is what is applied, the
+/// record is cleared, and the history says what was restored.
+pub fn complete(ledger: &Ledger, up: &Upgrade, now: &str) -> Ledger {
+    let target = up.target();
+    let mut l = ledger.clone();
+    l.applied_commit = up.target_commit.clone();
+    l.spec_hash = crate::render::spec_hash(&target);
+    l.source = target.source.file.clone();
+    l.spec = Some(up.target_spec.clone());
+    l.restore_from = up.restore_from.clone();
+    l.health = if target_runs(&target) {
+        Health::Healthy
+    } else {
+        Health::Suspended
+    };
+    l.health_reason = None;
+    l.upgrade = None;
+    let result = match (&up.rollback_of, &up.restore_from) {
+        (Some(bad), Some(p)) => format!(
+            "rolled back from {} to this commit, restored from {p}",
+            short(bad)
+        ),
+        (Some(bad), None) => format!("rolled back from {} to this commit", short(bad)),
+        (None, Some(p)) => format!("{}: restored from {p}", up.action),
+        (None, None) => format!("{}: started without state", up.action),
+    };
+    if up.rollback_of.is_none() {
+        l.failed = None;
+        l.last_error = None;
+    }
+    l.record(HistoryEntry {
+        commit: up.target_commit.clone(),
+        spec_hash: l.spec_hash.clone(),
+        action: up.action.clone(),
+        at: now.to_string(),
+        result,
+    });
+    l
+}
+
+/// The ledger after a failed attempt that left the old job as it was (its savepoint
+/// failed, Flink was unreachable, there was no checkpoint): retried from Pending up to
+/// `MAX_FAILURES` times, then given up until Git changes.
+pub fn fail(ledger: &Ledger, up: &Upgrade, reason: &str, now: &str, unix: u64) -> Ledger {
+    let mut l = ledger.clone();
+    let failures = up.failures + 1;
+    l.health = Health::Degraded;
+    if failures >= MAX_FAILURES {
+        l.upgrade = None;
+        l.last_error = Some(format!(
+            "{} to {} gave up after {failures} attempts: {reason}",
+            up.action,
+            short(&up.target_commit)
+        ));
+        l.failed = Some(FailedTarget {
+            commit: up.target_commit.clone(),
+            spec_hash: crate::render::spec_hash(&up.target()),
+            reason: reason.to_string(),
+            at: now.to_string(),
+            rolled_back: false,
+        });
+        l.record(HistoryEntry {
+            commit: up.target_commit.clone(),
+            spec_hash: crate::render::spec_hash(&up.target()),
+            action: up.action.clone(),
+            at: now.to_string(),
+            result: format!("failed: {reason}"),
+        });
+    } else {
+        let mut next = up.clone();
+        next.failures = failures;
+        next.job_id = None;
+        next.trigger = None;
+        next.enter(Phase::Pending, unix);
+        l.upgrade = Some(next);
+        l.last_error = Some(format!(
+            "{} attempt {failures} of {MAX_FAILURES} failed: {reason}",
+            up.action
+        ));
+    }
+    l.health_reason = l.last_error.clone();
+    l
+}
+
+/// The ledger after the new version failed to run: an upgrade back to the last stable
+/// spec from the state this upgrade restored (the new version's own progress is not
+/// trusted), with the Git head marked failed until a new commit arrives. None when there
+/// is nothing stable to go back to.
+pub fn roll_back(
+    ledger: &Ledger,
+    up: &Upgrade,
+    reason: &str,
+    now: &str,
+    unix: u64,
+) -> Option<Ledger> {
+    let stable = ledger.applied_spec()?;
+    if up.rollback_of.is_some() || !rollback_enabled(&up.target()) {
+        return None; // a failing rollback is not rolled back again
+    }
+    let mut l = ledger.clone();
+    let mut back = Upgrade::new(Action::Rollback, &ledger.applied_commit, &stable, now, unix);
+    back.restore_from = up
+        .restore_from
+        .clone()
+        .or_else(|| ledger.restore_from.clone());
+    back.rollback_of = Some(up.target_commit.clone());
+    back.enter(Phase::Stopped, unix);
+    l.upgrade = Some(back);
+    l.failed = Some(FailedTarget {
+        commit: up.target_commit.clone(),
+        spec_hash: crate::render::spec_hash(&up.target()),
+        reason: reason.to_string(),
+        at: now.to_string(),
+        rolled_back: true,
+    });
+    l.health = Health::Degraded;
+    l.last_error = Some(format!(
+        "{} did not reach RUNNING: {reason}; rolling back to {}",
+        short(&up.target_commit),
+        short(&ledger.applied_commit)
+    ));
+    l.health_reason = l.last_error.clone();
+    l.record(HistoryEntry {
+        commit: up.target_commit.clone(),
+        spec_hash: crate::render::spec_hash(&up.target()),
+        action: up.action.clone(),
+        at: now.to_string(),
+        result: format!("failed, rolling back: {reason}"),
+    });
+    Some(l)
+}
+
+fn short(commit: &str) -> &str {
+    &commit[..commit.len().min(12)]
 }
 
 #[cfg(test)]
@@ -152,59 +355,190 @@ spec:
     fn what_each_change_carries() {
         let running = |m| spec(m, "running");
         let suspended = |m| spec(m, "suspended");
+        let up = Action::SavepointUpgrade;
         assert_eq!(
-            carry(&running("savepoint"), &running("savepoint")),
+            carry(up, &running("savepoint"), &running("savepoint")),
             Carry::Savepoint
         );
         assert_eq!(
-            carry(&running("last-state"), &running("last-state")),
+            carry(
+                Action::LastStateUpgrade,
+                &running("last-state"),
+                &running("last-state")
+            ),
             Carry::LatestCheckpoint
         );
+        // Suspending always takes a savepoint: there is nothing else to resume from.
         assert_eq!(
-            carry(&running("last-state"), &suspended("last-state")),
+            carry(
+                Action::Suspend,
+                &running("last-state"),
+                &suspended("last-state")
+            ),
             Carry::Savepoint
         );
         assert_eq!(
-            carry(&running("savepoint"), &suspended("savepoint")),
+            carry(
+                Action::Suspend,
+                &running("savepoint"),
+                &suspended("savepoint")
+            ),
             Carry::Savepoint
         );
         assert_eq!(
-            carry(&suspended("savepoint"), &running("savepoint")),
+            carry(
+                Action::Resume,
+                &suspended("savepoint"),
+                &running("savepoint")
+            ),
             Carry::LastRecorded
         );
         assert_eq!(
-            carry(&running("stateless"), &running("stateless")),
+            carry(
+                Action::StatelessUpgrade,
+                &running("stateless"),
+                &running("stateless")
+            ),
             Carry::Nothing
         );
         // The new mode decides: switching to stateless drops the state on purpose.
         assert_eq!(
-            carry(&running("savepoint"), &running("stateless")),
+            carry(up, &running("savepoint"), &running("stateless")),
             Carry::Nothing
+        );
+        assert_eq!(
+            carry(
+                Action::Redeploy,
+                &running("savepoint"),
+                &running("savepoint")
+            ),
+            Carry::Initial
         );
         assert!(target_runs(&running("savepoint")));
         assert!(!target_runs(&suspended("savepoint")));
     }
 
+    fn upgrade_to(target: &JobSpec) -> Upgrade {
+        let mut up = Upgrade::new(
+            Action::SavepointUpgrade,
+            "c2c2c2c2c2c2c2c2",
+            target,
+            "t0",
+            100,
+        );
+        up.restore_from = Some("file:///sp/savepoint-1".into());
+        up.enter(Phase::Deploying, 110);
+        up
+    }
+
+    fn stable_ledger() -> Ledger {
+        let old = spec("savepoint", "running");
+        Ledger {
+            applied_commit: "c1c1c1c1c1c1c1c1".into(),
+            spec_hash: crate::render::spec_hash(&old),
+            source: old.source.file.clone(),
+            spec: Some(old),
+            ..Default::default()
+        }
+    }
+
     #[test]
     fn the_record_round_trips() {
-        let up = Upgrade {
-            phase: Phase::Stopping,
-            action: "savepoint-upgrade".into(),
-            target_commit: "abc".into(),
-            target_spec: spec("savepoint", "running"),
-            target_source: "j.yaml".into(),
-            job_id: Some("j1".into()),
-            trigger: None,
-            restore_from: None,
-            started_at: "2026-11-23T00:00:00Z".into(),
-            failures: 0,
-        };
+        let mut up = upgrade_to(&spec("savepoint", "running"));
+        up.job_id = Some("j1".into());
         let text = serde_json::to_string(&up).unwrap();
         assert!(!text.contains("trigger"), "{text}");
         let back: Upgrade = serde_json::from_str(&text).unwrap();
-        assert_eq!(back.phase, up.phase);
-        assert_eq!(back.job_id, up.job_id);
+        assert_eq!(serde_json::to_string(&back).unwrap(), text);
         assert_eq!(back.target().source.file, "j.yaml");
-        assert_eq!(back.target().job, up.target_spec.job);
+    }
+
+    #[test]
+    fn completing_records_the_target_and_what_it_restored() {
+        let mut target = spec("savepoint", "running");
+        target.job.as_mut().unwrap().parallelism = 4;
+        let up = upgrade_to(&target);
+        let l = complete(&stable_ledger(), &up, "t1");
+        assert_eq!(l.applied_commit, "c2c2c2c2c2c2c2c2");
+        assert_eq!(l.spec_hash, crate::render::spec_hash(&target));
+        assert_eq!(l.restore_from.as_deref(), Some("file:///sp/savepoint-1"));
+        assert_eq!(l.health, Health::Healthy);
+        assert!(l.upgrade.is_none() && l.failed.is_none());
+        let h = l.history.last().unwrap();
+        assert_eq!(
+            h.result,
+            "savepoint-upgrade: restored from file:///sp/savepoint-1"
+        );
+        // A suspend ends Suspended.
+        let l = complete(
+            &stable_ledger(),
+            &upgrade_to(&spec("savepoint", "suspended")),
+            "t1",
+        );
+        assert_eq!(l.health, Health::Suspended);
+    }
+
+    #[test]
+    fn failed_attempts_retry_from_pending_then_give_up_until_git_changes() {
+        let target = spec("savepoint", "running");
+        let mut up = upgrade_to(&target);
+        up.phase = Phase::Stopping;
+        up.job_id = Some("j1".into());
+        up.trigger = Some("t".into());
+        let mut l = stable_ledger();
+        for attempt in 1..MAX_FAILURES {
+            l = fail(&l, l.upgrade.as_ref().unwrap_or(&up), "disk full", "t", 200);
+            let next = l.upgrade.as_ref().expect("retried");
+            assert_eq!((next.phase, next.failures), (Phase::Pending, attempt));
+            assert!(next.job_id.is_none() && next.trigger.is_none());
+            assert_eq!(
+                l.last_error.as_deref(),
+                Some(
+                    format!(
+                        "savepoint-upgrade attempt {attempt} of {MAX_FAILURES} failed: disk full"
+                    )
+                    .as_str()
+                )
+            );
+        }
+        let up = l.upgrade.clone().unwrap();
+        l = fail(&l, &up, "disk full", "t", 300);
+        assert!(l.upgrade.is_none());
+        let f = l.failed.as_ref().unwrap();
+        assert_eq!(f.spec_hash, crate::render::spec_hash(&target));
+        assert!(!f.rolled_back);
+        assert_eq!(l.health, Health::Degraded);
+        // The old spec is still what is applied.
+        assert_eq!(l.applied_commit, "c1c1c1c1c1c1c1c1");
+    }
+
+    #[test]
+    fn a_new_version_that_does_not_run_is_rolled_back_from_the_same_savepoint() {
+        let mut target = spec("savepoint", "running");
+        target.job.as_mut().unwrap().parallelism = 4;
+        let up = upgrade_to(&target);
+        let l = roll_back(&stable_ledger(), &up, "job FAILED at start", "t", 400).unwrap();
+        let back = l.upgrade.as_ref().unwrap();
+        assert_eq!(back.action, "rollback");
+        assert_eq!(back.phase, Phase::Stopped);
+        assert_eq!(back.target_commit, "c1c1c1c1c1c1c1c1");
+        assert_eq!(back.target_spec, stable_ledger().spec.unwrap());
+        assert_eq!(back.restore_from.as_deref(), Some("file:///sp/savepoint-1"));
+        assert_eq!(back.rollback_of.as_deref(), Some("c2c2c2c2c2c2c2c2"));
+        assert!(l.failed.as_ref().unwrap().rolled_back);
+        // Finishing the rollback keeps the head marked failed.
+        let done = complete(&l, back, "t2");
+        assert!(done.failed.is_some());
+        assert_eq!(done.applied_commit, "c1c1c1c1c1c1c1c1");
+        assert!(done
+            .history
+            .last()
+            .unwrap()
+            .result
+            .starts_with("rolled back from c2c2c2c2c2c2"));
+        // A rollback that fails is not rolled back again; a first deployment has nothing
+        // to go back to.
+        assert!(roll_back(&l, back, "again", "t", 500).is_none());
+        assert!(roll_back(&Ledger::default(), &up, "x", "t", 500).is_none());
     }
 }

@@ -47,9 +47,10 @@ async fn server_side_applied_deployment_becomes_available() {
         .collect();
     assert!(managers.contains(&"flinkops".to_string()), "{managers:?}");
 
-    support::eventually(
+    support::eventually_or(
         "Deployment web Available",
         Duration::from_secs(60),
+        || support::cluster_diagnostics(&env, &ns.name),
         || async {
             let d = deployments.get("web").await.ok()?;
             let available = d

@@ -59,6 +59,13 @@ pub struct Ledger {
     /// An upgrade in flight (the crash-safe record of its progress).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upgrade: Option<crate::upgrade::Upgrade>,
+    /// The savepoint or checkpoint the applied objects restore from (rendered into
+    /// `execution.savepoint.path`, so re-rendering the applied spec reproduces them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore_from: Option<String>,
+    /// A Git head that failed to deploy; not retried until Git changes the job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed: Option<crate::upgrade::FailedTarget>,
     /// Savepoints taken, oldest first (bounded).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub savepoints: Vec<crate::upgrade::SavepointRecord>,

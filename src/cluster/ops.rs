@@ -18,6 +18,8 @@ pub enum OpError {
     },
     #[error("{0} is not a kind flinkops manages")]
     Unmanaged(String),
+    #[error("{0}")]
+    Ledger(String),
 }
 
 fn api(client: &Client, kind: &str, namespace: &str) -> Result<Api<DynamicObject>, OpError> {
@@ -79,6 +81,57 @@ pub async fn write_ledger(client: &Client, id: &JobId, ledger: &Ledger) -> Resul
         body,
     };
     apply(client, &o, false).await.map(|_| ())
+}
+
+/// The job's ledger as the apiserver has it now (not the watch cache, which may lag a
+/// write just made). None when there is none; an unreadable one is an error.
+pub async fn read_ledger(client: &Client, id: &JobId) -> Result<Option<Ledger>, OpError> {
+    let api: Api<k8s_openapi::api::core::v1::ConfigMap> =
+        Api::namespaced(client.clone(), &id.namespace);
+    let what = || format!("reading the ledger of {}/{}", id.namespace, id.name);
+    let Some(cm) = api
+        .get_opt(&ledger_name(&id.name))
+        .await
+        .map_err(|source| OpError::Kube {
+            what: what(),
+            source,
+        })?
+    else {
+        return Ok(None);
+    };
+    Ledger::from_data(&cm.data.unwrap_or_default())
+        .map(Some)
+        .map_err(|e| OpError::Ledger(format!("{}: {e}", what())))
+}
+
+/// Scales a Deployment to zero replicas (flinkops' own field, so the next apply takes it
+/// back); true when it was not already there. A missing Deployment is fine.
+pub async fn scale_to_zero(client: &Client, namespace: &str, name: &str) -> Result<bool, OpError> {
+    let api: Api<k8s_openapi::api::apps::v1::Deployment> =
+        Api::namespaced(client.clone(), namespace);
+    let what = || format!("scaling Deployment {namespace}/{name} to 0");
+    let Some(d) = api.get_opt(name).await.map_err(|source| OpError::Kube {
+        what: what(),
+        source,
+    })?
+    else {
+        return Ok(false);
+    };
+    if d.spec.and_then(|s| s.replicas) == Some(0) {
+        return Ok(false);
+    }
+    let patch = serde_json::json!({"spec": {"replicas": 0}});
+    let pp = PatchParams {
+        field_manager: Some(MANAGER.into()),
+        ..Default::default()
+    };
+    api.patch(name, &pp, &Patch::Merge(&patch))
+        .await
+        .map_err(|source| OpError::Kube {
+            what: what(),
+            source,
+        })?;
+    Ok(true)
 }
 
 pub async fn delete_ledger(client: &Client, id: &JobId) -> Result<(), OpError> {

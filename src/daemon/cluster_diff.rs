@@ -3,12 +3,12 @@
 //! is sent as a server-side dry-run apply, so the diff compares what the apiserver would
 //! store with what it stores, and defaulted fields make no noise.
 
-use super::sync::{now_rfc3339, scope};
+use super::sync::{options_now, scope};
 use crate::cluster::cache::{self, Cache};
 use crate::cluster::ops;
 use crate::diff::{object_diffs, Report};
 use crate::plan::{Action, JobPlan, Plan};
-use crate::reconcile::{self, LiveObject, Options};
+use crate::reconcile::{self, LiveObject};
 use crate::render::Object;
 use crate::source::Repo;
 use crate::spec;
@@ -62,11 +62,7 @@ pub async fn cluster_diff(
         .map_err(anyhow::Error::msg)?;
     let live = cache.objects();
     let (ledgers, _) = cache::ledgers(&live);
-    let opts = Options {
-        namespaces: scope.map(|v| v.into_iter().collect::<BTreeSet<_>>()),
-        now: now_rfc3339(),
-        stateful_upgrades: false,
-    };
+    let opts = options_now(scope.map(|v| v.into_iter().collect::<BTreeSet<_>>()));
     let work = reconcile::reconcile(&catalog, &snapshot.commit, &live, &ledgers, &opts);
     let find = |kind: &str, ns: &str, name: &str| {
         live.iter()

@@ -4,8 +4,9 @@
 
 use crate::cluster::ledger::Health;
 use crate::cluster::ops;
+use crate::daemon::upgrade::{Executor, Reach, Step};
 use crate::plan::Action;
-use crate::reconcile::JobWork;
+use crate::reconcile::{JobWork, UpgradeWork};
 use crate::spec::JobId;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::ObjectReference;
@@ -21,6 +22,10 @@ pub struct Outcome {
     pub deleted: usize,
     pub drift: Vec<String>,
     pub error: Option<String>,
+    /// An upgrade is in flight: run another cycle soon to carry it on.
+    pub in_progress: bool,
+    /// What the upgrade step did.
+    pub note: Option<String>,
 }
 
 /// Kubernetes Events for each job that was synced or failed, on its JobManager Deployment
@@ -169,7 +174,36 @@ async fn execute_job_in_span(client: &Client, w: JobWork) -> Outcome {
         drift: w.drift.clone(),
         // A job that is blocked (invalid definition, held-back upgrade) has failed to sync.
         error: (w.action == Action::Error).then(|| w.reasons.join("; ")),
+        in_progress: false,
+        note: None,
     };
+    if let Some(u) = w.upgrade {
+        let exec = Executor {
+            client,
+            reach: Reach::detect(),
+            now: &crate::daemon::sync::now_rfc3339(),
+            unix_now: crate::daemon::sync::unix_now(),
+        };
+        let start = match u {
+            UpgradeWork::Start(up) => Some(*up),
+            UpgradeWork::Continue => None,
+        };
+        match exec.advance(&w.id, start).await {
+            Ok(Step::InFlight(what)) => {
+                out.in_progress = true;
+                out.note = Some(what);
+            }
+            Ok(Step::Done(what)) => {
+                out.note = Some(what);
+                // Count the job's objects as applied for Events and metrics.
+                out.applied = 1;
+            }
+            // Retried (or rolled back) by the next cycles, after the failure backoff.
+            Ok(Step::Failed(why)) => out.error = Some(why),
+            Err(e) => out.error = Some(e.to_string()),
+        }
+        return out;
+    }
     let result: Result<(), ops::OpError> = async {
         for o in &w.apply {
             ops::apply(client, o, false).await?;

@@ -7,4 +7,5 @@ pub mod http;
 pub mod metrics;
 pub mod run;
 pub mod sync;
+pub mod upgrade;
 pub mod webhook;

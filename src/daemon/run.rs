@@ -8,12 +8,12 @@
 use super::execute::execute;
 use super::follow::{Follower, Source};
 use super::metrics::Metrics;
-use super::sync::{now_rfc3339, scope};
+use super::sync::{now_rfc3339, options_now, scope, unix_now};
 use super::webhook::Secret;
 use crate::cluster::cache::{self, Cache};
 use crate::cluster::daemon_status::{self, DaemonStatus, GitCondition};
 use crate::cluster::lease::{self, LeaseConfig};
-use crate::reconcile::{self, Options};
+use crate::reconcile;
 use notify::Watcher;
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -52,6 +52,8 @@ enum Trigger {
     Cluster,
     /// Some jobs failed: try again after a backoff.
     Retry,
+    /// An upgrade is in flight: carry it on shortly.
+    Upgrade,
     Interval,
 }
 
@@ -94,12 +96,6 @@ impl Backoff {
     fn reset(&mut self) {
         self.next = RETRY_MIN;
     }
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 /// Runs until `shutdown` resolves.
@@ -232,6 +228,8 @@ pub async fn run(
     let opts_scope: Option<BTreeSet<String>> = scope.map(|v| v.into_iter().collect());
     let recorder = super::execute::recorder(&client);
     let mut job_backoff = Backoff::new();
+    // Upgrades in flight are polled every RETRY_MIN (a backoff that is always reset).
+    let mut upgrade_poll = Backoff::new();
     let mut status_writer = StatusWriter {
         namespace: cfg.state_namespace.clone(),
         instance: cfg.instance.clone(),
@@ -251,6 +249,9 @@ pub async fn run(
         }
         if triggers.contains(&Trigger::Retry) {
             job_backoff.fired();
+        }
+        if triggers.contains(&Trigger::Upgrade) {
+            upgrade_poll.fired();
         }
         if triggers.contains(&Trigger::GitRetry) {
             git_backoff.fired();
@@ -283,11 +284,7 @@ pub async fn run(
             for p in problems {
                 tracing::warn!("{p}");
             }
-            let opts = Options {
-                namespaces: opts_scope.clone(),
-                now: now_rfc3339(),
-                stateful_upgrades: false,
-            };
+            let opts = options_now(opts_scope.clone());
             let work = reconcile::reconcile(catalog, commit, &live, &ledgers, &opts);
             let outcomes = execute(&client, &recorder, work, cfg.concurrency).await;
             if let Ok(mut m) = metrics.lock() {
@@ -314,6 +311,10 @@ pub async fn run(
                 }
             } else {
                 job_backoff.reset();
+            }
+            if outcomes.iter().any(|o| o.in_progress && o.error.is_none()) {
+                upgrade_poll.reset();
+                upgrade_poll.schedule(&tx, Trigger::Upgrade);
             }
         }
         trigger = tokio::select! {

@@ -6,7 +6,7 @@ use crate::cluster::cache::{self, Cache};
 use crate::reconcile::{self, Options};
 use crate::source::Repo;
 use crate::spec::{self, Catalog};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 pub struct SyncReport {
@@ -30,12 +30,25 @@ pub fn scope(cli: &[String], catalog: &Catalog) -> Option<Vec<String>> {
     catalog.settings.namespaces.clone()
 }
 
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 pub fn now_rfc3339() -> String {
     // Seconds precision is enough for history entries; no date crate needed.
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    rfc3339(secs)
+    rfc3339(unix_now())
+}
+
+/// Reconcile options for a cycle starting now.
+pub fn options_now(namespaces: Option<BTreeSet<String>>) -> Options {
+    let unix_now = unix_now();
+    Options {
+        namespaces,
+        now: rfc3339(unix_now),
+        unix_now,
+    }
 }
 
 /// UTC RFC 3339 text of a Unix time (civil-from-days, proleptic Gregorian).
@@ -65,6 +78,8 @@ pub struct SyncOnce<'a> {
     pub path: &'a str,
     pub namespaces: &'a [String],
     pub concurrency: usize,
+    /// How long to carry on upgrades in flight before returning.
+    pub upgrade_timeout: Duration,
 }
 
 pub async fn sync_once(client: &kube::Client, s: SyncOnce<'_>) -> anyhow::Result<SyncReport> {
@@ -77,29 +92,53 @@ pub async fn sync_once(client: &kube::Client, s: SyncOnce<'_>) -> anyhow::Result
         .ready(Duration::from_secs(30))
         .await
         .map_err(anyhow::Error::msg)?;
-    let live = cache.objects();
-    let (ledgers, problems) = cache::ledgers(&live);
-    for p in problems {
-        tracing::warn!("{p}");
+    let recorder = super::execute::recorder(client);
+    let namespaces = scope.map(|v| v.into_iter().collect::<BTreeSet<_>>());
+    // One cycle, then more while upgrades are in flight, so that `--once` returns with
+    // every savepoint upgrade finished (or failed), as a pipeline expects.
+    let mut last: BTreeMap<crate::spec::JobId, Outcome> = BTreeMap::new();
+    let deadline = Instant::now() + s.upgrade_timeout;
+    loop {
+        let live = cache.objects();
+        let (ledgers, problems) = cache::ledgers(&live);
+        for p in problems {
+            tracing::warn!("{p}");
+        }
+        let opts = options_now(namespaces.clone());
+        let work = reconcile::reconcile(&catalog, &snapshot.commit, &live, &ledgers, &opts);
+        let outcomes = execute(client, &recorder, work, s.concurrency).await;
+        let in_flight: Vec<String> = outcomes
+            .iter()
+            .filter(|o| o.in_progress)
+            .map(|o| format!("{}/{}", o.id.namespace, o.id.name))
+            .collect();
+        for o in outcomes {
+            // A job's last word counts, but an error on the way is kept if it ends there.
+            last.insert(o.id.clone(), o);
+        }
+        if in_flight.is_empty() {
+            break;
+        }
+        if Instant::now() > deadline {
+            for id in &in_flight {
+                if let Some(o) = last
+                    .values_mut()
+                    .find(|o| &format!("{}/{}", o.id.namespace, o.id.name) == id)
+                {
+                    o.error.get_or_insert_with(|| {
+                        format!("upgrade still in progress after {}s (flinkops run or the next sync carries it on)", s.upgrade_timeout.as_secs())
+                    });
+                }
+            }
+            break;
+        }
+        // Give Flink and the controllers a moment, and the caches time to see our writes.
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
-    let opts = Options {
-        namespaces: scope.map(|v| v.into_iter().collect::<BTreeSet<_>>()),
-        now: now_rfc3339(),
-        // Savepoint-driven upgrades are not implemented yet (issue: upgrade).
-        stateful_upgrades: false,
-    };
-    let work = reconcile::reconcile(&catalog, &snapshot.commit, &live, &ledgers, &opts);
-    let outcomes = execute(
-        client,
-        &super::execute::recorder(client),
-        work,
-        s.concurrency,
-    )
-    .await;
     Ok(SyncReport {
         commit: snapshot.commit,
         catalog_errors: catalog.errors().iter().map(ToString::to_string).collect(),
-        outcomes,
+        outcomes: last.into_values().collect(),
         elapsed: started.elapsed(),
     })
 }

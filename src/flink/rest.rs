@@ -280,6 +280,16 @@ impl FlinkRest {
             })
     }
 
+    /// The first line of the job's root exception, if it has one (a failed job's cause).
+    pub async fn root_exception(&self, id: &str) -> Result<Option<String>, FlinkError> {
+        let v = self.get(&format!("/jobs/{id}/exceptions")).await?;
+        let text = v
+            .pointer("/exceptionHistory/entries/0/stacktrace")
+            .or_else(|| v.get("root-exception"))
+            .and_then(Value::as_str);
+        Ok(text.and_then(|t| t.lines().next()).map(str::to_string))
+    }
+
     /// Cancels a job (no savepoint).
     pub async fn cancel(&self, id: &str) -> Result<(), FlinkError> {
         let url = format!("{}/jobs/{id}?mode=cancel", self.base);

@@ -80,8 +80,9 @@ pub fn effective(spec: &JobSpec, restore_from: Option<&str>) -> BTreeMap<String,
         // cannot exit, be restarted by its Deployment and re-run the job from a stale
         // savepoint; flinkops observes the outcome and replaces it.
         set("execution.shutdown-on-application-finish", "false".into());
-        let restore = restore_from.or(job.initial_savepoint_path.as_deref());
-        if let Some(path) = restore {
+        // Only what the caller says: initialSavepointPath is for the first deployment
+        // alone, which the caller knows and this function does not.
+        if let Some(path) = restore_from {
             set("execution.savepoint.path", path.to_string());
         }
         if let Some(allow) = job.allow_non_restored_state {

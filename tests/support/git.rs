@@ -77,3 +77,28 @@ impl TestRepo {
         oid.to_string()
     }
 }
+
+impl TestRepo {
+    /// `git revert --no-edit COMMIT` with the git command line; returns the new commit id.
+    pub fn revert(&self, commit: &str) -> String {
+        let git = |args: &[&str]| {
+            let out = std::process::Command::new("git")
+                .args(args)
+                .current_dir(self.path())
+                .env("GIT_AUTHOR_NAME", "flinkops-test")
+                .env("GIT_AUTHOR_EMAIL", "test@flinkops.invalid")
+                .env("GIT_COMMITTER_NAME", "flinkops-test")
+                .env("GIT_COMMITTER_EMAIL", "test@flinkops.invalid")
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "git {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8_lossy(&out.stdout).trim().to_string()
+        };
+        git(&["revert", "--no-edit", commit]);
+        git(&["rev-parse", "HEAD"])
+    }
+}

@@ -163,6 +163,27 @@ where
     }
 }
 
+/// What a person would look at when a workload does not come up in `namespace`: the
+/// node's conditions and taints, the namespace's Deployments, ReplicaSets, Pods and
+/// Events (for timeout messages).
+pub fn cluster_diagnostics(env: &TestEnv, namespace: &str) -> String {
+    let mut out = String::new();
+    for args in [
+        vec![
+            "get",
+            "nodes",
+            "-o",
+            "custom-columns=NAME:.metadata.name,READY:.status.conditions[?(@.type=='Ready')].status,TAINTS:.spec.taints",
+        ],
+        vec!["get", "deploy,rs,pods", "-o", "wide", "-n", namespace],
+        vec!["get", "events", "-n", namespace, "--sort-by=.lastTimestamp"],
+    ] {
+        let (_, text) = kubectl(env, &args);
+        out.push_str(&format!("$ kubectl {}\n{text}\n", args.join(" ")));
+    }
+    out
+}
+
 /// Runs the test environment's kubectl; returns the exit code and everything it printed.
 pub fn kubectl(env: &TestEnv, args: &[&str]) -> (i32, String) {
     let out = std::process::Command::new(&env.kubectl)

@@ -120,6 +120,19 @@ impl PodRunner {
         out
     }
 
+    /// The test job's counter lines per TaskManager log (one log per Pod), in order.
+    pub fn counter_logs(&self) -> BTreeMap<String, Vec<(u64, u64)>> {
+        let mut out = BTreeMap::new();
+        for entry in std::fs::read_dir(self.dir.path()).unwrap().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.ends_with("-taskmanager.log") {
+                let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+                out.insert(name, parse_counters(&text));
+            }
+        }
+        out
+    }
+
     pub fn logs(&self) -> String {
         let mut s = String::new();
         for entry in std::fs::read_dir(self.dir.path()).unwrap().flatten() {

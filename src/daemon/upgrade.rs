@@ -1,0 +1,707 @@
+//! The upgrade executor: advances a job's upgrade (see `crate::upgrade`) by one step per
+//! call, talking to Flink's REST API and the cluster. Each step that has a side effect is
+//! preceded by writing the record that lets a restarted flinkops carry on from there, so
+//! killing flinkops at any point never loses the savepoint, restores an older one, or
+//! starts a second job.
+
+use crate::cluster::kinds::DEPLOYMENT;
+use crate::cluster::ledger::{Health, Ledger};
+use crate::cluster::ops::{self, OpError};
+use crate::flink::{FlinkError, FlinkRest, Operation};
+use crate::render::{self, ANN_CONFIG_HASH, LABEL_COMPONENT, LABEL_JOB};
+use crate::spec::{JobId, JobSpec};
+use crate::upgrade::{self, Carry, Phase, SavepointRecord, Upgrade};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, ListParams};
+use kube::Client;
+
+/// How long a stop (with savepoint, or cancel) may take before it counts as failed.
+pub const STOP_DEADLINE_SECS: u64 = 900;
+
+/// What one step did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    /// Moved on (or is waiting for Flink or Kubernetes); call again soon.
+    InFlight(String),
+    /// The upgrade finished; the ledger records the target as applied.
+    Done(String),
+    /// The attempt failed; the ledger says whether it is retried, rolled back or given up.
+    Failed(String),
+}
+
+/// Where the executor reaches a job's JobManager REST API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// The Service's cluster DNS name (flinkops runs in the cluster).
+    ServiceDns,
+    /// The JobManager Pod's IP (flinkops runs where Pod IPs route, e.g. the test
+    /// environment's loopback Pods).
+    PodIp,
+}
+
+impl Reach {
+    /// In a Pod (KUBERNETES_SERVICE_HOST set): Service DNS; elsewhere the Pod's IP.
+    pub fn detect() -> Reach {
+        if std::env::var_os("KUBERNETES_SERVICE_HOST").is_some() {
+            Reach::ServiceDns
+        } else {
+            Reach::PodIp
+        }
+    }
+}
+
+pub struct Executor<'a> {
+    pub client: &'a Client,
+    pub reach: Reach,
+    pub now: &'a str,
+    pub unix_now: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum StepError {
+    /// Flink or the cluster could not be asked; nothing changed, try again.
+    #[error("{0}")]
+    Transient(String),
+    /// The attempt failed with the old job untouched (it keeps running).
+    #[error("{0}")]
+    Attempt(String),
+    /// The new version does not run.
+    #[error("{0}")]
+    NewVersion(String),
+    #[error("{0}")]
+    Write(#[from] OpError),
+}
+
+impl From<FlinkError> for StepError {
+    fn from(e: FlinkError) -> Self {
+        StepError::Transient(e.to_string())
+    }
+}
+
+impl Executor<'_> {
+    /// Advances the upgrade of `id`. `start` is a new upgrade to record first; without
+    /// it the ledger's own record is carried on (read fresh: the watch cache may lag a
+    /// write this executor just made).
+    pub async fn advance(&self, id: &JobId, start: Option<Upgrade>) -> Result<Step, OpError> {
+        let mut ledger = ops::read_ledger(self.client, id).await?.unwrap_or_default();
+        if let Some(up) = start {
+            // A newer target replaces an upgrade that has not touched the job yet.
+            if ledger
+                .upgrade
+                .as_ref()
+                .is_some_and(|u| u.phase != Phase::Pending)
+            {
+                return Ok(Step::InFlight("an upgrade is already in progress".into()));
+            }
+            ledger.upgrade = Some(up);
+            ledger.health = Health::Progressing;
+            ledger.health_reason = None;
+            ops::write_ledger(self.client, id, &ledger).await?;
+        }
+        let Some(up) = ledger.upgrade.clone() else {
+            return Ok(Step::Done("no upgrade in progress".into()));
+        };
+        let result = match up.phase {
+            Phase::Pending => self.pending(id, &ledger, up.clone()).await,
+            Phase::Stopping => self.stopping(id, &ledger, up.clone()).await,
+            Phase::Stopped => self.stopped(id, &ledger, up.clone()).await,
+            Phase::Deploying => self.deploying(id, &ledger, up.clone()).await,
+        };
+        match result {
+            Ok(step) => Ok(step),
+            Err(StepError::Write(e)) => Err(e),
+            Err(StepError::Transient(why)) => {
+                // Nothing changed; say so and try again next cycle, unless the phase has
+                // been stuck past its deadline.
+                // Before anything was asked of Flink, not reaching it is a failed attempt
+                // (bounded retries); while stopping, only past the deadline.
+                if up.phase == Phase::Pending
+                    || (up.phase == Phase::Stopping
+                        && self.unix_now.saturating_sub(up.phase_since) > STOP_DEADLINE_SECS)
+                {
+                    return self.attempt_failed(id, &ledger, &up, &why).await;
+                }
+                if up.phase == Phase::Deploying {
+                    return self.new_version_failed(id, &ledger, &up, &why).await;
+                }
+                let mut l = ledger.clone();
+                l.health_reason = Some(format!("{} ({:?}): {why}", up.action, up.phase));
+                if l != ledger {
+                    ops::write_ledger(self.client, id, &l).await?;
+                }
+                Ok(Step::InFlight(why))
+            }
+            Err(StepError::Attempt(why)) => self.attempt_failed(id, &ledger, &up, &why).await,
+            Err(StepError::NewVersion(why)) => {
+                self.new_version_failed(id, &ledger, &up, &why).await
+            }
+        }
+    }
+
+    async fn attempt_failed(
+        &self,
+        id: &JobId,
+        ledger: &Ledger,
+        up: &Upgrade,
+        why: &str,
+    ) -> Result<Step, OpError> {
+        let l = upgrade::fail(ledger, up, why, self.now, self.unix_now);
+        ops::write_ledger(self.client, id, &l).await?;
+        Ok(Step::Failed(
+            l.last_error.unwrap_or_else(|| why.to_string()),
+        ))
+    }
+
+    /// The new version did not come up (in time): roll back to the last stable spec,
+    /// from the state this upgrade restored.
+    async fn new_version_failed(
+        &self,
+        id: &JobId,
+        ledger: &Ledger,
+        up: &Upgrade,
+        why: &str,
+    ) -> Result<Step, OpError> {
+        let waited = self.unix_now.saturating_sub(up.phase_since);
+        let fatal = why.starts_with("job ");
+        if !fatal && waited <= upgrade::readiness_timeout(&up.target()) {
+            let mut l = ledger.clone();
+            l.health_reason = Some(format!("{} (Deploying): {why}", up.action));
+            if &l != ledger {
+                ops::write_ledger(self.client, id, &l).await?;
+            }
+            return Ok(Step::InFlight(why.to_string()));
+        }
+        let why = if fatal {
+            why.to_string()
+        } else {
+            format!("not RUNNING after {waited}s: {why}")
+        };
+        let l = match upgrade::roll_back(ledger, up, &why, self.now, self.unix_now) {
+            Some(l) => l,
+            None => {
+                // Nothing stable to go back to (or the rollback itself failed): stop
+                // trying and say so; the objects stay as they are for a person to see.
+                let mut l = upgrade::fail(
+                    ledger,
+                    &Upgrade {
+                        failures: upgrade::MAX_FAILURES,
+                        ..up.clone()
+                    },
+                    &why,
+                    self.now,
+                    self.unix_now,
+                );
+                l.upgrade = None;
+                l
+            }
+        };
+        ops::write_ledger(self.client, id, &l).await?;
+        Ok(Step::Failed(l.last_error.unwrap_or(why)))
+    }
+
+    async fn pending(
+        &self,
+        id: &JobId,
+        ledger: &Ledger,
+        mut up: Upgrade,
+    ) -> Result<Step, StepError> {
+        let target = up.target();
+        let old = ledger.applied_spec();
+        let carry = old
+            .as_ref()
+            .map_or(Carry::Nothing, |o| upgrade::carry(action(&up), o, &target));
+        let restore_now = match carry {
+            Carry::LastRecorded => Some(
+                ledger
+                    .last_savepoint()
+                    .map(str::to_string)
+                    .or_else(|| ledger.restore_from.clone()),
+            ),
+            Carry::Savepoint | Carry::LatestCheckpoint | Carry::Nothing | Carry::Initial => None,
+        };
+        if let Some(restore) = restore_now {
+            // Nothing runs: go straight to redeploying from the recorded savepoint.
+            up.restore_from = restore;
+            up.enter(Phase::Stopped, self.unix_now);
+            return self
+                .record(
+                    id,
+                    ledger,
+                    up,
+                    "nothing running; resuming from the recorded savepoint",
+                )
+                .await;
+        }
+        let rest = match self.rest(id).await {
+            Ok(r) => r,
+            // No JobManager at all (scaled to zero by hand, never started): nothing to
+            // stop, but a stateful job's state would be lost: refuse.
+            Err(StepError::Transient(why)) if matches!(carry, Carry::Nothing | Carry::Initial) => {
+                tracing::info!(%why, "no JobManager to stop; deploying");
+                up.restore_from = initial(&target, carry);
+                up.enter(Phase::Stopped, self.unix_now);
+                return self
+                    .record(id, ledger, up, "no running job; deploying")
+                    .await;
+            }
+            Err(e) => return Err(e),
+        };
+        let running = rest
+            .jobs()
+            .await?
+            .into_iter()
+            .filter(|j| !is_terminal(&j.state))
+            .collect::<Vec<_>>();
+        let job = match running.as_slice() {
+            [] if matches!(carry, Carry::Nothing | Carry::Initial) => {
+                up.restore_from = initial(&target, carry);
+                up.enter(Phase::Stopped, self.unix_now);
+                return self
+                    .record(id, ledger, up, "no running job; deploying")
+                    .await;
+            }
+            [] => {
+                return Err(StepError::Attempt(
+                    "no running Flink job to take the state from (the JobManager runs none)".into(),
+                ))
+            }
+            [j] => j.clone(),
+            many => {
+                return Err(StepError::Attempt(format!(
+                    "{} jobs run in the JobManager; expected one",
+                    many.len()
+                )))
+            }
+        };
+        match carry {
+            Carry::Savepoint => {
+                if job.state != "RUNNING" {
+                    return Err(StepError::Attempt(format!(
+                        "the job is {}, not RUNNING: a savepoint cannot be taken",
+                        job.state
+                    )));
+                }
+                let Some(dir) = savepoint_dir(&target, old.as_ref()) else {
+                    return Err(StepError::Attempt(
+                        "no savepoint directory (execution.checkpointing.savepoint-dir)".into(),
+                    ));
+                };
+                // Record the job before asking Flink to stop it: a crash after the request
+                // finds the job FINISHED and its savepoint in its checkpoint statistics.
+                up.job_id = Some(job.id.clone());
+                up.enter(Phase::Stopping, self.unix_now);
+                self.write(id, ledger, &up).await?;
+                let trigger = rest.stop_with_savepoint(&job.id, &dir).await?;
+                up.trigger = Some(trigger);
+                self.record(id, ledger, up, "stop-with-savepoint requested")
+                    .await
+            }
+            Carry::LatestCheckpoint => {
+                let cps = rest.checkpoints(&job.id).await?;
+                if cps.latest_completed.is_none() {
+                    return Err(StepError::Attempt(
+                        "last-state upgrade refused: the job has no completed checkpoint yet (enable checkpointing, wait for one, or use upgradeMode: savepoint)".into(),
+                    ));
+                }
+                up.job_id = Some(job.id.clone());
+                up.enter(Phase::Stopping, self.unix_now);
+                self.write(id, ledger, &up).await?;
+                rest.cancel(&job.id).await?;
+                self.record(
+                    id,
+                    ledger,
+                    up,
+                    "cancel requested (restoring its latest checkpoint)",
+                )
+                .await
+            }
+            Carry::Nothing | Carry::Initial => {
+                up.job_id = Some(job.id.clone());
+                up.enter(Phase::Stopping, self.unix_now);
+                self.write(id, ledger, &up).await?;
+                rest.cancel(&job.id).await?;
+                self.record(id, ledger, up, "cancel requested").await
+            }
+            Carry::LastRecorded => unreachable!("handled above"),
+        }
+    }
+
+    async fn stopping(
+        &self,
+        id: &JobId,
+        ledger: &Ledger,
+        mut up: Upgrade,
+    ) -> Result<Step, StepError> {
+        let target = up.target();
+        let old = ledger.applied_spec();
+        let carry = old
+            .as_ref()
+            .map_or(Carry::Nothing, |o| upgrade::carry(action(&up), o, &target));
+        let Some(job_id) = up.job_id.clone() else {
+            return Err(StepError::Attempt("stopping without a recorded job".into()));
+        };
+        let rest = self.rest(id).await?;
+        if carry == Carry::Savepoint {
+            if let Some(trigger) = up.trigger.clone() {
+                match rest.savepoint_status(&job_id, &trigger).await {
+                    Ok(Operation::InProgress) => {
+                        return Ok(Step::InFlight("savepoint in progress".into()))
+                    }
+                    Ok(Operation::Completed { location }) => {
+                        return self.savepointed(id, ledger, up, location).await;
+                    }
+                    Ok(Operation::Failed { cause }) => {
+                        // Flink keeps the job running when its stop-with-savepoint fails.
+                        return Err(StepError::Attempt(format!(
+                            "stop-with-savepoint failed: {cause}"
+                        )));
+                    }
+                    // The JobManager forgot the request (it restarted): ask the job.
+                    Err(e) if e.is_not_found() => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            // No trigger recorded (flinkops died between asking and recording) or the
+            // request is unknown: the job's own state says what happened.
+            let details = rest.job(&job_id).await?;
+            return match details.state.as_str() {
+                "RUNNING" if up.trigger.is_none() => {
+                    let conf = render::config::effective(old.as_ref().unwrap_or(&target), None);
+                    let dir = render::config::savepoint_dir(&conf)
+                        .unwrap_or_default()
+                        .to_string();
+                    let trigger = rest.stop_with_savepoint(&job_id, &dir).await?;
+                    up.trigger = Some(trigger);
+                    self.record(id, ledger, up, "stop-with-savepoint requested")
+                        .await
+                }
+                "RUNNING" => Err(StepError::Attempt(
+                    "the stop-with-savepoint request was lost; the job still runs".into(),
+                )),
+                "FINISHED" => {
+                    let cps = rest.checkpoints(&job_id).await?;
+                    match cps.latest_savepoint {
+                        Some(location) => self.savepointed(id, ledger, up, location).await,
+                        None => Err(StepError::Transient(
+                            "the job finished but Flink reports no savepoint yet".into(),
+                        )),
+                    }
+                }
+                other => Err(StepError::Transient(format!(
+                    "the job is {other} while stopping with a savepoint"
+                ))),
+            };
+        }
+        let details = rest.job(&job_id).await?;
+        match details.state.as_str() {
+            "CANCELED" | "FINISHED" | "FAILED" => {}
+            "RUNNING" => {
+                // Crash between recording and cancelling: cancel now (idempotent).
+                rest.cancel(&job_id).await?;
+                return Ok(Step::InFlight("cancel requested".into()));
+            }
+            other => {
+                return Ok(Step::InFlight(format!(
+                    "waiting for the job to stop ({other})"
+                )))
+            }
+        }
+        up.restore_from = match carry {
+            Carry::LatestCheckpoint => {
+                let cps = rest.checkpoints(&job_id).await?;
+                match cps.latest_completed {
+                    Some(p) => Some(p),
+                    None => {
+                        return Err(StepError::Attempt(
+                            "the cancelled job reports no completed checkpoint".into(),
+                        ))
+                    }
+                }
+            }
+            _ => initial(&target, carry),
+        };
+        up.enter(Phase::Stopped, self.unix_now);
+        self.record(id, ledger, up, "old job stopped").await
+    }
+
+    async fn savepointed(
+        &self,
+        id: &JobId,
+        ledger: &Ledger,
+        mut up: Upgrade,
+        location: String,
+    ) -> Result<Step, StepError> {
+        let mut l = ledger.clone();
+        l.record_savepoint(SavepointRecord {
+            path: location.clone(),
+            commit: ledger.applied_commit.clone(),
+            reason: if upgrade::target_runs(&up.target()) {
+                "upgrade"
+            } else {
+                "suspend"
+            }
+            .into(),
+            at: self.now.to_string(),
+        });
+        up.restore_from = Some(location.clone());
+        up.enter(Phase::Stopped, self.unix_now);
+        self.record(id, &l, up, &format!("savepoint complete: {location}"))
+            .await
+    }
+
+    /// The old job is stopped and its state known: remove its pods (so its JobManager can
+    /// never run it again from stale state), then apply the target restoring from it.
+    async fn stopped(
+        &self,
+        id: &JobId,
+        ledger: &Ledger,
+        mut up: Upgrade,
+    ) -> Result<Step, StepError> {
+        let mut scaled = false;
+        for component in ["jobmanager", "taskmanager"] {
+            scaled |= ops::scale_to_zero(
+                self.client,
+                &id.namespace,
+                &format!("{}-{component}", id.name),
+            )
+            .await?;
+        }
+        let pods = self.pods(id, None).await?;
+        if scaled || !pods.is_empty() {
+            return Ok(Step::InFlight(format!(
+                "waiting for {} old pods to go",
+                pods.len()
+            )));
+        }
+        up.enter(Phase::Deploying, self.unix_now);
+        self.write(id, ledger, &up).await?;
+        self.apply_target(&up).await?;
+        Ok(Step::InFlight(match &up.restore_from {
+            Some(p) => format!("{} applied, restoring from {p}", short(&up.target_commit)),
+            None => format!(
+                "{} applied, starting without state",
+                short(&up.target_commit)
+            ),
+        }))
+    }
+
+    async fn deploying(&self, id: &JobId, ledger: &Ledger, up: Upgrade) -> Result<Step, StepError> {
+        let target = up.target();
+        // The target's objects may not all be applied (flinkops died while applying).
+        let rendered = render_target(&up);
+        let jm_name = format!("{}-jobmanager", id.name);
+        let want_hash = rendered
+            .objects
+            .iter()
+            .find(|o| o.kind == DEPLOYMENT.kind && o.name == jm_name)
+            .and_then(|o| {
+                o.body
+                    .pointer("/spec/template/metadata/annotations")
+                    .and_then(|a| a.get(ANN_CONFIG_HASH))
+                    .cloned()
+            });
+        let deployments: Api<Deployment> = Api::namespaced(self.client.clone(), &id.namespace);
+        let live = deployments
+            .get_opt(&jm_name)
+            .await
+            .map_err(|e| StepError::Transient(format!("reading Deployment {jm_name}: {e}")))?;
+        let live_hash = live.as_ref().and_then(|d| {
+            d.spec
+                .as_ref()?
+                .template
+                .metadata
+                .as_ref()?
+                .annotations
+                .as_ref()?
+                .get(ANN_CONFIG_HASH)
+                .cloned()
+        });
+        let live_replicas = live.as_ref().and_then(|d| d.spec.as_ref()?.replicas);
+        let want_replicas = rendered
+            .objects
+            .iter()
+            .find(|o| o.kind == DEPLOYMENT.kind && o.name == jm_name)
+            .and_then(|o| {
+                o.body
+                    .pointer("/spec/replicas")
+                    .and_then(serde_json::Value::as_i64)
+            });
+        if want_hash.as_ref().and_then(|v| v.as_str()) != live_hash.as_deref()
+            || want_replicas.map(|r| r as i32) != live_replicas
+        {
+            self.apply_target(&up).await?;
+            return Ok(Step::InFlight("applied the target's objects".into()));
+        }
+        if !upgrade::target_runs(&target) {
+            let pods = self.pods(id, None).await?;
+            if !pods.is_empty() {
+                return Ok(Step::InFlight(format!(
+                    "waiting for {} pods to go",
+                    pods.len()
+                )));
+            }
+            return self.done(id, ledger, &up).await;
+        }
+        let rest = self
+            .rest(id)
+            .await
+            .map_err(|e| StepError::Transient(format!("waiting for the new JobManager: {e}")))?;
+        let jobs = rest.jobs().await?;
+        let Some(job) = jobs
+            .iter()
+            .find(|j| !is_terminal(&j.state))
+            .or_else(|| jobs.first())
+        else {
+            return Err(StepError::Transient(
+                "the new JobManager runs no job yet".into(),
+            ));
+        };
+        match job.state.as_str() {
+            "FAILED" => {
+                return Err(StepError::NewVersion(format!(
+                    "job {} FAILED at start{}",
+                    job.id,
+                    root_cause(&rest, &job.id)
+                        .await
+                        .map(|c| format!(": {c}"))
+                        .unwrap_or_default()
+                )))
+            }
+            "RUNNING" => {}
+            other => return Err(StepError::Transient(format!("the new job is {other}"))),
+        }
+        let details = rest.job(&job.id).await?;
+        if !details.fully_running() {
+            return Err(StepError::Transient(
+                "the new job's tasks are not all RUNNING yet".into(),
+            ));
+        }
+        self.done(id, ledger, &up).await
+    }
+
+    async fn done(&self, id: &JobId, ledger: &Ledger, up: &Upgrade) -> Result<Step, StepError> {
+        let l = upgrade::complete(ledger, up, self.now);
+        ops::write_ledger(self.client, id, &l).await?;
+        let what = l
+            .history
+            .last()
+            .map(|h| h.result.clone())
+            .unwrap_or_default();
+        Ok(Step::Done(what))
+    }
+
+    async fn apply_target(&self, up: &Upgrade) -> Result<(), StepError> {
+        let mut objects = render_target(up).objects;
+        objects.sort_by_key(|o| {
+            crate::cluster::kinds::ManagedKind::find(o.kind).map_or(u8::MAX, |k| k.apply_order)
+        });
+        for o in &objects {
+            ops::apply(self.client, o, false).await?;
+        }
+        Ok(())
+    }
+
+    async fn write(&self, id: &JobId, ledger: &Ledger, up: &Upgrade) -> Result<(), StepError> {
+        ops::write_ledger(self.client, id, &with_upgrade(ledger, up)).await?;
+        Ok(())
+    }
+
+    async fn record(
+        &self,
+        id: &JobId,
+        ledger: &Ledger,
+        up: Upgrade,
+        what: &str,
+    ) -> Result<Step, StepError> {
+        let mut l = with_upgrade(ledger, &up);
+        l.health_reason = Some(format!("{}: {what}", up.action));
+        ops::write_ledger(self.client, id, &l).await?;
+        tracing::info!(phase = ?up.phase, "{what}");
+        Ok(Step::InFlight(what.to_string()))
+    }
+
+    /// The job's pods (both components, or one).
+    async fn pods(&self, id: &JobId, component: Option<&str>) -> Result<Vec<Pod>, StepError> {
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), &id.namespace);
+        let mut selector = format!("{LABEL_JOB}={}", id.name);
+        if let Some(c) = component {
+            selector.push_str(&format!(",{LABEL_COMPONENT}={c}"));
+        }
+        pods.list(&ListParams::default().labels(&selector))
+            .await
+            .map(|l| l.items)
+            .map_err(|e| StepError::Transient(format!("listing the job's pods: {e}")))
+    }
+
+    /// The job's JobManager REST API.
+    async fn rest(&self, id: &JobId) -> Result<FlinkRest, StepError> {
+        let port = crate::render::config::REST_PORT;
+        match self.reach {
+            Reach::ServiceDns => Ok(FlinkRest::new(&format!(
+                "http://{}-rest.{}.svc:{port}",
+                id.name, id.namespace
+            ))),
+            Reach::PodIp => {
+                let pods = self.pods(id, Some("jobmanager")).await?;
+                let ip = pods
+                    .iter()
+                    .filter(|p| p.metadata.deletion_timestamp.is_none())
+                    .filter(|p| {
+                        p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
+                    })
+                    .find_map(|p| p.status.as_ref()?.pod_ip.clone())
+                    .ok_or_else(|| StepError::Transient("no running JobManager pod".into()))?;
+                Ok(FlinkRest::new(&format!("http://{ip}:{port}")))
+            }
+        }
+    }
+}
+
+fn render_target(up: &Upgrade) -> render::Rendered {
+    render::render(
+        &up.target(),
+        &render::Context {
+            commit: &up.target_commit,
+            restore_from: up.restore_from.as_deref(),
+        },
+    )
+}
+
+fn with_upgrade(ledger: &Ledger, up: &Upgrade) -> Ledger {
+    let mut l = ledger.clone();
+    l.upgrade = Some(up.clone());
+    l
+}
+
+fn action(up: &Upgrade) -> crate::plan::Action {
+    crate::plan::Action::parse(&up.action).unwrap_or(crate::plan::Action::SavepointUpgrade)
+}
+
+/// Where the savepoint goes: the target's directory (so a commit can fix an unwritable
+/// one), else the running spec's.
+fn savepoint_dir(target: &JobSpec, old: Option<&JobSpec>) -> Option<String> {
+    [Some(target), old].into_iter().flatten().find_map(|s| {
+        render::config::savepoint_dir(&render::config::effective(s, None)).map(str::to_string)
+    })
+}
+
+fn initial(target: &JobSpec, carry: Carry) -> Option<String> {
+    match carry {
+        Carry::Initial => target.job.as_ref()?.initial_savepoint_path.clone(),
+        _ => None,
+    }
+}
+
+fn is_terminal(state: &str) -> bool {
+    matches!(state, "FINISHED" | "CANCELED" | "FAILED")
+}
+
+fn short(commit: &str) -> &str {
+    &commit[..commit.len().min(12)]
+}
+
+/// The first line of the root exception of a failed job, for the rollback reason.
+async fn root_cause(rest: &FlinkRest, job: &str) -> Option<String> {
+    rest.root_exception(job).await.ok().flatten()
+}

@@ -1,0 +1,43 @@
+//! Durations as people write them on the command line and in Flink configuration:
+//! `90s`, `5m`, `1h`, `250ms`, `5 min`, `30 s`, or plain seconds.
+
+use std::time::Duration;
+
+pub fn parse(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration (e.g. 30s, 5m, 1h)"))?;
+    let ms = match unit.trim() {
+        "ms" | "milli" | "millis" => n,
+        "" | "s" | "sec" | "secs" | "second" | "seconds" => n * 1000,
+        "m" | "min" | "mins" | "minute" | "minutes" => n * 60_000,
+        "h" | "hour" | "hours" => n * 3_600_000,
+        other => return Err(format!("`{s}` has unknown unit `{other}` (ms, s, m, h)")),
+    };
+    if ms == 0 {
+        return Err("the duration must be greater than zero".into());
+    }
+    Ok(Duration::from_millis(ms))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_take_common_units() {
+        assert_eq!(parse("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse("5 min"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse("7"), Ok(Duration::from_secs(7)));
+        assert!(parse("0s").is_err());
+        assert!(parse("5d").unwrap_err().contains("unknown unit"));
+        assert!(parse("soon").is_err());
+    }
+}
