@@ -1,0 +1,464 @@
+//! Savepoint-driven upgrades of an application-mode job, end to end: `flinkops sync`
+//! drives the upgrade through the real Flink REST API while the pod runner plays the
+//! kubelet for the real JobManager and TaskManagers. The test job counts per key in keyed
+//! state and prints every count, so "the state was carried" is checked exactly: after each
+//! restart, every key's first count is its last count before the stop, plus one.
+
+mod support;
+
+use flinkops::cluster::ledger::{ledger_name, Health, Ledger};
+use flinkops::flink::FlinkRest;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+use kube::api::{Api, ListParams};
+use kube::Client;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+use support::git::TestRepo;
+use support::pod_runner::PodRunner;
+
+// Tests run on a multi-threaded runtime: `sync` blocks its thread until the upgrade is
+// done, while the pod runner (a task on another thread) starts the new pods.
+
+/// One Flink application at a time on two cores.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+struct Scenario {
+    env: support::TestEnv,
+    client: Client,
+    ns: support::kube::TestNamespace,
+    runner: PodRunner,
+    state: tempfile::TempDir,
+    repo: TestRepo,
+}
+
+impl Scenario {
+    async fn new(env: support::TestEnv, prefix: &str) -> Scenario {
+        let client = support::kube::client(&env).await;
+        let ns = support::kube::TestNamespace::create(&env, &client, prefix).await;
+        let runner = PodRunner::start(&env, &client, &ns.name);
+        let repo = TestRepo::new();
+        repo.write("flinkops.yaml", &format!("namespaces: [{}]\n", ns.name));
+        Scenario {
+            env,
+            client,
+            ns,
+            runner,
+            state: tempfile::tempdir().unwrap(),
+            repo,
+        }
+    }
+
+    fn savepoints(&self) -> String {
+        format!("file://{}/savepoints", self.state.path().display())
+    }
+
+    /// The counter job; `extra` goes under `job:` (upgradeMode, state, args ...).
+    fn job(&self, parallelism: u32, conf: &str, job_extra: &str) -> String {
+        format!(
+            "apiVersion: flink.apache.org/v1beta1
+kind: FlinkDeployment
+metadata:
+  name: counter
+  namespace: {ns}
+spec:
+  image: flink:2.3
+  flinkVersion: v2_3
+  flinkConfiguration:
+    taskmanager.numberOfTaskSlots: 2
+    kubernetes.operator.deployment.readiness.timeout: 90s
+    execution.checkpointing.interval: 1s
+    execution.checkpointing.dir: file://{state}/checkpoints
+{conf}
+  jobManager:
+    resource: {{cpu: 0.5, memory: 1024m}}
+  taskManager:
+    resource: {{cpu: 0.5, memory: 1024m}}
+  job:
+    jarURI: local:///opt/flink/usrlib/counter.jar
+    entryClass: flinkops.testjob.CounterJob
+    parallelism: {parallelism}
+{job_extra}",
+            ns = self.ns.name,
+            state = self.state.path().display(),
+        )
+    }
+
+    fn savepoint_job(&self, parallelism: u32) -> String {
+        self.job(
+            parallelism,
+            &format!(
+                "    execution.checkpointing.savepoint-dir: {}",
+                self.savepoints()
+            ),
+            "    upgradeMode: savepoint\n    args: [\"20\"]",
+        )
+    }
+
+    fn commit(&self, file_text: &str, message: &str) -> String {
+        self.repo.write("counter.yaml", file_text);
+        self.repo.commit(message)
+    }
+
+    fn sync(&self) -> (i32, String) {
+        support::sync_once(&self.env, self.repo.path())
+    }
+
+    fn sync_ok(&self) -> String {
+        let (code, out) = self.sync();
+        assert_eq!(
+            code,
+            0,
+            "{out}\n{}\nrunning: {:?}\n{}",
+            self.runner.logs(),
+            self.runner.running(),
+            support::cluster_diagnostics(&self.env, &self.ns.name)
+        );
+        out
+    }
+
+    async fn ledger(&self) -> Ledger {
+        let cms: Api<ConfigMap> = Api::namespaced(self.client.clone(), &self.ns.name);
+        let cm = cms.get(&ledger_name("counter")).await.unwrap();
+        Ledger::from_data(&cm.data.unwrap_or_default()).unwrap()
+    }
+
+    /// The REST API of the JobManager Pod that runs now.
+    async fn rest(&self) -> FlinkRest {
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), &self.ns.name);
+        let ip = support::eventually(
+            "a JobManager Pod with an IP",
+            Duration::from_secs(60),
+            || async {
+                let lp = ListParams::default()
+                    .labels("flinkops.io/job=counter,app.kubernetes.io/component=jobmanager");
+                let list = pods.list(&lp).await.ok()?;
+                let p = list
+                    .items
+                    .into_iter()
+                    .find(|p| p.metadata.deletion_timestamp.is_none())?;
+                p.status?.pod_ip
+            },
+        )
+        .await;
+        FlinkRest::new(&format!("http://{ip}:8081"))
+    }
+
+    /// The one job running in the JobManager, once all its tasks run: (id, parallelism).
+    async fn running_job(&self) -> (String, u32) {
+        let rest = self.rest().await;
+        support::eventually_or(
+            "exactly one job, fully RUNNING",
+            Duration::from_secs(120),
+            || self.runner.logs(),
+            || async {
+                let jobs = rest.jobs().await.ok()?;
+                let live: Vec<_> = jobs.iter().filter(|j| j.state == "RUNNING").collect();
+                assert!(live.len() <= 1, "two jobs run at once: {jobs:?}");
+                let d = rest.job(&live.first()?.id).await.ok()?;
+                d.fully_running().then(|| {
+                    (
+                        d.id.clone(),
+                        d.vertices.iter().map(|v| v.parallelism).max().unwrap_or(0),
+                    )
+                })
+            },
+        )
+        .await
+    }
+
+    /// Waits until every key of the job counted at least `n` in the logs not in `old`.
+    async fn counting(&self, old: &BTreeSet<String>, n: u64) {
+        support::eventually_or(
+            "the job counting",
+            Duration::from_secs(90),
+            || self.runner.logs(),
+            || async {
+                let c = counts_in(&self.runner.counter_logs(), |name| !old.contains(name));
+                (c.len() == 4 && c.values().all(|(_, last)| *last >= n)).then_some(())
+            },
+        )
+        .await
+    }
+
+    fn log_names(&self) -> BTreeSet<String> {
+        self.runner.counter_logs().into_keys().collect()
+    }
+
+    /// Asserts that the logs written since `before` continue the counts of the logs in
+    /// `before` exactly: first new count = last old count + 1, for every key.
+    fn assert_counts_continue(&self, before: &BTreeSet<String>) {
+        let logs = self.runner.counter_logs();
+        let old = counts_in(&logs, |n| before.contains(n));
+        let new = counts_in(&logs, |n| !before.contains(n));
+        assert_eq!(old.len(), 4, "old counts: {old:?}");
+        assert_eq!(new.len(), 4, "new counts: {new:?}\n{}", self.runner.logs());
+        for (k, (_, old_last)) in &old {
+            let (new_first, _) = new[k];
+            assert_eq!(
+                new_first,
+                old_last + 1,
+                "key {k}: counted {old_last} before the upgrade, restarted at {new_first}"
+            );
+        }
+    }
+
+    async fn deployment_commit(&self) -> String {
+        let d: Api<Deployment> = Api::namespaced(self.client.clone(), &self.ns.name);
+        let jm = d.get("counter-jobmanager").await.unwrap();
+        jm.metadata.annotations.unwrap()["flinkops.io/commit"].clone()
+    }
+}
+
+/// Per key: (first count, last count) over the logs whose names pass `pick`.
+fn counts_in(
+    logs: &BTreeMap<String, Vec<(u64, u64)>>,
+    pick: impl Fn(&str) -> bool,
+) -> BTreeMap<u64, (u64, u64)> {
+    let mut out: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
+    for (_, lines) in logs.iter().filter(|(n, _)| pick(n)) {
+        for &(k, c) in lines {
+            let e = out.entry(k).or_insert((c, c));
+            e.0 = e.0.min(c);
+            e.1 = e.1.max(c);
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parallelism_change_and_its_revert_carry_the_state() {
+    let Some(env) = support::testenv() else {
+        return;
+    };
+    let _one = SERIAL.lock().await;
+    let s = Scenario::new(env, "t-upg").await;
+    let c1 = s.commit(&s.savepoint_job(2), "counter at parallelism 2");
+    s.sync_ok();
+    let (first_job, p) = s.running_job().await;
+    assert_eq!(p, 2);
+    s.counting(&BTreeSet::new(), 20).await;
+
+    // A commit that changes parallelism: stop-with-savepoint, redeploy, restore.
+    let before = s.log_names();
+    let c2 = s.commit(&s.savepoint_job(3), "parallelism 3");
+    let out = s.sync_ok();
+    assert!(out.contains("savepoint-upgrade"), "{out}");
+    let (job, p) = s.running_job().await;
+    assert_eq!(p, 3);
+    assert_ne!(job, first_job);
+    s.counting(&before, 1).await;
+    s.assert_counts_continue(&before);
+    let l = s.ledger().await;
+    assert_eq!(l.applied_commit, c2);
+    assert!(l.upgrade.is_none(), "{:?}", l.upgrade);
+    assert_eq!(l.savepoints.len(), 1, "{:?}", l.savepoints);
+    let sp = &l.savepoints[0];
+    assert_eq!(
+        (sp.commit.as_str(), sp.reason.as_str()),
+        (c1.as_str(), "upgrade")
+    );
+    // Flink writes file:/path for file:///path.
+    let dir = format!("{}/savepoints/", s.state.path().display());
+    assert!(sp.path.starts_with(&format!("file:{dir}")), "{sp:?}");
+    assert_eq!(l.restore_from.as_deref(), Some(sp.path.as_str()));
+    assert_eq!(s.deployment_commit().await, c2);
+    // The restored job says where it came from.
+    let restored = s
+        .rest()
+        .await
+        .checkpoints(&job)
+        .await
+        .unwrap()
+        .restored
+        .unwrap();
+    assert_eq!(restored.path, sp.path);
+    // Exactly one JobManager and the TaskManagers for parallelism 3 run.
+    let jms = s
+        .runner
+        .running()
+        .into_iter()
+        .filter(|(_, c)| c == "jobmanager")
+        .count();
+    assert_eq!(jms, 1);
+
+    // The next sync has nothing to do: no restart from the recorded path either.
+    let out = s.sync_ok();
+    assert!(out.contains("0 jobs with work"), "{out}");
+
+    // A revert is an ordinary upgrade back to the old spec, carrying the latest state
+    // (the new savepoint, not the first one).
+    let before = s.log_names();
+    let c3 = s.repo.revert(&c2);
+    s.sync_ok();
+    let (_, p) = s.running_job().await;
+    assert_eq!(p, 2);
+    s.counting(&before, 1).await;
+    s.assert_counts_continue(&before);
+    let l = s.ledger().await;
+    assert_eq!(l.applied_commit, c3);
+    assert_eq!(l.savepoints.len(), 2);
+    assert_eq!(l.savepoints[1].commit, c2);
+    assert_eq!(
+        l.restore_from.as_deref(),
+        Some(l.savepoints[1].path.as_str())
+    );
+    assert_eq!(l.health, Health::Healthy);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn suspend_then_resume_continues_the_counts() {
+    let Some(env) = support::testenv() else {
+        return;
+    };
+    let _one = SERIAL.lock().await;
+    let s = Scenario::new(env, "t-susp").await;
+    let running = s.savepoint_job(2);
+    s.commit(&running, "counter");
+    s.sync_ok();
+    s.running_job().await;
+    s.counting(&BTreeSet::new(), 10).await;
+
+    let before = s.log_names();
+    s.commit(
+        &running.replace(
+            "upgradeMode: savepoint",
+            "upgradeMode: savepoint\n    state: suspended",
+        ),
+        "suspend",
+    );
+    s.sync_ok();
+    support::eventually("no Flink processes", Duration::from_secs(60), || async {
+        s.runner.running().is_empty().then_some(())
+    })
+    .await;
+    let l = s.ledger().await;
+    assert_eq!(l.health, Health::Suspended);
+    assert_eq!(l.savepoints.last().unwrap().reason, "suspend");
+    // The Deployments stay (scaled to zero), and the configuration with them.
+    let d: Api<Deployment> = Api::namespaced(s.client.clone(), &s.ns.name);
+    assert_eq!(
+        d.get("counter-jobmanager")
+            .await
+            .unwrap()
+            .spec
+            .unwrap()
+            .replicas,
+        Some(0)
+    );
+
+    s.commit(&running, "resume");
+    s.sync_ok();
+    s.running_job().await;
+    s.counting(&before, 1).await;
+    s.assert_counts_continue(&before);
+    let l = s.ledger().await;
+    assert_eq!(
+        l.restore_from.as_deref(),
+        Some(l.savepoints.last().unwrap().path.as_str())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unwritable_savepoint_directory_leaves_the_job_running_until_a_commit_fixes_it() {
+    let Some(env) = support::testenv() else {
+        return;
+    };
+    let _one = SERIAL.lock().await;
+    let s = Scenario::new(env, "t-spfail").await;
+    s.commit(&s.savepoint_job(2), "counter");
+    s.sync_ok();
+    let (job, _) = s.running_job().await;
+    s.counting(&BTreeSet::new(), 5).await;
+
+    // The new commit points savepoints below a regular file: Flink cannot write there.
+    let blocked = s.state.path().join("blocked");
+    std::fs::write(&blocked, "a file, not a directory").unwrap();
+    let bad = s.savepoint_job(3).replace(
+        &s.savepoints(),
+        &format!("file://{}/savepoints", blocked.display()),
+    );
+    s.commit(&bad, "parallelism 3, savepoints to an unwritable place");
+    let (code, out) = s.sync();
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("attempt 1 of 3 failed: stop-with-savepoint failed"),
+        "{out}"
+    );
+    // The old job still runs, untouched, and keeps counting.
+    let (still, p) = s.running_job().await;
+    assert_eq!((still.as_str(), p), (job.as_str(), 2));
+    let l = s.ledger().await;
+    assert_eq!(l.health, Health::Degraded);
+    assert!(
+        l.last_error
+            .as_deref()
+            .unwrap()
+            .contains("stop-with-savepoint failed"),
+        "{:?}",
+        l.last_error
+    );
+    assert!(l.savepoints.is_empty());
+
+    // A commit that fixes the directory replaces the failed attempt.
+    let before = s.log_names();
+    s.commit(&s.savepoint_job(3), "savepoints back to a writable place");
+    s.sync_ok();
+    let (_, p) = s.running_job().await;
+    assert_eq!(p, 3);
+    s.counting(&before, 1).await;
+    s.assert_counts_continue(&before);
+    let l = s.ledger().await;
+    assert!(l.last_error.is_none() && l.failed.is_none(), "{l:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_that_fails_at_start_is_rolled_back_with_its_state() {
+    let Some(env) = support::testenv() else {
+        return;
+    };
+    let _one = SERIAL.lock().await;
+    let s = Scenario::new(env, "t-rollb").await;
+    let good = s.savepoint_job(2);
+    let c1 = s.commit(&good, "counter");
+    s.sync_ok();
+    s.running_job().await;
+    s.counting(&BTreeSet::new(), 5).await;
+
+    // A negative delay makes every record throw; without restarts the job FAILS at once.
+    let before = s.log_names();
+    let bad = good.replace("args: [\"20\"]", "args: [\"-1\"]").replace(
+        "    taskmanager.numberOfTaskSlots: 2",
+        "    taskmanager.numberOfTaskSlots: 2\n    restart-strategy.type: none",
+    );
+    let c2 = s.commit(&bad, "a version that fails");
+    let (code, out) = s.sync();
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("rolling back"), "{out}");
+    // The rollback finishes (the next sync carries it on) and the state continues.
+    s.sync_ok();
+    let (_, p) = s.running_job().await;
+    assert_eq!(p, 2);
+    s.counting(&before, 1).await;
+    let l = s.ledger().await;
+    assert_eq!(l.applied_commit, c1);
+    let f = l.failed.as_ref().expect("the head is marked failed");
+    assert_eq!((f.commit.as_str(), f.rolled_back), (c2.as_str(), true));
+    assert!(
+        l.history
+            .last()
+            .unwrap()
+            .result
+            .starts_with("rolled back from"),
+        "{:?}",
+        l.history
+    );
+    // The restarted job continues from the upgrade's savepoint: the bad version processed
+    // nothing (every record threw), so the counts go on exactly.
+    s.assert_counts_continue(&before);
+    // The failed head is not retried until Git changes.
+    let (code, out) = s.sync();
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("waiting for a new commit"), "{out}");
+    assert_eq!(s.ledger().await.applied_commit, c1);
+}
