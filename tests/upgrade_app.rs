@@ -425,12 +425,16 @@ async fn a_version_that_fails_at_start_is_rolled_back_with_its_state() {
     s.running_job().await;
     s.counting(&BTreeSet::new(), 5).await;
 
-    // A negative delay makes every record throw; without restarts the job FAILS at once.
+    // A version whose main() throws (its argument is not a number) never submits a job;
+    // it gets 20 s to run before it counts as failed.
     let before = s.log_names();
-    let bad = good.replace("args: [\"20\"]", "args: [\"-1\"]").replace(
-        "    taskmanager.numberOfTaskSlots: 2",
-        "    taskmanager.numberOfTaskSlots: 2\n    restart-strategy.type: none",
-    );
+    let bad = good
+        .replace("args: [\"20\"]", "args: [\"twenty\"]")
+        .replace(
+            "kubernetes.operator.deployment.readiness.timeout: 90s",
+            "kubernetes.operator.deployment.readiness.timeout: 20s",
+        );
+    assert_ne!(bad, good);
     let c2 = s.commit(&bad, "a version that fails");
     let (code, out) = s.sync();
     assert_eq!(code, 1, "{out}");
@@ -454,7 +458,7 @@ async fn a_version_that_fails_at_start_is_rolled_back_with_its_state() {
         l.history
     );
     // The restarted job continues from the upgrade's savepoint: the bad version processed
-    // nothing (every record threw), so the counts go on exactly.
+    // nothing, so the counts go on exactly.
     s.assert_counts_continue(&before);
     // The failed head is not retried until Git changes.
     let (code, out) = s.sync();

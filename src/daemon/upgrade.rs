@@ -577,6 +577,16 @@ impl Executor<'_> {
                 "the new job's tasks are not all RUNNING yet".into(),
             ));
         }
+        // RUNNING is not yet working: a job that fails on its first record is RUNNING for
+        // a moment. With checkpointing on, the first completed checkpoint proves it.
+        let conf = render::config::effective(&target, None);
+        if conf.contains_key("execution.checkpointing.interval")
+            && rest.checkpoints(&job.id).await?.completed == 0
+        {
+            return Err(StepError::Transient(
+                "waiting for the new job's first checkpoint".into(),
+            ));
+        }
         self.done(id, ledger, &up).await
     }
 
