@@ -331,8 +331,10 @@ fn desired_job(
         _ => commit.to_string(),
     };
     // The applied objects restore from what the ledger says (re-rendering them must not
-    // drop it); a first deployment starts from initialSavepointPath, if any.
+    // drop it); a first deployment starts from initialSavepointPath, if any; a stateless
+    // restart starts empty.
     let restore_from = match ledger {
+        Some(_) if work.action.restarts_job() => None,
         Some(l) => l.restore_from.clone(),
         None => spec
             .job
@@ -808,6 +810,18 @@ spec:
         assert_eq!(work[0].action, Action::StatelessUpgrade);
         assert!(work[0].upgrade.is_none());
         assert_eq!(work[0].apply.len(), 5);
+        // ... and starts empty, whatever the previous mode restored from.
+        let mut ledgers = ledgers;
+        ledgers.values_mut().next().unwrap().restore_from = Some("file:///cp/chk-7".into());
+        let work = reconcile(
+            &catalog(&[("a.yaml", &changed)]),
+            C2,
+            &live,
+            &ledgers,
+            &opts(),
+        );
+        assert!(!format!("{:?}", work[0].apply).contains("chk-7"));
+        assert_eq!(work[0].ledger.as_ref().unwrap().restore_from, None);
     }
 
     #[test]

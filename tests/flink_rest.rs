@@ -88,7 +88,10 @@ async fn rest_client_on_a_real_session_cluster() {
     let blocker = session.dir.path().join("not-a-directory");
     std::fs::write(&blocker, "x").unwrap();
     let bad_target = format!("file://{}/savepoints", blocker.display());
-    let trigger = client.stop_with_savepoint(&job, &bad_target).await.unwrap();
+    let trigger = client
+        .stop_with_savepoint(&job, &bad_target, None)
+        .await
+        .unwrap();
     let err = client
         .await_savepoint(&job, &trigger, Duration::from_secs(60))
         .await
@@ -120,7 +123,10 @@ async fn rest_client_on_a_real_session_cluster() {
     eprintln!("run from a missing savepoint: {err}");
 
     // Stop-with-savepoint, then restore from it at another parallelism.
-    let trigger = client.stop_with_savepoint(&job, &savepoints).await.unwrap();
+    let trigger = client
+        .stop_with_savepoint(&job, &savepoints, None)
+        .await
+        .unwrap();
     let stopped_at = client
         .await_savepoint(&job, &trigger, Duration::from_secs(60))
         .await

@@ -466,3 +466,131 @@ async fn a_version_that_fails_at_start_is_rolled_back_with_its_state() {
     assert!(out.contains("waiting for a new commit"), "{out}");
     assert_eq!(s.ledger().await.applied_commit, c1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_at_any_point_of_an_upgrade_the_next_sync_finishes_it_from_the_right_savepoint() {
+    let Some(env) = support::testenv() else {
+        return;
+    };
+    let _one = SERIAL.lock().await;
+    let s = Scenario::new(env, "t-crash").await;
+    s.commit(&s.savepoint_job(2), "counter");
+    s.sync_ok();
+    s.running_job().await;
+    s.counting(&BTreeSet::new(), 5).await;
+    let mut parallelism = 2;
+    for point in [
+        "before-stop",
+        "after-stop-request",
+        "after-savepoint",
+        "before-apply",
+        "before-done",
+    ] {
+        parallelism = if parallelism == 2 { 3 } else { 2 };
+        let before = s.log_names();
+        let savepoints = s.ledger().await.savepoints.len();
+        s.commit(
+            &s.savepoint_job(parallelism),
+            &format!("parallelism {parallelism}"),
+        );
+        let (code, out) =
+            support::sync_once_with(&s.env, s.repo.path(), &[(flinkops::fault::ENV, point)]);
+        assert_ne!(code, 0, "{point}: {out}");
+        assert!(out.contains(&format!("dying at {point}")), "{point}: {out}");
+        // The next run finishes the upgrade: one job, the new parallelism, the counts
+        // continue from the one savepoint this upgrade took.
+        s.sync_ok();
+        let (_, p) = s.running_job().await;
+        assert_eq!(p, parallelism, "{point}");
+        s.counting(&before, 1).await;
+        s.assert_counts_continue(&before);
+        let l = s.ledger().await;
+        assert!(l.upgrade.is_none(), "{point}: {:?}", l.upgrade);
+        assert_eq!(
+            l.savepoints.len(),
+            savepoints + 1,
+            "{point}: {:?}",
+            l.savepoints
+        );
+        assert_eq!(
+            l.restore_from.as_deref(),
+            Some(l.savepoints.last().unwrap().path.as_str()),
+            "{point}: restored from the newest savepoint"
+        );
+        let jms = s
+            .runner
+            .running()
+            .into_iter()
+            .filter(|(_, c)| c == "jobmanager")
+            .count();
+        assert_eq!(jms, 1, "{point}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn last_state_restores_the_latest_checkpoint_and_stateless_starts_fresh() {
+    let Some(env) = support::testenv() else {
+        return;
+    };
+    let _one = SERIAL.lock().await;
+    let s = Scenario::new(env, "t-modes").await;
+    let last_state = |p| s.job(p, "", "    upgradeMode: last-state\n    args: [\"20\"]");
+    s.commit(&last_state(2), "counter, last-state");
+    s.sync_ok();
+    s.running_job().await;
+    s.counting(&BTreeSet::new(), 30).await;
+
+    // last-state: cancelled without a savepoint, restored from its latest checkpoint.
+    let before = s.log_names();
+    s.commit(&last_state(3), "parallelism 3");
+    s.sync_ok();
+    let (job, p) = s.running_job().await;
+    assert_eq!(p, 3);
+    s.counting(&before, 1).await;
+    let logs = s.runner.counter_logs();
+    let old = counts_in(&logs, |n| before.contains(n));
+    let new = counts_in(&logs, |n| !before.contains(n));
+    for (k, (_, old_last)) in &old {
+        let (new_first, _) = new[k];
+        // What was counted after the checkpoint is counted again (at-least-once replay),
+        // but the state is there: the counts do not start over.
+        assert!(
+            new_first > 1 && new_first <= old_last + 1,
+            "key {k}: counted {old_last} before, restarted at {new_first}"
+        );
+    }
+    let l = s.ledger().await;
+    assert!(
+        l.savepoints.is_empty(),
+        "no savepoint is taken: {:?}",
+        l.savepoints
+    );
+    let restored = l.restore_from.clone().expect("restored from a checkpoint");
+    assert!(
+        restored.contains("/checkpoints/") && restored.contains("chk-"),
+        "{restored}"
+    );
+    let from = s
+        .rest()
+        .await
+        .checkpoints(&job)
+        .await
+        .unwrap()
+        .restored
+        .unwrap();
+    // (Flink calls a checkpoint restored through execution.savepoint.path a savepoint.)
+    assert_eq!(from.path, restored);
+
+    // stateless: redeployed, the counts start over, and one job runs.
+    let before = s.log_names();
+    let stateless = |p| s.job(p, "", "    upgradeMode: stateless\n    args: [\"20\"]");
+    s.commit(&stateless(3), "stateless");
+    s.sync_ok();
+    s.commit(&stateless(2), "stateless, parallelism 2");
+    s.sync_ok();
+    let (_, p) = s.running_job().await;
+    assert_eq!(p, 2);
+    s.counting(&before, 1).await;
+    let new = counts_in(&s.runner.counter_logs(), |n| !before.contains(n));
+    assert!(new.values().all(|(first, _)| *first == 1), "{new:?}");
+}

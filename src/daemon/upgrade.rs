@@ -289,11 +289,17 @@ impl Executor<'_> {
                 };
                 // Record the job before asking Flink to stop it: a crash after the request
                 // finds the job FINISHED and its savepoint in its checkpoint statistics.
+                // Record the job and our trigger id before asking Flink to stop it: a crash
+                // after the request finds the operation under that id.
+                let trigger = trigger_id(&job.id, self.unix_now);
                 up.job_id = Some(job.id.clone());
+                up.trigger = Some(trigger.clone());
                 up.enter(Phase::Stopping, self.unix_now);
                 self.write(id, ledger, &up).await?;
-                let trigger = rest.stop_with_savepoint(&job.id, &dir).await?;
-                up.trigger = Some(trigger);
+                crate::fault::point("before-stop");
+                rest.stop_with_savepoint(&job.id, &dir, Some(&trigger))
+                    .await?;
+                crate::fault::point("after-stop-request");
                 self.record(id, ledger, up, "stop-with-savepoint requested")
                     .await
             }
@@ -343,42 +349,41 @@ impl Executor<'_> {
         };
         let rest = self.rest(id).await?;
         if carry == Carry::Savepoint {
-            if let Some(trigger) = up.trigger.clone() {
-                match rest.savepoint_status(&job_id, &trigger).await {
-                    Ok(Operation::InProgress) => {
-                        return Ok(Step::InFlight("savepoint in progress".into()))
-                    }
-                    Ok(Operation::Completed { location }) => {
-                        return self.savepointed(id, ledger, up, location).await;
-                    }
-                    Ok(Operation::Failed { cause }) => {
-                        // Flink keeps the job running when its stop-with-savepoint fails.
-                        return Err(StepError::Attempt(format!(
-                            "stop-with-savepoint failed: {cause}"
-                        )));
-                    }
-                    // The JobManager forgot the request (it restarted): ask the job.
-                    Err(e) if e.is_not_found() => {}
-                    Err(e) => return Err(e.into()),
+            // The trigger id is ours and recorded before the request, so a request that
+            // flinkops died around is found, or safely repeated (Flink deduplicates it).
+            let trigger = up
+                .trigger
+                .clone()
+                .unwrap_or_else(|| trigger_id(&job_id, self.unix_now));
+            match rest.savepoint_status(&job_id, &trigger).await {
+                Ok(Operation::InProgress) => {
+                    return Ok(Step::InFlight("savepoint in progress".into()))
                 }
+                Ok(Operation::Completed { location }) => {
+                    return self.savepointed(id, ledger, up, location).await;
+                }
+                Ok(Operation::Failed { cause }) => {
+                    // Flink keeps the job running when its stop-with-savepoint fails.
+                    return Err(StepError::Attempt(format!(
+                        "stop-with-savepoint failed: {cause}"
+                    )));
+                }
+                // Flink does not know the request: it never arrived (or the JobManager
+                // restarted). The job's own state says what to do.
+                Err(e) if e.is_not_found() => {}
+                Err(e) => return Err(e.into()),
             }
-            // No trigger recorded (flinkops died between asking and recording) or the
-            // request is unknown: the job's own state says what happened.
             let details = rest.job(&job_id).await?;
             return match details.state.as_str() {
-                "RUNNING" if up.trigger.is_none() => {
-                    let conf = render::config::effective(old.as_ref().unwrap_or(&target), None);
-                    let dir = render::config::savepoint_dir(&conf)
-                        .unwrap_or_default()
-                        .to_string();
-                    let trigger = rest.stop_with_savepoint(&job_id, &dir).await?;
-                    up.trigger = Some(trigger);
-                    self.record(id, ledger, up, "stop-with-savepoint requested")
+                "RUNNING" => {
+                    let dir = savepoint_dir(&target, old.as_ref()).unwrap_or_default();
+                    up.trigger = Some(trigger.clone());
+                    self.write(id, ledger, &up).await?;
+                    rest.stop_with_savepoint(&job_id, &dir, Some(&trigger))
+                        .await?;
+                    self.record(id, ledger, up, "stop-with-savepoint requested again")
                         .await
                 }
-                "RUNNING" => Err(StepError::Attempt(
-                    "the stop-with-savepoint request was lost; the job still runs".into(),
-                )),
                 "FINISHED" => {
                     let cps = rest.checkpoints(&job_id).await?;
                     match cps.latest_savepoint {
@@ -458,6 +463,7 @@ impl Executor<'_> {
         ledger: &Ledger,
         mut up: Upgrade,
     ) -> Result<Step, StepError> {
+        crate::fault::point("after-savepoint");
         let mut scaled = false;
         for component in ["jobmanager", "taskmanager"] {
             scaled |= ops::scale_to_zero(
@@ -476,6 +482,7 @@ impl Executor<'_> {
         }
         up.enter(Phase::Deploying, self.unix_now);
         self.write(id, ledger, &up).await?;
+        crate::fault::point("before-apply");
         self.apply_target(&up).await?;
         Ok(Step::InFlight(match &up.restore_from {
             Some(p) => format!("{} applied, restoring from {p}", short(&up.target_commit)),
@@ -591,6 +598,7 @@ impl Executor<'_> {
     }
 
     async fn done(&self, id: &JobId, ledger: &Ledger, up: &Upgrade) -> Result<Step, StepError> {
+        crate::fault::point("before-done");
         let l = upgrade::complete(ledger, up, self.now);
         ops::write_ledger(self.client, id, &l).await?;
         let what = l
@@ -694,6 +702,17 @@ fn savepoint_dir(target: &JobSpec, old: Option<&JobSpec>) -> Option<String> {
     [Some(target), old].into_iter().flatten().find_map(|s| {
         render::config::savepoint_dir(&render::config::effective(s, None)).map(str::to_string)
     })
+}
+
+/// A savepoint trigger id of our own (Flink's format: 32 hex digits), unique per job and
+/// attempt.
+fn trigger_id(job_id: &str, unix_now: u64) -> String {
+    use sha2::{Digest, Sha256};
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let digest = Sha256::digest(format!("{job_id}/{unix_now}/{nanos}").as_bytes());
+    render::hex(&digest[..16])
 }
 
 fn initial(target: &JobSpec, carry: Carry) -> Option<String> {

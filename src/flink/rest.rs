@@ -174,12 +174,18 @@ impl FlinkRest {
     }
 
     /// Stop-with-savepoint without draining (sources stop, no end-of-input is signalled).
+    /// With `trigger_id` (32 hex digits) the request is idempotent: Flink files the
+    /// operation under that id, and a repeated request does not start a second one.
     pub async fn stop_with_savepoint(
         &self,
         id: &str,
         target_dir: &str,
+        trigger_id: Option<&str>,
     ) -> Result<String, FlinkError> {
-        let body = serde_json::json!({"drain": false, "targetDirectory": target_dir});
+        let mut body = serde_json::json!({"drain": false, "targetDirectory": target_dir});
+        if let Some(t) = trigger_id {
+            body["triggerId"] = t.into();
+        }
         let v = self.post(&format!("/jobs/{id}/stop"), &body).await?;
         request_id("POST stop", &v)
     }

@@ -100,10 +100,16 @@ spec:
 /// Runs `flinkops sync --once` on a repository against the test cluster; returns the exit
 /// code and everything it printed.
 pub fn sync_once(env: &TestEnv, repo: &Path) -> (i32, String) {
+    sync_once_with(env, repo, &[])
+}
+
+/// `sync_once` with extra environment variables (e.g. a fault injection point).
+pub fn sync_once_with(env: &TestEnv, repo: &Path, vars: &[(&str, &str)]) -> (i32, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_flinkops"))
         .args(["sync", "--once", "--repo"])
         .arg(repo)
         .env("KUBECONFIG", &env.kubeconfig)
+        .envs(vars.iter().copied())
         .output()
         .unwrap();
     let text = format!(
