@@ -242,7 +242,10 @@ async fn a_parallelism_change_and_its_revert_carry_the_state() {
     // A commit that changes parallelism: stop-with-savepoint, redeploy, restore.
     let before = s.log_names();
     let c2 = s.commit(&s.savepoint_job(3), "parallelism 3");
-    let out = s.sync_ok();
+    let (code, out) = support::sync_once_with(&s.env, s.repo.path(), &[("FLINKOPS_LOG", "info")]);
+    assert_eq!(code, 0, "{out}");
+    // The phase timings in the log (run with --nocapture to see them).
+    println!("{out}");
     assert!(out.contains("savepoint-upgrade"), "{out}");
     let (job, p) = s.running_job().await;
     assert_eq!(p, 3);

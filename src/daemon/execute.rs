@@ -150,14 +150,17 @@ async fn execute_job(client: &Client, w: JobWork) -> Outcome {
     let span = tracing::info_span!("job", namespace = %w.id.namespace, job = %w.id.name, commit = %w.commit, action = w.action.as_str());
     async move {
         let out = execute_job_in_span(client, w).await;
-        match &out.error {
-            None => tracing::info!(
+        match (&out.error, &out.note) {
+            (Some(e), _) => tracing::warn!(error = %e, "not synced"),
+            // An upgrade step: transitions are logged by the executor; waiting is quiet.
+            (None, Some(n)) if out.in_progress => tracing::debug!(step = %n, "upgrading"),
+            (None, Some(n)) => tracing::info!(result = %n, "upgraded"),
+            (None, None) => tracing::info!(
                 applied = out.applied,
                 deleted = out.deleted,
                 drift = out.drift.len(),
                 "synced"
             ),
-            Some(e) => tracing::warn!(error = %e, "not synced"),
         }
         out
     }

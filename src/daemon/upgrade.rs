@@ -16,6 +16,9 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams};
 use kube::Client;
 
+/// How long one call follows the short phases (stopping, old pods going) closely.
+const SHORT_PHASES: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// How long a stop (with savepoint, or cancel) may take before it counts as failed.
 pub const STOP_DEADLINE_SECS: u64 = 900;
 
@@ -84,6 +87,33 @@ impl Executor<'_> {
     /// it the ledger's own record is carried on (read fresh: the watch cache may lag a
     /// write this executor just made).
     pub async fn advance(&self, id: &JobId, start: Option<Upgrade>) -> Result<Step, OpError> {
+        // Stopping and Stopped last about a second (a savepoint, pods going): follow them
+        // closely for a few seconds rather than waiting for the next cycle; the long
+        // Deploying phase is polled once per cycle.
+        let until = std::time::Instant::now() + SHORT_PHASES;
+        let mut start = start;
+        let mut last = None;
+        loop {
+            let (step, phase) = self.advance_once(id, start.take()).await?;
+            let short = matches!(
+                phase,
+                Some(Phase::Pending | Phase::Stopping | Phase::Stopped)
+            );
+            if !matches!(step, Step::InFlight(_)) || !short || std::time::Instant::now() > until {
+                return Ok(step);
+            }
+            if last == phase {
+                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            }
+            last = phase;
+        }
+    }
+
+    async fn advance_once(
+        &self,
+        id: &JobId,
+        start: Option<Upgrade>,
+    ) -> Result<(Step, Option<Phase>), OpError> {
         let mut ledger = ops::read_ledger(self.client, id).await?.unwrap_or_default();
         if let Some(up) = start {
             // A newer target replaces an upgrade that has not touched the job yet.
@@ -92,7 +122,10 @@ impl Executor<'_> {
                 .as_ref()
                 .is_some_and(|u| u.phase != Phase::Pending)
             {
-                return Ok(Step::InFlight("an upgrade is already in progress".into()));
+                return Ok((
+                    Step::InFlight("an upgrade is already in progress".into()),
+                    None,
+                ));
             }
             ledger.upgrade = Some(up);
             ledger.health = Health::Progressing;
@@ -100,13 +133,24 @@ impl Executor<'_> {
             ops::write_ledger(self.client, id, &ledger).await?;
         }
         let Some(up) = ledger.upgrade.clone() else {
-            return Ok(Step::Done("no upgrade in progress".into()));
+            return Ok((Step::Done("no upgrade in progress".into()), None));
         };
+        let phase = Some(up.phase);
+        let step = self.finish_step(id, &ledger, &up).await?;
+        Ok((step, phase))
+    }
+
+    async fn finish_step(
+        &self,
+        id: &JobId,
+        ledger: &Ledger,
+        up: &Upgrade,
+    ) -> Result<Step, OpError> {
         let result = match up.phase {
-            Phase::Pending => self.pending(id, &ledger, up.clone()).await,
-            Phase::Stopping => self.stopping(id, &ledger, up.clone()).await,
-            Phase::Stopped => self.stopped(id, &ledger, up.clone()).await,
-            Phase::Deploying => self.deploying(id, &ledger, up.clone()).await,
+            Phase::Pending => self.pending(id, ledger, up.clone()).await,
+            Phase::Stopping => self.stopping(id, ledger, up.clone()).await,
+            Phase::Stopped => self.stopped(id, ledger, up.clone()).await,
+            Phase::Deploying => self.deploying(id, ledger, up.clone()).await,
         };
         match result {
             Ok(step) => Ok(step),
@@ -120,22 +164,20 @@ impl Executor<'_> {
                     || (up.phase == Phase::Stopping
                         && self.unix_now.saturating_sub(up.phase_since) > STOP_DEADLINE_SECS)
                 {
-                    return self.attempt_failed(id, &ledger, &up, &why).await;
+                    return self.attempt_failed(id, ledger, up, &why).await;
                 }
                 if up.phase == Phase::Deploying {
-                    return self.new_version_failed(id, &ledger, &up, &why).await;
+                    return self.new_version_failed(id, ledger, up, &why).await;
                 }
                 let mut l = ledger.clone();
                 l.health_reason = Some(format!("{} ({:?}): {why}", up.action, up.phase));
-                if l != ledger {
+                if &l != ledger {
                     ops::write_ledger(self.client, id, &l).await?;
                 }
                 Ok(Step::InFlight(why))
             }
-            Err(StepError::Attempt(why)) => self.attempt_failed(id, &ledger, &up, &why).await,
-            Err(StepError::NewVersion(why)) => {
-                self.new_version_failed(id, &ledger, &up, &why).await
-            }
+            Err(StepError::Attempt(why)) => self.attempt_failed(id, ledger, up, &why).await,
+            Err(StepError::NewVersion(why)) => self.new_version_failed(id, ledger, up, &why).await,
         }
     }
 
@@ -474,6 +516,9 @@ impl Executor<'_> {
             .await?;
         }
         let pods = self.pods(id, None).await?;
+        if scaled {
+            tracing::info!(phase = ?up.phase, "old JobManager and TaskManagers scaled to zero");
+        }
         if scaled || !pods.is_empty() {
             return Ok(Step::InFlight(format!(
                 "waiting for {} old pods to go",
@@ -484,13 +529,18 @@ impl Executor<'_> {
         self.write(id, ledger, &up).await?;
         crate::fault::point("before-apply");
         self.apply_target(&up).await?;
-        Ok(Step::InFlight(match &up.restore_from {
-            Some(p) => format!("{} applied, restoring from {p}", short(&up.target_commit)),
-            None => format!(
-                "{} applied, starting without state",
+        let what = match &up.restore_from {
+            Some(p) => format!(
+                "old pods gone; {} applied, restoring from {p}",
                 short(&up.target_commit)
             ),
-        }))
+            None => format!(
+                "old pods gone; {} applied, starting without state",
+                short(&up.target_commit)
+            ),
+        };
+        tracing::info!(phase = ?up.phase, "{what}");
+        Ok(Step::InFlight(what))
     }
 
     async fn deploying(&self, id: &JobId, ledger: &Ledger, up: Upgrade) -> Result<Step, StepError> {

@@ -194,13 +194,24 @@ async fn start_pod(
         let lp = kube::api::ListParams::default().labels(&format!(
             "flinkops.io/job={job},app.kubernetes.io/component=jobmanager"
         ));
-        pods.list(&lp)
-            .await
-            .map_err(|e| e.to_string())?
-            .items
-            .iter()
-            .find_map(|p| p.status.as_ref()?.pod_ip.clone())
-            .ok_or("the JobManager Pod has no IP yet")?
+        // A TaskManager may start before its JobManager Pod has an IP (a kubelet would
+        // start it anyway and let it retry the connection): wait for the address.
+        let mut found = None;
+        for _ in 0..120 {
+            found = pods
+                .list(&lp)
+                .await
+                .map_err(|e| e.to_string())?
+                .items
+                .iter()
+                .filter(|p| p.metadata.deletion_timestamp.is_none())
+                .find_map(|p| p.status.as_ref()?.pod_ip.clone());
+            if found.is_some() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+        found.ok_or("the JobManager Pod got no IP within 60 s")?
     };
     let conf_dir = dir.join(format!("{name}-conf"));
     std::fs::create_dir_all(&conf_dir).map_err(|e| e.to_string())?;
