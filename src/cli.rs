@@ -121,6 +121,16 @@ pub enum Command {
     /// Show the jobs flinkops manages in the cluster, from their ledgers: applied commit,
     /// health and last error.
     Status(StatusArgs),
+    /// Take a savepoint of a running job now (the job keeps running) and record it in the
+    /// job's savepoint history. Prints the savepoint's path.
+    Savepoint {
+        /// The job, as NAMESPACE/NAME.
+        #[arg(value_parser = parse_job_id_arg)]
+        job: JobId,
+        /// How long to wait for the savepoint to complete.
+        #[arg(long, default_value = "10m", value_parser = parse_duration)]
+        timeout: std::time::Duration,
+    },
     /// Run the reconciler: keep the cluster in sync with a branch of a Git repository.
     ///
     /// A local repository is watched (a new commit is picked up within about a second); a
@@ -388,6 +398,14 @@ pub fn run(cli: Cli) -> Result<i32> {
             ))
         }
         Command::Status(args) => tokio::runtime::Runtime::new()?.block_on(status_cmd(&args)),
+        Command::Savepoint { job, timeout } => tokio::runtime::Runtime::new()?.block_on(async {
+            let client = kube::Client::try_default()
+                .await
+                .context("connecting to Kubernetes (KUBECONFIG or in-cluster)")?;
+            let record = crate::daemon::savepoint::take(&client, &job, timeout).await?;
+            writeln!(std::io::stdout().lock(), "{}", record.path)?;
+            Ok(EXIT_OK)
+        }),
         Command::Run(args) => {
             tokio::runtime::Runtime::new()?.block_on(run_cmd(args))?;
             Ok(EXIT_OK)
@@ -673,6 +691,10 @@ async fn shutdown_signal() {
 }
 
 pub use crate::duration::parse as parse_duration;
+
+fn parse_job_id_arg(s: &str) -> std::result::Result<JobId, String> {
+    parse_job_id(s).map_err(|e| e.to_string())
+}
 
 pub fn parse_job_id(s: &str) -> Result<JobId> {
     match s.split_once('/') {

@@ -117,6 +117,17 @@ pub async fn show(client: &kube::Client, w: &Where<'_>, json: bool) -> Result<i3
                     "health": l.health,
                     "healthReason": l.health_reason,
                     "lastError": l.last_error,
+                    "lastSavepoint": l.savepoints.last(),
+                    "restoreFrom": l.restore_from,
+                    "upgrade": l.upgrade.as_ref().map(|u| serde_json::json!({
+                        "action": u.action,
+                        "phase": u.phase,
+                        "targetCommit": u.target_commit,
+                        "restoreFrom": u.restore_from,
+                        "failures": u.failures,
+                        "startedAt": u.started_at,
+                    })),
+                    "failed": l.failed,
                 }),
                 Err(e) => serde_json::json!({"namespace": ns, "name": job, "error": e}),
             })
@@ -141,24 +152,37 @@ pub async fn show(client: &kube::Client, w: &Where<'_>, json: bool) -> Result<i3
         .max(3);
     writeln!(
         out,
-        "{:<width$}  {:<15}  {:<12}  {:<11}  DETAIL",
-        "JOB", "KIND", "COMMIT", "HEALTH"
+        "{:<width$}  {:<15}  {:<12}  {:<11}  {:<20}  DETAIL",
+        "JOB", "KIND", "COMMIT", "HEALTH", "LAST SAVEPOINT"
     )?;
     for (ns, job, l) in &rows {
         let id = format!("{ns}/{job}");
         match l {
             Ok(l) => {
-                let detail = l
-                    .last_error
-                    .as_deref()
-                    .or(l.health_reason.as_deref())
-                    .unwrap_or("");
+                let upgrading = l.upgrade.as_ref().map(|u| {
+                    format!(
+                        "{} to {} ({:?}); ",
+                        u.action,
+                        short(&u.target_commit),
+                        u.phase
+                    )
+                });
+                let detail = format!(
+                    "{}{}",
+                    upgrading.unwrap_or_default(),
+                    l.last_error
+                        .as_deref()
+                        .or(l.health_reason.as_deref())
+                        .unwrap_or("")
+                );
                 writeln!(
                     out,
-                    "{id:<width$}  {:<15}  {:<12}  {:<11}  {detail}",
+                    "{id:<width$}  {:<15}  {:<12}  {:<11}  {:<20}  {}",
                     l.spec.as_ref().map_or("?", |s| s.kind.as_str()),
                     short(&l.applied_commit),
                     format!("{:?}", l.health),
+                    l.savepoints.last().map_or("-", |s| s.at.as_str()),
+                    detail.trim_end_matches("; "),
                 )?;
             }
             Err(e) => writeln!(out, "{id:<width$}  unreadable ledger: {e}")?,

@@ -85,6 +85,36 @@ pub fn judge(
             let Some(l) = ledger else {
                 return Verdict::Pending("not applied yet".into());
             };
+            // The commit (or a later one) failed to deploy for good, or was rolled back.
+            if let Some(f) = &l.failed {
+                if contains_commit(&f.commit) == Some(true) {
+                    return Verdict::Failed(format!(
+                        "{} failed{}: {}",
+                        short(&f.commit),
+                        if f.rolled_back {
+                            " and was rolled back"
+                        } else {
+                            ""
+                        },
+                        f.reason
+                    ));
+                }
+            }
+            // An upgrade in flight is retried after a failed attempt: not over yet.
+            if let Some(up) = &l.upgrade {
+                if contains_commit(&up.target_commit) == Some(true) {
+                    return Verdict::Pending(format!(
+                        "{} to {} ({:?}){}",
+                        up.action,
+                        short(&up.target_commit),
+                        up.phase,
+                        l.last_error
+                            .as_deref()
+                            .map(|e| format!(": {e}"))
+                            .unwrap_or_default()
+                    ));
+                }
+            }
             match contains_commit(&l.applied_commit) {
                 Some(true) => match l.health {
                     Health::Healthy => {
@@ -197,6 +227,10 @@ spec:
         );
     }
 
+    fn failed_apply_ledger(commit: &str, error: &str) -> Ledger {
+        ledger(commit, Health::Degraded, Some(error))
+    }
+
     #[test]
     fn verdicts_from_ledgers() {
         let run = Expect::Applied { suspended: false };
@@ -226,6 +260,37 @@ spec:
             j(&run, Some(failed_apply), Some(true)),
             Verdict::Failed("applying Deployment: forbidden".into())
         );
+        // An upgrade to the commit that is being retried is not a failure yet; one that
+        // gave up or was rolled back is.
+        let mut retrying = failed_apply_ledger(A, "attempt 1 of 3 failed: disk full");
+        let target = crate::spec::testing::catalog(&[(
+            "a.yaml",
+            "apiVersion: flink.apache.org/v1beta1\nkind: FlinkDeployment\nmetadata: {name: a, namespace: n}\nspec:\n  image: flink:2.0\n",
+        )]);
+        let spec = target.jobs.values().next().unwrap();
+        retrying.upgrade = Some(crate::upgrade::Upgrade::new(
+            crate::plan::Action::SavepointUpgrade,
+            B,
+            spec,
+            "t",
+            0,
+        ));
+        assert!(matches!(
+            j(&run, Some(retrying.clone()), Some(true)),
+            Verdict::Pending(why) if why.contains("disk full")
+        ));
+        retrying.upgrade = None;
+        retrying.failed = Some(crate::upgrade::FailedTarget {
+            commit: B.into(),
+            spec_hash: "h".into(),
+            reason: "not RUNNING after 300s".into(),
+            at: "t".into(),
+            rolled_back: true,
+        });
+        assert!(matches!(
+            j(&run, Some(retrying), None),
+            Verdict::Failed(why) if why.contains("rolled back") && why.contains("not RUNNING")
+        ));
         // Unknown commits wait (and say why).
         assert!(matches!(
             j(&run, Some(ledger("dddd", Health::Healthy, None)), None),

@@ -65,7 +65,10 @@ async fn rest_client_on_a_real_session_cluster() {
     );
 
     // A savepoint while running; checkpoints are reported.
-    let trigger = client.trigger_savepoint(&job, &savepoints).await.unwrap();
+    let trigger = client
+        .trigger_savepoint(&job, &savepoints, None)
+        .await
+        .unwrap();
     let sp = client
         .await_savepoint(&job, &trigger, Duration::from_secs(60))
         .await

@@ -307,6 +307,23 @@ async fn a_parallelism_change_and_its_revert_carry_the_state() {
         Some(l.savepoints[1].path.as_str())
     );
     assert_eq!(l.health, Health::Healthy);
+
+    // What a person sees: status with the last savepoint, and an Event per upgrade.
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_flinkops"))
+        .args(["status", "-o", "json", "--namespace", &s.ns.name])
+        .env("KUBECONFIG", &s.env.kubeconfig)
+        .output()
+        .unwrap();
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    let row = &status["jobs"][0];
+    assert_eq!(
+        row["lastSavepoint"]["path"],
+        l.savepoints[1].path.as_str(),
+        "{row}"
+    );
+    assert_eq!(row["upgrade"], serde_json::Value::Null, "{row}");
+    let (_, events) = support::kubectl(&s.env, &["get", "events", "-n", &s.ns.name]);
+    assert_eq!(events.matches("Upgraded").count(), 2, "{events}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -321,6 +338,28 @@ async fn suspend_then_resume_continues_the_counts() {
     s.sync_ok();
     s.running_job().await;
     s.counting(&BTreeSet::new(), 10).await;
+
+    // A savepoint by hand: the job keeps running, the savepoint is in its history.
+    let (job, _) = s.running_job().await;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_flinkops"))
+        .args(["savepoint", &format!("{}/counter", s.ns.name)])
+        .env("KUBECONFIG", &s.env.kubeconfig)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let path = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(path.contains("/savepoints/savepoint-"), "{path}");
+    let l = s.ledger().await;
+    let manual = l.savepoints.last().unwrap();
+    assert_eq!(
+        (manual.path.as_str(), manual.reason.as_str()),
+        (path.as_str(), "manual")
+    );
+    assert_eq!(s.running_job().await.0, job);
 
     let before = s.log_names();
     s.commit(

@@ -26,6 +26,8 @@ pub struct Outcome {
     pub in_progress: bool,
     /// What the upgrade step did.
     pub note: Option<String>,
+    /// The work was an upgrade step.
+    pub upgrade: bool,
 }
 
 /// Kubernetes Events for each job that was synced or failed, on its JobManager Deployment
@@ -92,6 +94,22 @@ fn regarding(w: &JobWork) -> ObjectReference {
 
 async fn publish(recorder: &Recorder, out: &Outcome, regarding: ObjectReference) {
     let event = match &out.error {
+        // Upgrades: one Event for the outcome, none per step.
+        Some(e) if out.upgrade => Event {
+            type_: EventType::Warning,
+            reason: "UpgradeFailed".into(),
+            note: Some(truncate(e, 1000)),
+            action: out.action.as_str().into(),
+            secondary: None,
+        },
+        None if out.upgrade && out.in_progress => return,
+        None if out.upgrade => Event {
+            type_: EventType::Normal,
+            reason: "Upgraded".into(),
+            note: out.note.as_deref().map(|n| truncate(n, 1000)),
+            action: out.action.as_str().into(),
+            secondary: None,
+        },
         Some(e) => Event {
             type_: EventType::Warning,
             reason: if out.action == Action::Error {
@@ -179,6 +197,7 @@ async fn execute_job_in_span(client: &Client, w: JobWork) -> Outcome {
         error: (w.action == Action::Error).then(|| w.reasons.join("; ")),
         in_progress: false,
         note: None,
+        upgrade: w.upgrade.is_some(),
     };
     if let Some(u) = w.upgrade {
         let exec = Executor {

@@ -29,6 +29,12 @@ pub struct Metrics {
     pub commit: String,
     pub definition_errors: usize,
     pub health: BTreeMap<JobId, Health>,
+    /// Upgrades carried out to their target, and attempts that failed (retried, given
+    /// up on, or rolled back), over all cycles.
+    pub upgrades_done: u64,
+    pub upgrade_failures: u64,
+    /// Jobs with an upgrade in flight after the last cycle.
+    pub upgrades_in_progress: usize,
     /// Set once the watches have listed and a first cycle has run.
     pub ready: bool,
 }
@@ -125,6 +131,24 @@ impl Metrics {
                     (format!("{{reason=\"{c}\"}}"), u8::from(on).to_string())
                 })
                 .collect(),
+        );
+        metric(
+            "flinkops_upgrades_total",
+            "counter",
+            "Upgrades (savepoint, last-state, suspend, resume, rollback) by result.",
+            vec![
+                ("{result=\"done\"}".into(), self.upgrades_done.to_string()),
+                (
+                    "{result=\"failed\"}".into(),
+                    self.upgrade_failures.to_string(),
+                ),
+            ],
+        );
+        metric(
+            "flinkops_upgrades_in_progress",
+            "gauge",
+            "Jobs with an upgrade in flight.",
+            one(self.upgrades_in_progress.to_string()),
         );
         metric(
             "flinkops_webhook_requests_total",

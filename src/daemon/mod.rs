@@ -6,6 +6,7 @@ pub mod follow;
 pub mod http;
 pub mod metrics;
 pub mod run;
+pub mod savepoint;
 pub mod sync;
 pub mod upgrade;
 pub mod webhook;

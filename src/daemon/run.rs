@@ -293,6 +293,15 @@ pub async fn run(
                 m.objects_applied += outcomes.iter().map(|o| o.applied as u64).sum::<u64>();
                 m.objects_deleted += outcomes.iter().map(|o| o.deleted as u64).sum::<u64>();
                 m.job_errors += outcomes.iter().filter(|o| o.error.is_some()).count() as u64;
+                let upgrades = outcomes
+                    .iter()
+                    .filter(|o| o.note.is_some() || o.in_progress);
+                m.upgrades_done += upgrades
+                    .clone()
+                    .filter(|o| !o.in_progress && o.error.is_none())
+                    .count() as u64;
+                m.upgrade_failures += upgrades.clone().filter(|o| o.error.is_some()).count() as u64;
+                m.upgrades_in_progress = upgrades.filter(|o| o.in_progress).count();
                 // Health as the ledgers said at the start of the cycle; a change written
                 // now comes back through the watch and is counted next cycle.
                 m.health = ledgers

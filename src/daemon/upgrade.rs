@@ -691,37 +691,52 @@ impl Executor<'_> {
 
     /// The job's pods (both components, or one).
     async fn pods(&self, id: &JobId, component: Option<&str>) -> Result<Vec<Pod>, StepError> {
-        let pods: Api<Pod> = Api::namespaced(self.client.clone(), &id.namespace);
-        let mut selector = format!("{LABEL_JOB}={}", id.name);
-        if let Some(c) = component {
-            selector.push_str(&format!(",{LABEL_COMPONENT}={c}"));
-        }
-        pods.list(&ListParams::default().labels(&selector))
+        job_pods(self.client, id, component)
             .await
-            .map(|l| l.items)
-            .map_err(|e| StepError::Transient(format!("listing the job's pods: {e}")))
+            .map_err(StepError::Transient)
     }
 
-    /// The job's JobManager REST API.
     async fn rest(&self, id: &JobId) -> Result<FlinkRest, StepError> {
-        let port = crate::render::config::REST_PORT;
-        match self.reach {
-            Reach::ServiceDns => Ok(FlinkRest::new(&format!(
-                "http://{}-rest.{}.svc:{port}",
-                id.name, id.namespace
-            ))),
-            Reach::PodIp => {
-                let pods = self.pods(id, Some("jobmanager")).await?;
-                let ip = pods
-                    .iter()
-                    .filter(|p| p.metadata.deletion_timestamp.is_none())
-                    .filter(|p| {
-                        p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
-                    })
-                    .find_map(|p| p.status.as_ref()?.pod_ip.clone())
-                    .ok_or_else(|| StepError::Transient("no running JobManager pod".into()))?;
-                Ok(FlinkRest::new(&format!("http://{ip}:{port}")))
-            }
+        rest_for(self.client, self.reach, id)
+            .await
+            .map_err(StepError::Transient)
+    }
+}
+
+/// The job's pods (both components, or one).
+async fn job_pods(
+    client: &Client,
+    id: &JobId,
+    component: Option<&str>,
+) -> Result<Vec<Pod>, String> {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &id.namespace);
+    let mut selector = format!("{LABEL_JOB}={}", id.name);
+    if let Some(c) = component {
+        selector.push_str(&format!(",{LABEL_COMPONENT}={c}"));
+    }
+    pods.list(&ListParams::default().labels(&selector))
+        .await
+        .map(|l| l.items)
+        .map_err(|e| format!("listing the job's pods: {e}"))
+}
+
+/// The job's JobManager REST API.
+pub async fn rest_for(client: &Client, reach: Reach, id: &JobId) -> Result<FlinkRest, String> {
+    let port = crate::render::config::REST_PORT;
+    match reach {
+        Reach::ServiceDns => Ok(FlinkRest::new(&format!(
+            "http://{}-rest.{}.svc:{port}",
+            id.name, id.namespace
+        ))),
+        Reach::PodIp => {
+            let pods = job_pods(client, id, Some("jobmanager")).await?;
+            let ip = pods
+                .iter()
+                .filter(|p| p.metadata.deletion_timestamp.is_none())
+                .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+                .find_map(|p| p.status.as_ref()?.pod_ip.clone())
+                .ok_or("no running JobManager pod")?;
+            Ok(FlinkRest::new(&format!("http://{ip}:{port}")))
         }
     }
 }
@@ -748,7 +763,7 @@ fn action(up: &Upgrade) -> crate::plan::Action {
 
 /// Where the savepoint goes: the target's directory (so a commit can fix an unwritable
 /// one), else the running spec's.
-fn savepoint_dir(target: &JobSpec, old: Option<&JobSpec>) -> Option<String> {
+pub fn savepoint_dir(target: &JobSpec, old: Option<&JobSpec>) -> Option<String> {
     [Some(target), old].into_iter().flatten().find_map(|s| {
         render::config::savepoint_dir(&render::config::effective(s, None)).map(str::to_string)
     })
@@ -756,7 +771,7 @@ fn savepoint_dir(target: &JobSpec, old: Option<&JobSpec>) -> Option<String> {
 
 /// A savepoint trigger id of our own (Flink's format: 32 hex digits), unique per job and
 /// attempt.
-fn trigger_id(job_id: &str, unix_now: u64) -> String {
+pub fn trigger_id(job_id: &str, unix_now: u64) -> String {
     use sha2::{Digest, Sha256};
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

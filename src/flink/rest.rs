@@ -167,8 +167,12 @@ impl FlinkRest {
         &self,
         id: &str,
         target_dir: &str,
+        trigger_id: Option<&str>,
     ) -> Result<String, FlinkError> {
-        let body = serde_json::json!({"cancel-job": false, "target-directory": target_dir});
+        let mut body = serde_json::json!({"cancel-job": false, "target-directory": target_dir});
+        if let Some(t) = trigger_id {
+            body["triggerId"] = t.into();
+        }
         let v = self.post(&format!("/jobs/{id}/savepoints"), &body).await?;
         request_id("POST savepoints", &v)
     }
