@@ -60,6 +60,8 @@ pub struct Options {
     pub now: String,
     /// `now` as Unix seconds (upgrade phase deadlines).
     pub unix_now: u64,
+    /// Flink job states seen through the REST API (only jobs whose JobManager answered).
+    pub flink_states: BTreeMap<JobId, String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -431,11 +433,14 @@ fn desired_job(
             .copied()
             .filter(|o| o.kind == crate::cluster::kinds::DEPLOYMENT.kind)
             .collect();
-        let (health, reason) = health_of(spec, &deployments);
-        if health != l.health || reason != l.health_reason {
+        let flink = opts.flink_states.get(&spec.id).map(String::as_str);
+        let (health, reason) = health_of(spec, &deployments, flink);
+        let flink_state = flink.map(str::to_string).or_else(|| l.flink_state.clone());
+        if health != l.health || reason != l.health_reason || flink_state != l.flink_state {
             let mut next = l.clone();
             next.health = health;
             next.health_reason = reason;
+            next.flink_state = flink_state;
             if health == Health::Healthy {
                 next.last_error = None;
             }
@@ -450,6 +455,21 @@ fn desired_job(
 /// their cluster's pods; until flinkops submits them through Flink's REST API (upgrade
 /// work), they are reported as not submitted.
 pub fn health_of(
+    spec: &crate::spec::JobSpec,
+    deployments: &[&LiveObject],
+    flink_state: Option<&str>,
+) -> (Health, Option<String>) {
+    let (health, reason) = health_of_deployments(spec, deployments);
+    // Deployments can be Available while the Flink job inside failed or restarts.
+    match flink_state {
+        Some(s) if health == Health::Healthy && s != "RUNNING" => {
+            (Health::Degraded, Some(format!("the Flink job is {s}")))
+        }
+        _ => (health, reason),
+    }
+}
+
+fn health_of_deployments(
     spec: &crate::spec::JobSpec,
     deployments: &[&LiveObject],
 ) -> (Health, Option<String>) {
@@ -518,6 +538,7 @@ spec:
             namespaces: None,
             now: "2026-11-23T00:00:00Z".into(),
             unix_now: 1_795_398_245,
+            flink_states: BTreeMap::new(),
         }
     }
 
@@ -1001,6 +1022,48 @@ spec:
         assert_eq!(work[0].ledger.as_ref().unwrap().health, Health::Healthy);
         carry_out(&work, &mut live, &mut ledgers);
         // Healthy and unchanged: nothing to write.
+        assert!(reconcile(&catalog(&[("a.yaml", APP)]), C1, &live, &ledgers, &opts()).is_empty());
+
+        // Available Deployments, but the Flink job inside restarts: Degraded, with the state.
+        let flink = |state: &str| Options {
+            flink_states: BTreeMap::from([(id.clone(), state.to_string())]),
+            ..opts()
+        };
+        let work = reconcile(
+            &catalog(&[("a.yaml", APP)]),
+            C1,
+            &live,
+            &ledgers,
+            &flink("RESTARTING"),
+        );
+        let l = work[0].ledger.as_ref().unwrap();
+        assert_eq!(
+            (
+                l.health,
+                l.health_reason.as_deref(),
+                l.flink_state.as_deref()
+            ),
+            (
+                Health::Degraded,
+                Some("the Flink job is RESTARTING"),
+                Some("RESTARTING")
+            )
+        );
+        carry_out(&work, &mut live, &mut ledgers);
+        let work = reconcile(
+            &catalog(&[("a.yaml", APP)]),
+            C1,
+            &live,
+            &ledgers,
+            &flink("RUNNING"),
+        );
+        let l = work[0].ledger.as_ref().unwrap();
+        assert_eq!(
+            (l.health, l.flink_state.as_deref()),
+            (Health::Healthy, Some("RUNNING"))
+        );
+        carry_out(&work, &mut live, &mut ledgers);
+        // Unreachable (no answer this time): the last known state stands, nothing written.
         assert!(reconcile(&catalog(&[("a.yaml", APP)]), C1, &live, &ledgers, &opts()).is_empty());
     }
 

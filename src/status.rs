@@ -116,6 +116,7 @@ pub async fn show(client: &kube::Client, w: &Where<'_>, json: bool) -> Result<i3
                     "source": l.source,
                     "health": l.health,
                     "healthReason": l.health_reason,
+                    "flinkState": l.flink_state,
                     "lastError": l.last_error,
                     "lastSavepoint": l.savepoints.last(),
                     "restoreFrom": l.restore_from,
@@ -152,8 +153,8 @@ pub async fn show(client: &kube::Client, w: &Where<'_>, json: bool) -> Result<i3
         .max(3);
     writeln!(
         out,
-        "{:<width$}  {:<15}  {:<12}  {:<11}  {:<20}  DETAIL",
-        "JOB", "KIND", "COMMIT", "HEALTH", "LAST SAVEPOINT"
+        "{:<width$}  {:<15}  {:<12}  {:<11}  {:<11}  {:<20}  DETAIL",
+        "JOB", "KIND", "COMMIT", "HEALTH", "FLINK", "LAST SAVEPOINT"
     )?;
     for (ns, job, l) in &rows {
         let id = format!("{ns}/{job}");
@@ -177,10 +178,11 @@ pub async fn show(client: &kube::Client, w: &Where<'_>, json: bool) -> Result<i3
                 );
                 writeln!(
                     out,
-                    "{id:<width$}  {:<15}  {:<12}  {:<11}  {:<20}  {}",
+                    "{id:<width$}  {:<15}  {:<12}  {:<11}  {:<11}  {:<20}  {}",
                     l.spec.as_ref().map_or("?", |s| s.kind.as_str()),
                     short(&l.applied_commit),
                     format!("{:?}", l.health),
+                    l.flink_state.as_deref().unwrap_or("-"),
                     l.savepoints.last().map_or("-", |s| s.at.as_str()),
                     detail.trim_end_matches("; "),
                 )?;

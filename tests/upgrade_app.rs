@@ -636,3 +636,83 @@ async fn last_state_restores_the_latest_checkpoint_and_stateless_starts_fresh() 
     let new = counts_in(&s.runner.counter_logs(), |n| !before.contains(n));
     assert!(new.values().all(|(first, _)| *first == 1), "{new:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_upgrades_and_reports_the_flink_job_state() {
+    let Some(env) = support::testenv() else {
+        return;
+    };
+    let _one = SERIAL.lock().await;
+    let s = Scenario::new(env, "t-run").await;
+    s.commit(&s.savepoint_job(2), "counter");
+    let repo = s.repo.path().to_str().unwrap().to_string();
+    let daemon = support::daemon::Daemon::start(
+        &s.env,
+        s.state.path().join("daemon.log"),
+        &[
+            "--interval",
+            "1h",
+            "--repo",
+            &repo,
+            "--state-namespace",
+            &s.ns.name,
+        ],
+        &[],
+    );
+    let ledger_says = |what: &'static str, check: fn(&Ledger) -> bool| {
+        let s = &s;
+        let daemon = &daemon;
+        async move {
+            support::eventually_or(
+                what,
+                Duration::from_secs(120),
+                || format!("{}\n{}", daemon.log(), s.runner.logs()),
+                || async {
+                    let cms: Api<ConfigMap> = Api::namespaced(s.client.clone(), &s.ns.name);
+                    let cm = cms.get(&ledger_name("counter")).await.ok()?;
+                    let l = Ledger::from_data(&cm.data.unwrap_or_default()).ok()?;
+                    check(&l).then_some(l)
+                },
+            )
+            .await
+        }
+    };
+    // Deployed by the daemon; health includes what Flink says about the job.
+    ledger_says("Healthy with the Flink job RUNNING", |l| {
+        l.health == Health::Healthy && l.flink_state.as_deref() == Some("RUNNING")
+    })
+    .await;
+    s.counting(&BTreeSet::new(), 5).await;
+
+    // A commit: the daemon carries the state across.
+    let before = s.log_names();
+    let c2 = s.commit(&s.savepoint_job(3), "parallelism 3");
+    let l = ledger_says("the upgrade done", |l| {
+        l.upgrade.is_none() && l.savepoints.len() == 1 && l.health == Health::Healthy
+    })
+    .await;
+    assert_eq!(l.applied_commit, c2);
+    let (job, p) = s.running_job().await;
+    assert_eq!(p, 3);
+    s.counting(&before, 1).await;
+    s.assert_counts_continue(&before);
+    assert_eq!(
+        daemon
+            .metric("flinkops_upgrades_total{result=\"done\"}")
+            .await,
+        Some(1.0)
+    );
+
+    // The job is cancelled behind flinkops' back: its Deployments stay Available, but
+    // health says what Flink says.
+    s.rest().await.cancel(&job).await.unwrap();
+    let l = ledger_says("Degraded by the Flink job's state", |l| {
+        l.health == Health::Degraded
+    })
+    .await;
+    assert_eq!(l.flink_state.as_deref(), Some("CANCELED"));
+    assert_eq!(
+        l.health_reason.as_deref(),
+        Some("the Flink job is CANCELED")
+    );
+}

@@ -2,6 +2,7 @@
 
 pub mod cluster_diff;
 pub mod execute;
+pub mod flink_probe;
 pub mod follow;
 pub mod http;
 pub mod metrics;

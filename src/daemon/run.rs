@@ -6,6 +6,7 @@
 //! fetch or job keeps the last applied state and retries with backoff.
 
 use super::execute::execute;
+use super::flink_probe::FlinkProbe;
 use super::follow::{Follower, Source};
 use super::metrics::Metrics;
 use super::sync::{now_rfc3339, options_now, scope, unix_now};
@@ -56,6 +57,9 @@ enum Trigger {
     Upgrade,
     Interval,
 }
+
+/// How often running applications' JobManagers are asked for their job's state.
+const FLINK_PROBE_EVERY: Duration = Duration::from_secs(10);
 
 const RETRY_MIN: Duration = Duration::from_secs(1);
 const RETRY_MAX: Duration = Duration::from_secs(300);
@@ -204,6 +208,12 @@ pub async fn run(
         fs_watcher = Some(w);
     }
     // Changes seen by the watches (drift to heal, health to record) and leadership.
+    // The Flink job state of running applications, for health.
+    let probe = FlinkProbe::default();
+    let probe_tx = tx.clone();
+    let probe_task = probe.spawn(client.clone(), FLINK_PROBE_EVERY, move || {
+        let _ = probe_tx.try_send(Trigger::Cluster);
+    });
     let changed = cache.changed.clone();
     let cluster_tx = tx.clone();
     let mut lead_changes = lead_rx.clone();
@@ -284,7 +294,19 @@ pub async fn run(
             for p in problems {
                 tracing::warn!("{p}");
             }
-            let opts = options_now(opts_scope.clone());
+            // Ask Flink about running applications that no upgrade is working on.
+            probe.set_targets(
+                catalog
+                    .jobs
+                    .values()
+                    .filter(|s| s.kind == crate::spec::JobKind::Application)
+                    .filter(|s| crate::upgrade::target_runs(s))
+                    .filter(|s| ledgers.get(&s.id).is_some_and(|l| l.upgrade.is_none()))
+                    .map(|s| s.id.clone())
+                    .collect(),
+            );
+            let mut opts = options_now(opts_scope.clone());
+            opts.flink_states = probe.states();
             let work = reconcile::reconcile(catalog, commit, &live, &ledgers, &opts);
             let outcomes = execute(&client, &recorder, work, cfg.concurrency).await;
             if let Ok(mut m) = metrics.lock() {
@@ -333,6 +355,7 @@ pub async fn run(
         };
     }
     cluster_task.abort();
+    probe_task.abort();
     drop(fs_watcher);
     stop(elector, stop_tx, http_task).await
 }

@@ -48,6 +48,7 @@ pub fn options_now(namespaces: Option<BTreeSet<String>>) -> Options {
         namespaces,
         now: rfc3339(unix_now),
         unix_now,
+        flink_states: BTreeMap::new(),
     }
 }
 
