@@ -407,13 +407,20 @@ pub fn changes(o: &JobSpec, n: &JobSpec) -> Vec<Change> {
             (a, b)
         };
         // A session job's configuration is submitted with it; a cluster's is read at start.
+        // flinkops' own settings never reach Flink.
+        let restart = !crate::spec::is_operator_key(&key);
+        let what = match (a, b) {
+            (None, Some(b)) => format!("flinkConfiguration {key} set to {b}"),
+            (Some(a), None) => format!("flinkConfiguration {key} {a} removed"),
+            (Some(a), Some(b)) => format!("flinkConfiguration {key} {a} → {b}"),
+            (None, None) => unreachable!(),
+        };
         add(
-            true,
-            match (a, b) {
-                (None, Some(b)) => format!("flinkConfiguration {key} set to {b}"),
-                (Some(a), None) => format!("flinkConfiguration {key} {a} removed"),
-                (Some(a), Some(b)) => format!("flinkConfiguration {key} {a} → {b}"),
-                (None, None) => unreachable!(),
+            restart,
+            if restart {
+                what
+            } else {
+                format!("{what} (a flinkops setting: no restart)")
             },
         );
     }
@@ -715,6 +722,23 @@ spec:
             (
                 Action::SavepointUpgrade,
                 vec!["restartNonce (none) → 2".into()]
+            )
+        );
+    }
+
+    #[test]
+    fn flinkops_settings_in_the_flink_configuration_restart_nothing() {
+        assert_eq!(
+            one(
+                "taskmanager.numberOfTaskSlots: 4",
+                "taskmanager.numberOfTaskSlots: 4\n    kubernetes.operator.periodic.savepoint.interval: 1h"
+            ),
+            (
+                Action::Update,
+                vec![
+                    "flinkConfiguration kubernetes.operator.periodic.savepoint.interval set to 1h (a flinkops setting: no restart)"
+                        .into()
+                ]
             )
         );
     }

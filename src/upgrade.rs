@@ -109,6 +109,9 @@ pub struct SavepointRecord {
     /// Why it was taken: upgrade, suspend, periodic, manual.
     pub reason: String,
     pub at: String,
+    /// `at` as Unix seconds (when the next periodic savepoint is due).
+    #[serde(default)]
+    pub unix: u64,
 }
 
 /// A Git head that could not be deployed: it is not tried again until Git changes.
@@ -143,6 +146,43 @@ pub fn readiness_timeout(spec: &JobSpec) -> u64 {
         .get(READINESS_TIMEOUT)
         .and_then(|v| crate::duration::parse(v).ok())
         .map_or(DEFAULT_READINESS_SECS, |d| d.as_secs().max(1))
+}
+
+/// The Apache operator's keys for periodic savepoints and the savepoint history's length.
+pub const PERIODIC_SAVEPOINT_INTERVAL: &str = "kubernetes.operator.periodic.savepoint.interval";
+pub const SAVEPOINT_HISTORY_MAX: &str = "kubernetes.operator.savepoint.history.max.count";
+
+/// When a job's next periodic savepoint is due (Unix seconds): its interval after its
+/// last savepoint of any kind (at once when it has none). None when it has no interval or
+/// nothing runs.
+pub fn next_periodic_savepoint(ledger: &Ledger) -> Option<u64> {
+    let spec = ledger.spec.as_ref()?;
+    let every = spec
+        .flink_configuration
+        .get(PERIODIC_SAVEPOINT_INTERVAL)
+        .and_then(|v| crate::duration::parse(v).ok())?;
+    if !target_runs(spec) {
+        return None;
+    }
+    let last = ledger.savepoints.last().map_or(0, |s| s.unix);
+    Some(last.saturating_add(every.as_secs().max(1)))
+}
+
+/// Whether a job is due for a periodic savepoint at `unix_now`: it is, it runs healthy,
+/// and no upgrade is in flight.
+pub fn periodic_savepoint_due(ledger: &Ledger, unix_now: u64) -> bool {
+    next_periodic_savepoint(ledger).is_some_and(|due| unix_now >= due)
+        && ledger.upgrade.is_none()
+        && ledger.health == Health::Healthy
+}
+
+/// Savepoints kept in a job's history (`kubernetes.operator.savepoint.history.max.count`,
+/// default `SAVEPOINT_HISTORY`).
+pub fn savepoint_history_max(spec: Option<&JobSpec>) -> usize {
+    spec.and_then(|s| s.flink_configuration.get(SAVEPOINT_HISTORY_MAX))
+        .and_then(|v| v.trim().parse().ok())
+        .filter(|n: &usize| *n > 0)
+        .unwrap_or(SAVEPOINT_HISTORY)
 }
 
 /// Savepoints kept per job in the ledger.
@@ -540,5 +580,52 @@ spec:
         // to go back to.
         assert!(roll_back(&l, back, "again", "t", 500).is_none());
         assert!(roll_back(&Ledger::default(), &up, "x", "t", 500).is_none());
+    }
+
+    #[test]
+    fn periodic_savepoints_fall_due_an_interval_after_the_last_one() {
+        let mut l = stable_ledger();
+        l.health = Health::Healthy;
+        assert!(!periodic_savepoint_due(&l, 1_000), "no interval configured");
+        let mut spec = l.spec.clone().unwrap();
+        spec.flink_configuration
+            .insert(PERIODIC_SAVEPOINT_INTERVAL.into(), "10 min".into());
+        l.spec = Some(spec);
+        assert!(periodic_savepoint_due(&l, 1_000), "none taken yet");
+        l.record_savepoint(SavepointRecord {
+            path: "p".into(),
+            commit: "c".into(),
+            reason: "upgrade".into(),
+            at: "t".into(),
+            unix: 1_000,
+        });
+        assert!(!periodic_savepoint_due(&l, 1_599));
+        assert!(periodic_savepoint_due(&l, 1_600));
+        l.health = Health::Degraded;
+        assert!(!periodic_savepoint_due(&l, 1_600), "not while unhealthy");
+    }
+
+    #[test]
+    fn the_history_keeps_the_configured_number() {
+        let mut spec = spec("savepoint", "running");
+        assert_eq!(savepoint_history_max(Some(&spec)), SAVEPOINT_HISTORY);
+        spec.flink_configuration
+            .insert(SAVEPOINT_HISTORY_MAX.into(), "3".into());
+        assert_eq!(savepoint_history_max(Some(&spec)), 3);
+        let mut l = Ledger {
+            spec: Some(spec),
+            ..Default::default()
+        };
+        for i in 0..5 {
+            l.record_savepoint(SavepointRecord {
+                path: format!("p{i}"),
+                commit: "c".into(),
+                reason: "periodic".into(),
+                at: "t".into(),
+                unix: i,
+            });
+        }
+        let kept: Vec<&str> = l.savepoints.iter().map(|s| s.path.as_str()).collect();
+        assert_eq!(kept, ["p2", "p3", "p4"]);
     }
 }

@@ -703,6 +703,34 @@ async fn the_daemon_upgrades_and_reports_the_flink_job_state() {
         Some(1.0)
     );
 
+    // Periodic savepoints are a flinkops setting: the commit restarts nothing, the daemon
+    // takes them on time and the history keeps the configured count.
+    let c3 = s.commit(
+        &s.savepoint_job(3).replace(
+            "    execution.checkpointing.savepoint-dir",
+            "    kubernetes.operator.periodic.savepoint.interval: 3s\n    \
+             kubernetes.operator.savepoint.history.max.count: 2\n    \
+             execution.checkpointing.savepoint-dir",
+        ),
+        "periodic savepoints",
+    );
+    let l = ledger_says("two periodic savepoints, the upgrade's one dropped", |l| {
+        l.savepoints.len() == 2 && l.savepoints.iter().all(|s| s.reason == "periodic")
+    })
+    .await;
+    assert_eq!(l.applied_commit, c3);
+    assert_ne!(l.savepoints[0].path, l.savepoints[1].path);
+    assert!(
+        l.savepoints[1].unix >= l.savepoints[0].unix + 3,
+        "{:?}",
+        l.savepoints
+    );
+    assert_eq!(
+        s.running_job().await.0,
+        job,
+        "the same Flink job: not restarted"
+    );
+
     // The job is cancelled behind flinkops' back: its Deployments stay Available, but
     // health says what Flink says.
     s.rest().await.cancel(&job).await.unwrap();

@@ -82,13 +82,12 @@ impl Ledger {
         self.history.drain(..excess);
     }
 
-    /// Adds a savepoint to the history, keeping the newest `SAVEPOINT_HISTORY`.
+    /// Adds a savepoint to the history, keeping the newest ones (see
+    /// `upgrade::savepoint_history_max`).
     pub fn record_savepoint(&mut self, record: crate::upgrade::SavepointRecord) {
         self.savepoints.push(record);
-        let excess = self
-            .savepoints
-            .len()
-            .saturating_sub(crate::upgrade::SAVEPOINT_HISTORY);
+        let max = crate::upgrade::savepoint_history_max(self.spec.as_ref());
+        let excess = self.savepoints.len().saturating_sub(max);
         self.savepoints.drain(..excess);
     }
 

@@ -6,6 +6,7 @@ pub mod flink_probe;
 pub mod follow;
 pub mod http;
 pub mod metrics;
+pub mod periodic;
 pub mod run;
 pub mod savepoint;
 pub mod sync;

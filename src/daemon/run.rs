@@ -240,6 +240,9 @@ pub async fn run(
     let mut job_backoff = Backoff::new();
     // Upgrades in flight are polled every RETRY_MIN (a backoff that is always reset).
     let mut upgrade_poll = Backoff::new();
+    let mut periodic = super::periodic::Periodic::new();
+    // When the next periodic savepoint falls due.
+    let mut periodic_wake: Option<tokio::time::Instant> = None;
     let mut status_writer = StatusWriter {
         namespace: cfg.state_namespace.clone(),
         instance: cfg.instance.clone(),
@@ -290,10 +293,11 @@ pub async fn run(
             status_writer.update(&client, &follower).await;
             let (commit, catalog) = follower.current.as_ref().expect("loaded before the loop");
             let live = cache.objects();
-            let (ledgers, problems) = cache::ledgers(&live);
+            let (mut ledgers, problems) = cache::ledgers(&live);
             for p in problems {
                 tracing::warn!("{p}");
             }
+            periodic.settle(&client, &mut ledgers, unix_now()).await;
             // Ask Flink about running applications that no upgrade is working on.
             probe.set_targets(
                 catalog
@@ -309,6 +313,15 @@ pub async fn run(
             opts.flink_states = probe.states();
             let work = reconcile::reconcile(catalog, commit, &live, &ledgers, &opts);
             let outcomes = execute(&client, &recorder, work, cfg.concurrency).await;
+            // Periodic savepoints for jobs this cycle left alone (one that just began an
+            // upgrade is not "no upgrade in flight" in the ledgers read before it).
+            let busy: BTreeSet<&crate::spec::JobId> = outcomes.iter().map(|o| &o.id).collect();
+            let wake_tx = tx.clone();
+            periodic_wake = periodic
+                .start_due(&client, &ledgers, &busy, unix_now(), move || {
+                    let _ = wake_tx.try_send(Trigger::Cluster);
+                })
+                .map(|d| tokio::time::Instant::now() + d);
             if let Ok(mut m) = metrics.lock() {
                 m.cycles += 1;
                 m.last_cycle_seconds = started.elapsed().as_secs_f64();
@@ -352,6 +365,7 @@ pub async fn run(
             _ = &mut shutdown => break,
             t = rx.recv() => t,
             _ = interval.tick() => Some(Trigger::Interval),
+            _ = sleep_until(periodic_wake), if periodic_wake.is_some() => Some(Trigger::Cluster),
         };
     }
     cluster_task.abort();
@@ -421,4 +435,10 @@ async fn stop(
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    if let Some(at) = at {
+        tokio::time::sleep_until(at).await;
+    }
 }

@@ -1,18 +1,39 @@
-//! `flinkops savepoint NAMESPACE/NAME`: a savepoint of a running job, taken by hand and
-//! recorded in the job's savepoint history.
+//! Savepoints of a running job outside upgrades: `flinkops savepoint NAMESPACE/NAME` (by
+//! hand) and the daemon's periodic ones, recorded in the job's savepoint history.
 
-use super::sync::now_rfc3339;
+use super::sync::{now_rfc3339, unix_now};
 use super::upgrade::{rest_for, savepoint_dir, trigger_id, Reach};
+use crate::cluster::ledger::Ledger;
 use crate::cluster::ops;
 use crate::spec::JobId;
 use crate::upgrade::{target_runs, SavepointRecord};
 use anyhow::{bail, Context as _, Result};
 use std::time::Duration;
 
+/// `flinkops savepoint`: takes a savepoint of the running job `id` and records it in the
+/// ledger as the apiserver has it then.
 pub async fn take(client: &kube::Client, id: &JobId, timeout: Duration) -> Result<SavepointRecord> {
     let ledger = ops::read_ledger(client, id)
         .await?
         .with_context(|| format!("{id} has no ledger: flinkops does not manage it here"))?;
+    let record = savepoint(client, Reach::detect(), id, &ledger, timeout, "manual").await?;
+    // Read the ledger again: the daemon may have written it meanwhile.
+    let mut ledger = ops::read_ledger(client, id).await?.unwrap_or(ledger);
+    ledger.record_savepoint(record.clone());
+    ops::write_ledger(client, id, &ledger).await?;
+    Ok(record)
+}
+
+/// Takes a savepoint of the job `ledger` says runs, without writing anything: the caller
+/// records it (the daemon does so between cycles, so it never races its own writes).
+pub async fn savepoint(
+    client: &kube::Client,
+    reach: Reach,
+    id: &JobId,
+    ledger: &Ledger,
+    timeout: Duration,
+    reason: &str,
+) -> Result<SavepointRecord> {
     if let Some(up) = &ledger.upgrade {
         bail!(
             "{id}: a {} is in progress ({:?}); try again when it is done",
@@ -29,7 +50,7 @@ pub async fn take(client: &kube::Client, id: &JobId, timeout: Duration) -> Resul
     let Some(dir) = savepoint_dir(&spec, None) else {
         bail!("{id}: no savepoint directory (execution.checkpointing.savepoint-dir)");
     };
-    let rest = rest_for(client, Reach::detect(), id)
+    let rest = rest_for(client, reach, id)
         .await
         .map_err(anyhow::Error::msg)?;
     let jobs = rest.jobs().await?;
@@ -38,22 +59,14 @@ pub async fn take(client: &kube::Client, id: &JobId, timeout: Duration) -> Resul
         bail!("{id}: expected one RUNNING Flink job, found {:?}", jobs);
     };
     let trigger = rest
-        .trigger_savepoint(
-            &job.id,
-            &dir,
-            Some(&trigger_id(&job.id, super::sync::unix_now())),
-        )
+        .trigger_savepoint(&job.id, &dir, Some(&trigger_id(&job.id, unix_now())))
         .await?;
     let path = rest.await_savepoint(&job.id, &trigger, timeout).await?;
-    // Read the ledger again: the daemon may have written it meanwhile.
-    let mut ledger = ops::read_ledger(client, id).await?.unwrap_or(ledger);
-    let record = SavepointRecord {
+    Ok(SavepointRecord {
         path,
         commit: ledger.applied_commit.clone(),
-        reason: "manual".into(),
+        reason: reason.into(),
         at: now_rfc3339(),
-    };
-    ledger.record_savepoint(record.clone());
-    ops::write_ledger(client, id, &ledger).await?;
-    Ok(record)
+        unix: unix_now(),
+    })
 }

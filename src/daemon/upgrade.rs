@@ -490,6 +490,7 @@ impl Executor<'_> {
             }
             .into(),
             at: self.now.to_string(),
+            unix: self.unix_now,
         });
         up.restore_from = Some(location.clone());
         up.enter(Phase::Stopped, self.unix_now);

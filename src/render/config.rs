@@ -50,6 +50,7 @@ pub fn savepoint_dir(conf: &BTreeMap<String, String>) -> Option<&str> {
 /// flinkops must control for the pods to find each other.
 pub fn effective(spec: &JobSpec, restore_from: Option<&str>) -> BTreeMap<String, String> {
     let mut conf = spec.flink_configuration.clone();
+    conf.retain(|k, _| !crate::spec::is_operator_key(k));
     let Some(cluster) = &spec.cluster else {
         return conf;
     };
@@ -220,6 +221,31 @@ mod tests {
         let new = files(&c, FlinkVersion::parse("v1_20"), &none);
         assert!(!new.contains_key(LEGACY_CONF));
         assert!(new[LOG4J_CONSOLE].starts_with("monitorInterval=30"));
+    }
+
+    #[test]
+    fn flinkops_settings_are_not_passed_to_flink() {
+        let catalog = crate::spec::testing::catalog(&[(
+            "a.yaml",
+            "\
+apiVersion: flink.apache.org/v1beta1
+kind: FlinkDeployment
+metadata: {name: a, namespace: n}
+spec:
+  image: flink:2.0
+  flinkConfiguration:
+    kubernetes.operator.periodic.savepoint.interval: 1h
+    state.backend.type: rocksdb
+  job: {jarURI: local:///a.jar}
+",
+        )]);
+        let spec = catalog.jobs.values().next().unwrap();
+        let conf = effective(spec, None);
+        assert_eq!(
+            conf.get("state.backend.type").map(String::as_str),
+            Some("rocksdb")
+        );
+        assert!(conf.keys().all(|k| !k.starts_with("kubernetes.operator.")));
     }
 
     #[test]

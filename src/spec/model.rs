@@ -7,6 +7,15 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
 
+/// flinkConfiguration keys with this prefix are settings for flinkops (the Apache
+/// operator's names): they are not passed to Flink, and changing one restarts nothing.
+pub const OPERATOR_PREFIX: &str = "kubernetes.operator.";
+
+/// Whether a flinkConfiguration key is a setting for flinkops rather than for Flink.
+pub fn is_operator_key(key: &str) -> bool {
+    key.starts_with(OPERATOR_PREFIX)
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct JobId {
     pub namespace: String,

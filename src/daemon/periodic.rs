@@ -1,0 +1,134 @@
+//! Periodic savepoints (`kubernetes.operator.periodic.savepoint.interval`): the run loop
+//! starts them in the background for jobs that are due and records the results between
+//! cycles, so the savepoint history is only ever written by the loop itself (a background
+//! write could be overwritten by a cycle working from a watch cache that has not seen it).
+
+use super::savepoint::savepoint;
+use super::upgrade::Reach;
+use crate::cluster::ledger::Ledger;
+use crate::cluster::ops;
+use crate::spec::JobId;
+use crate::upgrade::{next_periodic_savepoint, periodic_savepoint_due, SavepointRecord};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, Semaphore};
+
+/// Savepoints taken at once.
+const CONCURRENCY: usize = 4;
+/// How long one may take before it counts as failed.
+const TIMEOUT: Duration = Duration::from_secs(600);
+/// After a failure, the job is tried again no sooner than this.
+const RETRY_AFTER_SECS: u64 = 300;
+
+pub struct Periodic {
+    in_flight: BTreeSet<JobId>,
+    /// Jobs whose last attempt failed, and when.
+    failed_at: BTreeMap<JobId, u64>,
+    /// Taken but not yet seen in the watch cache's ledger.
+    unsettled: Vec<(JobId, SavepointRecord)>,
+    done_tx: mpsc::UnboundedSender<(JobId, anyhow::Result<SavepointRecord>)>,
+    done_rx: mpsc::UnboundedReceiver<(JobId, anyhow::Result<SavepointRecord>)>,
+    limit: Arc<Semaphore>,
+}
+
+impl Default for Periodic {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Periodic {
+    pub fn new() -> Self {
+        let (done_tx, done_rx) = mpsc::unbounded_channel();
+        Periodic {
+            in_flight: BTreeSet::new(),
+            failed_at: BTreeMap::new(),
+            unsettled: Vec::new(),
+            done_tx,
+            done_rx,
+            limit: Arc::new(Semaphore::new(CONCURRENCY)),
+        }
+    }
+
+    /// Records finished savepoints in `ledgers` (the cycle's view) and writes those the
+    /// cache has not seen yet. Call at the start of a leader cycle, before reconciling.
+    pub async fn settle(
+        &mut self,
+        client: &kube::Client,
+        ledgers: &mut BTreeMap<JobId, Ledger>,
+        unix_now: u64,
+    ) {
+        while let Ok((id, result)) = self.done_rx.try_recv() {
+            self.in_flight.remove(&id);
+            match result {
+                Ok(record) => {
+                    tracing::info!(job = %id, path = %record.path, "periodic savepoint taken");
+                    self.failed_at.remove(&id);
+                    self.unsettled.push((id, record));
+                }
+                Err(e) => {
+                    tracing::warn!(job = %id, "periodic savepoint failed: {e:#}");
+                    self.failed_at.insert(id, unix_now);
+                }
+            }
+        }
+        let mut still = Vec::new();
+        for (id, record) in std::mem::take(&mut self.unsettled) {
+            let Some(ledger) = ledgers.get_mut(&id) else {
+                continue; // the job is gone
+            };
+            if ledger.savepoints.iter().any(|s| s.path == record.path) {
+                continue; // the cache has it: settled
+            }
+            ledger.record_savepoint(record.clone());
+            if let Err(e) = ops::write_ledger(client, &id, ledger).await {
+                tracing::warn!(job = %id, "recording a periodic savepoint: {e}");
+            }
+            still.push((id, record));
+        }
+        self.unsettled = still;
+    }
+
+    /// Starts a savepoint for each job that is due, not in `skip` and has none in flight;
+    /// `wake` is called when one finishes. Returns how long until the next one falls due
+    /// (a job already due but not eligible, e.g. unhealthy, is looked at again when the
+    /// watches see it change).
+    pub fn start_due(
+        &mut self,
+        client: &kube::Client,
+        ledgers: &BTreeMap<JobId, Ledger>,
+        skip: &BTreeSet<&JobId>,
+        unix_now: u64,
+        wake: impl Fn() + Clone + Send + 'static,
+    ) -> Option<Duration> {
+        let mut next: Option<u64> = None;
+        for (id, ledger) in ledgers {
+            let retry_at = self.failed_at.get(id).map(|t| t + RETRY_AFTER_SECS);
+            let due = next_periodic_savepoint(ledger).map(|d| d.max(retry_at.unwrap_or(0)));
+            if let Some(due) = due.filter(|d| *d > unix_now) {
+                next = Some(next.map_or(due, |n| n.min(due)));
+            }
+            let retry_ok = retry_at.is_none_or(|t| unix_now >= t);
+            if skip.contains(id)
+                || self.in_flight.contains(id)
+                || !retry_ok
+                || !periodic_savepoint_due(ledger, unix_now)
+            {
+                continue;
+            }
+            self.in_flight.insert(id.clone());
+            let (client, id, ledger) = (client.clone(), id.clone(), ledger.clone());
+            let (done, limit, wake) = (self.done_tx.clone(), self.limit.clone(), wake.clone());
+            tokio::spawn(async move {
+                let _permit = limit.acquire_owned().await;
+                tracing::info!(job = %id, "taking a periodic savepoint");
+                let result =
+                    savepoint(&client, Reach::detect(), &id, &ledger, TIMEOUT, "periodic").await;
+                let _ = done.send((id, result));
+                wake();
+            });
+        }
+        next.map(|n| Duration::from_secs(n - unix_now))
+    }
+}
