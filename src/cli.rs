@@ -131,6 +131,18 @@ pub enum Command {
         #[arg(long, default_value = "10m", value_parser = parse_duration)]
         timeout: std::time::Duration,
     },
+    /// Print the JSON Schema of job definition files (or, with --settings, of
+    /// flinkops.yaml), for editors and CI validators.
+    ///
+    /// Point yaml-language-server at it with a first line like
+    /// `# yaml-language-server: $schema=../schema/jobs.schema.json`.
+    Schema {
+        /// The settings file's schema instead.
+        #[arg(long)]
+        settings: bool,
+    },
+    /// Print a shell completion script: `source <(flinkops completions bash)`.
+    Completions { shell: clap_complete::Shell },
     /// Run the reconciler: keep the cluster in sync with a branch of a Git repository.
     ///
     /// A local repository is watched (a new commit is picked up within about a second); a
@@ -406,6 +418,29 @@ pub fn run(cli: Cli) -> Result<i32> {
             writeln!(std::io::stdout().lock(), "{}", record.path)?;
             Ok(EXIT_OK)
         }),
+        Command::Schema { settings } => {
+            let schema = if settings {
+                crate::spec::schema::settings()
+            } else {
+                crate::spec::schema::jobs()
+            };
+            writeln!(
+                std::io::stdout().lock(),
+                "{}",
+                serde_json::to_string_pretty(&schema)?
+            )?;
+            Ok(EXIT_OK)
+        }
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "flinkops",
+                &mut std::io::stdout().lock(),
+            );
+            Ok(EXIT_OK)
+        }
         Command::Run(args) => {
             tokio::runtime::Runtime::new()?.block_on(run_cmd(args))?;
             Ok(EXIT_OK)

@@ -218,7 +218,7 @@ fn a_broken_file_blocks_only_its_job_and_exits_1() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains(
-            "jobs/orders-enrichment.yaml:30:18: spec.job.parallelism: must be at least 1, got 0"
+            "jobs/orders-enrichment.yaml:31:18: spec.job.parallelism: must be at least 1, got 0"
         ),
         "{text}"
     );

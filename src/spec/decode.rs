@@ -5,12 +5,15 @@
 
 use super::error::SpecError;
 use super::yaml::{Node, Pos, Value};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Collects errors for one file.
 pub struct Cx<'a> {
     pub file: &'a str,
     pub errors: Vec<SpecError>,
+    /// When set, every mapping's supported field names by path (what the JSON Schema must
+    /// describe; see `schema`).
+    pub known_fields: Option<BTreeMap<String, BTreeSet<&'static str>>>,
 }
 
 impl<'a> Cx<'a> {
@@ -18,6 +21,7 @@ impl<'a> Cx<'a> {
         Cx {
             file,
             errors: Vec::new(),
+            known_fields: None,
         }
     }
 
@@ -55,6 +59,7 @@ pub struct Fields<'n> {
     entries: &'n [(Node, Node)],
     used: Vec<bool>,
     asked: Vec<&'static str>,
+    unsupported: Vec<&'static str>,
 }
 
 impl<'n> Fields<'n> {
@@ -74,6 +79,7 @@ impl<'n> Fields<'n> {
             entries,
             used: vec![false; entries.len()],
             asked: Vec::new(),
+            unsupported: Vec::new(),
         })
     }
 
@@ -92,6 +98,7 @@ impl<'n> Fields<'n> {
     /// Marks a field as known but not supported, so it gets a clear message rather than
     /// "unknown field".
     pub fn unsupported(&mut self, cx: &mut Cx, key: &'static str, why: &str) {
+        self.unsupported.push(key);
         if let Some(v) = self.take(key) {
             let field = self.field(key);
             cx.error(v.pos, &field, format!("not supported by flinkops: {why}"));
@@ -104,6 +111,11 @@ impl<'n> Fields<'n> {
 
     /// Reports every field that was not taken.
     pub fn finish(self, cx: &mut Cx) {
+        if let Some(known) = &mut cx.known_fields {
+            let path = strip_indices(&self.path);
+            let supported = self.asked.iter().filter(|k| !self.unsupported.contains(k));
+            known.entry(path).or_default().extend(supported);
+        }
         for (i, (k, _)) in self.entries.iter().enumerate() {
             if self.used[i] {
                 continue;
@@ -217,6 +229,21 @@ impl<'n> Fields<'n> {
         }
         Some(out)
     }
+}
+
+/// `a.b[0].c` → `a.b.c`: list items share their fields.
+fn strip_indices(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    let mut in_index = false;
+    for c in path.chars() {
+        match c {
+            '[' => in_index = true,
+            ']' => in_index = false,
+            c if !in_index => out.push(c),
+            _ => {}
+        }
+    }
+    out
 }
 
 pub fn string(cx: &mut Cx, node: &Node, field: &str) -> Option<String> {

@@ -10,6 +10,7 @@ pub mod names;
 pub mod pod_template;
 pub mod quantity;
 pub mod resource;
+pub mod schema;
 pub mod settings;
 pub mod yaml;
 
