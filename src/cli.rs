@@ -209,6 +209,7 @@ pub struct StateArgs {
     #[arg(
         long,
         env = "POD_NAMESPACE",
+        hide_env_values = true,
         default_value = "default",
         value_name = "NS"
     )]
@@ -246,13 +247,19 @@ pub struct StatusArgs {
 pub struct RepoArgs {
     /// The Git repository: a local directory (its root), or a URL to clone and fetch
     /// (https://, ssh://, git@host:path, file://).
-    #[arg(long, default_value = ".", env = "FLINKOPS_REPO")]
+    #[arg(
+        long,
+        default_value = ".",
+        env = "FLINKOPS_REPO",
+        hide_env_values = true
+    )]
     pub repo: String,
     /// Subdirectory of the repository holding flinkops.yaml and the definitions.
     #[arg(
         long,
         default_value = "",
         env = "FLINKOPS_PATH",
+        hide_env_values = true,
         hide_default_value = true
     )]
     pub path: String,
@@ -265,7 +272,12 @@ pub struct RepoArgs {
 pub struct GitArgs {
     /// Where remote repositories are cloned (one bare mirror per URL, fetched
     /// incrementally); default $XDG_CACHE_HOME/flinkops or ~/.cache/flinkops.
-    #[arg(long, env = "FLINKOPS_CACHE_DIR", value_name = "DIR")]
+    #[arg(
+        long,
+        env = "FLINKOPS_CACHE_DIR",
+        hide_env_values = true,
+        value_name = "DIR"
+    )]
     pub cache_dir: Option<PathBuf>,
     /// File holding an HTTPS access token; without it the token is read from the
     /// FLINKOPS_GIT_TOKEN environment variable. The user name sent with it is
@@ -274,7 +286,12 @@ pub struct GitArgs {
     pub git_token_file: Option<PathBuf>,
     /// Private key for SSH URLs (no passphrase); host keys are checked against
     /// ~/.ssh/known_hosts.
-    #[arg(long, env = "FLINKOPS_GIT_SSH_KEY_FILE", value_name = "FILE")]
+    #[arg(
+        long,
+        env = "FLINKOPS_GIT_SSH_KEY_FILE",
+        hide_env_values = true,
+        value_name = "FILE"
+    )]
     pub ssh_key_file: Option<PathBuf>,
 }
 
