@@ -148,6 +148,30 @@ pub fn readiness_timeout(spec: &JobSpec) -> u64 {
         .map_or(DEFAULT_READINESS_SECS, |d| d.as_secs().max(1))
 }
 
+/// How old Flink's REST answers about checkpoints may be: its handlers cache checkpoint
+/// statistics (`rest.cache.checkpoint-statistics.timeout`, default `web.refresh-interval`,
+/// 3 s), so right after a job stops they can still name a checkpoint that a newer one has
+/// since replaced (and deleted). Reading that long after the job stopped gives its final
+/// statistics. Plain numbers are milliseconds, as Flink reads them.
+pub fn checkpoint_stats_staleness(spec: &JobSpec) -> std::time::Duration {
+    let conf = &spec.flink_configuration;
+    let written = conf
+        .get("rest.cache.checkpoint-statistics.timeout")
+        .or_else(|| conf.get("web.refresh-interval"));
+    let parsed = written.and_then(|v| {
+        let v = v.trim();
+        if v.chars().all(|c| c.is_ascii_digit()) {
+            v.parse().ok().map(std::time::Duration::from_millis)
+        } else {
+            crate::duration::parse(v).ok()
+        }
+    });
+    parsed
+        .unwrap_or(std::time::Duration::from_secs(3))
+        .min(std::time::Duration::from_secs(60))
+        + std::time::Duration::from_millis(500)
+}
+
 /// The Apache operator's keys for periodic savepoints and the savepoint history's length.
 pub const PERIODIC_SAVEPOINT_INTERVAL: &str = "kubernetes.operator.periodic.savepoint.interval";
 pub const SAVEPOINT_HISTORY_MAX: &str = "kubernetes.operator.savepoint.history.max.count";
@@ -627,5 +651,37 @@ spec:
         }
         let kept: Vec<&str> = l.savepoints.iter().map(|s| s.path.as_str()).collect();
         assert_eq!(kept, ["p2", "p3", "p4"]);
+    }
+
+    #[test]
+    fn checkpoint_statistics_are_final_after_the_rest_cache_expires() {
+        use std::time::Duration;
+        let mut spec = spec("last-state", "running");
+        assert_eq!(
+            checkpoint_stats_staleness(&spec),
+            Duration::from_millis(3500)
+        );
+        spec.flink_configuration
+            .insert("web.refresh-interval".into(), "1000".into());
+        assert_eq!(
+            checkpoint_stats_staleness(&spec),
+            Duration::from_millis(1500)
+        );
+        spec.flink_configuration.insert(
+            "rest.cache.checkpoint-statistics.timeout".into(),
+            "2 s".into(),
+        );
+        assert_eq!(
+            checkpoint_stats_staleness(&spec),
+            Duration::from_millis(2500)
+        );
+        spec.flink_configuration.insert(
+            "rest.cache.checkpoint-statistics.timeout".into(),
+            "1h".into(),
+        );
+        assert_eq!(
+            checkpoint_stats_staleness(&spec),
+            Duration::from_millis(60_500)
+        );
     }
 }

@@ -427,6 +427,8 @@ impl Executor<'_> {
                         .await
                 }
                 "FINISHED" => {
+                    // Final statistics only: a cached answer could name an older savepoint.
+                    tokio::time::sleep(stats_staleness(old.as_ref(), &target)).await;
                     let cps = rest.checkpoints(&job_id).await?;
                     match cps.latest_savepoint {
                         Some(location) => self.savepointed(id, ledger, up, location).await,
@@ -456,6 +458,9 @@ impl Executor<'_> {
         }
         up.restore_from = match carry {
             Carry::LatestCheckpoint => {
+                // Final statistics only: a cached answer could name a checkpoint that a
+                // newer one replaced (and deleted) just before the job stopped.
+                tokio::time::sleep(stats_staleness(old.as_ref(), &target)).await;
                 let cps = rest.checkpoints(&job_id).await?;
                 match cps.latest_completed {
                     Some(p) => Some(p),
@@ -702,6 +707,12 @@ impl Executor<'_> {
             .await
             .map_err(StepError::Transient)
     }
+}
+
+/// How long after a job stopped its JobManager's checkpoint statistics are final (the
+/// running cluster's configuration, i.e. the applied spec's).
+fn stats_staleness(applied: Option<&JobSpec>, target: &JobSpec) -> std::time::Duration {
+    upgrade::checkpoint_stats_staleness(applied.unwrap_or(target))
 }
 
 /// The job's pods (both components, or one).
