@@ -54,20 +54,7 @@ fn reasons(j: &Value) -> Vec<String> {
 }
 
 fn examples() -> TestRepo {
-    let repo = TestRepo::new();
-    let root = support::repo_root().join("examples-repo");
-    for rel in [
-        "flinkops.yaml",
-        "jobs/orders-enrichment.yaml",
-        "jobs/clickstream-sessionizer.yaml",
-        "jobs/metrics-forwarder.yaml",
-        "jobs/analytics-jobs.yaml",
-        "clusters/analytics-session.yaml",
-        "legacy/reporting.yaml",
-    ] {
-        repo.write(rel, &std::fs::read_to_string(root.join(rel)).unwrap());
-    }
-    repo
+    TestRepo::examples()
 }
 
 fn edit(repo: &TestRepo, rel: &str, from: &str, to: &str) {

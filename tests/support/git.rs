@@ -16,6 +16,29 @@ impl TestRepo {
         TestRepo { dir, repo }
     }
 
+    /// A new repository holding a copy of examples-repo (not committed).
+    pub fn examples() -> TestRepo {
+        fn copy(repo: &TestRepo, dir: &Path, rel: &str) {
+            for e in std::fs::read_dir(dir).unwrap() {
+                let e = e.unwrap();
+                let name = e.file_name().into_string().unwrap();
+                let rel = if rel.is_empty() {
+                    name
+                } else {
+                    format!("{rel}/{name}")
+                };
+                if e.path().is_dir() {
+                    copy(repo, &e.path(), &rel);
+                } else {
+                    repo.write(&rel, &std::fs::read_to_string(e.path()).unwrap());
+                }
+            }
+        }
+        let repo = TestRepo::new();
+        copy(&repo, &super::repo_root().join("examples-repo"), "");
+        repo
+    }
+
     pub fn path(&self) -> &Path {
         self.dir.path()
     }

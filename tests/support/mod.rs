@@ -24,6 +24,7 @@ use std::path::{Path, PathBuf};
 pub struct TestEnv {
     pub kubeconfig: PathBuf,
     pub kubectl: PathBuf,
+    pub helm: PathBuf,
     pub flink_home: PathBuf,
     pub test_jar: PathBuf,
 }
@@ -70,6 +71,7 @@ fn read_env(path: &Path) -> Result<TestEnv, String> {
     let env = TestEnv {
         kubeconfig: get("KUBECONFIG")?,
         kubectl: get("FLINKOPS_KUBECTL")?,
+        helm: get("FLINKOPS_HELM")?,
         flink_home: get("FLINKOPS_FLINK_HOME")?,
         test_jar: get("FLINKOPS_TEST_JAR")?,
     };
