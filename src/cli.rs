@@ -172,10 +172,15 @@ pub struct RunArgs {
     /// Jobs worked on at once.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub concurrency: u16,
-    /// Serve /healthz, /readyz, /metrics (Prometheus) and POST /webhook here, e.g.
+    /// Serve the status page (/, /status.json), /healthz, /readyz, /metrics (Prometheus)
+    /// and POST /webhook here, e.g.
     /// 0.0.0.0:8080.
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<std::net::SocketAddr>,
+    /// The repository's web page (e.g. https://github.com/org/flink-jobs): commits on the
+    /// status page link to `<URL>/commit/<sha>`.
+    #[arg(long, value_name = "URL")]
+    pub repo_web_url: Option<String>,
     /// File holding the webhook secret (GitHub: the HMAC secret; GitLab: the secret
     /// token); without it, the FLINKOPS_WEBHOOK_SECRET environment variable. Without
     /// either, /webhook is off.
@@ -493,6 +498,7 @@ async fn run_cmd(args: RunArgs) -> Result<()> {
         interval: args.interval,
         concurrency: args.concurrency as usize,
         listen: args.listen,
+        web_url: args.repo_web_url.clone(),
         webhook,
         leader_election: args.leader_election.then(|| {
             LeaseConfig::new(

@@ -70,7 +70,43 @@ async fn daemon(client: &kube::Client, w: &Where<'_>) -> Option<Result<DaemonSta
     }
 }
 
-fn short(c: &str) -> &str {
+/// One job's status as JSON (`status -o json`, the daemon's `/status.json`).
+pub fn job_json(namespace: &str, name: &str, l: &Ledger) -> serde_json::Value {
+    serde_json::json!({
+        "namespace": namespace,
+        "name": name,
+        "kind": l.spec.as_ref().map(|s| s.kind.as_str()),
+        "commit": l.applied_commit,
+        "source": l.source,
+        "health": l.health,
+        "healthReason": l.health_reason,
+        "flinkState": l.flink_state,
+        "lastError": l.last_error,
+        "lastSavepoint": l.savepoints.last(),
+        "restoreFrom": l.restore_from,
+        "upgrade": l.upgrade.as_ref().map(|u| serde_json::json!({
+            "action": u.action,
+            "phase": u.phase,
+            "targetCommit": u.target_commit,
+            "restoreFrom": u.restore_from,
+            "failures": u.failures,
+            "startedAt": u.started_at,
+        })),
+        "failed": l.failed,
+    })
+}
+
+/// An upgrade in flight, in a few words: `savepoint-upgrade to 1a2b3c4d5e6f (Stopping)`.
+pub fn upgrade_text(u: &crate::upgrade::Upgrade) -> String {
+    format!(
+        "{} to {} ({:?})",
+        u.action,
+        short(&u.target_commit),
+        u.phase
+    )
+}
+
+pub fn short(c: &str) -> &str {
     &c[..12.min(c.len())]
 }
 
@@ -108,28 +144,7 @@ pub async fn show(client: &kube::Client, w: &Where<'_>, json: bool) -> Result<i3
         let jobs: Vec<serde_json::Value> = rows
             .iter()
             .map(|(ns, job, l)| match l {
-                Ok(l) => serde_json::json!({
-                    "namespace": ns,
-                    "name": job,
-                    "kind": l.spec.as_ref().map(|s| s.kind.as_str()),
-                    "commit": l.applied_commit,
-                    "source": l.source,
-                    "health": l.health,
-                    "healthReason": l.health_reason,
-                    "flinkState": l.flink_state,
-                    "lastError": l.last_error,
-                    "lastSavepoint": l.savepoints.last(),
-                    "restoreFrom": l.restore_from,
-                    "upgrade": l.upgrade.as_ref().map(|u| serde_json::json!({
-                        "action": u.action,
-                        "phase": u.phase,
-                        "targetCommit": u.target_commit,
-                        "restoreFrom": u.restore_from,
-                        "failures": u.failures,
-                        "startedAt": u.started_at,
-                    })),
-                    "failed": l.failed,
-                }),
+                Ok(l) => job_json(ns, job, l),
                 Err(e) => serde_json::json!({"namespace": ns, "name": job, "error": e}),
             })
             .collect();
@@ -160,14 +175,7 @@ pub async fn show(client: &kube::Client, w: &Where<'_>, json: bool) -> Result<i3
         let id = format!("{ns}/{job}");
         match l {
             Ok(l) => {
-                let upgrading = l.upgrade.as_ref().map(|u| {
-                    format!(
-                        "{} to {} ({:?}); ",
-                        u.action,
-                        short(&u.target_commit),
-                        u.phase
-                    )
-                });
+                let upgrading = l.upgrade.as_ref().map(|u| format!("{}; ", upgrade_text(u)));
                 let detail = format!(
                     "{}{}",
                     upgrading.unwrap_or_default(),

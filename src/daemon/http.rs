@@ -1,8 +1,10 @@
 //! The daemon's HTTP endpoints on `--listen`: `/healthz` (the process serves), `/readyz`
 //! (watches listed and a first cycle done), `/metrics` (Prometheus text) and `POST /webhook`
-//! (GitHub/GitLab push events, verified, trigger an immediate fetch).
+//! (GitHub/GitLab push events, verified, trigger an immediate fetch), and the status page
+//! (`/`, `/status.json`).
 
 use super::metrics::Metrics;
+use super::status_page::{self, Snapshot};
 use super::webhook::{self, Secret, Verdict};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -20,6 +22,10 @@ pub struct Endpoints {
     pub webhook: Option<Secret>,
     /// Called for each verified push.
     pub on_push: Box<dyn Fn(Option<String>) + Send + Sync>,
+    /// What the status page shows.
+    pub page: Arc<Mutex<Snapshot>>,
+    /// The repository's web page, for commit links.
+    pub web_url: Option<String>,
 }
 
 pub async fn serve(listener: TcpListener, endpoints: Arc<Endpoints>) {
@@ -59,6 +65,18 @@ async fn handle(req: Request<hyper::body::Incoming>, e: &Endpoints) -> Reply {
     match (req.method(), path.as_str()) {
         (&Method::POST, "/webhook") => webhook(req, e).await,
         (_, "/webhook") => reply(StatusCode::METHOD_NOT_ALLOWED, TEXT, "POST only\n"),
+        (&Method::GET, "/") => {
+            let page = e.page.lock().map(|p| p.clone()).unwrap_or_default();
+            reply(
+                StatusCode::OK,
+                "text/html; charset=utf-8",
+                status_page::html(&page, e.web_url.as_deref()),
+            )
+        }
+        (&Method::GET, "/status.json") => {
+            let page = e.page.lock().map(|p| p.clone()).unwrap_or_default();
+            reply(StatusCode::OK, "application/json", status_page::json(&page))
+        }
         (&Method::GET, p) => {
             let (status, ct, body) = get(p, &e.metrics);
             reply(status, ct, body)

@@ -9,6 +9,7 @@ pub mod metrics;
 pub mod periodic;
 pub mod run;
 pub mod savepoint;
+pub mod status_page;
 pub mod sync;
 pub mod upgrade;
 pub mod webhook;

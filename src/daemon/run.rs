@@ -41,6 +41,8 @@ pub struct RunConfig {
     pub identity: String,
     /// The repository as it may be shown.
     pub repo_display: String,
+    /// The repository's web page (commit links on the status page).
+    pub web_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,13 +111,14 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let metrics = Arc::new(Mutex::new(Metrics::default()));
+    let page = Arc::new(Mutex::new(super::status_page::Snapshot::default()));
     let (tx, mut rx) = mpsc::channel::<Trigger>(64);
     let http_task = match cfg.listen {
         Some(addr) => {
             let listener = super::http::bind(addr)
                 .await
                 .map_err(|e| anyhow::anyhow!("listening on {addr}: {e}"))?;
-            tracing::info!(%addr, webhook = cfg.webhook.is_some(), "serving /healthz, /readyz, /metrics, /webhook");
+            tracing::info!(%addr, webhook = cfg.webhook.is_some(), "serving / (status page), /healthz, /readyz, /metrics, /webhook");
             let push_tx = tx.clone();
             let endpoints = super::http::Endpoints {
                 metrics: metrics.clone(),
@@ -123,6 +126,8 @@ pub async fn run(
                 on_push: Box::new(move |_ref| {
                     let _ = push_tx.try_send(Trigger::Git);
                 }),
+                page: page.clone(),
+                web_url: cfg.web_url.clone(),
             };
             Some(tokio::spawn(super::http::serve(
                 listener,
@@ -289,11 +294,20 @@ pub async fn run(
             m.ready = true;
             m.git_resolve_seconds = git_seconds;
         }
+        let daemon_status = status_writer.status(&follower);
+        let live = cache.objects();
+        let (mut ledgers, problems) = cache::ledgers(&live);
+        if let Ok(mut p) = page.lock() {
+            *p = super::status_page::Snapshot {
+                daemon: Some(daemon_status.clone()),
+                leader,
+                ledgers: ledgers.clone(),
+                at: now_rfc3339(),
+            };
+        }
         if leader {
-            status_writer.update(&client, &follower).await;
+            status_writer.update(&client, daemon_status).await;
             let (commit, catalog) = follower.current.as_ref().expect("loaded before the loop");
-            let live = cache.objects();
-            let (mut ledgers, problems) = cache::ledgers(&live);
             for p in problems {
                 tracing::warn!("{p}");
             }
@@ -386,7 +400,8 @@ struct StatusWriter {
 }
 
 impl StatusWriter {
-    async fn update(&mut self, client: &kube::Client, f: &Follower) {
+    /// The daemon's status now (a Git condition keeps the time it began).
+    fn status(&mut self, f: &Follower) -> DaemonStatus {
         let condition = f.condition.as_ref().map(|c| {
             if self.since.as_ref().is_none_or(|(r, _)| *r != c.reason()) {
                 self.since = Some((c.reason(), now_rfc3339()));
@@ -400,13 +415,17 @@ impl StatusWriter {
         if condition.is_none() {
             self.since = None;
         }
-        let status = DaemonStatus {
+        DaemonStatus {
             repo: self.repo.clone(),
             branch: f.branch(),
             commit: f.current.as_ref().map(|c| c.0.clone()).unwrap_or_default(),
             condition,
             writer: self.identity.clone(),
-        };
+        }
+    }
+
+    /// Writes `status` to its ConfigMap when it changed.
+    async fn update(&mut self, client: &kube::Client, status: DaemonStatus) {
         if self.written.as_ref() == Some(&status) {
             return;
         }

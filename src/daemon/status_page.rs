@@ -1,0 +1,245 @@
+//! The status page on `--listen` (`/`, and `/status.json`): every job with its commit,
+//! health, Flink job state, last savepoint, upgrade in flight and last error, from the
+//! ledgers in the daemon's watch cache. One self-contained HTML document (no external
+//! assets) that reloads itself.
+
+use crate::cluster::daemon_status::DaemonStatus;
+use crate::cluster::ledger::{Health, Ledger};
+use crate::spec::JobId;
+use crate::status::{job_json, short, upgrade_text};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+/// Seconds between reloads of the page.
+pub const REFRESH_SECS: u32 = 5;
+
+/// What the page shows, replaced by the run loop as the watches change.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub daemon: Option<DaemonStatus>,
+    pub leader: bool,
+    pub ledgers: BTreeMap<JobId, Ledger>,
+    /// RFC 3339 time of the snapshot.
+    pub at: String,
+}
+
+/// `/status.json`: the daemon and every job, as `flinkops status -o json` shows them.
+pub fn json(s: &Snapshot) -> String {
+    let jobs: Vec<serde_json::Value> = s
+        .ledgers
+        .iter()
+        .map(|(id, l)| job_json(&id.namespace, &id.name, l))
+        .collect();
+    let v = serde_json::json!({
+        "daemon": s.daemon,
+        "leader": s.leader,
+        "at": s.at,
+        "jobs": jobs,
+    });
+    serde_json::to_string_pretty(&v).unwrap_or_default() + "\n"
+}
+
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A commit, linked to the repository's web page for it when `web_url` is set (GitHub and
+/// GitLab both answer `<url>/commit/<sha>`).
+fn commit_cell(commit: &str, web_url: Option<&str>) -> String {
+    if commit.is_empty() {
+        return "-".into();
+    }
+    let text = escape(short(commit));
+    match web_url {
+        Some(url) => format!(
+            "<a href=\"{}/commit/{}\" title=\"{}\"><code>{text}</code></a>",
+            escape(url.trim_end_matches('/')),
+            escape(commit),
+            escape(commit)
+        ),
+        None => format!("<code title=\"{}\">{text}</code>", escape(commit)),
+    }
+}
+
+fn health_class(h: Health) -> &'static str {
+    match h {
+        Health::Healthy => "ok",
+        Health::Progressing | Health::Suspended => "wait",
+        Health::Degraded | Health::Blocked => "bad",
+    }
+}
+
+const STYLE: &str = "body{font:14px system-ui,sans-serif;margin:1.5em;color:#1b1f24}\
+h1{font-size:1.3em;margin:0 0 .3em}p.meta{color:#57606a;margin:.2em 0}\
+table{border-collapse:collapse;margin-top:1em;width:100%}\
+th,td{text-align:left;padding:.35em .6em;border-bottom:1px solid #d0d7de;vertical-align:top}\
+th{background:#f6f8fa}code{font:12px ui-monospace,monospace}\
+.ok{color:#1a7f37;font-weight:600}.wait{color:#9a6700;font-weight:600}\
+.bad{color:#cf222e;font-weight:600}.err{color:#cf222e}.path{word-break:break-all}";
+
+/// The page.
+pub fn html(s: &Snapshot, web_url: Option<&str>) -> String {
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta http-equiv=\"refresh\" content=\"{REFRESH_SECS}\">\
+         <title>flinkops</title><style>{STYLE}</style></head><body><h1>flinkops</h1>"
+    );
+    match &s.daemon {
+        Some(d) => {
+            let _ = write!(
+                out,
+                "<p class=\"meta\" id=\"source\">{}{} at {}</p>",
+                escape(&d.repo),
+                d.branch
+                    .as_deref()
+                    .map(|b| format!(" ({})", escape(b)))
+                    .unwrap_or_default(),
+                commit_cell(&d.commit, web_url)
+            );
+            let git = match &d.condition {
+                None => "<span class=\"ok\">git: ok</span>".to_string(),
+                Some(c) => format!(
+                    "<span class=\"bad\">git: {} since {}</span>: {}",
+                    escape(&c.reason),
+                    escape(&c.since),
+                    escape(&c.message)
+                ),
+            };
+            let _ = write!(out, "<p class=\"meta\" id=\"git\">{git}</p>");
+        }
+        None => out.push_str("<p class=\"meta\">starting: no commit read yet</p>"),
+    }
+    let _ = write!(
+        out,
+        "<p class=\"meta\">{} · {} jobs · {} · reloads every {REFRESH_SECS} s</p>",
+        if s.leader {
+            "this replica leads"
+        } else {
+            "standby replica (read-only)"
+        },
+        s.ledgers.len(),
+        escape(&s.at)
+    );
+    out.push_str(
+        "<table><thead><tr><th>Job</th><th>Kind</th><th>Commit</th><th>Health</th>\
+         <th>Flink job</th><th>Last savepoint</th><th>Upgrade</th><th>Last error</th>\
+         </tr></thead><tbody>",
+    );
+    if s.ledgers.is_empty() {
+        out.push_str("<tr><td colspan=\"8\">No jobs yet.</td></tr>");
+    }
+    for (id, l) in &s.ledgers {
+        let health = format!(
+            "<span class=\"{}\">{:?}</span>{}",
+            health_class(l.health),
+            l.health,
+            l.health_reason
+                .as_deref()
+                .map(|r| format!("<br>{}", escape(r)))
+                .unwrap_or_default()
+        );
+        let savepoint = l.savepoints.last().map_or("-".to_string(), |sp| {
+            format!(
+                "<span class=\"path\">{}</span><br>{} ({})",
+                escape(&sp.path),
+                escape(&sp.at),
+                escape(&sp.reason)
+            )
+        });
+        let _ = write!(
+            out,
+            "<tr data-job=\"{id}\"><td>{id}</td><td>{}</td><td>{}</td><td>{health}</td>\
+             <td>{}</td><td>{savepoint}</td><td>{}</td><td class=\"err\">{}</td></tr>",
+            l.spec.as_ref().map_or("?", |s| s.kind.as_str()),
+            commit_cell(&l.applied_commit, web_url),
+            escape(l.flink_state.as_deref().unwrap_or("-")),
+            l.upgrade
+                .as_ref()
+                .map_or("-".into(), |u| escape(&upgrade_text(u))),
+            escape(l.last_error.as_deref().unwrap_or("")),
+            id = escape(&id.to_string()),
+        );
+    }
+    out.push_str("</tbody></table></body></html>\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::upgrade::SavepointRecord;
+
+    fn snapshot() -> Snapshot {
+        let id = JobId {
+            namespace: "streaming".into(),
+            name: "orders".into(),
+        };
+        let ledger = Ledger {
+            applied_commit: "0123456789abcdef0123".into(),
+            health: Health::Degraded,
+            health_reason: Some("the Flink job is FAILED".into()),
+            flink_state: Some("FAILED".into()),
+            last_error: Some("<script>alert(1)</script>".into()),
+            savepoints: vec![SavepointRecord {
+                path: "s3://b/sp-1".into(),
+                commit: "c".into(),
+                reason: "periodic".into(),
+                at: "2026-11-23T10:00:00Z".into(),
+                unix: 1,
+            }],
+            ..Default::default()
+        };
+        Snapshot {
+            daemon: Some(DaemonStatus {
+                repo: "https://git.example.com/jobs.git".into(),
+                branch: Some("main".into()),
+                commit: "fedcba9876543210".into(),
+                condition: None,
+                writer: "flinkops-0".into(),
+            }),
+            leader: true,
+            ledgers: BTreeMap::from([(id, ledger)]),
+            at: "2026-11-23T10:00:05Z".into(),
+        }
+    }
+
+    #[test]
+    fn the_page_shows_each_job_and_escapes_what_it_shows() {
+        let page = html(&snapshot(), Some("https://git.example.com/jobs/"));
+        assert!(page.contains("<tr data-job=\"streaming/orders\">"));
+        assert!(
+            page.contains("<a href=\"https://git.example.com/jobs/commit/0123456789abcdef0123\"")
+        );
+        assert!(page.contains("<span class=\"bad\">Degraded</span><br>the Flink job is FAILED"));
+        assert!(page.contains("s3://b/sp-1"));
+        assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+        assert!(!page.contains("<script>"), "no script, no external assets");
+        assert!(!page.contains("src=") && !page.contains("<link"));
+        assert!(page.contains("content=\"5\""));
+        let plain = html(&snapshot(), None);
+        assert!(plain.contains("<code title=\"0123456789abcdef0123\">0123456789ab</code>"));
+        assert!(!plain.contains("<a href"));
+    }
+
+    #[test]
+    fn the_json_is_the_status_command_s() {
+        let v: serde_json::Value = serde_json::from_str(&json(&snapshot())).unwrap();
+        assert_eq!(v["jobs"][0]["name"], "orders");
+        assert_eq!(v["jobs"][0]["flinkState"], "FAILED");
+        assert_eq!(v["daemon"]["branch"], "main");
+        assert_eq!(v["leader"], true);
+    }
+}
