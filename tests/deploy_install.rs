@@ -231,6 +231,20 @@ async fn the_plain_manifests_install_flinkops_with_least_privilege() {
         ],
     );
     assert!(events.contains("Synced"), "no Synced event: {events}");
+    // The status page lists every job.
+    let (status, page) = daemon.get("/").await.expect("the status page answers");
+    assert_eq!(status, 200);
+    for j in &jobs {
+        let id = format!(
+            "{}/{}",
+            j["namespace"].as_str().unwrap(),
+            j["name"].as_str().unwrap()
+        );
+        assert!(
+            page.contains(&format!("<tr data-job=\"{id}\">")),
+            "{id} not on the page"
+        );
+    }
     let log = daemon.log();
     assert!(
         !log.to_lowercase().contains("forbidden"),
