@@ -43,3 +43,19 @@ fn docs_cli_md_is_the_current_help() {
         "docs/cli.md is stale: run `FLINKOPS_BLESS=1 cargo test --test cli_reference`"
     );
 }
+
+#[test]
+fn completions_cover_every_command_for_each_shell() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_flinkops"))
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{shell}");
+        let script = String::from_utf8(out.stdout).unwrap();
+        for cmd in ["validate", "diff", "sync", "status", "savepoint", "run", "schema"] {
+            assert!(script.contains(cmd), "{shell} completion lacks {cmd}");
+        }
+        assert!(script.contains("--leader-election"), "{shell}: flags of run");
+    }
+}
