@@ -53,7 +53,15 @@ fn completions_cover_every_command_for_each_shell() {
             .unwrap();
         assert!(out.status.success(), "{shell}");
         let script = String::from_utf8(out.stdout).unwrap();
-        for cmd in ["validate", "diff", "sync", "status", "savepoint", "run", "schema"] {
+        for cmd in [
+            "validate",
+            "diff",
+            "sync",
+            "status",
+            "savepoint",
+            "run",
+            "schema",
+        ] {
             assert!(script.contains(cmd), "{shell} completion lacks {cmd}");
         }
         assert!(script.contains("leader-election"), "{shell}: flags of run");
