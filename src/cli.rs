@@ -396,9 +396,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         } => {
             let report = match (cluster, base) {
                 (true, _) => tokio::runtime::Runtime::new()?.block_on(async {
-                    let client = kube::Client::try_default()
-                        .await
-                        .context("connecting to Kubernetes (KUBECONFIG or in-cluster)")?;
+                    let client = crate::cluster::client().await?;
                     let r = repo.open()?;
                     crate::daemon::cluster_diff::cluster_diff(
                         &client,
@@ -433,9 +431,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         }
         Command::Status(args) => tokio::runtime::Runtime::new()?.block_on(status_cmd(&args)),
         Command::Savepoint { job, timeout } => tokio::runtime::Runtime::new()?.block_on(async {
-            let client = kube::Client::try_default()
-                .await
-                .context("connecting to Kubernetes (KUBECONFIG or in-cluster)")?;
+            let client = crate::cluster::client().await?;
             let record = crate::daemon::savepoint::take(&client, &job, timeout).await?;
             writeln!(std::io::stdout().lock(), "{}", record.path)?;
             Ok(EXIT_OK)
@@ -482,9 +478,7 @@ async fn run_cmd(args: RunArgs) -> Result<()> {
             .ok()
             .and_then(Secret::new),
     };
-    let client = kube::Client::try_default()
-        .await
-        .context("connecting to Kubernetes (KUBECONFIG or in-cluster)")?;
+    let client = crate::cluster::client().await?;
     let identity = default_identity();
     let cfg = crate::daemon::run::RunConfig {
         source: args.repo.source(args.branch.clone())?,
@@ -516,9 +510,7 @@ async fn run_cmd(args: RunArgs) -> Result<()> {
 }
 
 async fn status_cmd(args: &StatusArgs) -> Result<i32> {
-    let client = kube::Client::try_default()
-        .await
-        .context("connecting to Kubernetes (KUBECONFIG or in-cluster)")?;
+    let client = crate::cluster::client().await?;
     let w = crate::status::Where {
         namespaces: &args.namespaces,
         state_namespace: &args.state.state_namespace,
@@ -542,9 +534,7 @@ async fn sync_cmd(
 ) -> Result<i32> {
     use crate::daemon::sync::{sync_once, SyncOnce};
     let repo = args.open()?;
-    let client = kube::Client::try_default()
-        .await
-        .context("connecting to Kubernetes (KUBECONFIG or in-cluster)")?;
+    let client = crate::cluster::client().await?;
     let report = sync_once(
         &client,
         SyncOnce {

@@ -319,7 +319,17 @@ pub async fn run(
                     .values()
                     .filter(|s| s.kind == crate::spec::JobKind::Application)
                     .filter(|s| crate::upgrade::target_runs(s))
-                    .filter(|s| ledgers.get(&s.id).is_some_and(|l| l.upgrade.is_none()))
+                    // Only where a JobManager can answer: Deployments Available.
+                    .filter(|s| {
+                        ledgers.get(&s.id).is_some_and(|l| {
+                            l.upgrade.is_none()
+                                && matches!(
+                                    l.health,
+                                    crate::cluster::ledger::Health::Healthy
+                                        | crate::cluster::ledger::Health::Degraded
+                                )
+                        })
+                    })
                     .map(|s| s.id.clone())
                     .collect(),
             );
