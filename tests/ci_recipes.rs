@@ -69,14 +69,7 @@ fn bash(script: &str, dir: &Path, vars: &[(&str, &str)]) -> (i32, String) {
         .envs(vars.iter().copied())
         .output()
         .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    support::code_and_output(out)
 }
 
 fn recipe(name: &str) -> serde_yaml::Value {

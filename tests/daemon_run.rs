@@ -33,14 +33,7 @@ async fn status_wait(
         .output()
         .await
         .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    support::code_and_output(out)
 }
 
 async fn tm(deployments: &Api<Deployment>) -> Option<(String, i32)> {

@@ -28,13 +28,7 @@ fn run(env: &TestEnv, program: &Path, args: &[&str], stdin: Option<&str>) -> (i3
     let mut input = child.stdin.take().unwrap();
     input.write_all(stdin.unwrap_or("").as_bytes()).unwrap();
     drop(input);
-    let out = child.wait_with_output().unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code().unwrap_or(-1), text)
+    support::code_and_output(child.wait_with_output().unwrap())
 }
 
 fn ok(what: &str, (code, out): (i32, String)) -> String {

@@ -21,14 +21,7 @@ fn flinkops(args: &[&str], cache: &Path, envs: &[(&str, &str)]) -> (i32, String)
         cmd.env(k, v);
     }
     let out = cmd.output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    support::code_and_output(out)
 }
 
 fn mirror_configs(cache: &Path) -> String {

@@ -248,11 +248,7 @@ impl Executor<'_> {
         ledger: &Ledger,
         mut up: Upgrade,
     ) -> Result<Step, StepError> {
-        let target = up.target();
-        let old = ledger.applied_spec();
-        let carry = old
-            .as_ref()
-            .map_or(Carry::Nothing, |o| upgrade::carry(action(&up), o, &target));
+        let (target, old, carry) = specs_and_carry(ledger, &up);
         let restore_now = match carry {
             Carry::LastRecorded => Some(
                 ledger
@@ -381,11 +377,7 @@ impl Executor<'_> {
         ledger: &Ledger,
         mut up: Upgrade,
     ) -> Result<Step, StepError> {
-        let target = up.target();
-        let old = ledger.applied_spec();
-        let carry = old
-            .as_ref()
-            .map_or(Carry::Nothing, |o| upgrade::carry(action(&up), o, &target));
+        let (target, old, carry) = specs_and_carry(ledger, &up);
         let Some(job_id) = up.job_id.clone() else {
             return Err(StepError::Attempt("stopping without a recorded job".into()));
         };
@@ -767,6 +759,16 @@ fn with_upgrade(ledger: &Ledger, up: &Upgrade) -> Ledger {
     let mut l = ledger.clone();
     l.upgrade = Some(up.clone());
     l
+}
+
+/// The upgrade's target, the spec that runs, and what carries the state between them.
+fn specs_and_carry(ledger: &Ledger, up: &Upgrade) -> (JobSpec, Option<JobSpec>, Carry) {
+    let target = up.target();
+    let old = ledger.applied_spec();
+    let carry = old
+        .as_ref()
+        .map_or(Carry::Nothing, |o| upgrade::carry(action(up), o, &target));
+    (target, old, carry)
 }
 
 fn action(up: &Upgrade) -> crate::plan::Action {

@@ -114,12 +114,7 @@ pub fn sync_once_with(env: &TestEnv, repo: &Path, vars: &[(&str, &str)]) -> (i32
         .envs(vars.iter().copied())
         .output()
         .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code().unwrap_or(-1), text)
+    code_and_output(out)
 }
 
 /// A short random suffix for names (namespaces, directories).
@@ -194,11 +189,17 @@ pub fn cluster_diagnostics(env: &TestEnv, namespace: &str) -> String {
 
 /// Runs the test environment's kubectl; returns the exit code and everything it printed.
 pub fn kubectl(env: &TestEnv, args: &[&str]) -> (i32, String) {
-    let out = std::process::Command::new(&env.kubectl)
-        .args(args)
-        .env("KUBECONFIG", &env.kubeconfig)
-        .output()
-        .unwrap();
+    code_and_output(
+        std::process::Command::new(&env.kubectl)
+            .args(args)
+            .env("KUBECONFIG", &env.kubeconfig)
+            .output()
+            .unwrap(),
+    )
+}
+
+/// A finished command's exit code (-1 when killed) and its stdout followed by stderr.
+pub fn code_and_output(out: std::process::Output) -> (i32, String) {
     (
         out.status.code().unwrap_or(-1),
         format!(
