@@ -16,6 +16,7 @@ pub mod plan;
 pub mod reconcile;
 pub mod redact;
 pub mod render;
+pub mod session_job;
 pub mod source;
 pub mod spec;
 pub mod status;

@@ -29,18 +29,36 @@ fn foreign_leaves(live: &Value) -> Vec<Vec<Step>> {
     let entries = live
         .pointer("/metadata/managedFields")
         .and_then(Value::as_array);
-    for e in entries.into_iter().flatten() {
-        let manager = e.get("manager").and_then(Value::as_str).unwrap_or("");
-        let subresource = e.get("subresource").and_then(Value::as_str).unwrap_or("");
-        // Status is never rendered; hand edits are drift.
-        if manager == OURS || is_hand_edit(manager) || subresource == "status" {
-            continue;
-        }
+    for e in entries.into_iter().flatten().filter(|e| is_foreign(e)) {
         if let Some(fields) = e.get("fieldsV1") {
             collect(fields, &mut Vec::new(), &mut out);
         }
     }
     out
+}
+
+/// Whether a managedFields entry is another controller's claim on fields flinkops renders.
+/// Status is never rendered; hand edits are drift; flinkops' own entry claims nothing
+/// from it.
+fn is_foreign(entry: &Value) -> bool {
+    let manager = entry.get("manager").and_then(Value::as_str).unwrap_or("");
+    let subresource = entry
+        .get("subresource")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    manager != OURS && !is_hand_edit(manager) && subresource != "status"
+}
+
+/// Drops the managedFields entries ownership never reads (flinkops' own, hand edits,
+/// status), so a watch cache holding thousands of objects keeps only what matters: those
+/// entries are as large as the objects themselves.
+pub fn trim_managed_fields(live: &mut Value) {
+    if let Some(entries) = live
+        .pointer_mut("/metadata/managedFields")
+        .and_then(Value::as_array_mut)
+    {
+        entries.retain(is_foreign);
+    }
 }
 
 fn collect(node: &Value, path: &mut Vec<Step>, out: &mut Vec<Vec<Step>>) {
@@ -225,5 +243,36 @@ mod tests {
         assert_eq!(out, desired());
         // No managedFields at all (an old object, or a test body): nothing to yield.
         assert_eq!(yield_foreign_fields(&desired(), &desired()).0, desired());
+    }
+
+    #[test]
+    fn trimming_keeps_exactly_the_entries_ownership_reads() {
+        let live = live_with(json!([
+            {"manager": "flinkops", "operation": "Apply",
+             "fieldsV1": {"f:spec": {"f:replicas": {}, "f:template": {}}}},
+            {"manager": "kubectl-edit", "operation": "Update",
+             "fieldsV1": {"f:spec": {"f:template": {}}}},
+            {"manager": "kube-controller-manager", "operation": "Update", "subresource": "status",
+             "fieldsV1": {"f:status": {"f:replicas": {}}}},
+            {"manager": "hpa", "operation": "Update", "subresource": "scale",
+             "fieldsV1": {"f:spec": {"f:replicas": {}}}}
+        ]));
+        let mut trimmed = live.clone();
+        trim_managed_fields(&mut trimmed);
+        let managers: Vec<&str> = trimmed["metadata"]["managedFields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["manager"].as_str().unwrap())
+            .collect();
+        assert_eq!(managers, vec!["hpa"]);
+        assert_eq!(
+            yield_foreign_fields(&desired(), &trimmed),
+            yield_foreign_fields(&desired(), &live)
+        );
+        // Nothing to trim is not an error.
+        let mut plain = desired();
+        trim_managed_fields(&mut plain);
+        assert_eq!(plain, desired());
     }
 }

@@ -23,10 +23,43 @@ pub struct LiveObject {
     pub name: String,
     pub labels: BTreeMap<String, String>,
     pub annotations: BTreeMap<String, String>,
-    pub body: serde_json::Value,
+    /// The whole object as compact JSON, parsed where it is read: a cache of thousands of
+    /// objects held as `Value` trees takes about six times the memory of their text (every
+    /// small map is a full B-tree node).
+    json: Box<str>,
 }
 
 impl LiveObject {
+    /// The object `body` of `kind`; names, labels and annotations come from its metadata.
+    pub fn new(kind: &str, body: &serde_json::Value) -> LiveObject {
+        let meta = &body["metadata"];
+        let text = |k: &str| meta[k].as_str().unwrap_or_default().to_string();
+        let map = |k: &str| -> BTreeMap<String, String> {
+            meta[k]
+                .as_object()
+                .map(|m| {
+                    m.iter()
+                        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        LiveObject {
+            kind: kind.to_string(),
+            namespace: text("namespace"),
+            name: text("name"),
+            labels: map("labels"),
+            annotations: map("annotations"),
+            json: body.to_string().into_boxed_str(),
+        }
+    }
+
+    /// The object as the apiserver returned it.
+    pub fn body(&self) -> serde_json::Value {
+        // The text was written from a Value, so it always parses.
+        serde_json::from_str(&self.json).unwrap_or_default()
+    }
+
     fn job(&self) -> Option<JobId> {
         Some(JobId {
             namespace: self.namespace.clone(),
@@ -110,10 +143,10 @@ impl JobWork {
 /// never touched; nothing is pruned when the repository did not load as a whole, for a
 /// job whose definition is broken, when `prune: false`, or from an object annotated
 /// `flinkops.io/prune: "false"`.
-pub fn reconcile(
+pub fn reconcile<L: std::borrow::Borrow<LiveObject>>(
     catalog: &Catalog,
     commit: &str,
-    live: &[LiveObject],
+    live: &[L],
     ledgers: &BTreeMap<JobId, Ledger>,
     opts: &Options,
 ) -> Vec<JobWork> {
@@ -126,7 +159,7 @@ pub fn reconcile(
                 .is_none_or(|s| s.iter().any(|a| a == ns))
     };
     let mut by_job: BTreeMap<JobId, Vec<&LiveObject>> = BTreeMap::new();
-    for o in live.iter().filter(|o| !o.is_ledger()) {
+    for o in live.iter().map(|o| o.borrow()).filter(|o| !o.is_ledger()) {
         if let Some(id) = o.job() {
             by_job.entry(id).or_default().push(o);
         }
@@ -192,20 +225,30 @@ pub fn reconcile(
             if let Some(f) = failed_head {
                 // This spec already failed to deploy: wait for Git to change the job.
                 blocked_by_failure(ledger, f, &mut work);
+            } else if spec.kind == JobKind::SessionJob && submits(spec, work.action) {
+                // Nothing of a session job is applied: it is submitted to its cluster's
+                // REST API by the upgrade executor, whatever its upgradeMode.
+                let mut up = Upgrade::new(work.action, commit, spec, &opts.now, opts.unix_now);
+                up.cluster_hash = restarting_cluster(spec, &plans, catalog);
+                work.upgrade = Some(UpgradeWork::Start(Box::new(up)));
             } else if needs_state_transfer(spec, work.action) {
                 // Stateless jobs are simply redeployed: their Deployments are Recreate, so
                 // the old JobManager is gone before the new one starts.
-                if spec.kind == JobKind::Application {
-                    work.upgrade = Some(UpgradeWork::Start(Box::new(Upgrade::new(
-                        work.action,
-                        commit,
-                        spec,
-                        &opts.now,
-                        opts.unix_now,
-                    ))));
-                } else {
-                    hold_back(ledger, &mut work);
-                }
+                work.upgrade = Some(UpgradeWork::Start(Box::new(Upgrade::new(
+                    work.action,
+                    commit,
+                    spec,
+                    &opts.now,
+                    opts.unix_now,
+                ))));
+            } else if let Some(waiting) =
+                session_jobs_to_stop_first(spec, work.action, catalog, ledgers)
+            {
+                // Replacing the pods now would kill these jobs without their savepoints.
+                work.reasons.push(format!(
+                    "waiting for session jobs {} to stop with their savepoints before the cluster restarts",
+                    waiting.join(", ")
+                ));
             } else {
                 desired_job(spec, commit, objects, ledger, catalog, opts, &mut work);
             }
@@ -292,20 +335,67 @@ fn blocked_by_failure(
     }
 }
 
-fn hold_back(ledger: Option<&Ledger>, work: &mut JobWork) {
-    let why = format!(
-        "{} held back: this flinkops cannot yet carry a session job's state across a restart; the running job is left as it is",
-        work.action.as_str()
-    );
-    work.reasons.push(why.clone());
-    work.action = Action::Error;
-    if let Some(l) = ledger {
-        let mut next = l.clone();
-        next.last_error = Some(why);
-        if &next != l {
-            work.ledger = Some(next);
-        }
+/// Whether a change to a session job goes to its session cluster: every change that
+/// (re)starts or stops its Flink job, and a first deployment that runs.
+fn submits(spec: &crate::spec::JobSpec, action: Action) -> bool {
+    action.restarts_job()
+        || matches!(action, Action::Suspend | Action::Resume)
+        || (action == Action::Create && crate::upgrade::target_runs(spec))
+}
+
+/// The spec hash a session job's cluster restarts to in this change, if it does: the job
+/// is submitted only to the cluster's new pods.
+fn restarting_cluster(
+    spec: &crate::spec::JobSpec,
+    plans: &BTreeMap<JobId, &plan::JobPlan>,
+    catalog: &Catalog,
+) -> Option<String> {
+    let cluster = crate::session_job::cluster_of(spec)?;
+    let restarts = plans.get(&cluster).is_some_and(|p| p.action.restarts_job());
+    if !restarts {
+        return None;
     }
+    catalog.jobs.get(&cluster).map(render::spec_hash)
+}
+
+/// For a session cluster whose pods are about to be replaced: its session jobs that still
+/// run in the old pods and have a savepoint to take first (their upgrades were started by
+/// the plan's cascade). None when there are none.
+fn session_jobs_to_stop_first(
+    cluster: &crate::spec::JobSpec,
+    action: Action,
+    catalog: &Catalog,
+    ledgers: &BTreeMap<JobId, Ledger>,
+) -> Option<Vec<String>> {
+    if !action.restarts_job() || cluster.job.is_some() {
+        return None;
+    }
+    let waiting: Vec<String> = catalog
+        .jobs
+        .values()
+        .filter(|s| crate::session_job::cluster_of(s).as_ref() == Some(&cluster.id))
+        .filter(|s| {
+            let Some(l) = ledgers.get(&s.id) else {
+                return false;
+            };
+            let runs = l
+                .applied_spec()
+                .is_some_and(|a| crate::upgrade::target_runs(&a));
+            let gave_up = l
+                .failed
+                .as_ref()
+                .is_some_and(|f| f.spec_hash == render::spec_hash(s));
+            let before_stopped = l.upgrade.as_ref().is_none_or(|u| {
+                matches!(
+                    u.phase,
+                    crate::upgrade::Phase::Pending | crate::upgrade::Phase::Stopping
+                )
+            });
+            runs && !gave_up && before_stopped
+        })
+        .map(|s| s.id.name.clone())
+        .collect();
+    (!waiting.is_empty()).then_some(waiting)
 }
 
 fn object_ref(o: &LiveObject) -> ObjectRef {
@@ -368,7 +458,8 @@ fn desired_job(
             continue;
         };
         // Fields another controller took (an HPA's replicas) are neither applied nor drift.
-        let (body, yielded) = yield_foreign_fields(&o.body, &l.body);
+        let live_body = l.body();
+        let (body, yielded) = yield_foreign_fields(&o.body, &live_body);
         if !yielded.is_empty() {
             tracing::debug!(object = %format!("{} {}/{}", o.kind, o.namespace, o.name), fields = ?yielded, "left to other managers");
         }
@@ -376,7 +467,7 @@ fn desired_job(
         if l.annotations.get(ANN_SPEC_HASH) != Some(&rendered.spec_hash) {
             work.apply.push(o);
         } else if catalog.settings.self_heal {
-            if let Some(d) = first_difference(&o.body, &l.body) {
+            if let Some(d) = first_difference(&o.body, &live_body) {
                 work.drift
                     .push(format!("{} {}/{}: {d}", o.kind, o.namespace, o.name));
                 work.apply.push(o);
@@ -462,6 +553,13 @@ pub fn health_of(
     let (health, reason) = health_of_deployments(spec, deployments);
     // Deployments can be Available while the Flink job inside failed or restarts.
     match flink_state {
+        Some(crate::session_job::MISSING) if health == Health::Healthy => (
+            Health::Degraded,
+            Some(format!(
+                "session cluster {} runs no Flink job of this session job",
+                spec.session_cluster.as_deref().unwrap_or("?")
+            )),
+        ),
         Some(s) if health == Health::Healthy && s != "RUNNING" => {
             (Health::Degraded, Some(format!("the Flink job is {s}")))
         }
@@ -474,10 +572,12 @@ fn health_of_deployments(
     deployments: &[&LiveObject],
 ) -> (Health, Option<String>) {
     if spec.kind == crate::spec::JobKind::SessionJob {
-        return (
-            Health::Progressing,
-            Some("session jobs are not submitted by this flinkops yet".into()),
-        );
+        // No pods of its own: its Flink job's state (from its session cluster) decides.
+        return if crate::upgrade::target_runs(spec) {
+            (Health::Healthy, None)
+        } else {
+            (Health::Suspended, None)
+        };
     }
     if deployments.is_empty() {
         return (Health::Progressing, Some("no Deployments yet".into()));
@@ -486,12 +586,13 @@ fn health_of_deployments(
     let mut names: Vec<&&LiveObject> = deployments.iter().collect();
     names.sort_by(|a, b| a.name.cmp(&b.name));
     for d in names {
-        let want = d.body["spec"]["replicas"].as_i64().unwrap_or(1);
+        let body = d.body();
+        let want = body["spec"]["replicas"].as_i64().unwrap_or(1);
         if want == 0 {
             continue;
         }
         all_zero = false;
-        let status = &d.body["status"];
+        let status = &body["status"];
         let available = status["conditions"].as_array().is_some_and(|c| {
             c.iter()
                 .any(|c| c["type"] == "Available" && c["status"] == "True")
@@ -554,18 +655,7 @@ spec:
             "readyReplicas": want,
             "conditions": [{"type": "Available", "status": "True"}]
         });
-        let meta = &o.body["metadata"];
-        let map = |v: &serde_json::Value| -> BTreeMap<String, String> {
-            serde_json::from_value(v.clone()).unwrap_or_default()
-        };
-        LiveObject {
-            kind: o.kind.to_string(),
-            namespace: o.namespace.clone(),
-            name: o.name.clone(),
-            labels: map(&meta["labels"]),
-            annotations: map(&meta["annotations"]),
-            body,
-        }
+        LiveObject::new(o.kind, &body)
     }
 
     /// Carries out `work` on an in-memory cluster, as the daemon would on a real one.
@@ -589,6 +679,12 @@ spec:
             if let Some(l) = &w.ledger {
                 ledgers.insert(w.id.clone(), l.clone());
             }
+            // An upgrade that succeeds (the executor's part, with Flink).
+            if let Some(UpgradeWork::Start(up)) = &w.upgrade {
+                let before = ledgers.get(&w.id).cloned().unwrap_or_default();
+                let done = crate::upgrade::complete(&before, up, "2026-11-23T00:00:00Z");
+                ledgers.insert(w.id.clone(), done);
+            }
             if w.delete_ledger {
                 ledgers.remove(&w.id);
             }
@@ -610,7 +706,7 @@ spec:
         let work = reconcile(
             &catalog(&[("a.yaml", APP)]),
             C1,
-            &[],
+            &[] as &[LiveObject],
             &BTreeMap::new(),
             &opts(),
         );
@@ -680,7 +776,9 @@ spec:
             .iter_mut()
             .find(|o| o.name == "orders-taskmanager")
             .unwrap();
-        tm.body["spec"]["replicas"] = 7.into();
+        let mut body = tm.body();
+        body["spec"]["replicas"] = 7.into();
+        *tm = LiveObject::new("Deployment", &body);
         let work = reconcile(&catalog(&[("a.yaml", APP)]), C1, &live, &ledgers, &opts());
         assert_eq!(work.len(), 1);
         assert_eq!(
@@ -768,7 +866,14 @@ spec:
             ..opts()
         };
         assert!(reconcile(&catalog(&[]), C2, &live, &ledgers, &o).is_empty());
-        assert!(reconcile(&catalog(&[("a.yaml", APP)]), C2, &[], &BTreeMap::new(), &o).is_empty());
+        assert!(reconcile(
+            &catalog(&[("a.yaml", APP)]),
+            C2,
+            &[] as &[LiveObject],
+            &BTreeMap::new(),
+            &o
+        )
+        .is_empty());
     }
 
     #[test]
@@ -901,9 +1006,16 @@ spec:
         assert!(matches!(work[0].upgrade, Some(UpgradeWork::Start(_))));
     }
 
-    #[test]
-    fn session_jobs_state_is_not_dropped() {
-        let session = "\
+    const SESSION_CLUSTER: &str = "\
+apiVersion: flink.apache.org/v1beta1
+kind: FlinkDeployment
+metadata:
+  name: shared
+  namespace: streaming
+spec:
+  image: flink:2.0
+";
+    const SESSION_JOB: &str = "\
 apiVersion: flink.apache.org/v1beta1
 kind: FlinkSessionJob
 metadata:
@@ -916,32 +1028,106 @@ spec:
     parallelism: 2
     upgradeMode: savepoint
 ";
-        let cluster = "\
-apiVersion: flink.apache.org/v1beta1
-kind: FlinkDeployment
-metadata:
-  name: shared
-  namespace: streaming
-spec:
-  image: flink:2.0
-";
-        let (live, ledgers) = synced(&[("c.yaml", cluster), ("s.yaml", session)], C1);
-        let changed = session.replace("parallelism: 2", "parallelism: 3");
+
+    fn started(work: &[JobWork], name: &str) -> Option<Upgrade> {
+        let w = work.iter().find(|w| w.id.name == name)?;
+        match &w.upgrade {
+            Some(UpgradeWork::Start(up)) => Some((**up).clone()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn session_jobs_are_submitted_and_upgraded_through_the_executor() {
+        let files = [("c.yaml", SESSION_CLUSTER), ("s.yaml", SESSION_JOB)];
+        // First deployment: the cluster's objects are applied, the job is submitted.
+        let first = reconcile(
+            &catalog(&files),
+            C1,
+            &[] as &[LiveObject],
+            &BTreeMap::new(),
+            &opts(),
+        );
+        let up = started(&first, "enrich").expect("a submission");
+        assert_eq!(up.action, "create");
+        assert_eq!(up.cluster_hash, None, "the cluster does not restart");
+        let enrich = first.iter().find(|w| w.id.name == "enrich").unwrap();
+        assert!(
+            enrich.apply.is_empty(),
+            "nothing of a session job is applied"
+        );
+
+        let (live, ledgers) = synced(&files, C1);
+        let changed = SESSION_JOB.replace("parallelism: 2", "parallelism: 3");
         let work = reconcile(
-            &catalog(&[("c.yaml", cluster), ("s.yaml", &changed)]),
+            &catalog(&[("c.yaml", SESSION_CLUSTER), ("s.yaml", &changed)]),
             C2,
             &live,
             &ledgers,
             &opts(),
         );
-        let work: Vec<&JobWork> = work.iter().filter(|w| w.id.name == "enrich").collect();
-        assert_eq!(work[0].action, Action::Error);
-        assert!(work[0].upgrade.is_none() && work[0].apply.is_empty());
+        let up = started(&work, "enrich").expect("an upgrade");
+        assert_eq!(up.action, "savepoint-upgrade");
+        assert_eq!(up.target_spec.job.as_ref().unwrap().parallelism, 3);
         assert!(
-            work[0].reasons.iter().any(|r| r.contains("held back")),
-            "{:?}",
-            work[0].reasons
+            work.iter().all(|w| w.id.name == "enrich"),
+            "the cluster is left alone: {work:?}"
         );
+
+        // A suspended session job is not submitted; resuming it is.
+        let suspended = SESSION_JOB.replace(
+            "upgradeMode: savepoint",
+            "upgradeMode: savepoint\n    state: suspended",
+        );
+        let work = reconcile(
+            &catalog(&[("c.yaml", SESSION_CLUSTER), ("s.yaml", &suspended)]),
+            C2,
+            &live,
+            &ledgers,
+            &opts(),
+        );
+        assert_eq!(started(&work, "enrich").unwrap().action, "suspend");
+    }
+
+    #[test]
+    fn a_session_cluster_restarts_only_after_its_jobs_took_their_savepoints() {
+        let files = [("c.yaml", SESSION_CLUSTER), ("s.yaml", SESSION_JOB)];
+        let (live, mut ledgers) = synced(&files, C1);
+        let newer = SESSION_CLUSTER.replace("flink:2.0", "flink:2.1");
+        let next = catalog(&[("c.yaml", &newer), ("s.yaml", SESSION_JOB)]);
+        let work = reconcile(&next, C2, &live, &ledgers, &opts());
+        // The job stops with a savepoint, to be submitted to the cluster's new version.
+        let up = started(&work, "enrich").expect("the job's upgrade");
+        let cluster_id = JobId {
+            namespace: "streaming".into(),
+            name: "shared".into(),
+        };
+        assert_eq!(
+            up.cluster_hash,
+            Some(render::spec_hash(&next.jobs[&cluster_id]))
+        );
+        // The cluster waits: replacing its pods now would kill the job unsaved.
+        let shared = work.iter().find(|w| w.id.name == "shared").unwrap();
+        assert!(shared.apply.is_empty(), "{shared:?}");
+        assert!(
+            shared
+                .reasons
+                .iter()
+                .any(|r| r.contains("waiting for session jobs enrich")),
+            "{:?}",
+            shared.reasons
+        );
+        // Once the job's savepoint is taken (its upgrade is past Stopping), the cluster goes.
+        let job_id = JobId {
+            namespace: "streaming".into(),
+            name: "enrich".into(),
+        };
+        let mut stopped = up.clone();
+        stopped.enter(crate::upgrade::Phase::Stopped, 1);
+        ledgers.get_mut(&job_id).unwrap().upgrade = Some(stopped);
+        let work = reconcile(&next, C2, &live, &ledgers, &opts());
+        let shared = work.iter().find(|w| w.id.name == "shared").unwrap();
+        assert!(!shared.apply.is_empty(), "{shared:?}");
     }
 
     #[test]
@@ -953,7 +1139,7 @@ spec:
         let work = reconcile(
             &catalog(&[("a.yaml", &with_initial)]),
             C1,
-            &[],
+            &[] as &[LiveObject],
             &BTreeMap::new(),
             &opts(),
         );
@@ -973,7 +1159,7 @@ spec:
         let (_, mut ledgers) = synced(&[("a.yaml", &with_initial)], C1);
         ledgers.values_mut().next().unwrap().restore_from = Some("file:///sp/savepoint-1".into());
         let c = catalog(&[("a.yaml", &with_initial)]);
-        let work = reconcile(&c, C1, &[], &ledgers, &opts());
+        let work = reconcile(&c, C1, &[] as &[LiveObject], &ledgers, &opts());
         let cm = work[0]
             .apply
             .iter()
@@ -990,13 +1176,15 @@ spec:
     /// Marks every Deployment in `live` available with `ready` of its replicas ready.
     fn deployments_report(live: &mut [LiveObject], ready_all: bool) {
         for o in live.iter_mut().filter(|o| o.kind == "Deployment") {
-            let want = o.body["spec"]["replicas"].as_i64().unwrap();
+            let mut body = o.body();
+            let want = body["spec"]["replicas"].as_i64().unwrap();
             let ready = if ready_all { want } else { 0 };
-            o.body["status"] = serde_json::json!({
+            body["status"] = serde_json::json!({
                 "updatedReplicas": want,
                 "readyReplicas": ready,
                 "conditions": [{"type": "Available", "status": if ready_all { "True" } else { "False" }}]
             });
+            *o = LiveObject::new("Deployment", &body);
         }
     }
 
@@ -1074,14 +1262,34 @@ spec:
             namespace: "streaming".into(),
             name: "orders".into(),
         };
-        live.push(LiveObject {
-            kind: "ConfigMap".into(),
-            namespace: "streaming".into(),
-            name: "orders-flinkops".into(),
-            labels: ledger_labels(&id),
-            annotations: BTreeMap::new(),
-            body: serde_json::json!({}),
-        });
+        live.push(LiveObject::new(
+            "ConfigMap",
+            &serde_json::json!({"metadata": {
+                "namespace": "streaming",
+                "name": "orders-flinkops",
+                "labels": ledger_labels(&id),
+            }}),
+        ));
         assert!(reconcile(&catalog(&[("a.yaml", APP)]), C2, &live, &ledgers, &opts()).is_empty());
+    }
+
+    #[test]
+    fn a_live_object_reads_its_names_from_metadata_and_keeps_the_whole_body() {
+        let body = serde_json::json!({
+            "kind": "Service",
+            "metadata": {"namespace": "streaming", "name": "orders-rest",
+                         "labels": {"app": "orders", "n": 1},
+                         "annotations": {"flinkops.io/commit": "abc"}},
+            "spec": {"ports": [{"port": 8081}]}
+        });
+        let l = LiveObject::new("Service", &body);
+        assert_eq!(
+            (l.namespace.as_str(), l.name.as_str()),
+            ("streaming", "orders-rest")
+        );
+        // Only string values are labels; a malformed one is not made up.
+        assert_eq!(l.labels, BTreeMap::from([("app".into(), "orders".into())]));
+        assert_eq!(l.annotations["flinkops.io/commit"], "abc");
+        assert_eq!(l.body(), body);
     }
 }

@@ -64,6 +64,14 @@ pub struct Upgrade {
     /// For an automatic rollback: the commit that failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback_of: Option<String>,
+    /// Session jobs: the Flink job id the target is submitted as, recorded before the
+    /// submission (see `crate::session_job`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_job_id: Option<String>,
+    /// Session jobs: the session cluster's spec hash the target waits for before it is
+    /// submitted (the cluster restarts in the same change).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_hash: Option<String>,
 }
 
 impl Upgrade {
@@ -82,6 +90,8 @@ impl Upgrade {
             phase_since: unix,
             failures: 0,
             rollback_of: None,
+            new_job_id: None,
+            cluster_hash: None,
         }
     }
 
@@ -244,10 +254,13 @@ pub fn carry(action: Action, old: &JobSpec, new: &JobSpec) -> Carry {
         .as_ref()
         .map_or(UpgradeMode::Stateless, |j| j.upgrade_mode);
     let old_running = old.job.as_ref().map(|j| j.state) == Some(JobState::Running);
+    // A session cluster's checkpoints outlive a cancelled job only when the cluster is
+    // configured to retain them; as in the Apache operator, session jobs take a savepoint.
+    let session = new.kind == crate::spec::JobKind::SessionJob;
     match mode {
         UpgradeMode::Stateless => Carry::Nothing,
         _ if !old_running => Carry::LastRecorded,
-        UpgradeMode::LastState if target_runs(new) => Carry::LatestCheckpoint,
+        UpgradeMode::LastState if target_runs(new) && !session => Carry::LatestCheckpoint,
         _ => Carry::Savepoint,
     }
 }
@@ -431,6 +444,13 @@ spec:
                 &running("last-state")
             ),
             Carry::LatestCheckpoint
+        );
+        // A session job's last-state change takes a savepoint.
+        let mut session = running("last-state");
+        session.kind = crate::spec::JobKind::SessionJob;
+        assert_eq!(
+            carry(Action::LastStateUpgrade, &session, &session),
+            Carry::Savepoint
         );
         // Suspending always takes a savepoint: there is nothing else to resume from.
         assert_eq!(

@@ -92,7 +92,7 @@ async fn rest_client_on_a_real_session_cluster() {
     std::fs::write(&blocker, "x").unwrap();
     let bad_target = format!("file://{}/savepoints", blocker.display());
     let trigger = client
-        .stop_with_savepoint(&job, &bad_target, None)
+        .stop_with_savepoint(&job, Some(&bad_target), None)
         .await
         .unwrap();
     let err = client
@@ -127,7 +127,7 @@ async fn rest_client_on_a_real_session_cluster() {
 
     // Stop-with-savepoint, then restore from it at another parallelism.
     let trigger = client
-        .stop_with_savepoint(&job, &savepoints, None)
+        .stop_with_savepoint(&job, Some(&savepoints), None)
         .await
         .unwrap();
     let stopped_at = client

@@ -7,17 +7,30 @@ use crate::reconcile::LiveObject;
 use crate::render::{LABEL_MANAGED_BY, MANAGER};
 use futures::StreamExt;
 use kube::api::{Api, DynamicObject};
-use kube::runtime::reflector::{store::Writer, Store};
-use kube::runtime::{watcher, WatchStreamExt};
+use kube::runtime::watcher::{self, Event};
+use kube::runtime::WatchStreamExt;
 use kube::Client;
+use std::borrow::Borrow;
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
-use tokio::sync::Notify;
+use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
+const LIST_PAGE: u32 = 100;
+
+/// Objects of one watch by (namespace, name), converted once when they arrive (not per
+/// cycle) and shared with every cycle that reads them.
+type Objects = BTreeMap<(String, String), Arc<LiveObject>>;
+
+struct Shard {
+    objects: RwLock<Objects>,
+    /// True once the watch has listed.
+    ready: watch::Sender<bool>,
+}
+
 pub struct Cache {
-    stores: Vec<(ManagedKind, Store<DynamicObject>)>,
+    shards: Vec<Arc<Shard>>,
     tasks: Vec<JoinHandle<()>>,
     /// Signalled on every change seen by a watch.
     pub changed: Arc<Notify>,
@@ -35,7 +48,7 @@ impl Cache {
     /// Starts the watches; `namespaces` None watches all namespaces.
     pub fn start(client: &Client, namespaces: Option<&[String]>) -> Cache {
         let changed = Arc::new(Notify::new());
-        let mut stores = Vec::new();
+        let mut shards = Vec::new();
         let mut tasks = Vec::new();
         let selector = format!("{LABEL_MANAGED_BY}={MANAGER}");
         for kind in MANAGED {
@@ -48,26 +61,68 @@ impl Cache {
                     .collect(),
             };
             for api in apis {
-                let writer = Writer::new(ar.clone());
-                stores.push((kind, writer.as_reader()));
+                let shard = Arc::new(Shard {
+                    objects: RwLock::new(Objects::new()),
+                    ready: watch::Sender::new(false),
+                });
+                shards.push(shard.clone());
+                // Pages of 100 rather than kube's 500: a page is decoded whole before its
+                // objects are compacted, and at 500 Deployments that transient is the
+                // daemon's peak heap; the extra list requests happen only on (re)lists.
+                let config = watcher::Config::default()
+                    .labels(&selector)
+                    .page_size(LIST_PAGE);
+                let stream = watcher::watcher(api, config).default_backoff();
                 let notify = changed.clone();
-                let stream = watcher(api, watcher::Config::default().labels(&selector))
-                    .default_backoff()
-                    .reflect(writer)
-                    .touched_objects();
                 tasks.push(tokio::spawn(async move {
                     let mut stream = std::pin::pin!(stream);
+                    // A (re)list fills a buffer that replaces the shard's objects at once
+                    // when complete, so a cycle never sees half a list.
+                    let mut listing: Option<Objects> = None;
                     while let Some(event) = stream.next().await {
                         match event {
-                            Ok(_) => notify.notify_one(),
-                            Err(e) => tracing::warn!(kind = kind.kind, error = %e, "watch error; retrying"),
+                            Ok(Event::Init) => listing = Some(Objects::new()),
+                            Ok(Event::InitApply(o)) => {
+                                let (key, live) = live_object(&kind, o);
+                                listing.get_or_insert_default().insert(key, Arc::new(live));
+                            }
+                            Ok(Event::InitDone) => {
+                                let listed = listing.take().unwrap_or_default();
+                                *shard.objects.write().unwrap_or_else(|e| e.into_inner()) = listed;
+                                shard.ready.send_replace(true);
+                                notify.notify_one();
+                            }
+                            Ok(Event::Apply(o)) => {
+                                let (key, live) = live_object(&kind, o);
+                                shard
+                                    .objects
+                                    .write()
+                                    .unwrap_or_else(|e| e.into_inner())
+                                    .insert(key, Arc::new(live));
+                                notify.notify_one();
+                            }
+                            Ok(Event::Delete(o)) => {
+                                let key = (
+                                    o.metadata.namespace.unwrap_or_default(),
+                                    o.metadata.name.unwrap_or_default(),
+                                );
+                                shard
+                                    .objects
+                                    .write()
+                                    .unwrap_or_else(|e| e.into_inner())
+                                    .remove(&key);
+                                notify.notify_one();
+                            }
+                            Err(e) => {
+                                tracing::warn!(kind = kind.kind, error = %e, "watch error; retrying")
+                            }
                         }
                     }
                 }));
             }
         }
         Cache {
-            stores,
+            shards,
             tasks,
             changed,
         }
@@ -75,7 +130,13 @@ impl Cache {
 
     /// Waits until every watch has listed once.
     pub async fn ready(&self, timeout: Duration) -> Result<(), String> {
-        let all = futures::future::join_all(self.stores.iter().map(|(_, s)| s.wait_until_ready()));
+        let all = futures::future::join_all(self.shards.iter().map(|s| async move {
+            s.ready
+                .subscribe()
+                .wait_for(|listed| *listed)
+                .await
+                .map(|_| ())
+        }));
         match tokio::time::timeout(timeout, all).await {
             Ok(results) if results.iter().all(Result::is_ok) => Ok(()),
             Ok(_) => Err("a watch stopped before it was ready".into()),
@@ -86,21 +147,22 @@ impl Cache {
         }
     }
 
-    /// Everything the caches hold now.
-    pub fn objects(&self) -> Vec<LiveObject> {
+    /// Everything the caches hold now (shared, not copied).
+    pub fn objects(&self) -> Vec<Arc<LiveObject>> {
         let mut out = Vec::new();
-        for (kind, store) in &self.stores {
-            for o in store.state() {
-                out.push(live_object(kind, &o));
-            }
+        for shard in &self.shards {
+            let objects = shard.objects.read().unwrap_or_else(|e| e.into_inner());
+            out.extend(objects.values().cloned());
         }
         out
     }
 }
 
-fn live_object(kind: &ManagedKind, o: &DynamicObject) -> LiveObject {
-    let m = &o.metadata;
-    let mut body = o.data.clone();
+/// The object as reconcile reads it, keyed by (namespace, name). managedFields entries
+/// ownership never reads are dropped here: they are most of a cached object's size.
+fn live_object(kind: &ManagedKind, o: DynamicObject) -> ((String, String), LiveObject) {
+    let DynamicObject { metadata, data, .. } = o;
+    let mut body = data;
     if let Some(obj) = body.as_object_mut() {
         // Watch events carry the type only in `types`; put it back so the body reads like
         // the object flinkops rendered.
@@ -108,22 +170,17 @@ fn live_object(kind: &ManagedKind, o: &DynamicObject) -> LiveObject {
         obj.insert("kind".into(), kind.kind.into());
         obj.insert(
             "metadata".into(),
-            serde_json::to_value(m).unwrap_or_default(),
+            serde_json::to_value(&metadata).unwrap_or_default(),
         );
     }
-    LiveObject {
-        kind: kind.kind.to_string(),
-        namespace: m.namespace.clone().unwrap_or_default(),
-        name: m.name.clone().unwrap_or_default(),
-        labels: m.labels.clone().unwrap_or_default(),
-        annotations: m.annotations.clone().unwrap_or_default(),
-        body,
-    }
+    crate::ownership::trim_managed_fields(&mut body);
+    let live = LiveObject::new(kind.kind, &body);
+    ((live.namespace.clone(), live.name.clone()), live)
 }
 
 /// The ledgers among the cached ConfigMaps, by job; unreadable ones are reported.
-pub fn ledgers(
-    objects: &[LiveObject],
+pub fn ledgers<L: Borrow<LiveObject>>(
+    objects: &[L],
 ) -> (
     BTreeMap<crate::spec::JobId, super::ledger::Ledger>,
     Vec<String>,
@@ -131,7 +188,7 @@ pub fn ledgers(
     use super::ledger::{Ledger, LEDGER_COMPONENT};
     let mut out = BTreeMap::new();
     let mut problems = Vec::new();
-    for o in objects {
+    for o in objects.iter().map(Borrow::borrow) {
         if o.kind != "ConfigMap"
             || o.labels
                 .get(crate::render::LABEL_COMPONENT)
@@ -144,7 +201,7 @@ pub fn ledgers(
             continue;
         };
         let data: BTreeMap<String, String> =
-            serde_json::from_value(o.body["data"].clone()).unwrap_or_default();
+            serde_json::from_value(o.body()["data"].take()).unwrap_or_default();
         match Ledger::from_data(&data) {
             Ok(l) => {
                 out.insert(

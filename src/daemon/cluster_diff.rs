@@ -41,7 +41,7 @@ fn as_object(l: &LiveObject) -> Object {
         kind,
         namespace: l.namespace.clone(),
         name: l.name.clone(),
-        body: normalized(l.body.clone()),
+        body: normalized(l.body()),
     }
 }
 

@@ -5,7 +5,7 @@
 use super::upgrade::{rest_for, Reach};
 use crate::spec::JobId;
 use futures::StreamExt;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -14,8 +14,9 @@ const CONCURRENCY: usize = 8;
 
 #[derive(Clone, Default)]
 pub struct FlinkProbe {
-    /// Jobs to ask about (set by the run loop each cycle).
-    pub targets: Arc<Mutex<BTreeSet<JobId>>>,
+    /// Jobs to ask about, with the cluster whose REST API runs each (itself, or a
+    /// session job's session cluster); set by the run loop each cycle.
+    pub targets: Arc<Mutex<BTreeMap<JobId, JobId>>>,
     /// What their JobManagers last said.
     pub states: Arc<Mutex<BTreeMap<JobId, String>>>,
 }
@@ -23,9 +24,9 @@ pub struct FlinkProbe {
 impl FlinkProbe {
     /// Sets the jobs to ask about; forgets the others (their state would be stale when
     /// they come back, e.g. after an upgrade).
-    pub fn set_targets(&self, ids: BTreeSet<JobId>) {
+    pub fn set_targets(&self, ids: BTreeMap<JobId, JobId>) {
         if let Ok(mut s) = self.states.lock() {
-            s.retain(|id, _| ids.contains(id));
+            s.retain(|id, _| ids.contains_key(id));
         }
         if let Ok(mut t) = self.targets.lock() {
             *t = ids;
@@ -48,16 +49,16 @@ impl FlinkProbe {
             let reach = Reach::detect();
             loop {
                 tokio::time::sleep(every).await;
-                let ids: Vec<JobId> = me
+                let ids: Vec<(JobId, JobId)> = me
                     .targets
                     .lock()
-                    .map(|t| t.iter().cloned().collect())
+                    .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
                     .unwrap_or_default();
                 let answers: Vec<(JobId, Option<String>)> = futures::stream::iter(ids)
-                    .map(|id| {
+                    .map(|(id, home)| {
                         let client = client.clone();
                         async move {
-                            let state = job_state(&client, reach, &id).await;
+                            let state = job_state(&client, reach, &id, &home).await;
                             (id, state)
                         }
                     })
@@ -68,7 +69,7 @@ impl FlinkProbe {
                 if let (Ok(mut states), Ok(targets)) = (me.states.lock(), me.targets.lock()) {
                     for (id, state) in answers {
                         let Some(state) = state else { continue };
-                        if targets.contains(&id) && states.get(&id) != Some(&state) {
+                        if targets.contains_key(&id) && states.get(&id) != Some(&state) {
                             states.insert(id, state);
                             any = true;
                         }
@@ -82,12 +83,28 @@ impl FlinkProbe {
     }
 }
 
-/// The state of the job a JobManager runs: its live job's, else the last one's.
-async fn job_state(client: &kube::Client, reach: Reach, id: &JobId) -> Option<String> {
-    let rest = rest_for(client, reach, id).await.ok()?;
-    let jobs = rest.jobs().await.ok()?;
+/// The state of the job a JobManager runs: its live job's, else the last one's. In a
+/// session cluster (`home` is not the job), only the job's own Flink jobs count.
+async fn job_state(
+    client: &kube::Client,
+    reach: Reach,
+    id: &JobId,
+    home: &JobId,
+) -> Option<String> {
+    let rest = rest_for(client, reach, home).await.ok()?;
+    let jobs: Vec<_> = rest
+        .jobs()
+        .await
+        .ok()?
+        .into_iter()
+        .filter(|j| home == id || crate::session_job::is_job_of(id, &j.id))
+        .collect();
     let live = jobs
         .iter()
         .find(|j| !matches!(j.state.as_str(), "FINISHED" | "CANCELED" | "FAILED"));
-    Some(live.or(jobs.first())?.state.clone())
+    match live.or(jobs.first()) {
+        Some(j) => Some(j.state.clone()),
+        None if home != id => Some(crate::session_job::MISSING.into()),
+        None => None,
+    }
 }

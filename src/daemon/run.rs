@@ -312,12 +312,12 @@ pub async fn run(
                 tracing::warn!("{p}");
             }
             periodic.settle(&client, &mut ledgers, unix_now()).await;
-            // Ask Flink about running applications that no upgrade is working on.
+            // Ask Flink about running jobs (applications and session jobs) that no upgrade is
+            // working on.
             probe.set_targets(
                 catalog
                     .jobs
                     .values()
-                    .filter(|s| s.kind == crate::spec::JobKind::Application)
                     .filter(|s| crate::upgrade::target_runs(s))
                     // Only where a JobManager can answer: Deployments Available.
                     .filter(|s| {
@@ -330,7 +330,10 @@ pub async fn run(
                                 )
                         })
                     })
-                    .map(|s| s.id.clone())
+                    .map(|s| {
+                        let home = crate::session_job::cluster_of(s).unwrap_or(s.id.clone());
+                        (s.id.clone(), home)
+                    })
                     .collect(),
             );
             let mut opts = options_now(opts_scope.clone());

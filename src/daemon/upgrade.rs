@@ -9,7 +9,8 @@ use crate::cluster::ledger::{Health, Ledger};
 use crate::cluster::ops::{self, OpError};
 use crate::flink::{FlinkError, FlinkRest, Operation};
 use crate::render::{self, ANN_CONFIG_HASH, LABEL_COMPONENT, LABEL_JOB};
-use crate::spec::{JobId, JobSpec};
+use crate::session_job;
+use crate::spec::{JobId, JobKind, JobSpec};
 use crate::upgrade::{self, Carry, Phase, SavepointRecord, Upgrade};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
@@ -271,13 +272,14 @@ impl Executor<'_> {
                 )
                 .await;
         }
-        let rest = match self.rest(id).await {
+        let first = old.is_none();
+        let rest = match self.rest(&target).await {
             Ok(r) => r,
             // No JobManager at all (scaled to zero by hand, never started): nothing to
             // stop, but a stateful job's state would be lost: refuse.
             Err(StepError::Transient(why)) if matches!(carry, Carry::Nothing | Carry::Initial) => {
                 tracing::info!(%why, "no JobManager to stop; deploying");
-                up.restore_from = initial(&target, carry);
+                up.restore_from = initial(&target, carry, first);
                 up.enter(Phase::Stopped, self.unix_now);
                 return self
                     .record(id, ledger, up, "no running job; deploying")
@@ -285,15 +287,18 @@ impl Executor<'_> {
             }
             Err(e) => return Err(e),
         };
+        // A session cluster runs other jobs too: only this job's own count.
+        let session = target.kind == JobKind::SessionJob;
         let running = rest
             .jobs()
             .await?
             .into_iter()
             .filter(|j| !is_terminal(&j.state))
+            .filter(|j| !session || session_job::is_job_of(id, &j.id))
             .collect::<Vec<_>>();
         let job = match running.as_slice() {
             [] if matches!(carry, Carry::Nothing | Carry::Initial) => {
-                up.restore_from = initial(&target, carry);
+                up.restore_from = initial(&target, carry, first);
                 up.enter(Phase::Stopped, self.unix_now);
                 return self
                     .record(id, ledger, up, "no running job; deploying")
@@ -320,11 +325,13 @@ impl Executor<'_> {
                         job.state
                     )));
                 }
-                let Some(dir) = savepoint_dir(&target, old.as_ref()) else {
+                // A session job's directory may be its cluster's default.
+                let dir = savepoint_dir(&target, old.as_ref());
+                if dir.is_none() && !session {
                     return Err(StepError::Attempt(
                         "no savepoint directory (execution.checkpointing.savepoint-dir)".into(),
                     ));
-                };
+                }
                 // Record the job before asking Flink to stop it: a crash after the request
                 // finds the job FINISHED and its savepoint in its checkpoint statistics.
                 // Record the job and our trigger id before asking Flink to stop it: a crash
@@ -335,7 +342,7 @@ impl Executor<'_> {
                 up.enter(Phase::Stopping, self.unix_now);
                 self.write(id, ledger, &up).await?;
                 crate::fault::point("before-stop");
-                rest.stop_with_savepoint(&job.id, &dir, Some(&trigger))
+                rest.stop_with_savepoint(&job.id, dir.as_deref(), Some(&trigger))
                     .await?;
                 crate::fault::point("after-stop-request");
                 self.record(id, ledger, up, "stop-with-savepoint requested")
@@ -381,7 +388,7 @@ impl Executor<'_> {
         let Some(job_id) = up.job_id.clone() else {
             return Err(StepError::Attempt("stopping without a recorded job".into()));
         };
-        let rest = self.rest(id).await?;
+        let rest = self.rest(&target).await?;
         if carry == Carry::Savepoint {
             // The trigger id is ours and recorded before the request, so a request that
             // flinkops died around is found, or safely repeated (Flink deduplicates it).
@@ -410,10 +417,10 @@ impl Executor<'_> {
             let details = rest.job(&job_id).await?;
             return match details.state.as_str() {
                 "RUNNING" => {
-                    let dir = savepoint_dir(&target, old.as_ref()).unwrap_or_default();
+                    let dir = savepoint_dir(&target, old.as_ref());
                     up.trigger = Some(trigger.clone());
                     self.write(id, ledger, &up).await?;
-                    rest.stop_with_savepoint(&job_id, &dir, Some(&trigger))
+                    rest.stop_with_savepoint(&job_id, dir.as_deref(), Some(&trigger))
                         .await?;
                     self.record(id, ledger, up, "stop-with-savepoint requested again")
                         .await
@@ -463,7 +470,7 @@ impl Executor<'_> {
                     }
                 }
             }
-            _ => initial(&target, carry),
+            _ => initial(&target, carry, old.is_none()),
         };
         up.enter(Phase::Stopped, self.unix_now);
         self.record(id, ledger, up, "old job stopped").await
@@ -504,6 +511,9 @@ impl Executor<'_> {
         mut up: Upgrade,
     ) -> Result<Step, StepError> {
         crate::fault::point("after-savepoint");
+        if up.target_spec.kind == JobKind::SessionJob {
+            return self.submit(id, ledger, up).await;
+        }
         let mut scaled = false;
         for component in ["jobmanager", "taskmanager"] {
             scaled |= ops::scale_to_zero(
@@ -543,6 +553,33 @@ impl Executor<'_> {
 
     async fn deploying(&self, id: &JobId, ledger: &Ledger, up: Upgrade) -> Result<Step, StepError> {
         let target = up.target();
+        if target.kind == JobKind::SessionJob {
+            let rest = self.rest(&target).await?;
+            let job_id = up.new_job_id.clone().ok_or_else(|| {
+                StepError::Attempt("deploying a session job without a recorded Flink job".into())
+            })?;
+            return match rest.job(&job_id).await {
+                Ok(job) => {
+                    self.running(id, ledger, &up, &rest, &job.id, &job.state)
+                        .await
+                }
+                // Submitted, then lost (the session cluster restarted without HA): submit
+                // again from the same state.
+                Err(e) if e.is_not_found() => {
+                    let mut again = up.clone();
+                    again.new_job_id = None;
+                    again.enter(Phase::Stopped, self.unix_now);
+                    self.record(
+                        id,
+                        ledger,
+                        again,
+                        "the session cluster no longer knows the submitted job; submitting again",
+                    )
+                    .await
+                }
+                Err(e) => Err(e.into()),
+            };
+        }
         // The target's objects may not all be applied (flinkops died while applying).
         let rendered = render_target(&up);
         let jm_name = format!("{}-jobmanager", id.name);
@@ -599,7 +636,7 @@ impl Executor<'_> {
             return self.done(id, ledger, &up).await;
         }
         let rest = self
-            .rest(id)
+            .rest(&target)
             .await
             .map_err(|e| StepError::Transient(format!("waiting for the new JobManager: {e}")))?;
         let jobs = rest.jobs().await?;
@@ -612,12 +649,27 @@ impl Executor<'_> {
                 "the new JobManager runs no job yet".into(),
             ));
         };
-        match job.state.as_str() {
+        self.running(id, ledger, &up, &rest, &job.id, &job.state)
+            .await
+    }
+
+    /// Done once the new Flink job runs and works; a job that failed is the new
+    /// version's failure.
+    async fn running(
+        &self,
+        id: &JobId,
+        ledger: &Ledger,
+        up: &Upgrade,
+        rest: &FlinkRest,
+        job_id: &str,
+        state: &str,
+    ) -> Result<Step, StepError> {
+        let target = up.target();
+        match state {
             "FAILED" => {
                 return Err(StepError::NewVersion(format!(
-                    "job {} FAILED at start{}",
-                    job.id,
-                    root_cause(&rest, &job.id)
+                    "job {job_id} FAILED at start{}",
+                    root_cause(rest, job_id)
                         .await
                         .map(|c| format!(": {c}"))
                         .unwrap_or_default()
@@ -626,7 +678,7 @@ impl Executor<'_> {
             "RUNNING" => {}
             other => return Err(StepError::Transient(format!("the new job is {other}"))),
         }
-        let details = rest.job(&job.id).await?;
+        let details = rest.job(job_id).await?;
         if !details.fully_running() {
             return Err(StepError::Transient(
                 "the new job's tasks are not all RUNNING yet".into(),
@@ -636,13 +688,113 @@ impl Executor<'_> {
         // a moment. With checkpointing on, the first completed checkpoint proves it.
         let conf = render::config::effective(&target, None);
         if conf.contains_key("execution.checkpointing.interval")
-            && rest.checkpoints(&job.id).await?.completed == 0
+            && rest.checkpoints(job_id).await?.completed == 0
         {
             return Err(StepError::Transient(
                 "waiting for the new job's first checkpoint".into(),
             ));
         }
-        self.done(id, ledger, &up).await
+        self.done(id, ledger, up).await
+    }
+
+    /// Session jobs, once the old job is stopped and its state known: the target is
+    /// submitted to the session cluster restoring from it, under a Flink job id recorded
+    /// first (a submission flinkops died around is found by that id, never repeated).
+    async fn submit(
+        &self,
+        id: &JobId,
+        ledger: &Ledger,
+        mut up: Upgrade,
+    ) -> Result<Step, StepError> {
+        let target = up.target();
+        let cluster = session_job::cluster_of(&target)
+            .ok_or_else(|| StepError::Attempt("a session job without deploymentName".into()))?;
+        if let Some(hash) = &up.cluster_hash {
+            // The cluster restarts in this change: submit to its new pods, not the old.
+            let ready = ops::read_ledger(self.client, &cluster)
+                .await?
+                .is_some_and(|l| {
+                    &l.spec_hash == hash && l.upgrade.is_none() && l.health == Health::Healthy
+                });
+            if !ready {
+                return Ok(Step::InFlight(format!(
+                    "waiting for session cluster {} to run its new version",
+                    cluster.name
+                )));
+            }
+        }
+        let rest = self.rest(&target).await?;
+        // Anything else of this job still running there (a new version that did not come
+        // up, being rolled back) goes first: never two of its jobs at once.
+        for j in rest.jobs().await? {
+            if session_job::is_job_of(id, &j.id)
+                && !is_terminal(&j.state)
+                && up.new_job_id.as_deref() != Some(j.id.as_str())
+            {
+                rest.cancel(&j.id).await?;
+                return Ok(Step::InFlight(format!("cancelling Flink job {}", j.id)));
+            }
+        }
+        if !upgrade::target_runs(&target) {
+            return self.done(id, ledger, &up).await;
+        }
+        let job_id = match up.new_job_id.clone() {
+            Some(j) => j,
+            None => {
+                let j = session_job::new_job_id(id, &trigger_id(&up.target_commit, self.unix_now));
+                up.new_job_id = Some(j.clone());
+                self.write(id, ledger, &up).await?;
+                j
+            }
+        };
+        match rest.job(&job_id).await {
+            Ok(_) => tracing::info!(job_id, "already submitted"),
+            Err(e) if e.is_not_found() => {
+                crate::fault::point("before-submit");
+                self.run_jar(&rest, &target, up.restore_from.as_deref(), &job_id)
+                    .await?;
+                crate::fault::point("after-submit");
+            }
+            Err(e) => return Err(e.into()),
+        }
+        up.enter(Phase::Deploying, self.unix_now);
+        let what = match &up.restore_from {
+            Some(p) => format!("submitted as Flink job {job_id}, restoring from {p}"),
+            None => format!("submitted as Flink job {job_id}, starting without state"),
+        };
+        self.record(id, ledger, up, &what).await
+    }
+
+    /// Uploads the session job's jar, runs it, and removes the upload. A jar that cannot
+    /// be read or a run Flink refuses is the new version's failure.
+    async fn run_jar(
+        &self,
+        rest: &FlinkRest,
+        target: &JobSpec,
+        restore_from: Option<&str>,
+        job_id: &str,
+    ) -> Result<(), StepError> {
+        let uri = target
+            .job
+            .as_ref()
+            .map(|j| j.jar_uri.as_str())
+            .unwrap_or("");
+        let source = session_job::jar_source(uri).map_err(StepError::NewVersion)?;
+        let (name, bytes) = fetch_jar(&source).await?;
+        let jar = rest.upload_jar_bytes(&name, bytes).await?;
+        let run = session_job::run_request(target, restore_from, job_id);
+        let result = rest.run_jar(&jar, &run).await;
+        if let Err(e) = rest.delete_jar(&jar).await {
+            tracing::warn!(error = %e, "could not remove the uploaded jar");
+        }
+        match result {
+            Ok(_) => Ok(()),
+            // Flink answered: it refuses this jar or these arguments.
+            Err(e @ FlinkError::Http { .. }) => Err(StepError::NewVersion(format!(
+                "job {job_id} could not be submitted: {e}"
+            ))),
+            Err(e) => Err(e.into()),
+        }
     }
 
     async fn done(&self, id: &JobId, ledger: &Ledger, up: &Upgrade) -> Result<Step, StepError> {
@@ -694,8 +846,10 @@ impl Executor<'_> {
             .map_err(StepError::Transient)
     }
 
-    async fn rest(&self, id: &JobId) -> Result<FlinkRest, StepError> {
-        rest_for(self.client, self.reach, id)
+    /// The REST API the job runs behind: its own JobManager, or its session cluster's.
+    async fn rest(&self, spec: &JobSpec) -> Result<FlinkRest, StepError> {
+        let home = session_job::cluster_of(spec).unwrap_or_else(|| spec.id.clone());
+        rest_for(self.client, self.reach, &home)
             .await
             .map_err(StepError::Transient)
     }
@@ -794,10 +948,43 @@ pub fn trigger_id(job_id: &str, unix_now: u64) -> String {
     render::hex(&digest[..16])
 }
 
-fn initial(target: &JobSpec, carry: Carry) -> Option<String> {
+/// Where a job that carries nothing starts: `initialSavepointPath` on a redeploy or a
+/// first deployment, else empty.
+fn initial(target: &JobSpec, carry: Carry, first: bool) -> Option<String> {
     match carry {
         Carry::Initial => target.job.as_ref()?.initial_savepoint_path.clone(),
+        Carry::Nothing if first => target.job.as_ref()?.initial_savepoint_path.clone(),
         _ => None,
+    }
+}
+
+/// The jar's file name and bytes (from disk where flinkops runs, or downloaded).
+async fn fetch_jar(source: &session_job::JarSource) -> Result<(String, Vec<u8>), StepError> {
+    match source {
+        session_job::JarSource::File(path) => {
+            let bytes = tokio::fs::read(path).await.map_err(|e| {
+                StepError::NewVersion(format!(
+                    "reading jar {} where flinkops runs: {e}",
+                    path.display()
+                ))
+            })?;
+            let name = path
+                .file_name()
+                .map_or("job.jar".into(), |n| n.to_string_lossy().into_owned());
+            Ok((name, bytes))
+        }
+        session_job::JarSource::Http(url) => {
+            let fetch = async { reqwest::get(url).await?.error_for_status()?.bytes().await };
+            let bytes = fetch
+                .await
+                .map_err(|e| StepError::Transient(format!("downloading {url}: {e}")))?;
+            let name = url
+                .rsplit('/')
+                .next()
+                .filter(|n| n.ends_with(".jar"))
+                .unwrap_or("job.jar");
+            Ok((name.to_string(), bytes.to_vec()))
+        }
     }
 }
 

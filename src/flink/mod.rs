@@ -92,4 +92,10 @@ pub struct RunJar {
     pub savepoint_path: Option<String>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub allow_non_restored_state: bool,
+    /// The id the new job gets (32 hex digits); Flink makes one up without it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<String>,
+    /// Configuration for this job only (Flink 1.17+).
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub flink_configuration: std::collections::BTreeMap<String, String>,
 }

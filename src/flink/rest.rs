@@ -183,10 +183,14 @@ impl FlinkRest {
     pub async fn stop_with_savepoint(
         &self,
         id: &str,
-        target_dir: &str,
+        target_dir: Option<&str>,
         trigger_id: Option<&str>,
     ) -> Result<String, FlinkError> {
-        let mut body = serde_json::json!({"drain": false, "targetDirectory": target_dir});
+        // Without a directory Flink uses the cluster's execution.checkpointing.savepoint-dir.
+        let mut body = serde_json::json!({"drain": false});
+        if let Some(dir) = target_dir {
+            body["targetDirectory"] = dir.into();
+        }
         if let Some(t) = trigger_id {
             body["triggerId"] = t.into();
         }
@@ -254,8 +258,15 @@ impl FlinkRest {
         let name = jar
             .file_name()
             .map_or("job.jar".into(), |n| n.to_string_lossy().into_owned());
+        self.upload_jar_bytes(&name, bytes).await
+    }
+
+    /// Uploads a jar's bytes under a file name; returns the id `run_jar` takes.
+    pub async fn upload_jar_bytes(&self, name: &str, bytes: Vec<u8>) -> Result<String, FlinkError> {
+        let url = format!("{}/jars/upload", self.base);
+        let request = format!("POST {url}");
         let part = reqwest::multipart::Part::bytes(bytes)
-            .file_name(name)
+            .file_name(name.to_string())
             .mime_str("application/x-java-archive")
             .expect("a valid mime type");
         let form = reqwest::multipart::Form::new().part("jarfile", part);
@@ -298,6 +309,14 @@ impl FlinkRest {
             .or_else(|| v.get("root-exception"))
             .and_then(Value::as_str);
         Ok(text.and_then(|t| t.lines().next()).map(str::to_string))
+    }
+
+    /// Deletes an uploaded jar (a cluster keeps every upload until then).
+    pub async fn delete_jar(&self, jar_id: &str) -> Result<(), FlinkError> {
+        let url = format!("{}/jars/{jar_id}", self.base);
+        self.send(format!("DELETE {url}"), self.http.delete(&url), TIMEOUT)
+            .await
+            .map(|_| ())
     }
 
     /// Cancels a job (no savepoint).

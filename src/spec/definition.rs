@@ -679,7 +679,7 @@ fn enum_field<T>(
 }
 
 /// Application clusters start the jar from the image (standalone mode cannot fetch it);
-/// session jobs are uploaded by flinkops, so any URI with a scheme will do.
+/// session jobs' jars are uploaded by flinkops, from a file or over HTTP(S).
 fn check_jar_uri(uri: &str, application: bool) -> Result<(), String> {
     let Some((scheme, rest)) = uri.split_once("://") else {
         return Err(format!(
@@ -695,6 +695,9 @@ fn check_jar_uri(uri: &str, application: bool) -> Result<(), String> {
         return Err(format!(
             "`{uri}`: an application cluster runs the jar from its image, so jarURI must be local:///path/in/image.jar"
         ));
+    }
+    if !application {
+        crate::session_job::jar_source(uri)?;
     }
     Ok(())
 }

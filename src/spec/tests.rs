@@ -228,6 +228,36 @@ fn application_jar_must_be_in_the_image() {
 }
 
 #[test]
+fn a_session_job_jar_is_one_flinkops_can_upload() {
+    let text = |uri: &str| {
+        format!(
+            "apiVersion: flink.apache.org/v1beta1
+kind: FlinkDeployment
+metadata: {{name: shared, namespace: streaming}}
+spec: {{image: flink:2.3}}
+---
+apiVersion: flink.apache.org/v1beta1
+kind: FlinkSessionJob
+metadata: {{name: enrich, namespace: streaming}}
+spec:
+  deploymentName: shared
+  job: {{jarURI: '{uri}'}}
+"
+        )
+    };
+    for ok in [
+        "file:///jobs/enrich.jar",
+        "https://repo.example.com/enrich.jar",
+    ] {
+        assert!(errors(&[("s.yaml", &text(ok))]).is_empty(), "{ok}");
+    }
+    assert_eq!(
+        errors(&[("s.yaml", &text("local:///opt/flink/usrlib/enrich.jar"))]),
+        vec!["s.yaml:11:17: spec.job.jarURI: `local:///opt/flink/usrlib/enrich.jar`: flinkops uploads a session job's jar to its session cluster, so jarURI must be file://, http:// or https://"]
+    );
+}
+
+#[test]
 fn too_few_task_slots_for_parallelism() {
     let text = app_with(
         "  job:\n",

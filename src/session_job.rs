@@ -1,0 +1,185 @@
+//! Session jobs: how flinkops names the Flink jobs it submits to a session cluster and
+//! what it asks Flink to run. Pure; the upgrade executor does the REST calls.
+//!
+//! A session cluster runs many jobs, so "the job" cannot be "whatever runs there". Every
+//! Flink job flinkops submits for a session job gets an id whose first half is derived from
+//! the job's namespace and name and whose second half is fresh per submission. The first
+//! half finds the job's Flink jobs among the cluster's (after a crash too, with nothing
+//! recorded); the whole id, recorded before submitting, makes a repeated submission
+//! recognisable (and Flink refuses a second job with a running job's id).
+
+use crate::flink::RunJar;
+use crate::spec::{JobId, JobSpec};
+use sha2::{Digest, Sha256};
+
+/// The state reported for a session job none of whose Flink jobs its cluster knows.
+pub const MISSING: &str = "MISSING";
+
+/// The first half (16 hex digits) of every Flink job id submitted for `id`.
+pub fn job_id_prefix(id: &JobId) -> String {
+    let digest = Sha256::digest(format!("{}/{}", id.namespace, id.name).as_bytes());
+    crate::render::hex(&digest[..8])
+}
+
+/// A new Flink job id for `id` (Flink's format: 32 hex digits); `seed` makes it unique
+/// per submission.
+pub fn new_job_id(id: &JobId, seed: &str) -> String {
+    let digest = Sha256::digest(seed.as_bytes());
+    format!("{}{}", job_id_prefix(id), crate::render::hex(&digest[..8]))
+}
+
+/// Whether the Flink job `flink_id` was submitted by flinkops for `id`.
+pub fn is_job_of(id: &JobId, flink_id: &str) -> bool {
+    flink_id.len() == 32 && flink_id.starts_with(&job_id_prefix(id))
+}
+
+/// The session cluster a session job runs in (a FlinkDeployment in the same namespace).
+pub fn cluster_of(spec: &JobSpec) -> Option<JobId> {
+    Some(JobId {
+        namespace: spec.id.namespace.clone(),
+        name: spec.session_cluster.clone()?,
+    })
+}
+
+/// Where the jar comes from: flinkops uploads it to the session cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JarSource {
+    /// A file where flinkops runs.
+    File(std::path::PathBuf),
+    /// Downloaded over HTTP(S).
+    Http(String),
+}
+
+/// The jar of a session job's jarURI; schemes other than file and http(s) cannot be
+/// uploaded by flinkops.
+pub fn jar_source(uri: &str) -> Result<JarSource, String> {
+    if let Some(path) = uri.strip_prefix("file://") {
+        return Ok(JarSource::File(path.into()));
+    }
+    if uri.starts_with("http://") || uri.starts_with("https://") {
+        return Ok(JarSource::Http(uri.to_string()));
+    }
+    Err(format!(
+        "`{uri}`: flinkops uploads a session job's jar to its session cluster, so jarURI must be file://, http:// or https://"
+    ))
+}
+
+/// The run request for `spec`'s jar: restoring from `restore_from`, as Flink job `job_id`.
+/// The session job's Flink configuration goes with it (flinkops' own keys do not).
+pub fn run_request(spec: &JobSpec, restore_from: Option<&str>, job_id: &str) -> RunJar {
+    let job = spec.job.as_ref();
+    RunJar {
+        entry_class: job.and_then(|j| j.entry_class.clone()),
+        parallelism: job.and_then(|j| u32::try_from(j.parallelism).ok()),
+        program_args_list: job.map(|j| j.args.clone()).unwrap_or_default(),
+        savepoint_path: restore_from.map(str::to_string),
+        allow_non_restored_state: restore_from.is_some()
+            && job.and_then(|j| j.allow_non_restored_state) == Some(true),
+        job_id: Some(job_id.to_string()),
+        flink_configuration: spec
+            .flink_configuration
+            .iter()
+            .filter(|(k, _)| !crate::spec::is_operator_key(k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::testing::catalog;
+
+    fn id(ns: &str, name: &str) -> JobId {
+        JobId {
+            namespace: ns.into(),
+            name: name.into(),
+        }
+    }
+
+    #[test]
+    fn submitted_ids_are_recognised_as_the_job_s_and_only_its() {
+        let a = id("streaming", "orders");
+        let one = new_job_id(&a, "1");
+        let two = new_job_id(&a, "2");
+        assert_eq!(one.len(), 32);
+        assert!(one.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(one, two);
+        assert!(is_job_of(&a, &one) && is_job_of(&a, &two));
+        assert!(!is_job_of(&id("streaming", "payments"), &one));
+        assert!(!is_job_of(&id("analytics", "orders"), &one));
+        // A job Flink named (random id) or someone else submitted is not ours.
+        assert!(!is_job_of(&a, "a5b6c7d8e9f00112233445566778899a"));
+        assert!(!is_job_of(&a, &job_id_prefix(&a)));
+    }
+
+    #[test]
+    fn jars_come_from_files_or_http() {
+        assert_eq!(
+            jar_source("file:///jobs/a.jar"),
+            Ok(JarSource::File("/jobs/a.jar".into()))
+        );
+        assert_eq!(
+            jar_source("https://repo.example.com/a.jar"),
+            Ok(JarSource::Http("https://repo.example.com/a.jar".into()))
+        );
+        let err = jar_source("local:///opt/flink/usrlib/a.jar").unwrap_err();
+        assert!(err.contains("file://, http:// or https://"), "{err}");
+    }
+
+    #[test]
+    fn the_run_request_carries_the_job_and_its_state() {
+        let c = catalog(&[
+            (
+                "c.yaml",
+                "apiVersion: flink.apache.org/v1beta1
+kind: FlinkDeployment
+metadata: {name: shared, namespace: analytics}
+spec: {image: flink:2.3}
+",
+            ),
+            (
+                "s.yaml",
+                "apiVersion: flink.apache.org/v1beta1
+kind: FlinkSessionJob
+metadata: {name: top, namespace: analytics}
+spec:
+  deploymentName: shared
+  flinkConfiguration:
+    pipeline.max-parallelism: '64'
+    kubernetes.operator.periodic.savepoint.interval: 1h
+  job:
+    jarURI: https://example.com/top.jar
+    entryClass: com.example.Top
+    args: [--window, 5m]
+    parallelism: 3
+    upgradeMode: savepoint
+    allowNonRestoredState: true
+",
+            ),
+        ]);
+        let spec = c
+            .jobs
+            .values()
+            .find(|s| s.id.name == "top")
+            .unwrap_or_else(|| panic!("{:?}", c.blocked));
+        let run = run_request(spec, Some("file:///sp/1"), "00ff");
+        assert_eq!(run.entry_class.as_deref(), Some("com.example.Top"));
+        assert_eq!(run.parallelism, Some(3));
+        assert_eq!(run.program_args_list, vec!["--window", "5m"]);
+        assert_eq!(run.savepoint_path.as_deref(), Some("file:///sp/1"));
+        assert!(run.allow_non_restored_state);
+        assert_eq!(run.job_id.as_deref(), Some("00ff"));
+        assert_eq!(
+            run.flink_configuration.keys().collect::<Vec<_>>(),
+            vec!["pipeline.max-parallelism"]
+        );
+        // Without state to restore, allowNonRestoredState means nothing.
+        assert!(!run_request(spec, None, "00ff").allow_non_restored_state);
+        assert_eq!(
+            cluster_of(spec),
+            Some(id("analytics", "shared")),
+            "the session cluster is in the job's namespace"
+        );
+    }
+}

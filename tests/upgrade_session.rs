@@ -1,0 +1,316 @@
+//! Session jobs end to end: a session cluster (a FlinkDeployment without job) runs as real
+//! Flink processes under the pod runner, and flinkops submits, upgrades, suspends and
+//! resumes a FlinkSessionJob in it through the real REST API. The test job counts per key
+//! in keyed state and prints every count; a TaskManager of a session cluster outlives its
+//! jobs, so "the state was carried" is checked as: over everything printed, every key's
+//! counts are exactly 1, 2, ..., n (a restart without state would print 1 again, a lost
+//! savepoint would skip or repeat).
+
+mod support;
+
+use flinkops::cluster::ledger::{ledger_name, Health, Ledger};
+use flinkops::flink::FlinkRest;
+use flinkops::session_job;
+use flinkops::spec::JobId;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+use kube::api::{Api, ListParams};
+use kube::Client;
+use std::collections::BTreeMap;
+use std::time::Duration;
+use support::git::TestRepo;
+use support::pod_runner::PodRunner;
+
+struct Scenario {
+    env: support::TestEnv,
+    client: Client,
+    ns: support::kube::TestNamespace,
+    runner: PodRunner,
+    state: tempfile::TempDir,
+    repo: TestRepo,
+}
+
+impl Scenario {
+    async fn new(env: support::TestEnv) -> Scenario {
+        let client = support::kube::client(&env).await;
+        let ns = support::kube::TestNamespace::create(&env, &client, "t-sess").await;
+        let runner = PodRunner::start(&env, &client, &ns.name);
+        let repo = TestRepo::new();
+        repo.write("flinkops.yaml", &format!("namespaces: [{}]\n", ns.name));
+        let s = Scenario {
+            env,
+            client,
+            ns,
+            runner,
+            state: tempfile::tempdir().unwrap(),
+            repo,
+        };
+        s.repo.write("shared.yaml", &s.cluster());
+        s
+    }
+
+    /// The session cluster: one TaskManager with room for the job at parallelism 2.
+    fn cluster(&self) -> String {
+        format!(
+            "apiVersion: flink.apache.org/v1beta1
+kind: FlinkDeployment
+metadata:
+  name: shared
+  namespace: {ns}
+spec:
+  image: flink:2.3
+  flinkVersion: v2_3
+  flinkConfiguration:
+    taskmanager.numberOfTaskSlots: 4
+    execution.checkpointing.dir: file://{state}/checkpoints
+    execution.checkpointing.savepoint-dir: file://{state}/savepoints
+  jobManager:
+    resource: {{cpu: 0.5, memory: 1024m}}
+  taskManager:
+    replicas: 1
+    resource: {{cpu: 0.5, memory: 1024m}}
+",
+            ns = self.ns.name,
+            state = self.state.path().display(),
+        )
+    }
+
+    fn job(&self, parallelism: u32, state: &str) -> String {
+        format!(
+            "apiVersion: flink.apache.org/v1beta1
+kind: FlinkSessionJob
+metadata:
+  name: counter
+  namespace: {ns}
+spec:
+  deploymentName: shared
+  flinkConfiguration:
+    execution.checkpointing.interval: 1s
+    kubernetes.operator.deployment.readiness.timeout: 90s
+  job:
+    jarURI: file://{jar}
+    entryClass: flinkops.testjob.CounterJob
+    args: [\"20\"]
+    parallelism: {parallelism}
+    upgradeMode: savepoint
+    state: {state}
+",
+            ns = self.ns.name,
+            jar = self.env.test_jar.display(),
+        )
+    }
+
+    fn commit(&self, text: &str, message: &str) -> String {
+        self.repo.write("counter.yaml", text);
+        self.repo.commit(message)
+    }
+
+    fn sync_ok(&self) -> String {
+        let (code, out) =
+            support::sync_once_with(&self.env, self.repo.path(), &[("FLINKOPS_LOG", "info")]);
+        assert_eq!(code, 0, "{out}\n{}", self.runner.logs());
+        out
+    }
+
+    fn id(&self) -> JobId {
+        JobId {
+            namespace: self.ns.name.clone(),
+            name: "counter".into(),
+        }
+    }
+
+    async fn ledger(&self) -> Ledger {
+        let cms: Api<ConfigMap> = Api::namespaced(self.client.clone(), &self.ns.name);
+        let cm = cms.get(&ledger_name("counter")).await.unwrap();
+        Ledger::from_data(&cm.data.unwrap_or_default()).unwrap()
+    }
+
+    async fn rest(&self) -> FlinkRest {
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), &self.ns.name);
+        let ip = support::eventually(
+            "the session JobManager's IP",
+            Duration::from_secs(60),
+            || async {
+                let lp = ListParams::default()
+                    .labels("flinkops.io/job=shared,app.kubernetes.io/component=jobmanager");
+                let p = pods.list(&lp).await.ok()?.items.into_iter().next()?;
+                p.status?.pod_ip
+            },
+        )
+        .await;
+        FlinkRest::new(&format!("http://{ip}:8081"))
+    }
+
+    /// The session job's Flink jobs that have not ended: (id, state).
+    async fn our_live_jobs(&self) -> Vec<(String, String)> {
+        let rest = self.rest().await;
+        rest.jobs()
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|j| session_job::is_job_of(&self.id(), &j.id))
+            .filter(|j| !matches!(j.state.as_str(), "FINISHED" | "CANCELED" | "FAILED"))
+            .map(|j| (j.id, j.state))
+            .collect()
+    }
+
+    /// Waits until exactly one Flink job of the session job runs, fully; its (id,
+    /// parallelism).
+    async fn running_job(&self) -> (String, u32) {
+        let rest = self.rest().await;
+        support::eventually_or(
+            "exactly one Flink job of the session job, fully RUNNING",
+            Duration::from_secs(120),
+            || self.runner.logs(),
+            || async {
+                let live = self.our_live_jobs().await;
+                assert!(
+                    live.len() <= 1,
+                    "two jobs of the session job at once: {live:?}"
+                );
+                let d = rest.job(&live.first()?.0).await.ok()?;
+                d.fully_running().then(|| {
+                    (
+                        d.id.clone(),
+                        d.vertices.iter().map(|v| v.parallelism).max().unwrap_or(0),
+                    )
+                })
+            },
+        )
+        .await
+    }
+
+    /// Every count printed so far, per key, in order of value.
+    fn counts(&self) -> BTreeMap<u64, Vec<u64>> {
+        let mut out: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
+        for lines in self.runner.counter_logs().into_values() {
+            for (k, c) in lines {
+                out.entry(k).or_default().push(c);
+            }
+        }
+        for v in out.values_mut() {
+            v.sort_unstable();
+        }
+        out
+    }
+
+    /// Waits until every key counted `more` past `since` (the highest counts before).
+    async fn counting_past(&self, since: &BTreeMap<u64, Vec<u64>>, more: u64) {
+        support::eventually_or(
+            "the job counting on",
+            Duration::from_secs(90),
+            || self.runner.logs(),
+            || async {
+                let now = self.counts();
+                let grew = now.len() == 4
+                    && now.iter().all(|(k, v)| {
+                        let before = since.get(k).and_then(|b| b.last()).copied().unwrap_or(0);
+                        v.last().copied().unwrap_or(0) >= before + more
+                    });
+                grew.then_some(())
+            },
+        )
+        .await
+    }
+
+    /// Every key's counts are 1..=n, each once: the state went along every restart.
+    fn assert_counts_continuous(&self) {
+        let counts = self.counts();
+        assert_eq!(counts.len(), 4, "{counts:?}");
+        for (k, v) in &counts {
+            let want: Vec<u64> = (1..=v.len() as u64).collect();
+            assert!(
+                *v == want,
+                "key {k}: counts are not 1..{}: first differences at {:?}",
+                v.len(),
+                v.iter().zip(&want).find(|(a, b)| a != b)
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_job_is_submitted_upgraded_suspended_and_resumed_with_its_state() {
+    let Some(env) = support::testenv() else {
+        return;
+    };
+    let s = Scenario::new(env).await;
+
+    // First deployment: the cluster's objects are applied, then the job is submitted to
+    // it under an id that names it.
+    s.commit(&s.job(1, "running"), "cluster and counter at parallelism 1");
+    s.sync_ok();
+    let (first, p) = s.running_job().await;
+    assert_eq!(p, 1);
+    assert!(session_job::is_job_of(&s.id(), &first));
+    s.counting_past(&BTreeMap::new(), 20).await;
+    let l = s.ledger().await;
+    assert_eq!(l.health, Health::Healthy, "{l:?}");
+    assert!(l.upgrade.is_none());
+
+    // A parallelism change, with flinkops killed right after it submitted the new
+    // version: the next run finds that submission by its recorded id and does not submit
+    // again; the counts carry on from the savepoint.
+    let before = s.counts();
+    let c2 = s.commit(&s.job(2, "running"), "parallelism 2");
+    let (code, out) = support::sync_once_with(
+        &s.env,
+        s.repo.path(),
+        &[(flinkops::fault::ENV, "after-submit")],
+    );
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("dying at after-submit"), "{out}");
+    let out = s.sync_ok();
+    // The phase timings in the log (run with --nocapture to see them).
+    println!("{out}");
+    assert!(out.contains("already submitted"), "{out}");
+    let (second, p) = s.running_job().await;
+    assert_eq!(p, 2);
+    assert_ne!(second, first);
+    s.counting_past(&before, 5).await;
+    s.assert_counts_continuous();
+    let l = s.ledger().await;
+    assert_eq!(l.applied_commit, c2);
+    assert!(l.upgrade.is_none(), "{:?}", l.upgrade);
+    assert_eq!(l.savepoints.len(), 1, "{:?}", l.savepoints);
+    assert_eq!(
+        l.restore_from.as_deref(),
+        Some(l.savepoints[0].path.as_str())
+    );
+    let restored = s
+        .rest()
+        .await
+        .checkpoints(&second)
+        .await
+        .unwrap()
+        .restored
+        .unwrap();
+    assert_eq!(restored.path, l.savepoints[0].path);
+    // The session cluster itself was not touched: one JobManager, one TaskManager.
+    assert_eq!(s.runner.running().len(), 2, "{:?}", s.runner.running());
+
+    // Suspend: stopped with a savepoint, nothing of it runs; the cluster stays.
+    s.commit(&s.job(2, "suspended"), "suspend");
+    s.sync_ok();
+    assert!(s.our_live_jobs().await.is_empty());
+    let l = s.ledger().await;
+    assert_eq!(l.health, Health::Suspended, "{l:?}");
+    assert_eq!(l.savepoints.len(), 2);
+    assert_eq!(l.savepoints[1].reason, "suspend");
+    let suspended_at = s.counts();
+
+    // Resume: submitted again from the suspend savepoint.
+    s.commit(&s.job(2, "running"), "resume");
+    s.sync_ok();
+    s.running_job().await;
+    s.counting_past(&suspended_at, 5).await;
+    s.assert_counts_continuous();
+    let l = s.ledger().await;
+    assert_eq!(
+        l.restore_from.as_deref(),
+        Some(l.savepoints[1].path.as_str())
+    );
+
+    // Nothing more to do.
+    let out = s.sync_ok();
+    assert!(out.contains("0 jobs with work"), "{out}");
+}
