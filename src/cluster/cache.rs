@@ -1,4 +1,4 @@
-//! Watch caches of the objects flinkops manages: one reflector per kind (and namespace,
+//! Watch caches of the objects flinkops manages: one watch per kind (and namespace,
 //! when the scope is a list of namespaces), filtered by `managed-by=flinkops`. A cycle reads
 //! these instead of listing, and a change to any of them wakes the daemon (drift).
 
