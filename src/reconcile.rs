@@ -23,6 +23,8 @@ pub struct LiveObject {
     pub name: String,
     pub labels: BTreeMap<String, String>,
     pub annotations: BTreeMap<String, String>,
+    /// Changes with every write of the object (empty in objects not from the apiserver).
+    pub resource_version: String,
     /// The whole object as compact JSON, parsed where it is read: a cache of thousands of
     /// objects held as `Value` trees takes about six times the memory of their text (every
     /// small map is a full B-tree node).
@@ -50,6 +52,7 @@ impl LiveObject {
             name: text("name"),
             labels: map("labels"),
             annotations: map("annotations"),
+            resource_version: text("resourceVersion"),
             json: body.to_string().into_boxed_str(),
         }
     }
@@ -139,6 +142,27 @@ impl JobWork {
     }
 }
 
+/// Jobs the last reconcile found needing nothing, with a fingerprint of everything that
+/// decision read (the job's spec and plan, its ledger's and objects' resource versions,
+/// its Flink state). A job with the same fingerprint needs nothing again, so a daemon
+/// cycle renders and compares only the jobs whose inputs changed.
+#[derive(Debug, Default)]
+pub struct Quiet {
+    commit: String,
+    jobs: BTreeMap<JobId, u64>,
+}
+
+impl Quiet {
+    /// Jobs currently known to need nothing.
+    pub fn len(&self) -> usize {
+        self.jobs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.jobs.is_empty()
+    }
+}
+
 /// Decides the work for every job on either side. Jobs outside the allowed namespaces are
 /// never touched; nothing is pruned when the repository did not load as a whole, for a
 /// job whose definition is broken, when `prune: false`, or from an object annotated
@@ -150,6 +174,26 @@ pub fn reconcile<L: std::borrow::Borrow<LiveObject>>(
     ledgers: &BTreeMap<JobId, Ledger>,
     opts: &Options,
 ) -> Vec<JobWork> {
+    reconcile_quietly(catalog, commit, live, ledgers, opts, &mut Quiet::default())
+}
+
+/// `reconcile`, skipping the jobs `quiet` knows need nothing with the same inputs, and
+/// updating it. Every input of a job's decision is in its fingerprint; a new commit (new
+/// settings, new plan) starts afresh.
+pub fn reconcile_quietly<L: std::borrow::Borrow<LiveObject>>(
+    catalog: &Catalog,
+    commit: &str,
+    live: &[L],
+    ledgers: &BTreeMap<JobId, Ledger>,
+    opts: &Options,
+    quiet: &mut Quiet,
+) -> Vec<JobWork> {
+    if quiet.commit != commit {
+        *quiet = Quiet {
+            commit: commit.to_string(),
+            jobs: BTreeMap::new(),
+        };
+    }
     let allowed = |ns: &str| {
         opts.namespaces.as_ref().is_none_or(|s| s.contains(ns))
             && catalog
@@ -159,9 +203,14 @@ pub fn reconcile<L: std::borrow::Borrow<LiveObject>>(
                 .is_none_or(|s| s.iter().any(|a| a == ns))
     };
     let mut by_job: BTreeMap<JobId, Vec<&LiveObject>> = BTreeMap::new();
-    for o in live.iter().map(|o| o.borrow()).filter(|o| !o.is_ledger()) {
-        if let Some(id) = o.job() {
-            by_job.entry(id).or_default().push(o);
+    let mut ledger_versions: BTreeMap<JobId, &str> = BTreeMap::new();
+    for o in live.iter().map(|o| o.borrow()) {
+        match o.job() {
+            Some(id) if o.is_ledger() => {
+                ledger_versions.insert(id, &o.resource_version);
+            }
+            Some(id) => by_job.entry(id).or_default().push(o),
+            None => {}
         }
     }
     let observed: BTreeMap<JobId, crate::spec::JobSpec> = ledgers
@@ -185,6 +234,16 @@ pub fn reconcile<L: std::borrow::Borrow<LiveObject>>(
         let objects = by_job.get(&id).map(Vec::as_slice).unwrap_or(&[]);
         let ledger = ledgers.get(&id);
         let p = plans.get(&id).copied();
+        let print = fingerprint(
+            catalog.jobs.get(&id),
+            p,
+            ledger_versions.get(&id).copied(),
+            objects,
+            opts.flink_states.get(&id),
+        );
+        if quiet.jobs.get(&id) == Some(&print) {
+            continue;
+        }
         let mut work = JobWork {
             id: id.clone(),
             commit: commit.to_string(),
@@ -285,10 +344,43 @@ pub fn reconcile<L: std::borrow::Borrow<LiveObject>>(
             }
         }
         if !work.is_noop() || work.action != Action::None {
+            quiet.jobs.remove(&id);
             out.push(work);
+        } else {
+            quiet.jobs.insert(id, print);
         }
     }
     out
+}
+
+/// Everything a job's decision reads, hashed (in-process only).
+fn fingerprint(
+    spec: Option<&crate::spec::JobSpec>,
+    plan: Option<&plan::JobPlan>,
+    ledger_version: Option<&str>,
+    objects: &[&LiveObject],
+    flink_state: Option<&String>,
+) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    spec.map(render::spec_hash).hash(&mut h);
+    spec.map(|s| &s.source.file).hash(&mut h);
+    plan.map(|p| (p.action.as_str(), &p.reasons)).hash(&mut h);
+    ledger_version.hash(&mut h);
+    let mut versions: Vec<(&str, &str, &str)> = objects
+        .iter()
+        .map(|o| {
+            (
+                o.kind.as_str(),
+                o.name.as_str(),
+                o.resource_version.as_str(),
+            )
+        })
+        .collect();
+    versions.sort_unstable();
+    versions.hash(&mut h);
+    flink_state.hash(&mut h);
+    h.finish()
 }
 
 /// A change that stops a job whose state must survive (not upgradeMode stateless).
@@ -1291,5 +1383,55 @@ spec:
         assert_eq!(l.labels, BTreeMap::from([("app".into(), "orders".into())]));
         assert_eq!(l.annotations["flinkops.io/commit"], "abc");
         assert_eq!(l.body(), body);
+    }
+
+    #[test]
+    fn quiet_jobs_are_skipped_until_one_of_their_inputs_changes() {
+        let files = [
+            ("a.yaml", APP),
+            ("b.yaml", &APP.replace("orders", "payments")),
+        ];
+        let (mut live, ledgers) = synced(&files, C1);
+        let c = catalog(&files);
+        let mut quiet = Quiet::default();
+        assert!(reconcile_quietly(&c, C1, &live, &ledgers, &opts(), &mut quiet).is_empty());
+        assert_eq!(quiet.len(), 2, "both jobs need nothing");
+
+        // A hand edit is a new resource version: that job is looked at again, and only it.
+        let tm = live
+            .iter_mut()
+            .find(|o| o.name == "orders-taskmanager")
+            .unwrap();
+        let mut body = tm.body();
+        body["spec"]["replicas"] = 7.into();
+        body["metadata"]["resourceVersion"] = "2".into();
+        *tm = LiveObject::new("Deployment", &body);
+        let work = reconcile_quietly(&c, C1, &live, &ledgers, &opts(), &mut quiet);
+        assert_eq!(work.len(), 1);
+        assert_eq!(work[0].id.name, "orders");
+        assert_eq!(work[0].drift.len(), 1, "{work:?}");
+        assert_eq!(quiet.len(), 1, "orders has work, so it is not quiet");
+
+        // The Flink job's state is an input too (health).
+        let mut o = opts();
+        o.flink_states = BTreeMap::from([(
+            JobId {
+                namespace: "streaming".into(),
+                name: "payments".into(),
+            },
+            "RESTARTING".to_string(),
+        )]);
+        let work = reconcile_quietly(&c, C1, &live, &ledgers, &o, &mut quiet);
+        let payments = work.iter().find(|w| w.id.name == "payments").unwrap();
+        assert_eq!(
+            payments.ledger.as_ref().unwrap().health,
+            Health::Degraded,
+            "{payments:?}"
+        );
+
+        // A new commit starts afresh, and reaches the same decisions as without the memo.
+        let fresh = reconcile(&c, C2, &live, &ledgers, &o);
+        let quietly = reconcile_quietly(&c, C2, &live, &ledgers, &o, &mut quiet);
+        assert_eq!(format!("{fresh:?}"), format!("{quietly:?}"));
     }
 }

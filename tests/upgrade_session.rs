@@ -20,6 +20,9 @@ use std::time::Duration;
 use support::git::TestRepo;
 use support::pod_runner::PodRunner;
 
+/// One Flink session cluster at a time on two cores.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 struct Scenario {
     env: support::TestEnv,
     client: Client,
@@ -30,7 +33,7 @@ struct Scenario {
 }
 
 impl Scenario {
-    async fn new(env: support::TestEnv) -> Scenario {
+    async fn new(env: support::TestEnv, slots: u32) -> Scenario {
         let client = support::kube::client(&env).await;
         let ns = support::kube::TestNamespace::create(&env, &client, "t-sess").await;
         let runner = PodRunner::start(&env, &client, &ns.name);
@@ -44,12 +47,12 @@ impl Scenario {
             state: tempfile::tempdir().unwrap(),
             repo,
         };
-        s.repo.write("shared.yaml", &s.cluster());
+        s.repo.write("shared.yaml", &s.cluster(slots));
         s
     }
 
     /// The session cluster: one TaskManager with room for the job at parallelism 2.
-    fn cluster(&self) -> String {
+    fn cluster(&self, slots: u32) -> String {
         format!(
             "apiVersion: flink.apache.org/v1beta1
 kind: FlinkDeployment
@@ -60,7 +63,7 @@ spec:
   image: flink:2.3
   flinkVersion: v2_3
   flinkConfiguration:
-    taskmanager.numberOfTaskSlots: 4
+    taskmanager.numberOfTaskSlots: {slots}
     execution.checkpointing.dir: file://{state}/checkpoints
     execution.checkpointing.savepoint-dir: file://{state}/savepoints
   jobManager:
@@ -233,7 +236,8 @@ async fn a_session_job_is_submitted_upgraded_suspended_and_resumed_with_its_stat
     let Some(env) = support::testenv() else {
         return;
     };
-    let s = Scenario::new(env).await;
+    let _one = SERIAL.lock().await;
+    let s = Scenario::new(env, 4).await;
 
     // First deployment: the cluster's objects are applied, then the job is submitted to
     // it under an id that names it.
@@ -311,6 +315,49 @@ async fn a_session_job_is_submitted_upgraded_suspended_and_resumed_with_its_stat
     );
 
     // Nothing more to do.
+    let out = s.sync_ok();
+    assert!(out.contains("0 jobs with work"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_cluster_restart_carries_its_session_job_s_state_to_the_new_pods() {
+    let Some(env) = support::testenv() else {
+        return;
+    };
+    let _one = SERIAL.lock().await;
+    let s = Scenario::new(env, 4).await;
+    s.commit(&s.job(2, "running"), "cluster and counter");
+    s.sync_ok();
+    let (first, _) = s.running_job().await;
+    s.counting_past(&BTreeMap::new(), 10).await;
+    let old_pods = s.runner.running();
+
+    // A change to the cluster's configuration replaces its pods: the session job stops
+    // with a savepoint first, and is submitted to the new pods from it.
+    let before = s.counts();
+    s.repo.write("shared.yaml", &s.cluster(3));
+    let c2 = s.repo.commit("three slots per TaskManager");
+    let out = s.sync_ok();
+    println!("{out}");
+    let (second, p) = s.running_job().await;
+    assert_eq!(p, 2);
+    assert_ne!(second, first);
+    let new_pods = s.runner.running();
+    assert_eq!(new_pods.len(), 2, "{new_pods:?}");
+    assert!(
+        new_pods.iter().all(|p| !old_pods.contains(p)),
+        "the cluster's pods were replaced: {old_pods:?} -> {new_pods:?}"
+    );
+    s.counting_past(&before, 5).await;
+    s.assert_counts_continuous();
+    let l = s.ledger().await;
+    assert!(l.upgrade.is_none(), "{:?}", l.upgrade);
+    assert_eq!(l.applied_commit, c2);
+    assert_eq!(l.savepoints.len(), 1, "{:?}", l.savepoints);
+    assert_eq!(
+        l.restore_from.as_deref(),
+        Some(l.savepoints[0].path.as_str())
+    );
     let out = s.sync_ok();
     assert!(out.contains("0 jobs with work"), "{out}");
 }

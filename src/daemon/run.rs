@@ -215,6 +215,8 @@ pub async fn run(
     // Changes seen by the watches (drift to heal, health to record) and leadership.
     // The Flink job state of running applications, for health.
     let probe = FlinkProbe::default();
+    // Jobs found needing nothing, so a cycle renders and compares only what changed.
+    let mut quiet = reconcile::Quiet::default();
     let probe_tx = tx.clone();
     let probe_task = probe.spawn(client.clone(), FLINK_PROBE_EVERY, move || {
         let _ = probe_tx.try_send(Trigger::Cluster);
@@ -338,7 +340,8 @@ pub async fn run(
             );
             let mut opts = options_now(opts_scope.clone());
             opts.flink_states = probe.states();
-            let work = reconcile::reconcile(catalog, commit, &live, &ledgers, &opts);
+            let work =
+                reconcile::reconcile_quietly(catalog, commit, &live, &ledgers, &opts, &mut quiet);
             let outcomes = execute(&client, &recorder, work, cfg.concurrency).await;
             // Periodic savepoints for jobs this cycle left alone (one that just began an
             // upgrade is not "no upgrade in flight" in the ledgers read before it).
