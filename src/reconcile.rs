@@ -330,6 +330,28 @@ pub fn reconcile_quietly<L: std::borrow::Borrow<LiveObject>>(
                     work.ledger = Some(next);
                 }
             }
+        } else if let Some(stop) = catalog
+            .settings
+            .prune
+            .then(|| running_session_job(ledger))
+            .flatten()
+            .filter(|_| catalog.settings_errors.is_empty())
+        {
+            // A session job gone from Git has no objects whose removal would stop it: its
+            // Flink job is stopped (with a savepoint, by its upgradeMode) first, and its
+            // ledger is pruned once it no longer runs.
+            work.action = Action::Delete;
+            work.reasons = vec![
+                "no longer defined in Git: its Flink job is stopped before it is forgotten".into(),
+            ];
+            let commit = ledger.map_or(commit, |l| l.applied_commit.as_str());
+            work.upgrade = Some(UpgradeWork::Start(Box::new(Upgrade::new(
+                Action::Delete,
+                commit,
+                &stop,
+                &opts.now,
+                opts.unix_now,
+            ))));
         } else if catalog.settings.prune && catalog.settings_errors.is_empty() {
             // Gone from Git: prune, unless protected.
             work.action = Action::Delete;
@@ -341,6 +363,9 @@ pub fn reconcile_quietly<L: std::borrow::Borrow<LiveObject>>(
             work.delete_ledger = ledger.is_some() && work.delete.len() == objects.len();
             if work.reasons.is_empty() {
                 work.reasons.push("no longer defined in Git".into());
+            }
+            if let Some(sp) = ledger.and_then(Ledger::last_savepoint) {
+                work.reasons.push(format!("its last savepoint: {sp}"));
             }
         }
         if !work.is_noop() || work.action != Action::None {
@@ -425,6 +450,17 @@ fn blocked_by_failure(
             work.ledger = Some(next);
         }
     }
+}
+
+/// The spec that stops a session job whose ledger says it runs (its applied spec,
+/// suspended); None for anything else.
+fn running_session_job(ledger: Option<&Ledger>) -> Option<crate::spec::JobSpec> {
+    let mut spec = ledger?.applied_spec()?;
+    if spec.kind != JobKind::SessionJob || !crate::upgrade::target_runs(&spec) {
+        return None;
+    }
+    spec.job.as_mut()?.state = JobState::Suspended;
+    Some(spec)
 }
 
 /// Whether a change to a session job goes to its session cluster: every change that
@@ -1179,6 +1215,33 @@ spec:
             &opts(),
         );
         assert_eq!(started(&work, "enrich").unwrap().action, "suspend");
+    }
+
+    #[test]
+    fn a_session_job_removed_from_git_is_stopped_before_its_ledger_goes() {
+        let files = [("c.yaml", SESSION_CLUSTER), ("s.yaml", SESSION_JOB)];
+        let (mut live, mut ledgers) = synced(&files, C1);
+        let only_cluster = catalog(&[("c.yaml", SESSION_CLUSTER)]);
+        let work = reconcile(&only_cluster, C2, &live, &ledgers, &opts());
+        let up = started(&work, "enrich").expect("a stop first");
+        assert_eq!(up.action, "delete");
+        assert_eq!(
+            up.target_spec.job.as_ref().unwrap().state,
+            JobState::Suspended
+        );
+        let enrich = work.iter().find(|w| w.id.name == "enrich").unwrap();
+        assert!(
+            !enrich.delete_ledger,
+            "the ledger stays until the job is stopped"
+        );
+        // Stopped (as the executor would): now the ledger is pruned.
+        carry_out(&work, &mut live, &mut ledgers);
+        let work = reconcile(&only_cluster, C2, &live, &ledgers, &opts());
+        let enrich = work.iter().find(|w| w.id.name == "enrich").unwrap();
+        assert!(
+            enrich.delete_ledger && enrich.upgrade.is_none(),
+            "{enrich:?}"
+        );
     }
 
     #[test]

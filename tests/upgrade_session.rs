@@ -317,6 +317,21 @@ async fn a_session_job_is_submitted_upgraded_suspended_and_resumed_with_its_stat
     // Nothing more to do.
     let out = s.sync_ok();
     assert!(out.contains("0 jobs with work"), "{out}");
+
+    // Removed from Git: its Flink job is stopped with a savepoint, then its ledger goes;
+    // the session cluster runs on.
+    s.repo.remove("counter.yaml");
+    s.repo.commit("counter retired");
+    let out = s.sync_ok();
+    assert!(out.contains("its last savepoint: "), "{out}");
+    assert!(s.our_live_jobs().await.is_empty());
+    let cms: Api<ConfigMap> = Api::namespaced(s.client.clone(), &s.ns.name);
+    assert!(cms
+        .get_opt(&ledger_name("counter"))
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(s.runner.running().len(), 2, "{:?}", s.runner.running());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
