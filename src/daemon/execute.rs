@@ -219,6 +219,8 @@ async fn execute_job_in_span(client: &Client, w: JobWork) -> Outcome {
                 out.note = Some(what);
                 // Count the job's objects as applied for Events and metrics.
                 out.applied = 1;
+                // A removed session job, now stopped: its ledger is pruned next.
+                out.in_progress = w.action == Action::Delete;
             }
             // Retried (or rolled back) by the next cycles, after the failure backoff.
             Ok(Step::Failed(why)) => out.error = Some(why),
