@@ -66,7 +66,7 @@ async fn rest_client_on_a_real_session_cluster() {
 
     // A savepoint while running; checkpoints are reported.
     let trigger = client
-        .trigger_savepoint(&job, &savepoints, None)
+        .trigger_savepoint(&job, Some(&savepoints), None)
         .await
         .unwrap();
     let sp = client

@@ -314,6 +314,21 @@ async fn a_session_job_is_submitted_upgraded_suspended_and_resumed_with_its_stat
         Some(l.savepoints[1].path.as_str())
     );
 
+    // A savepoint by hand, of this job only, from its session cluster.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_flinkops"))
+        .args(["savepoint", &format!("{}/counter", s.ns.name)])
+        .env("KUBECONFIG", &s.env.kubeconfig)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let l = s.ledger().await;
+    assert_eq!(l.savepoints.len(), 3, "{:?}", l.savepoints);
+    assert_eq!(l.savepoints[2].reason, "manual");
+
     // Nothing more to do.
     let out = s.sync_ok();
     assert!(out.contains("0 jobs with work"), "{out}");

@@ -47,19 +47,33 @@ pub async fn savepoint(
     if !target_runs(&spec) {
         bail!("{id} is suspended: nothing runs to take a savepoint of");
     }
-    let Some(dir) = savepoint_dir(&spec, None) else {
+    // A session job runs in its session cluster, whose default directory may serve.
+    let session = crate::session_job::cluster_of(&spec);
+    let dir = savepoint_dir(&spec, None);
+    if dir.is_none() && session.is_none() {
         bail!("{id}: no savepoint directory (execution.checkpointing.savepoint-dir)");
-    };
-    let rest = rest_for(client, reach, id)
+    }
+    let rest = rest_for(client, reach, session.as_ref().unwrap_or(id))
         .await
         .map_err(anyhow::Error::msg)?;
     let jobs = rest.jobs().await?;
-    let running: Vec<_> = jobs.iter().filter(|j| j.state == "RUNNING").collect();
+    let running: Vec<_> = jobs
+        .iter()
+        .filter(|j| j.state == "RUNNING")
+        .filter(|j| session.is_none() || crate::session_job::is_job_of(id, &j.id))
+        .collect();
     let [job] = running.as_slice() else {
-        bail!("{id}: expected one RUNNING Flink job, found {:?}", jobs);
+        bail!(
+            "{id}: expected one RUNNING Flink job of it, found {:?}",
+            running
+        );
     };
     let trigger = rest
-        .trigger_savepoint(&job.id, &dir, Some(&trigger_id(&job.id, unix_now())))
+        .trigger_savepoint(
+            &job.id,
+            dir.as_deref(),
+            Some(&trigger_id(&job.id, unix_now())),
+        )
         .await?;
     let path = rest.await_savepoint(&job.id, &trigger, timeout).await?;
     Ok(SavepointRecord {

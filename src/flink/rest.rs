@@ -166,10 +166,14 @@ impl FlinkRest {
     pub async fn trigger_savepoint(
         &self,
         id: &str,
-        target_dir: &str,
+        target_dir: Option<&str>,
         trigger_id: Option<&str>,
     ) -> Result<String, FlinkError> {
-        let mut body = serde_json::json!({"cancel-job": false, "target-directory": target_dir});
+        // Without a directory Flink uses the cluster's execution.checkpointing.savepoint-dir.
+        let mut body = serde_json::json!({"cancel-job": false});
+        if let Some(dir) = target_dir {
+            body["target-directory"] = dir.into();
+        }
         if let Some(t) = trigger_id {
             body["triggerId"] = t.into();
         }
