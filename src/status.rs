@@ -75,7 +75,12 @@ pub fn job_json(namespace: &str, name: &str, l: &Ledger) -> serde_json::Value {
     serde_json::json!({
         "namespace": namespace,
         "name": name,
-        "kind": l.spec.as_ref().map(|s| s.kind.as_str()),
+        // A job on its way to its first deployment has only its upgrade's target.
+        "kind": l
+            .spec
+            .as_ref()
+            .or(l.upgrade.as_ref().map(|u| &u.target_spec))
+            .map(|s| s.kind.as_str()),
         "commit": l.applied_commit,
         "source": l.source,
         "health": l.health,

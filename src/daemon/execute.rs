@@ -196,7 +196,8 @@ async fn execute_job_in_span(client: &Client, w: JobWork) -> Outcome {
         // A job that is blocked (invalid definition, held-back upgrade) has failed to sync.
         error: (w.action == Action::Error).then(|| w.reasons.join("; ")),
         in_progress: false,
-        note: None,
+        // A pruned job's reasons say what is gone and where its state was left.
+        note: (w.action == Action::Delete && w.upgrade.is_none()).then(|| w.reasons.join("; ")),
         upgrade: w.upgrade.is_some(),
     };
     if let Some(u) = w.upgrade {

@@ -95,11 +95,11 @@ impl Executor<'_> {
         let mut start = start;
         let mut last = None;
         loop {
-            let (step, phase) = self.advance_once(id, start.take()).await?;
-            let short = matches!(
-                phase,
-                Some(Phase::Pending | Phase::Stopping | Phase::Stopped)
-            );
+            let (step, phase, session) = self.advance_once(id, start.take()).await?;
+            // A session job waits in Stopped for its cluster (which may take minutes):
+            // that is polled once per cycle too.
+            let short = matches!(phase, Some(Phase::Pending | Phase::Stopping))
+                || (phase == Some(Phase::Stopped) && !session);
             if !matches!(step, Step::InFlight(_)) || !short || std::time::Instant::now() > until {
                 return Ok(step);
             }
@@ -114,7 +114,7 @@ impl Executor<'_> {
         &self,
         id: &JobId,
         start: Option<Upgrade>,
-    ) -> Result<(Step, Option<Phase>), OpError> {
+    ) -> Result<(Step, Option<Phase>, bool), OpError> {
         let mut ledger = ops::read_ledger(self.client, id).await?.unwrap_or_default();
         if let Some(up) = start {
             // A newer target replaces an upgrade that has not touched the job yet.
@@ -126,6 +126,7 @@ impl Executor<'_> {
                 return Ok((
                     Step::InFlight("an upgrade is already in progress".into()),
                     None,
+                    false,
                 ));
             }
             ledger.upgrade = Some(up);
@@ -134,11 +135,12 @@ impl Executor<'_> {
             ops::write_ledger(self.client, id, &ledger).await?;
         }
         let Some(up) = ledger.upgrade.clone() else {
-            return Ok((Step::Done("no upgrade in progress".into()), None));
+            return Ok((Step::Done("no upgrade in progress".into()), None, false));
         };
         let phase = Some(up.phase);
+        let session = up.target_spec.kind == JobKind::SessionJob;
         let step = self.finish_step(id, &ledger, &up).await?;
-        Ok((step, phase))
+        Ok((step, phase, session))
     }
 
     async fn finish_step(
@@ -779,7 +781,8 @@ impl Executor<'_> {
             .as_ref()
             .map(|j| j.jar_uri.as_str())
             .unwrap_or("");
-        let source = session_job::jar_source(uri).map_err(StepError::NewVersion)?;
+        let source = session_job::jar_source(uri)
+            .map_err(|e| StepError::NewVersion(format!("job jar {e}")))?;
         let (name, bytes) = fetch_jar(&source).await?;
         let jar = rest.upload_jar_bytes(&name, bytes).await?;
         let run = session_job::run_request(target, restore_from, job_id);
@@ -964,7 +967,7 @@ async fn fetch_jar(source: &session_job::JarSource) -> Result<(String, Vec<u8>),
         session_job::JarSource::File(path) => {
             let bytes = tokio::fs::read(path).await.map_err(|e| {
                 StepError::NewVersion(format!(
-                    "reading jar {} where flinkops runs: {e}",
+                    "job jar {} cannot be read where flinkops runs: {e}",
                     path.display()
                 ))
             })?;
@@ -974,10 +977,22 @@ async fn fetch_jar(source: &session_job::JarSource) -> Result<(String, Vec<u8>),
             Ok((name, bytes))
         }
         session_job::JarSource::Http(url) => {
-            let fetch = async { reqwest::get(url).await?.error_for_status()?.bytes().await };
-            let bytes = fetch
+            let transient =
+                |e: reqwest::Error| StepError::Transient(format!("downloading {url}: {e}"));
+            let response = reqwest::get(url).await.map_err(transient)?;
+            // The server says there is no such jar: the new version cannot start.
+            if response.status().is_client_error() {
+                return Err(StepError::NewVersion(format!(
+                    "job jar {url} cannot be downloaded: HTTP {}",
+                    response.status()
+                )));
+            }
+            let bytes = response
+                .error_for_status()
+                .map_err(transient)?
+                .bytes()
                 .await
-                .map_err(|e| StepError::Transient(format!("downloading {url}: {e}")))?;
+                .map_err(transient)?;
             let name = url
                 .rsplit('/')
                 .next()
