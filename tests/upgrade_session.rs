@@ -304,7 +304,7 @@ async fn a_session_job_is_submitted_upgraded_suspended_and_resumed_with_its_stat
 
     // Resume: submitted again from the suspend savepoint.
     s.commit(&s.job(2, "running"), "resume");
-    s.sync_ok();
+    println!("{}", s.sync_ok());
     s.running_job().await;
     s.counting_past(&suspended_at, 5).await;
     s.assert_counts_continuous();
