@@ -220,8 +220,9 @@ struct IngressSpec {
 #[derive(JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct Job {
-    /// The job's jar: `local:///path/in/image.jar` for an application cluster; any URI
-    /// for a session job.
+    /// The job's jar: `local:///path/in/image.jar` for an application cluster;
+    /// `file://` (where flinkops runs) or `http(s)://` for a session job, which flinkops
+    /// uploads to its session cluster.
     #[serde(rename = "jarURI")]
     jar_uri: String,
     entry_class: Option<String>,
