@@ -308,6 +308,10 @@ pub fn reconcile_quietly<L: std::borrow::Borrow<LiveObject>>(
                     "waiting for session jobs {} to stop with their savepoints before the cluster restarts",
                     waiting.join(", ")
                 ));
+                // One that cannot stop by itself needs a person: say so as an error.
+                if waiting.iter().any(|w| w.contains("fix or suspend it")) {
+                    work.action = Action::Error;
+                }
             } else {
                 desired_job(spec, commit, objects, ledger, catalog, opts, &mut work);
             }
@@ -486,9 +490,11 @@ fn restarting_cluster(
     catalog.jobs.get(&cluster).map(render::spec_hash)
 }
 
-/// For a session cluster whose pods are about to be replaced: its session jobs that still
-/// run in the old pods and have a savepoint to take first (their upgrades were started by
-/// the plan's cascade). None when there are none.
+/// For a session cluster whose pods are about to be replaced: the session jobs its
+/// ledgers say still run there and have not yet stopped with a savepoint (their upgrades
+/// come from the plan's cascade). Read from the ledgers, not the catalog, so a job whose
+/// definition is broken or whose upgrade gave up holds the restart too: replacing the
+/// pods would kill it without a savepoint. None when there are none.
 fn session_jobs_to_stop_first(
     cluster: &crate::spec::JobSpec,
     action: Action,
@@ -498,30 +504,31 @@ fn session_jobs_to_stop_first(
     if !action.restarts_job() || cluster.job.is_some() {
         return None;
     }
-    let waiting: Vec<String> = catalog
-        .jobs
-        .values()
-        .filter(|s| crate::session_job::cluster_of(s).as_ref() == Some(&cluster.id))
-        .filter(|s| {
-            let Some(l) = ledgers.get(&s.id) else {
-                return false;
-            };
-            let runs = l
-                .applied_spec()
-                .is_some_and(|a| crate::upgrade::target_runs(&a));
-            let gave_up = l
-                .failed
-                .as_ref()
-                .is_some_and(|f| f.spec_hash == render::spec_hash(s));
-            let before_stopped = l.upgrade.as_ref().is_none_or(|u| {
+    let waiting: Vec<String> = ledgers
+        .iter()
+        .filter(|(_, l)| {
+            l.applied_spec().is_some_and(|a| {
+                crate::session_job::cluster_of(&a).as_ref() == Some(&cluster.id)
+                    && crate::upgrade::target_runs(&a)
+            })
+        })
+        .filter(|(_, l)| {
+            l.upgrade.as_ref().is_none_or(|u| {
                 matches!(
                     u.phase,
                     crate::upgrade::Phase::Pending | crate::upgrade::Phase::Stopping
                 )
-            });
-            runs && !gave_up && before_stopped
+            })
         })
-        .map(|s| s.id.name.clone())
+        .map(|(id, l)| {
+            if catalog.blocked.contains_key(id) {
+                format!("{} (its definition is invalid: fix or suspend it)", id.name)
+            } else if l.failed.is_some() && l.upgrade.is_none() {
+                format!("{} (its upgrade failed: fix or suspend it)", id.name)
+            } else {
+                id.name.clone()
+            }
+        })
         .collect();
     (!waiting.is_empty()).then_some(waiting)
 }
@@ -1215,6 +1222,28 @@ spec:
             &opts(),
         );
         assert_eq!(started(&work, "enrich").unwrap().action, "suspend");
+    }
+
+    #[test]
+    fn a_session_job_that_cannot_stop_first_holds_its_cluster_s_restart() {
+        let files = [("c.yaml", SESSION_CLUSTER), ("s.yaml", SESSION_JOB)];
+        let (live, ledgers) = synced(&files, C1);
+        let newer = SESSION_CLUSTER.replace("flink:2.0", "flink:2.1");
+        // The job's file is broken now: it gets no upgrade, and it still runs.
+        let broken = SESSION_JOB.replace("parallelism: 2", "parallelism: two");
+        let c = catalog(&[("c.yaml", &newer), ("s.yaml", &broken)]);
+        let work = reconcile(&c, C2, &live, &ledgers, &opts());
+        let shared = work.iter().find(|w| w.id.name == "shared").unwrap();
+        assert!(shared.apply.is_empty(), "{shared:?}");
+        assert_eq!(shared.action, Action::Error, "a person must act");
+        assert!(
+            shared
+                .reasons
+                .iter()
+                .any(|r| r.contains("enrich (its definition is invalid")),
+            "{:?}",
+            shared.reasons
+        );
     }
 
     #[test]
