@@ -41,6 +41,19 @@ pub fn cluster_of(spec: &JobSpec) -> Option<JobId> {
     })
 }
 
+/// The job whose JobManager serves `spec`'s REST API: a session job's cluster, else the
+/// job itself.
+pub fn rest_home(spec: &JobSpec) -> JobId {
+    cluster_of(spec).unwrap_or_else(|| spec.id.clone())
+}
+
+/// Whether the Flink job `flink_id`, found behind `home`'s REST API (see `rest_home`), is
+/// `id`'s: any job in an application's own JobManager; in a session cluster only those
+/// flinkops submitted for it.
+pub fn belongs(id: &JobId, home: &JobId, flink_id: &str) -> bool {
+    home == id || is_job_of(id, flink_id)
+}
+
 /// Where the jar comes from: flinkops uploads it to the session cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JarSource {
@@ -108,6 +121,12 @@ mod tests {
         assert!(is_job_of(&a, &one) && is_job_of(&a, &two));
         assert!(!is_job_of(&id("streaming", "payments"), &one));
         assert!(!is_job_of(&id("analytics", "orders"), &one));
+        // Behind its own JobManager everything is an application's; in a session cluster
+        // only what flinkops submitted for the job.
+        let cluster = id("streaming", "shared");
+        assert!(belongs(&a, &cluster, &one));
+        assert!(!belongs(&a, &cluster, "a5b6c7d8e9f00112233445566778899a"));
+        assert!(belongs(&a, &a, "a5b6c7d8e9f00112233445566778899a"));
         // A job Flink named (random id) or someone else submitted is not ours.
         assert!(!is_job_of(&a, "a5b6c7d8e9f00112233445566778899a"));
         assert!(!is_job_of(&a, &job_id_prefix(&a)));
@@ -181,5 +200,8 @@ spec:
             Some(id("analytics", "shared")),
             "the session cluster is in the job's namespace"
         );
+        assert_eq!(rest_home(spec), id("analytics", "shared"));
+        let cluster = c.jobs.values().find(|s| s.id.name == "shared").unwrap();
+        assert_eq!(rest_home(cluster), cluster.id, "a cluster serves itself");
     }
 }

@@ -97,7 +97,7 @@ async fn job_state(
         .await
         .ok()?
         .into_iter()
-        .filter(|j| home == id || crate::session_job::is_job_of(id, &j.id))
+        .filter(|j| crate::session_job::belongs(id, home, &j.id))
         .collect();
     let live = jobs
         .iter()

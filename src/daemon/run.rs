@@ -332,10 +332,7 @@ pub async fn run(
                                 )
                         })
                     })
-                    .map(|s| {
-                        let home = crate::session_job::cluster_of(s).unwrap_or(s.id.clone());
-                        (s.id.clone(), home)
-                    })
+                    .map(|s| (s.id.clone(), crate::session_job::rest_home(s)))
                     .collect(),
             );
             let mut opts = options_now(opts_scope.clone());

@@ -2,7 +2,7 @@
 //! hand) and the daemon's periodic ones, recorded in the job's savepoint history.
 
 use super::sync::{now_rfc3339, unix_now};
-use super::upgrade::{rest_for, savepoint_dir, trigger_id, Reach};
+use super::upgrade::{required_savepoint_dir, rest_for, trigger_id, Reach};
 use crate::cluster::ledger::Ledger;
 use crate::cluster::ops;
 use crate::spec::JobId;
@@ -47,20 +47,17 @@ pub async fn savepoint(
     if !target_runs(&spec) {
         bail!("{id} is suspended: nothing runs to take a savepoint of");
     }
-    // A session job runs in its session cluster, whose default directory may serve.
-    let session = crate::session_job::cluster_of(&spec);
-    let dir = savepoint_dir(&spec, None);
-    if dir.is_none() && session.is_none() {
-        bail!("{id}: no savepoint directory (execution.checkpointing.savepoint-dir)");
-    }
-    let rest = rest_for(client, reach, session.as_ref().unwrap_or(id))
+    let dir = required_savepoint_dir(&spec, None).map_err(|e| anyhow::anyhow!("{id}: {e}"))?;
+    // A session job runs in its session cluster, among other jobs.
+    let home = crate::session_job::rest_home(&spec);
+    let rest = rest_for(client, reach, &home)
         .await
         .map_err(anyhow::Error::msg)?;
     let jobs = rest.jobs().await?;
     let running: Vec<_> = jobs
         .iter()
         .filter(|j| j.state == "RUNNING")
-        .filter(|j| session.is_none() || crate::session_job::is_job_of(id, &j.id))
+        .filter(|j| crate::session_job::belongs(id, &home, &j.id))
         .collect();
     let [job] = running.as_slice() else {
         bail!(

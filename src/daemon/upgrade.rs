@@ -290,13 +290,13 @@ impl Executor<'_> {
             Err(e) => return Err(e),
         };
         // A session cluster runs other jobs too: only this job's own count.
-        let session = target.kind == JobKind::SessionJob;
+        let home = session_job::rest_home(&target);
         let running = rest
             .jobs()
             .await?
             .into_iter()
             .filter(|j| !is_terminal(&j.state))
-            .filter(|j| !session || session_job::is_job_of(id, &j.id))
+            .filter(|j| session_job::belongs(id, &home, &j.id))
             .collect::<Vec<_>>();
         let job = match running.as_slice() {
             [] if matches!(carry, Carry::Nothing | Carry::Initial) => {
@@ -327,13 +327,8 @@ impl Executor<'_> {
                         job.state
                     )));
                 }
-                // A session job's directory may be its cluster's default.
-                let dir = savepoint_dir(&target, old.as_ref());
-                if dir.is_none() && !session {
-                    return Err(StepError::Attempt(
-                        "no savepoint directory (execution.checkpointing.savepoint-dir)".into(),
-                    ));
-                }
+                let dir = required_savepoint_dir(&target, old.as_ref())
+                    .map_err(|e| StepError::Attempt(e.into()))?;
                 // Record the job before asking Flink to stop it: a crash after the request
                 // finds the job FINISHED and its savepoint in its checkpoint statistics.
                 // Record the job and our trigger id before asking Flink to stop it: a crash
@@ -851,8 +846,7 @@ impl Executor<'_> {
 
     /// The REST API the job runs behind: its own JobManager, or its session cluster's.
     async fn rest(&self, spec: &JobSpec) -> Result<FlinkRest, StepError> {
-        let home = session_job::cluster_of(spec).unwrap_or_else(|| spec.id.clone());
-        rest_for(self.client, self.reach, &home)
+        rest_for(self.client, self.reach, &session_job::rest_home(spec))
             .await
             .map_err(StepError::Transient)
     }
@@ -940,6 +934,21 @@ pub fn savepoint_dir(target: &JobSpec, old: Option<&JobSpec>) -> Option<String> 
     })
 }
 
+/// The savepoint directory a stop or a savepoint must name: `savepoint_dir`, which a
+/// session job may leave to its session cluster's default (None); an application
+/// without one is an error.
+pub fn required_savepoint_dir(
+    target: &JobSpec,
+    old: Option<&JobSpec>,
+) -> Result<Option<String>, &'static str> {
+    match savepoint_dir(target, old) {
+        None if target.kind != JobKind::SessionJob => {
+            Err("no savepoint directory (execution.checkpointing.savepoint-dir)")
+        }
+        dir => Ok(dir),
+    }
+}
+
 /// A savepoint trigger id of our own (Flink's format: 32 hex digits), unique per job and
 /// attempt.
 pub fn trigger_id(job_id: &str, unix_now: u64) -> String {
@@ -1014,4 +1023,50 @@ fn short(commit: &str) -> &str {
 /// The first line of the root exception of a failed job, for the rollback reason.
 async fn root_cause(rest: &FlinkRest, job: &str) -> Option<String> {
     rest.root_exception(job).await.ok().flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::testing::catalog;
+
+    #[test]
+    fn only_a_session_job_may_leave_the_savepoint_directory_to_its_cluster() {
+        let c = catalog(&[(
+            "a.yaml",
+            "apiVersion: flink.apache.org/v1beta1
+kind: FlinkDeployment
+metadata: {name: app, namespace: ns}
+spec:
+  image: flink:2.3
+  job: {jarURI: 'local:///a.jar', upgradeMode: savepoint}
+---
+apiVersion: flink.apache.org/v1beta1
+kind: FlinkDeployment
+metadata: {name: shared, namespace: ns}
+spec: {image: flink:2.3}
+---
+apiVersion: flink.apache.org/v1beta1
+kind: FlinkSessionJob
+metadata: {name: s, namespace: ns}
+spec:
+  deploymentName: shared
+  job: {jarURI: 'file:///s.jar', upgradeMode: savepoint}
+",
+        )]);
+        let job = |name: &str| c.jobs.values().find(|s| s.id.name == name).unwrap();
+        assert!(required_savepoint_dir(job("app"), None)
+            .unwrap_err()
+            .contains("no savepoint directory"));
+        assert_eq!(required_savepoint_dir(job("s"), None), Ok(None));
+        let mut with_dir = job("app").clone();
+        with_dir.flink_configuration.insert(
+            "execution.checkpointing.savepoint-dir".into(),
+            "file:///sp".into(),
+        );
+        assert_eq!(
+            required_savepoint_dir(&with_dir, None),
+            Ok(Some("file:///sp".into()))
+        );
+    }
 }
