@@ -142,25 +142,15 @@ impl JobWork {
     }
 }
 
-/// Jobs the last reconcile found needing nothing, with a fingerprint of everything that
-/// decision read (the job's spec and plan, its ledger's and objects' resource versions,
-/// its Flink state). A job with the same fingerprint needs nothing again, so a daemon
-/// cycle renders and compares only the jobs whose inputs changed.
+/// Jobs the last reconcile at this commit found needing nothing, with a fingerprint of
+/// everything else that decision read (its plan, its ledger's and objects' resource
+/// versions, its Flink state); the commit fixes its spec. A job with the same fingerprint
+/// needs nothing again, so a daemon cycle renders and compares only the jobs whose inputs
+/// changed.
 #[derive(Debug, Default)]
 pub struct Quiet {
     commit: String,
     jobs: BTreeMap<JobId, u64>,
-}
-
-impl Quiet {
-    /// Jobs currently known to need nothing.
-    pub fn len(&self) -> usize {
-        self.jobs.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.jobs.is_empty()
-    }
 }
 
 /// Decides the work for every job on either side. Jobs outside the allowed namespaces are
@@ -235,7 +225,6 @@ pub fn reconcile_quietly<L: std::borrow::Borrow<LiveObject>>(
         let ledger = ledgers.get(&id);
         let p = plans.get(&id).copied();
         let print = fingerprint(
-            catalog.jobs.get(&id),
             p,
             ledger_versions.get(&id).copied(),
             objects,
@@ -304,12 +293,19 @@ pub fn reconcile_quietly<L: std::borrow::Borrow<LiveObject>>(
                 session_jobs_to_stop_first(spec, work.action, catalog, ledgers)
             {
                 // Replacing the pods now would kill these jobs without their savepoints.
+                let names: Vec<String> = waiting
+                    .iter()
+                    .map(|(name, stuck)| match stuck {
+                        Some(why) => format!("{name} ({why}: fix or suspend it)"),
+                        None => name.clone(),
+                    })
+                    .collect();
                 work.reasons.push(format!(
                     "waiting for session jobs {} to stop with their savepoints before the cluster restarts",
-                    waiting.join(", ")
+                    names.join(", ")
                 ));
                 // One that cannot stop by itself needs a person: say so as an error.
-                if waiting.iter().any(|w| w.contains("fix or suspend it")) {
+                if waiting.iter().any(|(_, stuck)| stuck.is_some()) {
                     work.action = Action::Error;
                 }
             } else {
@@ -334,42 +330,37 @@ pub fn reconcile_quietly<L: std::borrow::Borrow<LiveObject>>(
                     work.ledger = Some(next);
                 }
             }
-        } else if let Some(stop) = catalog
-            .settings
-            .prune
-            .then(|| running_session_job(ledger))
-            .flatten()
-            .filter(|_| catalog.settings_errors.is_empty())
-        {
-            // A session job gone from Git has no objects whose removal would stop it: its
-            // Flink job is stopped (with a savepoint, by its upgradeMode) first, and its
-            // ledger is pruned once it no longer runs.
-            work.action = Action::Delete;
-            work.reasons = vec![
-                "no longer defined in Git: its Flink job is stopped before it is forgotten".into(),
-            ];
-            let commit = ledger.map_or(commit, |l| l.applied_commit.as_str());
-            work.upgrade = Some(UpgradeWork::Start(Box::new(Upgrade::new(
-                Action::Delete,
-                commit,
-                &stop,
-                &opts.now,
-                opts.unix_now,
-            ))));
         } else if catalog.settings.prune && catalog.settings_errors.is_empty() {
             // Gone from Git: prune, unless protected.
             work.action = Action::Delete;
-            for o in objects {
-                if o.annotations.get(ANN_PRUNE).map(String::as_str) != Some("false") {
-                    work.delete.push(object_ref(o));
+            if let Some((stop, applied)) = running_session_job(ledger) {
+                // A session job has no objects whose removal would stop it: its Flink job
+                // is stopped (with a savepoint, by its upgradeMode) first, and its ledger
+                // is pruned once it no longer runs.
+                work.reasons = vec![
+                    "no longer defined in Git: its Flink job is stopped before it is forgotten"
+                        .into(),
+                ];
+                work.upgrade = Some(UpgradeWork::Start(Box::new(Upgrade::new(
+                    Action::Delete,
+                    applied,
+                    &stop,
+                    &opts.now,
+                    opts.unix_now,
+                ))));
+            } else {
+                for o in objects {
+                    if o.annotations.get(ANN_PRUNE).map(String::as_str) != Some("false") {
+                        work.delete.push(object_ref(o));
+                    }
                 }
-            }
-            work.delete_ledger = ledger.is_some() && work.delete.len() == objects.len();
-            if work.reasons.is_empty() {
-                work.reasons.push("no longer defined in Git".into());
-            }
-            if let Some(sp) = ledger.and_then(Ledger::last_savepoint) {
-                work.reasons.push(format!("its last savepoint: {sp}"));
+                work.delete_ledger = ledger.is_some() && work.delete.len() == objects.len();
+                if work.reasons.is_empty() {
+                    work.reasons.push("no longer defined in Git".into());
+                }
+                if let Some(sp) = ledger.and_then(Ledger::last_savepoint) {
+                    work.reasons.push(format!("its last savepoint: {sp}"));
+                }
             }
         }
         if !work.is_noop() || work.action != Action::None {
@@ -382,9 +373,9 @@ pub fn reconcile_quietly<L: std::borrow::Borrow<LiveObject>>(
     out
 }
 
-/// Everything a job's decision reads, hashed (in-process only).
+/// Everything a job's decision reads beyond the commit's catalog (which `Quiet` is kept
+/// per commit for), hashed (in-process only).
 fn fingerprint(
-    spec: Option<&crate::spec::JobSpec>,
     plan: Option<&plan::JobPlan>,
     ledger_version: Option<&str>,
     objects: &[&LiveObject],
@@ -392,8 +383,6 @@ fn fingerprint(
 ) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    spec.map(render::spec_hash).hash(&mut h);
-    spec.map(|s| &s.source.file).hash(&mut h);
     plan.map(|p| (p.action.as_str(), &p.reasons)).hash(&mut h);
     ledger_version.hash(&mut h);
     let mut versions: Vec<(&str, &str, &str)> = objects
@@ -457,14 +446,15 @@ fn blocked_by_failure(
 }
 
 /// The spec that stops a session job whose ledger says it runs (its applied spec,
-/// suspended); None for anything else.
-fn running_session_job(ledger: Option<&Ledger>) -> Option<crate::spec::JobSpec> {
-    let mut spec = ledger?.applied_spec()?;
+/// suspended) and the commit it was applied at; None for anything else.
+fn running_session_job(ledger: Option<&Ledger>) -> Option<(crate::spec::JobSpec, &str)> {
+    let l = ledger?;
+    let mut spec = l.applied_spec()?;
     if spec.kind != JobKind::SessionJob || !crate::upgrade::target_runs(&spec) {
         return None;
     }
     spec.job.as_mut()?.state = JobState::Suspended;
-    Some(spec)
+    Some((spec, l.applied_commit.as_str()))
 }
 
 /// Whether a change to a session job goes to its session cluster: every change that
@@ -492,7 +482,7 @@ fn restarting_cluster(
 
 /// For a session cluster whose pods are about to be replaced: the session jobs its
 /// ledgers say still run there and have not yet stopped with a savepoint (their upgrades
-/// come from the plan's cascade). Read from the ledgers, not the catalog, so a job whose
+/// come from the plan's cascade), each with why it cannot stop by itself, if it cannot. Read from the ledgers, not the catalog, so a job whose
 /// definition is broken or whose upgrade gave up holds the restart too: replacing the
 /// pods would kill it without a savepoint. None when there are none.
 fn session_jobs_to_stop_first(
@@ -500,11 +490,11 @@ fn session_jobs_to_stop_first(
     action: Action,
     catalog: &Catalog,
     ledgers: &BTreeMap<JobId, Ledger>,
-) -> Option<Vec<String>> {
+) -> Option<Vec<(String, Option<&'static str>)>> {
     if !action.restarts_job() || cluster.job.is_some() {
         return None;
     }
-    let waiting: Vec<String> = ledgers
+    let waiting: Vec<(String, Option<&'static str>)> = ledgers
         .iter()
         .filter(|(_, l)| {
             l.applied_spec().is_some_and(|a| {
@@ -521,13 +511,14 @@ fn session_jobs_to_stop_first(
             })
         })
         .map(|(id, l)| {
-            if catalog.blocked.contains_key(id) {
-                format!("{} (its definition is invalid: fix or suspend it)", id.name)
+            let stuck = if catalog.blocked.contains_key(id) {
+                Some("its definition is invalid")
             } else if l.failed.is_some() && l.upgrade.is_none() {
-                format!("{} (its upgrade failed: fix or suspend it)", id.name)
+                Some("its upgrade failed")
             } else {
-                id.name.clone()
-            }
+                None
+            };
+            (id.name.clone(), stuck)
         })
         .collect();
     (!waiting.is_empty()).then_some(waiting)
@@ -1487,7 +1478,7 @@ spec:
         let c = catalog(&files);
         let mut quiet = Quiet::default();
         assert!(reconcile_quietly(&c, C1, &live, &ledgers, &opts(), &mut quiet).is_empty());
-        assert_eq!(quiet.len(), 2, "both jobs need nothing");
+        assert_eq!(quiet.jobs.len(), 2, "both jobs need nothing");
 
         // A hand edit is a new resource version: that job is looked at again, and only it.
         let tm = live
@@ -1502,7 +1493,7 @@ spec:
         assert_eq!(work.len(), 1);
         assert_eq!(work[0].id.name, "orders");
         assert_eq!(work[0].drift.len(), 1, "{work:?}");
-        assert_eq!(quiet.len(), 1, "orders has work, so it is not quiet");
+        assert_eq!(quiet.jobs.len(), 1, "orders has work, so it is not quiet");
 
         // The Flink job's state is an input too (health).
         let mut o = opts();
