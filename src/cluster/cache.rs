@@ -29,6 +29,53 @@ struct Shard {
     ready: watch::Sender<bool>,
 }
 
+impl Shard {
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Objects> {
+        // Every write is one insert, remove or swap: a panic elsewhere cannot have left
+        // the map half-written, so a poisoned lock is still good.
+        self.objects.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Applies one watch event; `listing` is the (re)list in progress. True when what a
+    /// cycle reads changed.
+    fn on_event(
+        &self,
+        kind: &ManagedKind,
+        listing: &mut Option<Objects>,
+        event: Event<DynamicObject>,
+    ) -> bool {
+        match event {
+            Event::Init => {
+                *listing = Some(Objects::new());
+                false
+            }
+            Event::InitApply(o) => {
+                let (key, live) = live_object(kind, o);
+                listing.get_or_insert_default().insert(key, Arc::new(live));
+                false
+            }
+            Event::InitDone => {
+                *self.write() = listing.take().unwrap_or_default();
+                self.ready.send_replace(true);
+                true
+            }
+            Event::Apply(o) => {
+                let (key, live) = live_object(kind, o);
+                self.write().insert(key, Arc::new(live));
+                true
+            }
+            Event::Delete(o) => {
+                let key = (
+                    o.metadata.namespace.unwrap_or_default(),
+                    o.metadata.name.unwrap_or_default(),
+                );
+                self.write().remove(&key);
+                true
+            }
+        }
+    }
+}
+
 pub struct Cache {
     shards: Vec<Arc<Shard>>,
     tasks: Vec<JoinHandle<()>>,
@@ -81,37 +128,10 @@ impl Cache {
                     let mut listing: Option<Objects> = None;
                     while let Some(event) = stream.next().await {
                         match event {
-                            Ok(Event::Init) => listing = Some(Objects::new()),
-                            Ok(Event::InitApply(o)) => {
-                                let (key, live) = live_object(&kind, o);
-                                listing.get_or_insert_default().insert(key, Arc::new(live));
-                            }
-                            Ok(Event::InitDone) => {
-                                let listed = listing.take().unwrap_or_default();
-                                *shard.objects.write().unwrap_or_else(|e| e.into_inner()) = listed;
-                                shard.ready.send_replace(true);
-                                notify.notify_one();
-                            }
-                            Ok(Event::Apply(o)) => {
-                                let (key, live) = live_object(&kind, o);
-                                shard
-                                    .objects
-                                    .write()
-                                    .unwrap_or_else(|e| e.into_inner())
-                                    .insert(key, Arc::new(live));
-                                notify.notify_one();
-                            }
-                            Ok(Event::Delete(o)) => {
-                                let key = (
-                                    o.metadata.namespace.unwrap_or_default(),
-                                    o.metadata.name.unwrap_or_default(),
-                                );
-                                shard
-                                    .objects
-                                    .write()
-                                    .unwrap_or_else(|e| e.into_inner())
-                                    .remove(&key);
-                                notify.notify_one();
+                            Ok(e) => {
+                                if shard.on_event(&kind, &mut listing, e) {
+                                    notify.notify_one();
+                                }
                             }
                             Err(e) => {
                                 tracing::warn!(kind = kind.kind, error = %e, "watch error; retrying")
@@ -216,4 +236,61 @@ pub fn ledgers<L: Borrow<LiveObject>>(
         }
     }
     (out, problems)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::kinds::SERVICE;
+
+    fn svc(name: &str, version: &str) -> DynamicObject {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"namespace": "ns", "name": name, "resourceVersion": version,
+                         "managedFields": [{"manager": "flinkops", "operation": "Apply",
+                                            "fieldsV1": {"f:spec": {}}}]},
+            "spec": {"ports": [{"port": 8081}]}
+        }))
+        .unwrap()
+    }
+
+    fn names(shard: &Shard) -> Vec<String> {
+        shard.write().values().map(|l| l.name.clone()).collect()
+    }
+
+    #[test]
+    fn a_list_shows_whole_and_events_apply_one_by_one() {
+        let shard = Shard {
+            objects: RwLock::new(Objects::new()),
+            ready: watch::Sender::new(false),
+        };
+        let mut listing = None;
+        assert!(!shard.on_event(&SERVICE, &mut listing, Event::Init));
+        assert!(!shard.on_event(&SERVICE, &mut listing, Event::InitApply(svc("a", "1"))));
+        // Half a list is never seen, and the watch is not ready before it is whole.
+        assert!(names(&shard).is_empty());
+        assert!(!*shard.ready.borrow());
+        assert!(shard.on_event(&SERVICE, &mut listing, Event::InitDone));
+        assert_eq!(names(&shard), vec!["a"]);
+        assert!(*shard.ready.borrow());
+        assert!(shard.on_event(&SERVICE, &mut listing, Event::Apply(svc("b", "2"))));
+        assert!(shard.on_event(&SERVICE, &mut listing, Event::Delete(svc("a", "1"))));
+        assert_eq!(names(&shard), vec!["b"]);
+        let b = shard.write()[&("ns".to_string(), "b".to_string())].clone();
+        assert_eq!(
+            (b.kind.as_str(), b.resource_version.as_str()),
+            ("Service", "2")
+        );
+        // Stored as the object reads, without flinkops' own managedFields entry.
+        let body = b.body();
+        assert_eq!(body["kind"], "Service");
+        assert_eq!(body["metadata"]["managedFields"], serde_json::json!([]));
+        // A relist replaces everything at once.
+        shard.on_event(&SERVICE, &mut listing, Event::Init);
+        shard.on_event(&SERVICE, &mut listing, Event::InitApply(svc("c", "3")));
+        assert_eq!(names(&shard), vec!["b"]);
+        shard.on_event(&SERVICE, &mut listing, Event::InitDone);
+        assert_eq!(names(&shard), vec!["c"]);
+    }
 }
