@@ -6,11 +6,10 @@
 
 mod support;
 
-use flinkops::cluster::ledger::{ledger_name, Health, Ledger};
+use flinkops::cluster::ledger::{Health, Ledger};
 use flinkops::flink::FlinkRest;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{ConfigMap, Pod};
-use kube::api::{Api, ListParams};
+use kube::api::Api;
 use kube::Client;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -118,30 +117,14 @@ spec:
     }
 
     async fn ledger(&self) -> Ledger {
-        let cms: Api<ConfigMap> = Api::namespaced(self.client.clone(), &self.ns.name);
-        let cm = cms.get(&ledger_name("counter")).await.unwrap();
-        Ledger::from_data(&cm.data.unwrap_or_default()).unwrap()
+        support::kube::ledger(&self.client, &self.ns.name, "counter")
+            .await
+            .expect("the job's ledger")
     }
 
     /// The REST API of the JobManager Pod that runs now.
     async fn rest(&self) -> FlinkRest {
-        let pods: Api<Pod> = Api::namespaced(self.client.clone(), &self.ns.name);
-        let ip = support::eventually(
-            "a JobManager Pod with an IP",
-            Duration::from_secs(60),
-            || async {
-                let lp = ListParams::default()
-                    .labels("flinkops.io/job=counter,app.kubernetes.io/component=jobmanager");
-                let list = pods.list(&lp).await.ok()?;
-                let p = list
-                    .items
-                    .into_iter()
-                    .find(|p| p.metadata.deletion_timestamp.is_none())?;
-                p.status?.pod_ip
-            },
-        )
-        .await;
-        FlinkRest::new(&format!("http://{ip}:8081"))
+        support::kube::jobmanager_rest(&self.client, &self.ns.name, "counter").await
     }
 
     /// The one job running in the JobManager, once all its tasks run: (id, parallelism).
@@ -668,9 +651,7 @@ async fn the_daemon_upgrades_and_reports_the_flink_job_state() {
                 Duration::from_secs(120),
                 || format!("{}\n{}", daemon.log(), s.runner.logs()),
                 || async {
-                    let cms: Api<ConfigMap> = Api::namespaced(s.client.clone(), &s.ns.name);
-                    let cm = cms.get(&ledger_name("counter")).await.ok()?;
-                    let l = Ledger::from_data(&cm.data.unwrap_or_default()).ok()?;
+                    let l = support::kube::ledger(&s.client, &s.ns.name, "counter").await?;
                     check(&l).then_some(l)
                 },
             )

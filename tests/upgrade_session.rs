@@ -12,8 +12,8 @@ use flinkops::cluster::ledger::{ledger_name, Health, Ledger};
 use flinkops::flink::FlinkRest;
 use flinkops::session_job;
 use flinkops::spec::JobId;
-use k8s_openapi::api::core::v1::{ConfigMap, Pod};
-use kube::api::{Api, ListParams};
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::Api;
 use kube::Client;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -122,25 +122,14 @@ spec:
     }
 
     async fn ledger(&self) -> Ledger {
-        let cms: Api<ConfigMap> = Api::namespaced(self.client.clone(), &self.ns.name);
-        let cm = cms.get(&ledger_name("counter")).await.unwrap();
-        Ledger::from_data(&cm.data.unwrap_or_default()).unwrap()
+        support::kube::ledger(&self.client, &self.ns.name, "counter")
+            .await
+            .expect("the job's ledger")
     }
 
+    /// The REST API of the session cluster's JobManager Pod that runs now.
     async fn rest(&self) -> FlinkRest {
-        let pods: Api<Pod> = Api::namespaced(self.client.clone(), &self.ns.name);
-        let ip = support::eventually(
-            "the session JobManager's IP",
-            Duration::from_secs(60),
-            || async {
-                let lp = ListParams::default()
-                    .labels("flinkops.io/job=shared,app.kubernetes.io/component=jobmanager");
-                let p = pods.list(&lp).await.ok()?.items.into_iter().next()?;
-                p.status?.pod_ip
-            },
-        )
-        .await;
-        FlinkRest::new(&format!("http://{ip}:8081"))
+        support::kube::jobmanager_rest(&self.client, &self.ns.name, "shared").await
     }
 
     /// The session job's Flink jobs that have not ended: (id, state).

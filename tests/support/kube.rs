@@ -50,3 +50,45 @@ impl Drop for TestNamespace {
             .output();
     }
 }
+
+/// A job's ledger as the apiserver has it now; None when it has none (or it does not
+/// decode).
+pub async fn ledger(
+    client: &Client,
+    namespace: &str,
+    job: &str,
+) -> Option<flinkops::cluster::ledger::Ledger> {
+    let cms: Api<k8s_openapi::api::core::v1::ConfigMap> =
+        Api::namespaced(client.clone(), namespace);
+    let cm = cms
+        .get_opt(&flinkops::cluster::ledger::ledger_name(job))
+        .await
+        .ok()??;
+    flinkops::cluster::ledger::Ledger::from_data(&cm.data.unwrap_or_default()).ok()
+}
+
+/// The REST API of the JobManager Pod of `job` (an application or a session cluster)
+/// that runs now: not one being deleted; waits up to a minute for it to have an IP.
+pub async fn jobmanager_rest(
+    client: &Client,
+    namespace: &str,
+    job: &str,
+) -> flinkops::flink::FlinkRest {
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client.clone(), namespace);
+    let selector = format!("flinkops.io/job={job},app.kubernetes.io/component=jobmanager");
+    let ip = super::eventually(
+        &format!("a JobManager Pod of {job} with an IP"),
+        std::time::Duration::from_secs(60),
+        || async {
+            let lp = kube::api::ListParams::default().labels(&selector);
+            let list = pods.list(&lp).await.ok()?;
+            let p = list
+                .items
+                .into_iter()
+                .find(|p| p.metadata.deletion_timestamp.is_none())?;
+            p.status?.pod_ip
+        },
+    )
+    .await;
+    flinkops::flink::FlinkRest::new(&format!("http://{ip}:8081"))
+}
