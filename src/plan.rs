@@ -3,8 +3,11 @@
 //! restart a running job (and so need a savepoint) and which only touch Kubernetes.
 
 use crate::redact::{is_sensitive_key, REDACTED};
+use crate::render::pods::{pod_changes, pods};
 use crate::spec::quantity::{flink_bytes, k8s_bytes, k8s_cpu};
-use crate::spec::{Catalog, Cluster, Component, JobId, JobKind, JobSpec, JobState, SpecError};
+use crate::spec::{
+    Catalog, Cluster, Component, JobId, JobKind, JobSpec, JobState, SpecError, UpgradeMode,
+};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -214,7 +217,17 @@ fn plan_job(id: &JobId, old: Option<&JobSpec>, desired: &Catalog) -> JobPlan {
         (Some(o), Some(n)) => {
             p.kind = Some(n.kind);
             p.source = Some(n.source.file.clone());
-            let changes = changes(o, n);
+            let mut changes = changes(o, n);
+            // What really restarts Flink is a new pod template: the render decides, so no
+            // change that replaces pods is ever carried out "in place" without a savepoint.
+            let runs = |s: &JobSpec| s.job.as_ref().is_none_or(|j| j.state == JobState::Running);
+            if runs(o) && runs(n) && !changes.is_empty() && !changes.iter().any(|c| c.restart) {
+                let replaced = pod_changes(&pods(o), &pods(n));
+                changes.extend(replaced.into_iter().map(|reason| Change {
+                    reason,
+                    restart: true,
+                }));
+            }
             p.action = action_for(o, n, &changes);
             p.reasons = changes.into_iter().map(|c| c.reason).collect();
         }
@@ -263,7 +276,10 @@ fn action_for(o: &JobSpec, n: &JobSpec, changes: &[Change]) -> Action {
     }
     if changes.iter().any(|c| c.restart) {
         return match &n.job {
-            Some(j) => upgrade_action(j.upgrade_mode),
+            Some(j) => upgrade_action(UpgradeMode::across(
+                o.job.as_ref().map_or(j.upgrade_mode, |oj| oj.upgrade_mode),
+                j.upgrade_mode,
+            )),
             None => Action::Restart,
         };
     }
@@ -274,11 +290,11 @@ fn action_for(o: &JobSpec, n: &JobSpec, changes: &[Change]) -> Action {
     }
 }
 
-fn upgrade_action(mode: crate::spec::UpgradeMode) -> Action {
+fn upgrade_action(mode: UpgradeMode) -> Action {
     match mode {
-        crate::spec::UpgradeMode::Savepoint => Action::SavepointUpgrade,
-        crate::spec::UpgradeMode::LastState => Action::LastStateUpgrade,
-        crate::spec::UpgradeMode::Stateless => Action::StatelessUpgrade,
+        UpgradeMode::Savepoint => Action::SavepointUpgrade,
+        UpgradeMode::LastState => Action::LastStateUpgrade,
+        UpgradeMode::Stateless => Action::StatelessUpgrade,
     }
 }
 
@@ -481,13 +497,28 @@ fn cluster_changes(o: &Cluster, n: &Cluster, out: &mut Vec<Change>) {
         f("podTemplate", "…".into(), "changed".into(), true);
     }
     if o.log_configuration != n.log_configuration {
-        // log4j reloads its file (monitorInterval): no restart.
-        f(
-            "logConfiguration",
-            "…".into(),
-            "changed (reloaded without restart)".into(),
-            false,
-        );
+        // log4j reloads a changed file (monitorInterval): no restart. A file added or
+        // removed changes the pods' volume, which replaces them.
+        let files = |c: &Cluster| {
+            let mut files: BTreeSet<String> = c.log_configuration.keys().cloned().collect();
+            files.insert(crate::render::config::LOG4J_CONSOLE.to_string());
+            files.into_iter().collect::<Vec<_>>()
+        };
+        if files(o) == files(n) {
+            f(
+                "logConfiguration",
+                "…".into(),
+                "changed (reloaded without restart)".into(),
+                false,
+            );
+        } else {
+            f(
+                "logConfiguration files",
+                list(&files(o)),
+                list(&files(n)),
+                true,
+            );
+        }
     }
     if o.ingress != n.ingress {
         f("ingress", "…".into(), "changed".into(), false);
@@ -659,11 +690,13 @@ spec:
                 vec!["image flink:2.0 → flink:2.1".into()]
             )
         );
+        // To last-state: the running job keeps no checkpoint on cancellation, so this
+        // restart stops it with a savepoint.
         let (a, r) = one(
             "    upgradeMode: savepoint\n",
             "    upgradeMode: last-state\n    entryClass: x.Y\n",
         );
-        assert_eq!(a, Action::LastStateUpgrade);
+        assert_eq!(a, Action::SavepointUpgrade);
         assert_eq!(
             r,
             vec![
@@ -876,5 +909,198 @@ spec:
         );
         assert_eq!(out[0].1, Action::Error);
         assert_eq!(out[1].1, Action::SavepointUpgrade);
+    }
+
+    /// A definition that sets every field flinkops reads.
+    const RICH: &str = "\
+apiVersion: flink.apache.org/v1beta1
+kind: FlinkDeployment
+metadata:
+  name: orders
+  namespace: streaming
+  labels: {team: checkout}
+  annotations: {owner: ana}
+spec:
+  image: flink:2.0
+  imagePullPolicy: IfNotPresent
+  flinkVersion: v2_0
+  serviceAccount: flink
+  restartNonce: 1
+  flinkConfiguration:
+    taskmanager.numberOfTaskSlots: 2
+    execution.checkpointing.interval: 10s
+    kubernetes.operator.periodic.savepoint.interval: 1h
+    high-availability.type: kubernetes
+    high-availability.storageDir: file:///ha
+  logConfiguration:
+    log4j-console.properties: 'rootLogger.level = INFO'
+  podTemplate:
+    spec:
+      containers:
+        - name: flink-main-container
+          env: [{name: SHARED, value: a}]
+  jobManager:
+    replicas: 1
+    resource: {cpu: 1, memory: 2048m}
+    podTemplate:
+      spec:
+        containers:
+          - name: flink-main-container
+            env: [{name: JM, value: a}]
+  taskManager:
+    replicas: 2
+    resource: {cpu: 1, memory: 2048m, ephemeralStorage: 1Gi}
+  ingress:
+    template: '{{name}}.example.com'
+    className: nginx
+    annotations: {a: b}
+    labels: {c: d}
+  job:
+    jarURI: local:///opt/flink/usrlib/orders.jar
+    entryClass: com.example.Orders
+    args: [--topic, orders]
+    parallelism: 4
+    upgradeMode: savepoint
+    state: running
+    initialSavepointPath: file:///sp/first
+    allowNonRestoredState: false
+    savepointRedeployNonce: 1
+";
+
+    /// Every field of a definition changed alone: the plan restarts the job exactly when
+    /// the render replaces its pods, and what the daemon applies for an in-place update
+    /// leaves the running pods alone.
+    #[test]
+    fn every_single_field_change_restarts_exactly_when_the_pods_change() {
+        let mutations: &[(&str, &str, &str)] = &[
+            ("labels", "team: checkout", "team: payments"),
+            ("annotations", "owner: ana", "owner: bo"),
+            ("image", "image: flink:2.0", "image: flink:2.1"),
+            ("imagePullPolicy", "IfNotPresent", "Always"),
+            ("flinkVersion", "v2_0", "v1_20"),
+            ("serviceAccount", "serviceAccount: flink", "serviceAccount: other"),
+            ("restartNonce", "restartNonce: 1", "restartNonce: 2"),
+            ("flinkConfiguration value", "interval: 10s", "interval: 20s"),
+            (
+                "flinkConfiguration key added",
+                "    execution.checkpointing.interval: 10s\n",
+                "    execution.checkpointing.interval: 10s\n    pipeline.max-parallelism: 64\n",
+            ),
+            ("flinkops setting", "savepoint.interval: 1h", "savepoint.interval: 2h"),
+            ("logConfiguration content", "INFO'", "DEBUG'"),
+            (
+                "logConfiguration file added",
+                "    log4j-console.properties: 'rootLogger.level = INFO'\n",
+                "    log4j-console.properties: 'rootLogger.level = INFO'\n    log4j-extra.properties: x\n",
+            ),
+            ("podTemplate", "value: a}]\n  jobManager", "value: b}]\n  jobManager"),
+            ("jobManager.replicas", "replicas: 1", "replicas: 2"),
+            ("jobManager.resource", "{cpu: 1, memory: 2048m}\n    podTemplate", "{cpu: 2, memory: 2048m}\n    podTemplate"),
+            ("jobManager.podTemplate", "value: a}]\n  taskManager", "value: b}]\n  taskManager"),
+            ("taskManager.replicas", "replicas: 2", "replicas: 3"),
+            ("taskManager.memory", "memory: 2048m, ephemeralStorage", "memory: 4096m, ephemeralStorage"),
+            ("taskManager.ephemeralStorage", "1Gi", "2Gi"),
+            ("ingress.template", "'{{name}}.example.com'", "'{{name}}.example.org'"),
+            ("ingress.className", "className: nginx", "className: traefik"),
+            ("ingress.annotations", "annotations: {a: b}", "annotations: {a: c}"),
+            ("ingress.labels", "labels: {c: d}", "labels: {c: e}"),
+            ("jarURI", "orders.jar", "orders-2.jar"),
+            ("entryClass", "com.example.Orders", "com.example.Orders2"),
+            ("args", "[--topic, orders]", "[--topic, orders2]"),
+            ("parallelism", "parallelism: 4", "parallelism: 3"),
+            ("upgradeMode to last-state", "upgradeMode: savepoint", "upgradeMode: last-state"),
+            ("upgradeMode to stateless", "upgradeMode: savepoint", "upgradeMode: stateless"),
+            ("state", "state: running", "state: suspended"),
+            ("initialSavepointPath", "file:///sp/first", "file:///sp/second"),
+            ("allowNonRestoredState", "allowNonRestoredState: false", "allowNonRestoredState: true"),
+            ("savepointRedeployNonce", "savepointRedeployNonce: 1", "savepointRedeployNonce: 2"),
+        ];
+        let load = |text: &str| {
+            let c = catalog(&[("a.yaml", text)]);
+            assert!(c.errors().is_empty(), "{:?}", c.errors());
+            c
+        };
+        let old = load(RICH);
+        let o = old.jobs.values().next().unwrap();
+        // What the daemon applies to a job that runs: the savepoint it was started from.
+        let applied = |s: &JobSpec| {
+            let r = crate::render::render(
+                s,
+                &crate::render::Context {
+                    commit: "c",
+                    restore_from: Some("file:///sp/running"),
+                },
+            );
+            r.objects
+                .into_iter()
+                .filter(|o| o.kind == "Deployment")
+                .map(|o| o.body["spec"]["template"].clone())
+                .collect::<Vec<_>>()
+        };
+        for (what, from, to) in mutations {
+            assert_eq!(
+                RICH.matches(from).count(),
+                1,
+                "{what}: {from:?} must occur once"
+            );
+            let new = load(&RICH.replace(from, to));
+            let n = new.jobs.values().next().unwrap();
+            let p = plan(&old.jobs, &new);
+            let job = &p.jobs[0];
+            assert_ne!(job.action, Action::None, "{what}: the change is planned");
+            let replaced = !pod_changes(&pods(o), &pods(n)).is_empty();
+            if replaced {
+                assert!(
+                    job.action.restarts_job() || job.action == Action::Suspend,
+                    "{what}: pods are replaced but the plan says {:?} {:?}",
+                    job.action,
+                    job.reasons
+                );
+            }
+            if job.action == Action::Update {
+                assert!(!replaced, "{what}");
+                assert_eq!(applied(o), applied(n), "{what}: an update replaces no pod");
+            }
+            // Restarting a stateful job without its state is only ever Git's explicit word.
+            if job.action == Action::StatelessUpgrade {
+                assert_eq!(*what, "upgradeMode to stateless");
+            }
+        }
+    }
+
+    #[test]
+    fn changes_that_used_to_restart_without_a_savepoint_now_take_one() {
+        for (from, to) in [
+            ("upgradeMode: savepoint", "upgradeMode: last-state"),
+            ("allowNonRestoredState: false", "allowNonRestoredState: true"),
+            (
+                "    log4j-console.properties: 'rootLogger.level = INFO'\n",
+                "    log4j-console.properties: 'rootLogger.level = INFO'\n    log4j-extra.properties: x\n",
+            ),
+        ] {
+            let (action, reasons) = one_in(RICH, from, to);
+            assert_eq!(action, Action::SavepointUpgrade, "{to}: {reasons:?}");
+        }
+        let (_, reasons) = one_in(RICH, "upgradeMode: savepoint", "upgradeMode: last-state");
+        assert!(
+            reasons
+                .iter()
+                .any(|r| r.contains("execution.checkpointing.externalized-checkpoint-retention")),
+            "{reasons:?}"
+        );
+        // A last-state job going to savepoint can use either; both keep the state.
+        let ls = RICH.replace("upgradeMode: savepoint", "upgradeMode: last-state");
+        let (action, _) = one_in(&ls, "parallelism: 4", "parallelism: 3");
+        assert_eq!(action, Action::LastStateUpgrade);
+        let (action, _) = one_in(&ls, "upgradeMode: last-state", "upgradeMode: savepoint");
+        assert_eq!(action, Action::SavepointUpgrade);
+    }
+
+    fn one_in(base: &str, from: &str, to: &str) -> (Action, Vec<String>) {
+        let p = plan(
+            &catalog(&[("a.yaml", base)]).jobs,
+            &catalog(&[("a.yaml", &base.replace(from, to))]),
+        );
+        (p.jobs[0].action, p.jobs[0].reasons.clone())
     }
 }

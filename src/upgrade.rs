@@ -242,17 +242,22 @@ pub enum Carry {
     Initial,
 }
 
-/// What the upgrade from `old` to `new` carries: the new spec's upgradeMode decides, for
-/// a running old job; a suspended one resumes from its recorded savepoint. Suspending
+/// What the upgrade from `old` to `new` carries: the two upgradeModes decide
+/// (`UpgradeMode::across`), for a running old job; a suspended one resumes from its
+/// recorded savepoint. Suspending
 /// always takes a savepoint (there is nothing else to resume from).
 pub fn carry(action: Action, old: &JobSpec, new: &JobSpec) -> Carry {
     if action == Action::Redeploy {
         return Carry::Initial;
     }
-    let mode = new
+    let new_mode = new
         .job
         .as_ref()
         .map_or(UpgradeMode::Stateless, |j| j.upgrade_mode);
+    let mode = UpgradeMode::across(
+        old.job.as_ref().map_or(new_mode, |j| j.upgrade_mode),
+        new_mode,
+    );
     let old_running = old.job.as_ref().map(|j| j.state) == Some(JobState::Running);
     // A session cluster's checkpoints outlive a cancelled job only when the cluster is
     // configured to retain them; as in the Apache operator, session jobs take a savepoint.
@@ -489,6 +494,20 @@ spec:
         assert_eq!(
             carry(up, &running("savepoint"), &running("stateless")),
             Carry::Nothing
+        );
+        // Switching to last-state: the running job did not retain its checkpoints on
+        // cancellation, so it stops with a savepoint (cancelling would delete them).
+        assert_eq!(
+            carry(up, &running("savepoint"), &running("last-state")),
+            Carry::Savepoint
+        );
+        assert_eq!(
+            carry(up, &running("stateless"), &running("last-state")),
+            Carry::Savepoint
+        );
+        assert_eq!(
+            carry(up, &running("last-state"), &running("savepoint")),
+            Carry::Savepoint
         );
         assert_eq!(
             carry(

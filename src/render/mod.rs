@@ -4,6 +4,7 @@
 pub mod config;
 pub mod merge;
 mod objects;
+pub mod pods;
 
 use crate::spec::JobSpec;
 use serde::Serialize;

@@ -150,6 +150,19 @@ impl UpgradeMode {
     pub fn as_str(self) -> &'static str {
         Self::NAMES[self as usize]
     }
+
+    /// The mode a restart uses when the running job has `old` and Git says `new`: how the
+    /// state can leave the running job decides as much as where it goes. Only a job that
+    /// already runs as last-state retains its checkpoints on cancellation, so a change to
+    /// last-state stops with a savepoint; a change to stateless is Git saying the state
+    /// may go.
+    pub fn across(old: UpgradeMode, new: UpgradeMode) -> UpgradeMode {
+        match (old, new) {
+            (_, UpgradeMode::Stateless) => UpgradeMode::Stateless,
+            (UpgradeMode::LastState, UpgradeMode::LastState) => UpgradeMode::LastState,
+            _ => UpgradeMode::Savepoint,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
