@@ -718,18 +718,8 @@ fn health_of_deployments(
             continue;
         }
         all_zero = false;
-        let status = &body["status"];
-        let available = status["conditions"].as_array().is_some_and(|c| {
-            c.iter()
-                .any(|c| c["type"] == "Available" && c["status"] == "True")
-        });
-        let updated = status["updatedReplicas"].as_i64().unwrap_or(0);
-        let ready = status["readyReplicas"].as_i64().unwrap_or(0);
-        if !(available && updated >= want && ready >= want) {
-            return (
-                Health::Progressing,
-                Some(format!("Deployment {}: {ready}/{want} ready", d.name)),
-            );
+        if let Some(verdict) = deployment_rollout(&d.name, &body, want) {
+            return verdict;
         }
     }
     if all_zero {
@@ -737,6 +727,68 @@ fn health_of_deployments(
     } else {
         (Health::Healthy, None)
     }
+}
+
+/// Where one Deployment's rollout stands, as gitops-engine reads it: None when it is
+/// done. Its status speaks for the current spec only once the controller has observed
+/// the current generation (else it may be the previous version's "Available"); a rollout
+/// past its progress deadline, or whose pods cannot be created (a ResourceQuota, an
+/// admission policy), is Degraded with the controller's reason rather than Progressing
+/// forever.
+fn deployment_rollout(
+    name: &str,
+    body: &serde_json::Value,
+    want: i64,
+) -> Option<(Health, Option<String>)> {
+    let status = &body["status"];
+    let conditions = status["conditions"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    let condition = |kind: &str| conditions.iter().find(|c| c["type"] == kind);
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or("").to_string();
+    if let Some(c) = condition("ReplicaFailure").filter(|c| c["status"] == "True") {
+        return Some((
+            Health::Degraded,
+            Some(format!(
+                "Deployment {name}: pods cannot be created ({}): {}",
+                text(&c["reason"]),
+                text(&c["message"])
+            )),
+        ));
+    }
+    if let Some(c) = condition("Progressing").filter(|c| c["reason"] == "ProgressDeadlineExceeded")
+    {
+        return Some((
+            Health::Degraded,
+            Some(format!(
+                "Deployment {name}: rollout stuck (ProgressDeadlineExceeded): {}",
+                text(&c["message"])
+            )),
+        ));
+    }
+    let generation = body["metadata"]["generation"].as_i64();
+    let observed = status["observedGeneration"].as_i64().unwrap_or(0);
+    if generation.is_some_and(|g| observed < g) {
+        return Some((
+            Health::Progressing,
+            Some(format!(
+                "Deployment {name}: the new version is not yet observed by its controller"
+            )),
+        ));
+    }
+    let available = condition("Available").is_some_and(|c| c["status"] == "True");
+    let updated = status["updatedReplicas"].as_i64().unwrap_or(0);
+    let ready = status["readyReplicas"].as_i64().unwrap_or(0);
+    // Pods of the previous version still running (Recreate is removing them).
+    let old = status["replicas"].as_i64().unwrap_or(0) - updated;
+    if !(available && updated >= want && ready >= want) || old > 0 {
+        return Some((
+            Health::Progressing,
+            Some(format!("Deployment {name}: {ready}/{want} ready")),
+        ));
+    }
+    None
 }
 
 #[cfg(test)]
@@ -1361,6 +1413,55 @@ spec:
             });
             *o = LiveObject::new("Deployment", &body);
         }
+    }
+
+    #[test]
+    fn a_rollout_is_judged_by_the_current_generation_and_its_deadline() {
+        let done = serde_json::json!({
+            "metadata": {"generation": 2},
+            "status": {
+                "observedGeneration": 2, "replicas": 1, "updatedReplicas": 1, "readyReplicas": 1,
+                "conditions": [{"type": "Available", "status": "True"}]
+            }
+        });
+        assert_eq!(deployment_rollout("d", &done, 1), None);
+        // The previous generation's status says nothing about the new spec.
+        let mut stale = done.clone();
+        stale["metadata"]["generation"] = 3.into();
+        let (health, why) = deployment_rollout("d", &stale, 1).unwrap();
+        assert_eq!(health, Health::Progressing);
+        assert!(why.unwrap().contains("not yet observed"));
+        // Old pods still there.
+        let mut old_pods = done.clone();
+        old_pods["status"]["replicas"] = 2.into();
+        assert_eq!(
+            deployment_rollout("d", &old_pods, 1).unwrap().0,
+            Health::Progressing
+        );
+        // Stuck: Degraded with the controller's words, not Progressing forever.
+        let mut stuck = done.clone();
+        stuck["status"]["readyReplicas"] = 0.into();
+        stuck["status"]["conditions"] = serde_json::json!([
+            {"type": "Available", "status": "False"},
+            {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded",
+             "message": "ReplicaSet \"d-1\" has timed out progressing."}
+        ]);
+        let (health, why) = deployment_rollout("d", &stuck, 1).unwrap();
+        assert_eq!(health, Health::Degraded);
+        assert_eq!(
+            why.as_deref(),
+            Some("Deployment d: rollout stuck (ProgressDeadlineExceeded): ReplicaSet \"d-1\" has timed out progressing.")
+        );
+        // A quota that refuses the pods is said on the job.
+        let mut quota = done.clone();
+        quota["status"]["readyReplicas"] = 0.into();
+        quota["status"]["conditions"] = serde_json::json!([
+            {"type": "ReplicaFailure", "status": "True", "reason": "FailedCreate",
+             "message": "pods \"d-x\" is forbidden: exceeded quota: q"}
+        ]);
+        let (health, why) = deployment_rollout("d", &quota, 1).unwrap();
+        assert_eq!(health, Health::Degraded);
+        assert!(why.unwrap().contains("exceeded quota"));
     }
 
     #[test]
