@@ -223,7 +223,8 @@ pub fn ledgers<L: Borrow<LiveObject>>(
         let data: BTreeMap<String, String> =
             serde_json::from_value(o.body()["data"].take()).unwrap_or_default();
         match Ledger::from_data(&data) {
-            Ok(l) => {
+            Ok(mut l) => {
+                l.resource_version = Some(o.resource_version.clone());
                 out.insert(
                     crate::spec::JobId {
                         namespace: o.namespace.clone(),

@@ -82,12 +82,33 @@ pub async fn elect(
     let mut observed: Option<(Option<String>, Option<String>)> = None;
     let mut observed_at = Instant::now();
     let mut last_renewal = Instant::now();
+    super::fence::follow();
     loop {
-        let result = try_once(&api, &cfg, &mut observed, &mut observed_at).await;
+        // A renewal that takes longer than the renew deadline is no renewal: bounded, so a
+        // hung apiserver connection cannot keep a stale leader believing it leads.
+        let sent = Instant::now();
+        let result = match tokio::time::timeout(
+            cfg.renew_deadline,
+            try_once(&api, &cfg, &mut observed, &mut observed_at),
+        )
+        .await
+        {
+            Ok(r) => r,
+            Err(_) => Err(kube::Error::Service(
+                format!(
+                    "no answer within the renew deadline ({:?})",
+                    cfg.renew_deadline
+                )
+                .into(),
+            )),
+        };
         let is_leader = match result {
             Ok(leader) => {
                 if leader {
-                    last_renewal = Instant::now();
+                    last_renewal = sent;
+                    super::fence::lead_until(sent + cfg.renew_deadline);
+                } else {
+                    super::fence::follow();
                 }
                 leader
             }
@@ -107,6 +128,7 @@ pub async fn elect(
             _ = stop.changed() => break,
         }
     }
+    super::fence::follow();
     if *leading.borrow() {
         let _ = leading.send(false);
         if let Err(e) = release(&api, &cfg).await {

@@ -72,6 +72,11 @@ pub struct Ledger {
     /// Savepoints taken, oldest first (bounded).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub savepoints: Vec<crate::upgrade::SavepointRecord>,
+    /// The ConfigMap's resourceVersion this ledger was read at (not stored in it): a write
+    /// succeeds only if nobody wrote since (optimistic concurrency). None: there was no
+    /// ledger, and the write creates it only if still none exists.
+    #[serde(skip)]
+    pub resource_version: Option<String>,
 }
 
 impl Ledger {

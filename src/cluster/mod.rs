@@ -2,6 +2,7 @@
 
 pub mod cache;
 pub mod daemon_status;
+pub mod fence;
 pub mod kinds;
 pub mod lease;
 pub mod ledger;

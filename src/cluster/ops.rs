@@ -20,6 +20,27 @@ pub enum OpError {
     Unmanaged(String),
     #[error("{0}")]
     Ledger(String),
+    /// Leader election is on and this replica's lease is not current: it writes nothing.
+    #[error("not writing {0}: this replica does not hold a current lease")]
+    Fenced(String),
+    /// The ledger changed since it was read (another writer): read it again and decide
+    /// again.
+    #[error("the ledger of {0} changed since it was read; deciding again")]
+    Conflict(String),
+}
+
+impl OpError {
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, OpError::Conflict(_))
+    }
+}
+
+fn fenced(what: impl FnOnce() -> String) -> Result<(), OpError> {
+    if super::fence::may_write() {
+        Ok(())
+    } else {
+        Err(OpError::Fenced(what()))
+    }
 }
 
 fn api(client: &Client, kind: &str, namespace: &str) -> Result<Api<DynamicObject>, OpError> {
@@ -36,6 +57,8 @@ pub async fn apply(client: &Client, o: &Object, dry_run: bool) -> Result<Dynamic
     let mut pp = PatchParams::apply(MANAGER).force();
     if dry_run {
         pp = pp.dry_run();
+    } else {
+        fenced(|| format!("{} {}/{}", o.kind, o.namespace, o.name))?;
     }
     api(client, o.kind, &o.namespace)?
         .patch(&o.name, &pp, &Patch::Apply(&o.body))
@@ -48,6 +71,7 @@ pub async fn apply(client: &Client, o: &Object, dry_run: bool) -> Result<Dynamic
 
 /// Deletes an object; one already gone is fine.
 pub async fn delete(client: &Client, r: &ObjectRef) -> Result<(), OpError> {
+    fenced(|| r.to_string())?;
     let dp = DeleteParams::background();
     match api(client, &r.kind, &r.namespace)?
         .delete(&r.name, &dp)
@@ -62,8 +86,12 @@ pub async fn delete(client: &Client, r: &ObjectRef) -> Result<(), OpError> {
     }
 }
 
-pub async fn write_ledger(client: &Client, id: &JobId, ledger: &Ledger) -> Result<(), OpError> {
-    let body = serde_json::json!({
+/// Writes a job's ledger if nobody wrote it since `ledger` was read (its
+/// resourceVersion is the precondition; a ledger read as absent is only created). Returns
+/// the new resourceVersion, for a writer that writes again on the same read.
+pub async fn write_ledger(client: &Client, id: &JobId, ledger: &Ledger) -> Result<String, OpError> {
+    fenced(|| format!("the ledger of {id}"))?;
+    let mut body = serde_json::json!({
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": {
@@ -73,14 +101,32 @@ pub async fn write_ledger(client: &Client, id: &JobId, ledger: &Ledger) -> Resul
         },
         "data": ledger.to_data(),
     });
-    let o = Object {
-        api_version: "v1",
-        kind: CONFIG_MAP.kind,
-        namespace: id.namespace.clone(),
-        name: ledger_name(&id.name),
-        body,
+    let api: Api<DynamicObject> = api(client, CONFIG_MAP.kind, &id.namespace)?;
+    let what = || format!("writing the ledger of {id}");
+    let result = match &ledger.resource_version {
+        Some(rv) => {
+            body["metadata"]["resourceVersion"] = rv.clone().into();
+            api.patch(
+                &ledger_name(&id.name),
+                &PatchParams::apply(MANAGER).force(),
+                &Patch::Apply(&body),
+            )
+            .await
+        }
+        None => {
+            let object: DynamicObject =
+                serde_json::from_value(body).map_err(|e| OpError::Ledger(e.to_string()))?;
+            api.create(&Default::default(), &object).await
+        }
     };
-    apply(client, &o, false).await.map(|_| ())
+    match result {
+        Ok(o) => Ok(o.metadata.resource_version.unwrap_or_default()),
+        Err(kube::Error::Api(e)) if e.code == 409 => Err(OpError::Conflict(id.to_string())),
+        Err(source) => Err(OpError::Kube {
+            what: what(),
+            source,
+        }),
+    }
 }
 
 /// The job's ledger as the apiserver has it now (not the watch cache, which may lag a
@@ -99,9 +145,10 @@ pub async fn read_ledger(client: &Client, id: &JobId) -> Result<Option<Ledger>, 
     else {
         return Ok(None);
     };
-    Ledger::from_data(&cm.data.unwrap_or_default())
-        .map(Some)
-        .map_err(|e| OpError::Ledger(format!("{}: {e}", what())))
+    let mut ledger = Ledger::from_data(&cm.data.unwrap_or_default())
+        .map_err(|e| OpError::Ledger(format!("{}: {e}", what())))?;
+    ledger.resource_version = cm.metadata.resource_version;
+    Ok(Some(ledger))
 }
 
 /// Scales a Deployment to zero replicas (flinkops' own field, so the next apply takes it
@@ -110,6 +157,7 @@ pub async fn scale_to_zero(client: &Client, namespace: &str, name: &str) -> Resu
     let api: Api<k8s_openapi::api::apps::v1::Deployment> =
         Api::namespaced(client.clone(), namespace);
     let what = || format!("scaling Deployment {namespace}/{name} to 0");
+    fenced(what)?;
     let Some(d) = api.get_opt(name).await.map_err(|source| OpError::Kube {
         what: what(),
         source,

@@ -206,6 +206,7 @@ async fn execute_job_in_span(client: &Client, w: JobWork) -> Outcome {
             reach: Reach::detect(),
             now: &crate::daemon::sync::now_rfc3339(),
             unix_now: crate::daemon::sync::unix_now(),
+            version: Default::default(),
         };
         let start = match u {
             UpgradeWork::Start(up) => Some(*up),

@@ -82,8 +82,13 @@ impl Periodic {
                 continue; // the cache has it: settled
             }
             ledger.record_savepoint(record.clone());
-            if let Err(e) = ops::write_ledger(client, &id, ledger).await {
-                tracing::warn!(job = %id, "recording a periodic savepoint: {e}");
+            // Conditional on the cache's version: if the ledger moved on meanwhile (an
+            // upgrade began), this write fails and the next cycle records the savepoint
+            // on the newer ledger.
+            match ops::write_ledger(client, &id, ledger).await {
+                // The cycle goes on from what was just written.
+                Ok(version) => ledger.resource_version = Some(version),
+                Err(e) => tracing::warn!(job = %id, "recording a periodic savepoint: {e}"),
             }
             still.push((id, record));
         }

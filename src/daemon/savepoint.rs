@@ -17,11 +17,20 @@ pub async fn take(client: &kube::Client, id: &JobId, timeout: Duration) -> Resul
         .await?
         .with_context(|| format!("{id} has no ledger: flinkops does not manage it here"))?;
     let record = savepoint(client, Reach::detect(), id, &ledger, timeout, "manual").await?;
-    // Read the ledger again: the daemon may have written it meanwhile.
-    let mut ledger = ops::read_ledger(client, id).await?.unwrap_or(ledger);
-    ledger.record_savepoint(record.clone());
-    ops::write_ledger(client, id, &ledger).await?;
-    Ok(record)
+    // The daemon may write the ledger meanwhile: record on the newest one, conditionally,
+    // and read again when it moved under us.
+    let mut tries = 0;
+    loop {
+        let mut ledger = ops::read_ledger(client, id)
+            .await?
+            .with_context(|| format!("{id}: its ledger was removed meanwhile"))?;
+        ledger.record_savepoint(record.clone());
+        match ops::write_ledger(client, id, &ledger).await {
+            Ok(_) => return Ok(record),
+            Err(e) if e.is_conflict() && tries < 5 => tries += 1,
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 /// Takes a savepoint of the job `ledger` says runs, without writing anything: the caller

@@ -60,6 +60,10 @@ pub struct Executor<'a> {
     pub reach: Reach,
     pub now: &'a str,
     pub unix_now: u64,
+    /// The ledger's resourceVersion as this executor last read or wrote it: every step
+    /// reads the ledger once and may write it several times, each write conditional on
+    /// the one before, so a write by anyone else in between fails it (see `put`).
+    pub version: std::sync::Mutex<Option<String>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -116,6 +120,9 @@ impl Executor<'_> {
         start: Option<Upgrade>,
     ) -> Result<(Step, Option<Phase>, bool), OpError> {
         let mut ledger = ops::read_ledger(self.client, id).await?.unwrap_or_default();
+        if let Ok(mut v) = self.version.lock() {
+            v.clone_from(&ledger.resource_version);
+        }
         if let Some(up) = start {
             // A newer target replaces an upgrade that has not touched the job yet.
             if ledger
@@ -132,7 +139,7 @@ impl Executor<'_> {
             ledger.upgrade = Some(up);
             ledger.health = Health::Progressing;
             ledger.health_reason = None;
-            ops::write_ledger(self.client, id, &ledger).await?;
+            self.put(id, &ledger).await?;
         }
         let Some(up) = ledger.upgrade.clone() else {
             return Ok((Step::Done("no upgrade in progress".into()), None, false));
@@ -175,7 +182,7 @@ impl Executor<'_> {
                 let mut l = ledger.clone();
                 l.health_reason = Some(format!("{} ({:?}): {why}", up.action, up.phase));
                 if &l != ledger {
-                    ops::write_ledger(self.client, id, &l).await?;
+                    self.put(id, &l).await?;
                 }
                 Ok(Step::InFlight(why))
             }
@@ -192,7 +199,7 @@ impl Executor<'_> {
         why: &str,
     ) -> Result<Step, OpError> {
         let l = upgrade::fail(ledger, up, why, self.now, self.unix_now);
-        ops::write_ledger(self.client, id, &l).await?;
+        self.put(id, &l).await?;
         Ok(Step::Failed(
             l.last_error.unwrap_or_else(|| why.to_string()),
         ))
@@ -213,7 +220,7 @@ impl Executor<'_> {
             let mut l = ledger.clone();
             l.health_reason = Some(format!("{} (Deploying): {why}", up.action));
             if &l != ledger {
-                ops::write_ledger(self.client, id, &l).await?;
+                self.put(id, &l).await?;
             }
             return Ok(Step::InFlight(why.to_string()));
         }
@@ -241,7 +248,7 @@ impl Executor<'_> {
                 l
             }
         };
-        ops::write_ledger(self.client, id, &l).await?;
+        self.put(id, &l).await?;
         Ok(Step::Failed(l.last_error.unwrap_or(why)))
     }
 
@@ -798,7 +805,7 @@ impl Executor<'_> {
     async fn done(&self, id: &JobId, ledger: &Ledger, up: &Upgrade) -> Result<Step, StepError> {
         crate::fault::point("before-done");
         let l = upgrade::complete(ledger, up, self.now);
-        ops::write_ledger(self.client, id, &l).await?;
+        self.put(id, &l).await?;
         let what = l
             .history
             .last()
@@ -818,8 +825,21 @@ impl Executor<'_> {
         Ok(())
     }
 
+    /// Writes the ledger conditionally on the version this executor last read or wrote.
+    async fn put(&self, id: &JobId, ledger: &Ledger) -> Result<(), OpError> {
+        let mut l = ledger.clone();
+        if let Ok(v) = self.version.lock() {
+            l.resource_version = v.clone();
+        }
+        let written = ops::write_ledger(self.client, id, &l).await?;
+        if let Ok(mut v) = self.version.lock() {
+            *v = Some(written);
+        }
+        Ok(())
+    }
+
     async fn write(&self, id: &JobId, ledger: &Ledger, up: &Upgrade) -> Result<(), StepError> {
-        ops::write_ledger(self.client, id, &with_upgrade(ledger, up)).await?;
+        self.put(id, &with_upgrade(ledger, up)).await?;
         Ok(())
     }
 
@@ -832,7 +852,7 @@ impl Executor<'_> {
     ) -> Result<Step, StepError> {
         let mut l = with_upgrade(ledger, &up);
         l.health_reason = Some(format!("{}: {what}", up.action));
-        ops::write_ledger(self.client, id, &l).await?;
+        self.put(id, &l).await?;
         tracing::info!(phase = ?up.phase, "{what}");
         Ok(Step::InFlight(what.to_string()))
     }
