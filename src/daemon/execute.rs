@@ -164,6 +164,14 @@ fn truncate(s: &str, max: usize) -> String {
     format!("{}…", &s[..cut])
 }
 
+/// Another writer changed the job's ledger after this cycle read it: nothing failed,
+/// the work was decided on an old view. The job is looked at again soon, from the
+/// newer ledger (as an upgrade step in progress is), without a failure backoff.
+fn decide_again(out: &mut Outcome, e: &ops::OpError) {
+    out.in_progress = true;
+    out.note = Some(e.to_string());
+}
+
 async fn execute_job(client: &Client, w: JobWork) -> Outcome {
     let span = tracing::info_span!("job", namespace = %w.id.namespace, job = %w.id.name, commit = %w.commit, action = w.action.as_str());
     async move {
@@ -226,6 +234,7 @@ async fn execute_job_in_span(client: &Client, w: JobWork) -> Outcome {
             }
             // Retried (or rolled back) by the next cycles, after the failure backoff.
             Ok(Step::Failed(why)) => out.error = Some(why),
+            Err(e) if e.is_conflict() => decide_again(&mut out, &e),
             Err(e) => out.error = Some(e.to_string()),
         }
         return out;
@@ -249,6 +258,10 @@ async fn execute_job_in_span(client: &Client, w: JobWork) -> Outcome {
     }
     .await;
     if let Err(e) = result {
+        if e.is_conflict() {
+            decide_again(&mut out, &e);
+            return out;
+        }
         let message = e.to_string();
         tracing::debug!(error = %message, "job failed");
         // Record the failure without claiming the new spec was applied: the ledger keeps

@@ -20,6 +20,9 @@ const CONCURRENCY: usize = 4;
 const TIMEOUT: Duration = Duration::from_secs(600);
 /// After a failure, the job is tried again no sooner than this.
 const RETRY_AFTER_SECS: u64 = 300;
+/// A job that is due but not eligible (unhealthy, upgrading) is looked at again after
+/// this, even if nothing about it changes.
+const RECHECK_SECS: u64 = 30;
 
 pub struct Periodic {
     in_flight: BTreeSet<JobId>,
@@ -96,9 +99,8 @@ impl Periodic {
     }
 
     /// Starts a savepoint for each job that is due, not in `skip` and has none in flight;
-    /// `wake` is called when one finishes. Returns how long until the next one falls due
-    /// (a job already due but not eligible, e.g. unhealthy, is looked at again when the
-    /// watches see it change).
+    /// `wake` is called when one finishes. Returns how long until the loop must look
+    /// again: the next one falls due, or one already due could not start now.
     pub fn start_due(
         &mut self,
         client: &kube::Client,
@@ -108,11 +110,19 @@ impl Periodic {
         wake: impl Fn() + Clone + Send + 'static,
     ) -> Option<Duration> {
         let mut next: Option<u64> = None;
+        let mut wake_at = |at: u64| next = Some(next.map_or(at, |n| n.min(at)));
         for (id, ledger) in ledgers {
             let retry_at = self.failed_at.get(id).map(|t| t + RETRY_AFTER_SECS);
             let due = next_periodic_savepoint(ledger).map(|d| d.max(retry_at.unwrap_or(0)));
-            if let Some(due) = due.filter(|d| *d > unix_now) {
-                next = Some(next.map_or(due, |n| n.min(due)));
+            match due {
+                Some(due) if due > unix_now => wake_at(due),
+                // Due but busy this cycle: looked at again in a moment, whatever else
+                // happens (a quiet daemon has no other reason to run a cycle).
+                Some(_) if skip.contains(id) => wake_at(unix_now + 1),
+                // Due but unhealthy or upgrading: its ledger changes bring it back; this
+                // is the net under that.
+                Some(_) if !self.in_flight.contains(id) => wake_at(unix_now + RECHECK_SECS),
+                _ => {}
             }
             let retry_ok = retry_at.is_none_or(|t| unix_now >= t);
             if skip.contains(id)
@@ -135,5 +145,60 @@ impl Periodic {
             });
         }
         next.map(|n| Duration::from_secs(n - unix_now))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::ledger::Health;
+    use crate::spec::testing::catalog;
+
+    fn ledger(health: Health) -> (JobId, Ledger) {
+        let c = catalog(&[(
+            "a.yaml",
+            "apiVersion: flink.apache.org/v1beta1\nkind: FlinkDeployment\nmetadata: {name: j, namespace: ns}\nspec:\n  image: flink:2.0\n  flinkConfiguration:\n    kubernetes.operator.periodic.savepoint.interval: 60s\n  job: {jarURI: 'local:///j.jar', upgradeMode: savepoint}\n",
+        )]);
+        let spec = c.jobs.values().next().unwrap().clone();
+        let l = Ledger {
+            spec: Some(spec.clone()),
+            health,
+            savepoints: vec![SavepointRecord {
+                path: "file:///sp/1".into(),
+                commit: "c".into(),
+                reason: "upgrade".into(),
+                at: String::new(),
+                unix: 1_000,
+            }],
+            ..Default::default()
+        };
+        (spec.id, l)
+    }
+
+    /// A client that reaches nothing (the savepoints started here fail; not awaited).
+    fn client() -> kube::Client {
+        kube::Client::try_from(kube::Config::new("http://127.0.0.1:9".parse().unwrap())).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_due_job_that_cannot_start_now_is_looked_at_again() {
+        let (id, l) = ledger(Health::Healthy);
+        let ledgers = BTreeMap::from([(id.clone(), l)]);
+        let mut p = Periodic::new();
+        // Not yet due: wake when it is.
+        let wait = p.start_due(&client(), &ledgers, &BTreeSet::new(), 1_030, || {});
+        assert_eq!(wait, Some(Duration::from_secs(30)));
+        // Due, but the cycle worked on the job: again in a second, not "when it changes"
+        // (a quiet daemon may see no change for hours).
+        let busy = BTreeSet::from([&id]);
+        let wait = p.start_due(&client(), &ledgers, &busy, 1_060, || {});
+        assert_eq!(wait, Some(Duration::from_secs(1)));
+        assert!(p.in_flight.is_empty());
+        // Due and unhealthy: the net under the watches.
+        let (id, l) = ledger(Health::Progressing);
+        let ledgers = BTreeMap::from([(id, l)]);
+        let wait = p.start_due(&client(), &ledgers, &BTreeSet::new(), 1_060, || {});
+        assert_eq!(wait, Some(Duration::from_secs(RECHECK_SECS)));
+        assert!(p.in_flight.is_empty());
     }
 }
