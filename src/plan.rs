@@ -187,9 +187,16 @@ fn plan_job(id: &JobId, old: Option<&JobSpec>, desired: &Catalog) -> JobPlan {
             if desired.absence_is_certain(&o.source.file) {
                 p.action = Action::Delete;
                 p.reasons.push(format!("removed from {}", o.source.file));
-                if o.job.as_ref().is_some_and(|j| j.state == JobState::Running) {
-                    p.reasons
-                        .push("the running job is cancelled without a savepoint".into());
+                match &o.job {
+                    Some(j) if j.state == JobState::Running => p.reasons.push(
+                        if o.kind == JobKind::SessionJob || j.upgrade_mode != UpgradeMode::Stateless {
+                            "the running job stops with a savepoint first; its savepoints are kept (adding it again resumes from them)"
+                        } else {
+                            "STATE LOSS: the running job is cancelled without a savepoint (upgradeMode stateless)"
+                        }
+                        .into(),
+                    ),
+                    _ => {}
                 }
             } else {
                 p.action = Action::Error;
@@ -672,8 +679,14 @@ spec:
             deleted[0].2,
             vec![
                 "removed from a.yaml",
-                "the running job is cancelled without a savepoint"
+                "the running job stops with a savepoint first; its savepoints are kept (adding it again resumes from them)"
             ]
+        );
+        let stateless = APP.replace("upgradeMode: savepoint", "upgradeMode: stateless");
+        let deleted = run(&[("a.yaml", &stateless)], &[]);
+        assert_eq!(
+            deleted[0].2[1],
+            "STATE LOSS: the running job is cancelled without a savepoint (upgradeMode stateless)"
         );
     }
 

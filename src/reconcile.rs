@@ -203,16 +203,24 @@ pub fn reconcile_quietly<L: std::borrow::Borrow<LiveObject>>(
             None => {}
         }
     }
+    // A tombstone is what runs only for a job Git defines again (it resumes from it);
+    // otherwise it is history, not a job to delete every cycle.
     let observed: BTreeMap<JobId, crate::spec::JobSpec> = ledgers
         .iter()
+        .filter(|(id, l)| l.removed.is_none() || catalog.jobs.contains_key(*id))
         .filter_map(|(id, l)| Some((id.clone(), l.applied_spec()?)))
         .collect();
     let plan = plan::plan(&observed, catalog);
+    let tombstones = ledgers
+        .iter()
+        .filter(|(id, l)| l.removed.is_some() && !catalog.jobs.contains_key(*id))
+        .map(|(id, _)| id.clone());
     let ids: BTreeSet<JobId> = plan
         .jobs
         .iter()
         .map(plan::JobPlan::id)
         .chain(by_job.keys().cloned())
+        .chain(tombstones)
         .collect();
     let plans: BTreeMap<JobId, &plan::JobPlan> = plan.jobs.iter().map(|p| (p.id(), p)).collect();
 
@@ -246,6 +254,25 @@ pub fn reconcile_quietly<L: std::borrow::Borrow<LiveObject>>(
             previous_ledger: ledger.cloned(),
             upgrade: None,
         };
+        if let Some(removed) = ledger.and_then(|l| l.removed.as_ref()) {
+            if !catalog.jobs.contains_key(&id) && objects.is_empty() {
+                // A tombstone: kept for its retention, then forgotten.
+                let age = opts.unix_now.saturating_sub(removed.unix);
+                if age >= crate::cluster::ledger::TOMBSTONE_RETENTION_SECS && catalog.settings.prune
+                {
+                    work.action = Action::Delete;
+                    work.reasons = vec![format!(
+                        "the tombstone of a job removed at {} expired",
+                        removed.at
+                    )];
+                    work.delete_ledger = true;
+                    out.push(work);
+                } else {
+                    quiet.jobs.insert(id, print);
+                }
+                continue;
+            }
+        }
         let superseded = |up: &Upgrade| {
             up.phase == crate::upgrade::Phase::Pending
                 && catalog
@@ -333,12 +360,12 @@ pub fn reconcile_quietly<L: std::borrow::Borrow<LiveObject>>(
         } else if catalog.settings.prune && catalog.settings_errors.is_empty() {
             // Gone from Git: prune, unless protected.
             work.action = Action::Delete;
-            if let Some((stop, applied)) = running_session_job(ledger) {
-                // A session job has no objects whose removal would stop it: its Flink job
-                // is stopped (with a savepoint, by its upgradeMode) first, and its ledger
-                // is pruned once it no longer runs.
+            if let Some((stop, applied)) = running_job_to_stop(ledger) {
+                // Its Flink job is stopped with a savepoint first (a session job has no
+                // objects whose removal would stop it; an application's pods would die
+                // without one); its objects are pruned once it no longer runs.
                 work.reasons = vec![
-                    "no longer defined in Git: its Flink job is stopped before it is forgotten"
+                    "no longer defined in Git: its Flink job stops with a savepoint before its objects are removed"
                         .into(),
                 ];
                 work.upgrade = Some(UpgradeWork::Start(Box::new(Upgrade::new(
@@ -354,12 +381,34 @@ pub fn reconcile_quietly<L: std::borrow::Borrow<LiveObject>>(
                         work.delete.push(object_ref(o));
                     }
                 }
-                work.delete_ledger = ledger.is_some() && work.delete.len() == objects.len();
+                let all_gone = work.delete.len() == objects.len();
+                match ledger {
+                    // The savepoint lineage stays as a tombstone: adding the job again
+                    // resumes from its last savepoint.
+                    Some(l) if all_gone && keeps_lineage(l) && l.removed.is_none() => {
+                        let mut next = l.clone();
+                        next.removed = Some(crate::cluster::ledger::Removal {
+                            commit: commit.to_string(),
+                            at: opts.now.clone(),
+                            unix: opts.unix_now,
+                        });
+                        next.upgrade = None;
+                        next.health = Health::Suspended;
+                        next.health_reason =
+                            Some("removed from Git; its savepoints are kept".into());
+                        work.ledger = Some(next);
+                    }
+                    Some(l) if l.removed.is_some() => {}
+                    Some(_) => work.delete_ledger = all_gone,
+                    None => {}
+                }
                 if work.reasons.is_empty() {
                     work.reasons.push("no longer defined in Git".into());
                 }
                 if let Some(sp) = ledger.and_then(Ledger::last_savepoint) {
-                    work.reasons.push(format!("its last savepoint: {sp}"));
+                    work.reasons.push(format!(
+                        "its last savepoint {sp} is kept: adding the job again resumes from it"
+                    ));
                 }
             }
         }
@@ -445,16 +494,27 @@ fn blocked_by_failure(
     }
 }
 
-/// The spec that stops a session job whose ledger says it runs (its applied spec,
-/// suspended) and the commit it was applied at; None for anything else.
-fn running_session_job(ledger: Option<&Ledger>) -> Option<(crate::spec::JobSpec, &str)> {
+/// The spec that stops a removed job whose ledger says it runs with state to keep (its
+/// applied spec, suspended) and the commit it was applied at: a session job (removing
+/// objects would not stop it) or a stateful application (removing its pods would lose
+/// the state). None for anything else.
+fn running_job_to_stop(ledger: Option<&Ledger>) -> Option<(crate::spec::JobSpec, &str)> {
     let l = ledger?;
     let mut spec = l.applied_spec()?;
-    if spec.kind != JobKind::SessionJob || !crate::upgrade::target_runs(&spec) {
+    if !crate::upgrade::target_runs(&spec) {
         return None;
     }
-    spec.job.as_mut()?.state = JobState::Suspended;
+    let job = spec.job.as_mut()?;
+    if spec.kind != JobKind::SessionJob && job.upgrade_mode == crate::spec::UpgradeMode::Stateless {
+        return None;
+    }
+    job.state = JobState::Suspended;
     Some((spec, l.applied_commit.as_str()))
+}
+
+/// Whether a removed job's ledger is kept as a tombstone: it has state to come back to.
+fn keeps_lineage(l: &Ledger) -> bool {
+    !l.savepoints.is_empty() || l.restore_from.is_some()
 }
 
 /// Whether a change to a session job goes to its session cluster: every change that
@@ -622,6 +682,7 @@ fn desired_job(
         next.source = spec.source.file.clone();
         next.spec = Some(spec.clone());
         next.restore_from = restore_from;
+        next.removed = None;
         next.health = if spec
             .job
             .as_ref()
@@ -811,6 +872,7 @@ spec:
 ";
     const C1: &str = "1111111111111111111111111111111111111111";
     const C2: &str = "2222222222222222222222222222222222222222";
+    const C3: &str = "3333333333333333333333333333333333333333";
 
     fn opts() -> Options {
         Options {
@@ -991,6 +1053,74 @@ spec:
         assert_eq!(work[0].action, Action::Delete);
         assert_eq!(work[0].delete.len(), 5);
         assert!(work[0].delete_ledger);
+    }
+
+    #[test]
+    fn a_stateful_job_removed_from_git_stops_with_a_savepoint_and_leaves_a_tombstone() {
+        let app = APP.replace(
+            "    parallelism: 2\n",
+            "    parallelism: 2\n    upgradeMode: savepoint\n",
+        );
+        let files = [("a.yaml", app.as_str())];
+        let (mut live, mut ledgers) = synced(&files, C1);
+        let none = catalog(&[]);
+        let work = reconcile(&none, C2, &live, &ledgers, &opts());
+        let up = started(&work, "orders").expect("a stop with a savepoint first");
+        assert_eq!(up.action, "delete");
+        assert_eq!(
+            up.target_spec.job.as_ref().unwrap().state,
+            JobState::Suspended
+        );
+        assert!(
+            work[0].delete.is_empty(),
+            "nothing goes before the savepoint"
+        );
+        carry_out(&work, &mut live, &mut ledgers);
+        // The executor recorded the savepoint the job stopped with.
+        let sp = "file:///sp/orders/savepoint-removal";
+        ledgers
+            .values_mut()
+            .next()
+            .unwrap()
+            .record_savepoint(crate::upgrade::SavepointRecord {
+                path: sp.into(),
+                commit: C1.into(),
+                reason: "delete".into(),
+                at: opts().now,
+                unix: opts().unix_now,
+            });
+        let work = reconcile(&none, C2, &live, &ledgers, &opts());
+        assert_eq!(work[0].delete.len(), 5, "stopped: the objects go");
+        assert!(!work[0].delete_ledger, "the lineage stays");
+        let tomb = work[0].ledger.clone().expect("a tombstone");
+        assert_eq!(tomb.removed.as_ref().unwrap().commit, C2);
+        assert!(
+            work[0].reasons.iter().any(|r| r.contains(sp)),
+            "{:?}",
+            work[0].reasons
+        );
+        carry_out(&work, &mut live, &mut ledgers);
+        assert!(live.is_empty());
+        // A tombstone is quiet, then expires.
+        assert!(reconcile(&none, C2, &live, &ledgers, &opts()).is_empty());
+        let later = Options {
+            unix_now: opts().unix_now + crate::cluster::ledger::TOMBSTONE_RETENTION_SECS,
+            ..opts()
+        };
+        let work = reconcile(&none, C2, &live, &ledgers, &later);
+        assert!(work[0].delete_ledger, "{work:?}");
+        // Added again: it resumes from the removal savepoint.
+        let work = reconcile(&catalog(&files), C3, &live, &ledgers, &opts());
+        let up = started(&work, "orders").expect("a resume");
+        assert_eq!(up.action, "resume");
+        let l = &ledgers.values().next().unwrap();
+        assert_eq!(
+            crate::upgrade::carry(Action::Resume, &l.applied_spec().unwrap(), &up.target()),
+            crate::upgrade::Carry::LastRecorded
+        );
+        assert_eq!(l.last_savepoint(), Some(sp));
+        carry_out(&work, &mut live, &mut ledgers);
+        assert_eq!(ledgers.values().next().unwrap().removed, None);
     }
 
     #[test]

@@ -295,6 +295,7 @@ pub fn complete(ledger: &Ledger, up: &Upgrade, now: &str) -> Ledger {
     };
     l.health_reason = None;
     l.upgrade = None;
+    l.removed = None;
     let result = match (&up.rollback_of, &up.restore_from) {
         (Some(bad), Some(p)) => format!(
             "rolled back from {} to this commit, restored from {p}",

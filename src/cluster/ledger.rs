@@ -72,12 +72,29 @@ pub struct Ledger {
     /// Savepoints taken, oldest first (bounded).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub savepoints: Vec<crate::upgrade::SavepointRecord>,
+    /// Set when the job was removed from Git: the ledger stays as its tombstone (the
+    /// savepoint lineage), so adding the job again resumes from its last savepoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub removed: Option<Removal>,
     /// The ConfigMap's resourceVersion this ledger was read at (not stored in it): a write
     /// succeeds only if nobody wrote since (optimistic concurrency). None: there was no
     /// ledger, and the write creates it only if still none exists.
     #[serde(skip)]
     pub resource_version: Option<String>,
 }
+
+/// When and at which commit a job left Git.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Removal {
+    pub commit: String,
+    /// RFC 3339 time.
+    pub at: String,
+    pub unix: u64,
+}
+
+/// How long a removed job's tombstone (its savepoint lineage) is kept.
+pub const TOMBSTONE_RETENTION_SECS: u64 = 90 * 24 * 3600;
 
 impl Ledger {
     /// Records an event, keeping the newest `HISTORY_LIMIT` entries.
