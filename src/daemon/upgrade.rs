@@ -8,6 +8,7 @@ use crate::cluster::kinds::DEPLOYMENT;
 use crate::cluster::ledger::{Health, Ledger};
 use crate::cluster::ops::{self, OpError};
 use crate::flink::{FlinkError, FlinkRest, Operation};
+use crate::plan::Action;
 use crate::render::{self, ANN_CONFIG_HASH, LABEL_COMPONENT, LABEL_JOB};
 use crate::session_job;
 use crate::spec::{JobId, JobKind, JobSpec};
@@ -491,7 +492,9 @@ impl Executor<'_> {
         l.record_savepoint(SavepointRecord {
             path: location.clone(),
             commit: ledger.applied_commit.clone(),
-            reason: if upgrade::target_runs(&up.target()) {
+            reason: if up.action == Action::Delete.as_str() {
+                "removal"
+            } else if upgrade::target_runs(&up.target()) {
                 "upgrade"
             } else {
                 "suspend"
