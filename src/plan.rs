@@ -98,6 +98,9 @@ pub struct JobPlan {
     /// The definition file (the old one for a deleted job).
     pub source: Option<String>,
     pub errors: Vec<SpecError>,
+    /// Set when the action loses the job's state (Git says so: stateless, a redeploy
+    /// nonce): what is lost. Also the last reason, prefixed `STATE LOSS:`.
+    pub state_loss: Option<String>,
 }
 
 impl JobPlan {
@@ -166,6 +169,7 @@ fn plan_job(id: &JobId, old: Option<&JobSpec>, desired: &Catalog) -> JobPlan {
         reasons: Vec::new(),
         source: None,
         errors: Vec::new(),
+        state_loss: None,
     };
     if let Some(errors) = desired.blocked.get(id) {
         p.kind = old.map(|o| o.kind);
@@ -188,14 +192,15 @@ fn plan_job(id: &JobId, old: Option<&JobSpec>, desired: &Catalog) -> JobPlan {
                 p.action = Action::Delete;
                 p.reasons.push(format!("removed from {}", o.source.file));
                 match &o.job {
-                    Some(j) if j.state == JobState::Running => p.reasons.push(
+                    Some(j) if j.state == JobState::Running => {
                         if o.kind == JobKind::SessionJob || j.upgrade_mode != UpgradeMode::Stateless {
-                            "the running job stops with a savepoint first; its savepoints are kept (adding it again resumes from them)"
+                            p.reasons.push("the running job stops with a savepoint first; its savepoints are kept (adding it again resumes from them)".into());
                         } else {
-                            "STATE LOSS: the running job is cancelled without a savepoint (upgradeMode stateless)"
+                            p.state_loss = Some(
+                                "the running job is cancelled without a savepoint (upgradeMode stateless)".into(),
+                            );
                         }
-                        .into(),
-                    ),
+                    }
                     _ => {}
                 }
             } else {
@@ -237,9 +242,33 @@ fn plan_job(id: &JobId, old: Option<&JobSpec>, desired: &Catalog) -> JobPlan {
             }
             p.action = action_for(o, n, &changes);
             p.reasons = changes.into_iter().map(|c| c.reason).collect();
+            p.state_loss = state_loss(o, n, p.action);
         }
     }
+    if let Some(loss) = &p.state_loss {
+        p.reasons.push(format!("STATE LOSS: {loss}"));
+    }
     p
+}
+
+/// What a restart loses, when Git says to lose it: named so that no reviewer misses it.
+fn state_loss(o: &JobSpec, n: &JobSpec, action: Action) -> Option<String> {
+    let mode = |s: &JobSpec| s.job.as_ref().map(|j| j.upgrade_mode);
+    match action {
+        Action::Redeploy => Some(
+            "the current state is dropped: the job restarts from initialSavepointPath (savepointRedeployNonce)"
+                .into(),
+        ),
+        Action::StatelessUpgrade if mode(o) != Some(UpgradeMode::Stateless) => Some(
+            "the job restarts without its state: upgradeMode changed to stateless".into(),
+        ),
+        Action::StatelessUpgrade
+            if n.flink_configuration.contains_key("execution.checkpointing.interval") =>
+        {
+            Some("the job checkpoints, but restarts empty: upgradeMode stateless restores nothing".into())
+        }
+        _ => None,
+    }
 }
 
 fn describe_new(n: &JobSpec) -> String {
@@ -688,6 +717,13 @@ spec:
             deleted[0].2[1],
             "STATE LOSS: the running job is cancelled without a savepoint (upgradeMode stateless)"
         );
+        let p = plan(&catalog(&[("a.yaml", &stateless)]).jobs, &catalog(&[]));
+        assert!(p.jobs[0].state_loss.is_some());
+        // Restarts that drop the state are named; those that carry it are not.
+        let (_, reasons) = one("upgradeMode: savepoint", "upgradeMode: stateless\n    parallelism: 3");
+        assert!(reasons.last().unwrap().starts_with("STATE LOSS: "), "{reasons:?}");
+        let (_, reasons) = one("parallelism: 2", "parallelism: 3");
+        assert!(reasons.iter().all(|r| !r.contains("STATE LOSS")), "{reasons:?}");
     }
 
     #[test]

@@ -107,6 +107,8 @@ pub struct JobWork {
     pub commit: String,
     pub action: Action,
     pub reasons: Vec<String>,
+    /// What the action loses of the job's state, when Git says to lose it (the plan's).
+    pub state_loss: Option<String>,
     /// Objects to apply, in apply order.
     pub apply: Vec<Object>,
     /// Hand edits found (and reverted by applying), one line each.
@@ -246,6 +248,7 @@ pub fn reconcile_quietly<L: std::borrow::Borrow<LiveObject>>(
             commit: commit.to_string(),
             action: p.map_or(Action::None, |p| p.action),
             reasons: p.map(|p| p.reasons.clone()).unwrap_or_default(),
+            state_loss: p.and_then(|p| p.state_loss.clone()),
             apply: Vec::new(),
             drift: Vec::new(),
             delete: Vec::new(),

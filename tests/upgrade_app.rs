@@ -725,3 +725,143 @@ async fn the_daemon_upgrades_and_reports_the_flink_job_state() {
         Some("the Flink job is CANCELED")
     );
 }
+
+/// Changes that used to replace the pods without a savepoint, a move, and a removal from
+/// Git followed by adding the job back: through the daemon, on real Flink, every key's
+/// count continues exactly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_change_in_git_costs_the_job_its_state() {
+    let Some(env) = support::testenv() else {
+        return;
+    };
+    let _one = SERIAL.lock().await;
+    let s = Scenario::new(env, "t-safe").await;
+    let base = s.savepoint_job(2);
+    s.commit(&base, "counter");
+    let repo = s.repo.path().to_str().unwrap().to_string();
+    let daemon = support::daemon::Daemon::start(
+        &s.env,
+        s.state.path().join("daemon.log"),
+        &[
+            "--interval",
+            "1h",
+            "--repo",
+            &repo,
+            "--state-namespace",
+            &s.ns.name,
+        ],
+        &[],
+    );
+    let ledger_says = |what: String, check: Box<dyn Fn(&Ledger) -> bool + Send + Sync>| {
+        let s = &s;
+        let daemon = &daemon;
+        async move {
+            support::eventually_or(
+                &what,
+                Duration::from_secs(150),
+                || format!("{}\n{}", daemon.log(), s.runner.logs()),
+                || async {
+                    let l = support::kube::ledger(&s.client, &s.ns.name, "counter").await?;
+                    check(&l).then_some(l)
+                },
+            )
+            .await
+        }
+    };
+    ledger_says(
+        "deployed and Healthy".into(),
+        Box::new(|l| l.health == Health::Healthy && l.flink_state.as_deref() == Some("RUNNING")),
+    )
+    .await;
+    s.counting(&BTreeSet::new(), 5).await;
+
+    // Each alone replaced the pods "in place" before: now a savepoint upgrade each.
+    let with_log = base.replace(
+        "  jobManager:",
+        "  logConfiguration:\n    log4j-extra.properties: 'x = y'\n  jobManager:",
+    );
+    let steps: [(&str, String); 3] = [
+        (
+            "allowNonRestoredState alone",
+            base.replace("    upgradeMode: savepoint", "    upgradeMode: savepoint\n    allowNonRestoredState: true"),
+        ),
+        ("a new log file alone", with_log.clone()),
+        (
+            "upgradeMode savepoint to last-state alone",
+            with_log.replace("upgradeMode: savepoint", "upgradeMode: last-state"),
+        ),
+    ];
+    let mut last = with_log.clone();
+    for (i, (what, text)) in steps.into_iter().enumerate() {
+        let before = s.log_names();
+        let commit = s.commit(&text, what);
+        let l = ledger_says(
+            format!("{what}: upgraded with a savepoint"),
+            Box::new(move |l| {
+                l.applied_commit == commit && l.upgrade.is_none() && l.health == Health::Healthy
+            }),
+        )
+        .await;
+        assert_eq!(l.savepoints.len(), i + 1, "{what}: {:?}", l.savepoints);
+        assert_eq!(
+            l.history.last().map(|h| h.action.as_str()),
+            Some("savepoint-upgrade"),
+            "{what}"
+        );
+        s.counting(&before, 1).await;
+        s.assert_counts_continue(&before);
+        last = text;
+    }
+
+    // Moved within the roots: nothing restarts.
+    let (job, _) = s.running_job().await;
+    s.repo.remove("counter.yaml");
+    s.repo.write("jobs/counter.yaml", &last);
+    let moved = s.repo.commit("move");
+    ledger_says(
+        "the move recorded".into(),
+        Box::new(move |l| l.source == "jobs/counter.yaml" && l.applied_commit == moved),
+    )
+    .await;
+    assert_eq!(s.running_job().await.0, job, "a move restarts nothing");
+
+    // Removed from Git: stopped with a savepoint, objects pruned, lineage kept.
+    let before = s.log_names();
+    s.repo.remove("jobs/counter.yaml");
+    let removal = s.repo.commit("remove the job");
+    let l = ledger_says(
+        "removed with a tombstone".into(),
+        Box::new(move |l| l.removed.as_ref().is_some_and(|r| r.commit == removal)),
+    )
+    .await;
+    let kept = l.savepoints.last().expect("the removal savepoint").clone();
+    assert_eq!(kept.reason, "removal");
+    let deployments: Api<Deployment> = Api::namespaced(s.client.clone(), &s.ns.name);
+    support::eventually_or(
+        "the Deployments pruned",
+        Duration::from_secs(60),
+        || daemon.log(),
+        || async {
+            let list = deployments.list(&Default::default()).await.ok()?;
+            list.items.is_empty().then_some(())
+        },
+    )
+    .await;
+
+    // Two commits later the job comes back: it resumes from the removal savepoint.
+    s.repo.write("README.md", "unrelated\n");
+    s.repo.commit("unrelated");
+    s.repo.write("jobs/counter.yaml", &last);
+    let back = s.repo.commit("add the job again");
+    let l = ledger_says(
+        "resumed".into(),
+        Box::new(move |l| {
+            l.applied_commit == back && l.upgrade.is_none() && l.health == Health::Healthy
+        }),
+    )
+    .await;
+    assert_eq!(l.removed, None);
+    assert_eq!(l.restore_from.as_deref(), Some(kept.path.as_str()));
+    s.counting(&before, 1).await;
+    s.assert_counts_continue(&before);
+}

@@ -107,6 +107,7 @@ pub async fn cluster_diff(
             reasons,
             source: catalog.jobs.get(&w.id).map(|s| s.source.file.clone()),
             errors: catalog.blocked.get(&w.id).cloned().unwrap_or_default(),
+            state_loss: w.state_loss.clone(),
         });
     }
     // Jobs with nothing to do, to list them as unchanged.
@@ -120,6 +121,7 @@ pub async fn cluster_diff(
                 reasons: Vec::new(),
                 source: Some(s.source.file.clone()),
                 errors: Vec::new(),
+                state_loss: None,
             });
         }
     }
