@@ -643,6 +643,14 @@ fn render_cmd(args: &RepoArgs, rev: &str, job: Option<&str>, output: RenderForma
             bail!("no job {id} at {rev}");
         }
     }
+    // Without its settings the repository did not load: rendering with default settings
+    // would show objects that are not what flinkops would apply.
+    if !catalog.settings_errors.is_empty() {
+        for e in &catalog.settings_errors {
+            eprintln!("error: {e}");
+        }
+        return Ok(EXIT_ERROR);
+    }
     let cx = render::Context {
         commit: &commit,
         restore_from: None,

@@ -205,19 +205,17 @@ fn plan_job(id: &JobId, old: Option<&JobSpec>, desired: &Catalog) -> JobPlan {
                 }
             } else {
                 p.action = Action::Error;
+                let what = if !desired.settings_errors.is_empty() {
+                    crate::spec::SETTINGS_FILE.to_string()
+                } else if desired.file_errors.contains_key(&o.source.file) {
+                    o.source.file.clone()
+                } else {
+                    "a file whose name flinkops cannot read".to_string()
+                };
                 p.reasons.push(format!(
-                    "{} failed to load: the job is kept as it is until it loads again",
-                    if desired.settings_errors.is_empty() {
-                        o.source.file.as_str()
-                    } else {
-                        crate::spec::SETTINGS_FILE
-                    }
+                    "{what} failed to load: the job is kept as it is until it loads again"
                 ));
-                p.errors = desired
-                    .file_errors
-                    .get(&o.source.file)
-                    .cloned()
-                    .unwrap_or_else(|| desired.settings_errors.clone());
+                p.errors = desired.absence_errors(&o.source.file);
             }
         }
         (None, Some(n)) => {
@@ -944,6 +942,34 @@ spec:
         assert_eq!(
             p.jobs[0].reasons,
             vec!["flinkops.yaml failed to load: the job is kept as it is until it loads again"]
+        );
+    }
+
+    #[test]
+    fn a_file_whose_name_cannot_be_read_blocks_every_deletion() {
+        // A file renamed to a non-UTF-8 name: its job is absent under its old name, and
+        // which jobs the unreadable file holds cannot be known, so nothing is deleted.
+        let mut head = crate::spec::testing::snapshot(&[]);
+        head.files.insert(
+            "jobs/\u{FFFD}.yaml".into(),
+            crate::source::Entry::Unreadable {
+                reason: "the file name is not UTF-8 text; rename it".into(),
+                named: false,
+            },
+        );
+        let p = plan(
+            &catalog(&[("jobs/a.yaml", APP)]).jobs,
+            &crate::spec::load(&head),
+        );
+        assert_eq!(p.jobs[0].action, Action::Error, "{:?}", p.jobs[0]);
+        assert_eq!(
+            p.jobs[0].reasons,
+            vec!["a file whose name flinkops cannot read failed to load: the job is kept as it is until it loads again"]
+        );
+        assert_eq!(p.jobs[0].errors, p.errors);
+        assert_eq!(
+            p.errors[0].to_string(),
+            "jobs/\u{FFFD}.yaml:1:1: the file name is not UTF-8 text; rename it; until it can be read, no job is deleted (flinkops cannot tell which jobs it holds)"
         );
     }
 

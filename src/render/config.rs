@@ -2,7 +2,6 @@
 
 use crate::spec::quantity::flink_bytes;
 use crate::spec::{FlinkVersion, JobSpec};
-use serde_yaml::{Mapping, Value};
 use std::collections::BTreeMap;
 
 pub const RPC_PORT: i32 = 6123;
@@ -128,50 +127,159 @@ pub fn files(
 /// Nested YAML: `a.b.c: x` becomes `a: {b: {c: x}}`. A key that is both a value and a
 /// prefix of another key (`a.b` and `a.b.c`) keeps the longer one flat below the shared
 /// part, which Flink's reader flattens back to the same keys.
+///
+/// Written by hand rather than with serde_yaml, which writes `yes`, `on` or `0.1e2`-like
+/// text unquoted: every value here must read back as the same text in YAML 1.1 and 1.2.
 pub fn config_yaml(conf: &BTreeMap<String, String>) -> String {
-    let mut root = Mapping::new();
+    let mut root = Level::default();
     for (key, value) in conf {
-        insert(&mut root, key, scalar(value));
+        root.insert(key, value);
     }
-    serde_yaml::to_string(&Value::Mapping(root)).expect("a mapping of scalars serializes")
+    let mut out = String::new();
+    root.write(&mut out, 0);
+    if out.is_empty() {
+        out.push_str("{}\n");
+    }
+    out
 }
 
-fn insert(map: &mut Mapping, key: &str, value: Value) {
-    let Some((head, rest)) = key.split_once('.') else {
-        map.insert(Value::String(key.to_string()), value);
-        return;
+/// One mapping of config.yaml, its keys in the order first inserted.
+#[derive(Default)]
+struct Level {
+    order: Vec<String>,
+    items: std::collections::HashMap<String, Item>,
+}
+
+enum Item {
+    Value(String),
+    Level(Level),
+}
+
+impl Level {
+    fn insert(&mut self, key: &str, value: &str) {
+        let Some((head, rest)) = key.split_once('.') else {
+            self.put(key, Item::Value(value.to_string()));
+            return;
+        };
+        match self.items.get_mut(head) {
+            Some(Item::Level(child)) => child.insert(rest, value),
+            Some(Item::Value(_)) => self.put(key, Item::Value(value.to_string())),
+            None => {
+                let mut child = Level::default();
+                child.insert(rest, value);
+                self.put(head, Item::Level(child));
+            }
+        }
+    }
+
+    fn put(&mut self, key: &str, item: Item) {
+        if self.items.insert(key.to_string(), item).is_none() {
+            self.order.push(key.to_string());
+        }
+    }
+
+    fn write(&self, out: &mut String, indent: usize) {
+        for key in &self.order {
+            out.push_str(&" ".repeat(indent));
+            out.push_str(&yaml_scalar(key));
+            out.push(':');
+            match &self.items[key] {
+                Item::Value(v) => {
+                    out.push(' ');
+                    out.push_str(&yaml_scalar(v));
+                    out.push('\n');
+                }
+                Item::Level(child) => {
+                    out.push('\n');
+                    child.write(out, indent + 2);
+                }
+            }
+        }
+    }
+}
+
+/// A configuration value as YAML that reads back as the same text: whole numbers and
+/// `true`/`false` plain (Flink reads them as that text), other text plain only when no
+/// YAML 1.1 or 1.2 reader could take it for anything else, else quoted.
+pub fn yaml_scalar(v: &str) -> String {
+    let canonical_int = v == "0"
+        || (v.len() <= 18 && {
+            let digits = v.strip_prefix('-').unwrap_or(v);
+            digits.starts_with(|c: char| ('1'..='9').contains(&c))
+                && digits.bytes().all(|b| b.is_ascii_digit())
+        });
+    if canonical_int || v == "true" || v == "false" || plain_is_text(v) {
+        return v.to_string();
+    }
+    if v.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return format!("'{}'", v.replace('\'', "''"));
+    }
+    let mut out = String::from("\"");
+    for c in v.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            ' '..='~' => out.push(c),
+            c if (c as u32) <= 0xffff => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push_str(&format!("\\U{:08x}", c as u32)),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Whether `v` written plain reads back as the string `v` in YAML 1.1 and 1.2.
+fn plain_is_text(v: &str) -> bool {
+    let Some(first) = v.chars().next() else {
+        return false;
     };
-    let head_key = Value::String(head.to_string());
-    match map.get_mut(&head_key) {
-        Some(Value::Mapping(child)) => insert(child, rest, value),
-        Some(_) => {
-            map.insert(Value::String(key.to_string()), value);
-        }
-        None => {
-            let mut child = Mapping::new();
-            insert(&mut child, rest, value);
-            map.insert(head_key, Value::Mapping(child));
-        }
+    let printable = v.bytes().all(|b| (0x21..0x7f).contains(&b) || b == b' ');
+    if !printable
+        || v.starts_with(' ')
+        || v.ends_with(' ')
+        || v.ends_with(':')
+        || v.contains(": ")
+        || v.contains(" #")
+        || "?:,[]{}#&*!|>'\"%@`<=~".contains(first)
+        || (first == '-' && (v.len() == 1 || v.starts_with("- ") || v.starts_with("--")))
+    {
+        return false;
     }
+    let lower = v.to_ascii_lowercase();
+    const WORDS: [&str; 10] = [
+        "y", "n", "yes", "no", "on", "off", "true", "false", "null", "~",
+    ];
+    if WORDS.contains(&lower.as_str()) {
+        return false;
+    }
+    // Numbers in any YAML's notation: signs, `_` separators, 0x/0o/0b, exponents,
+    // .inf/.nan, sexagesimal `1:30`, dates `2024-01-31`.
+    let unsigned = v.trim_start_matches(['+', '-']);
+    let bare: String = unsigned.chars().filter(|&c| c != '_').collect();
+    let radix = ["0x", "0o", "0b"].iter().any(|p| bare.starts_with(p));
+    let float = bare.parse::<f64>().is_ok()
+        || matches!(lower.trim_start_matches(['+', '-']), ".inf" | ".nan");
+    let sexagesimal = bare.contains(':')
+        && bare
+            .split(':')
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit() || b == b'.'));
+    let date = bare.len() >= 6
+        && bare.as_bytes()[..4].iter().all(u8::is_ascii_digit)
+        && bare.as_bytes()[4] == b'-';
+    !(radix || float || sexagesimal || date)
 }
 
-/// Whole numbers and booleans are written as YAML scalars of their type; the rest as
-/// strings (serde_yaml quotes anything that would read as another type).
-fn scalar(v: &str) -> Value {
-    match v {
-        "true" => Value::Bool(true),
-        "false" => Value::Bool(false),
-        _ => match v.parse::<i64>() {
-            Ok(i) if i.to_string() == v => Value::Number(i.into()),
-            _ => Value::String(v.to_string()),
-        },
-    }
-}
-
-/// Flink's legacy format: one `key: value` per line, read without YAML quoting rules.
+/// Flink's legacy format: one `key: value` per line, read without any quoting or
+/// escaping (a `#` starts a comment). Validation rejects what this format cannot hold;
+/// control characters are replaced here too, so no value can start a line of its own.
 fn legacy_conf(conf: &BTreeMap<String, String>) -> String {
+    let one_line = |s: &str| -> String {
+        s.chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect()
+    };
     conf.iter()
-        .map(|(k, v)| format!("{k}: {}\n", v.replace('\n', " ")))
+        .map(|(k, v)| format!("{}: {}\n", one_line(k), one_line(v)))
         .collect()
 }
 
@@ -199,6 +307,90 @@ mod tests {
             text,
             "execution:\n  shutdown-on-application-finish: false\npipeline:\n  name: '007'\nrest:\n  address: x-rest\n  port: 8081\nstate:\n  backend:\n    type: rocksdb\n"
         );
+    }
+
+    #[test]
+    fn config_yaml_quotes_whatever_any_yaml_would_read_as_something_else() {
+        let tricky = [
+            "on",
+            "Off",
+            "yes",
+            "NO",
+            "y",
+            "N",
+            "null",
+            "~",
+            "",
+            "1.10",
+            "007",
+            "0x1F",
+            "0o17",
+            "+1",
+            "1e3",
+            ".inf",
+            "-.Inf",
+            ".NaN",
+            "1:30",
+            "2024-01-31",
+            "1_000",
+            "- x",
+            "a: b",
+            "x #y",
+            " x",
+            "x ",
+            "'q'",
+            "\"d\"",
+            "a\nb",
+            "tab\t",
+            "é",
+            "\u{2028}",
+            "*a",
+            "&a",
+            "!t",
+            "%x",
+            "@x",
+            "`x",
+            "{a}",
+            "[a]",
+            ",x",
+            "?x",
+            "<<",
+            "=",
+            "---",
+            "-",
+            "True",
+        ];
+        for v in tricky {
+            let text = config_yaml(&conf(&[("k", v)]));
+            assert_ne!(text, format!("k: {v}\n"), "{v:?} must be quoted");
+            let back: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+            assert_eq!(
+                back["k"],
+                serde_yaml::Value::from(v),
+                "{v:?} read back from {text}"
+            );
+        }
+        let plain = [
+            "x-rest",
+            "s3://b/p",
+            "0.0.0.0",
+            "60s",
+            "1600m",
+            "-XX:+UseG1GC",
+            "8081",
+            "-1",
+            "0",
+            "true",
+            "false",
+            "RETAIN_ON_CANCELLATION",
+            "a b",
+        ];
+        for v in plain {
+            assert_eq!(config_yaml(&conf(&[("k", v)])), format!("k: {v}\n"));
+        }
+        // Keys are quoted the same way.
+        let text = config_yaml(&conf(&[("on.yes", "x")]));
+        assert_eq!(text, "'on':\n  'yes': x\n");
     }
 
     #[test]

@@ -132,11 +132,12 @@ pub fn objects(spec: &JobSpec, cx: &Context, spec_hash: &str) -> Vec<Object> {
             // Flink 1.19+ takes the jar location; older images must keep it in usrlib.
             if cluster.flink_version.is_none_or(|v| !v.needs_legacy_conf()) {
                 a.extend(["--jars".to_string(), job.jar_uri.clone()]);
-                // --jars takes several values: without `--` it would swallow the job's
-                // own arguments.
-                if !job.args.is_empty() {
-                    a.push("--".to_string());
-                }
+            }
+            // Everything after `--` is the job's: without it --jars would swallow the
+            // job's arguments, and an argument such as `-D…` or `--fromSavepoint` would be
+            // read by Flink's own parser (every version stops at `--`).
+            if !job.args.is_empty() {
+                a.push("--".to_string());
             }
             a.extend(job.args.iter().cloned());
             a
@@ -365,13 +366,18 @@ fn ingress(n: &Names, spec: &crate::spec::Ingress) -> Object {
         Some((h, p)) => (h.to_string(), format!("/{p}")),
         None => (text.clone(), "/".to_string()),
     };
+    // The ingress's own labels and annotations first, flinkops' on top: they are how the
+    // object is found, pruned and told apart from another job's (validation rejects
+    // definitions that set them; this keeps them ours regardless).
     let mut meta = n.meta("rest", "rest");
-    meta.labels
-        .get_or_insert_with(BTreeMap::new)
-        .extend(spec.labels.clone());
-    meta.annotations
-        .get_or_insert_with(BTreeMap::new)
-        .extend(spec.annotations.clone());
+    for (theirs, ours) in [
+        (&spec.labels, &mut meta.labels),
+        (&spec.annotations, &mut meta.annotations),
+    ] {
+        let mut merged = theirs.clone();
+        merged.extend(ours.take().unwrap_or_default());
+        *ours = Some(merged);
+    }
     let ing = Ingress {
         metadata: meta.clone(),
         spec: Some(IngressSpec {

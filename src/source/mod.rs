@@ -1,6 +1,7 @@
 //! Reading job definitions from a Git revision (never the working directory).
 
-use git2::{ObjectType, Repository, TreeWalkMode, TreeWalkResult};
+use crate::spec::limits::{MAX_FILES, MAX_FILE_BYTES};
+use git2::{ObjectType, Repository};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -12,6 +13,14 @@ pub enum Entry {
     File(Vec<u8>),
     /// A symbolic link and its target as stored in Git.
     Symlink(String),
+    /// A file that could not be read, and why (over a size limit, an unreadable blob, a
+    /// name that is not UTF-8). Whatever jobs it may hold are blocked, never deleted.
+    Unreadable {
+        reason: String,
+        /// False when the path itself could not be read (not UTF-8): the key is then a
+        /// lossy rendering that matches no job's recorded source file.
+        named: bool,
+    },
 }
 
 /// The definition files of one commit, relative to the definitions directory.
@@ -48,6 +57,8 @@ pub enum SourceError {
     Fetch { url: String, message: String },
     #[error("git credentials: {message}")]
     Credentials { message: String },
+    #[error("{commit} has more than {limit} YAML files and links under the definitions path; flinkops reads at most {limit} (see docs/security.md, Limits)")]
+    TooManyFiles { commit: String, limit: usize },
     #[error("reading {path} at {commit}: {message}")]
     Read {
         path: String,
@@ -155,38 +166,110 @@ impl Repo {
                     commit: commit_id.clone(),
                 })?;
         }
-        let mut wanted: Vec<(String, git2::Oid, bool)> = Vec::new();
-        tree.walk(TreeWalkMode::PreOrder, |dir, entry| {
-            if entry.kind() != Some(ObjectType::Blob) {
-                return TreeWalkResult::Ok;
-            }
-            let Ok(name) = entry.name() else {
-                return TreeWalkResult::Ok;
-            };
-            let is_link = entry.filemode() == 0o120000;
-            if is_link || name.ends_with(".yaml") || name.ends_with(".yml") {
-                wanted.push((format!("{dir}{name}"), entry.id(), is_link));
-            }
-            TreeWalkResult::Ok
-        })
-        .map_err(|e| read_err("", e.message().to_string()))?;
+        let wanted = self
+            .list(tree)
+            .map_err(|e| read_err("", e.message().to_string()))?;
+        if wanted.len() > MAX_FILES {
+            return Err(SourceError::TooManyFiles {
+                commit: commit_id,
+                limit: MAX_FILES,
+            });
+        }
         let mut files = BTreeMap::new();
-        for (path, id, is_link) in wanted {
-            let blob = self
-                .repo
-                .find_blob(id)
-                .map_err(|e| read_err(&path, e.message().to_string()))?;
-            let entry = if is_link {
-                Entry::Symlink(String::from_utf8_lossy(blob.content()).into_owned())
+        for w in wanted {
+            let entry = if !w.named {
+                Entry::Unreadable {
+                    reason: "the file name is not UTF-8 text; rename it".into(),
+                    named: false,
+                }
             } else {
-                Entry::File(blob.content().to_vec())
+                self.read_entry(w.id, w.is_link)
             };
-            files.insert(path, entry);
+            files.insert(w.path, entry);
         }
         Ok(Snapshot {
             commit: commit_id,
             files,
         })
+    }
+}
+
+/// A blob found by `Repo::list`.
+struct Listed {
+    path: String,
+    id: git2::Oid,
+    is_link: bool,
+    /// Every part of the path is UTF-8 (else `path` is a lossy rendering).
+    named: bool,
+}
+
+impl Repo {
+    /// The YAML files and symbolic links of a tree, with their repository paths. Walked
+    /// by hand (not `Tree::walk`, which stops at a directory name that is not UTF-8) so
+    /// that a name flinkops cannot read is listed as such rather than skipped or failing
+    /// the whole revision.
+    fn list(&self, tree: git2::Tree<'_>) -> Result<Vec<Listed>, git2::Error> {
+        let mut out = Vec::new();
+        let mut pending = vec![(String::new(), true, tree)];
+        while let Some((dir, dir_named, tree)) = pending.pop() {
+            for entry in tree.iter() {
+                let (name, named) = match entry.name() {
+                    Ok(n) => (n.to_string(), dir_named),
+                    Err(_) => (
+                        String::from_utf8_lossy(entry.name_bytes()).into_owned(),
+                        false,
+                    ),
+                };
+                let path = format!("{dir}{name}");
+                match entry.kind() {
+                    Some(ObjectType::Tree) => {
+                        let sub = entry.to_object(&self.repo)?.peel_to_tree()?;
+                        pending.push((format!("{path}/"), named, sub));
+                    }
+                    Some(ObjectType::Blob) => {
+                        let bytes = entry.name_bytes();
+                        let is_link = entry.filemode() == 0o120000;
+                        if is_link || bytes.ends_with(b".yaml") || bytes.ends_with(b".yml") {
+                            out.push(Listed {
+                                path,
+                                id: entry.id(),
+                                is_link,
+                                named,
+                            });
+                        }
+                    }
+                    // Submodules: not part of this repository's content.
+                    _ => {}
+                }
+                if out.len() > MAX_FILES {
+                    return Ok(out);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// A blob's content, its size checked from the object header before it is read.
+    fn read_entry(&self, id: git2::Oid, is_link: bool) -> Entry {
+        let unreadable = |reason: String| Entry::Unreadable {
+            reason,
+            named: true,
+        };
+        let size = match self.repo.odb().and_then(|odb| odb.read_header(id)) {
+            Ok((size, _)) => size,
+            Err(e) => return unreadable(format!("cannot read the file: {}", e.message())),
+        };
+        if size > MAX_FILE_BYTES {
+            return unreadable(crate::spec::limits::too_large(size));
+        }
+        match self.repo.find_blob(id) {
+            Ok(blob) if is_link => match std::str::from_utf8(blob.content()) {
+                Ok(target) => Entry::Symlink(target.to_string()),
+                Err(_) => unreadable("the symbolic link's target is not UTF-8 text".into()),
+            },
+            Ok(blob) => Entry::File(blob.content().to_vec()),
+            Err(e) => unreadable(format!("cannot read the file: {}", e.message())),
+        }
     }
 }
 

@@ -30,8 +30,8 @@ impl<'a> Cx<'a> {
             file: self.file.to_string(),
             line: pos.line,
             column: pos.col,
-            field: field.to_string(),
-            message: message.into(),
+            field: super::limits::clip_field(field),
+            message: super::limits::clip_message(&message.into()),
         });
     }
 
@@ -201,7 +201,34 @@ impl<'n> Fields<'n> {
         let node = self.take(key)?;
         let field = self.field(key);
         let mut out = BTreeMap::new();
-        flatten(cx, node, &field, "", &mut out);
+        flatten(cx, node, &field, "", &mut out, &mut BTreeMap::new());
+        Some(out)
+    }
+
+    /// A mapping of file names to their text (logConfiguration): each name a plain file
+    /// name, as it becomes a file in the pods' configuration directory.
+    pub fn file_map(&mut self, cx: &mut Cx, key: &'static str) -> Option<BTreeMap<String, String>> {
+        let node = self.take(key)?;
+        let field = self.field(key);
+        let Value::Map(entries) = &node.value else {
+            cx.wrong_type(node, &field, "a mapping of file names to text");
+            return None;
+        };
+        let mut out = BTreeMap::new();
+        for (k, v) in entries {
+            let name = k.scalar_text().unwrap_or_default();
+            let at = child(&field, &name);
+            if let Err(e) = check_file_name(&name) {
+                cx.error(k.pos, &at, e);
+                continue;
+            }
+            match v.scalar_text() {
+                Some(text) => {
+                    out.insert(name, text);
+                }
+                None => cx.wrong_type(v, &at, "the file's text"),
+            }
+        }
         Some(out)
     }
 
@@ -216,6 +243,14 @@ impl<'n> Fields<'n> {
         let mut out = BTreeMap::new();
         for (k, v) in entries {
             let name = k.scalar_text().unwrap_or_default();
+            if super::names::is_flinkops_key(&name) {
+                cx.error(
+                    k.pos,
+                    &child(&field, &name),
+                    format!("`{name}` is set by flinkops on every object it manages (to find, prune and tell them apart); remove it"),
+                );
+                continue;
+            }
             match &v.value {
                 Value::Str(s) => {
                     out.insert(name, s.clone());
@@ -256,12 +291,16 @@ pub fn string(cx: &mut Cx, node: &Node, field: &str) -> Option<String> {
     }
 }
 
+/// Flattens a nested configuration mapping into dotted keys. Two keys that flatten to the
+/// same one (`a.b` written flat and nested) are an error at the second naming the first:
+/// keeping either silently would lose the other.
 fn flatten(
     cx: &mut Cx,
     node: &Node,
     field: &str,
     prefix: &str,
     out: &mut BTreeMap<String, (String, Pos)>,
+    keys: &mut BTreeMap<String, Pos>,
 ) {
     let Value::Map(entries) = &node.value else {
         cx.wrong_type(node, field, "a mapping");
@@ -274,25 +313,84 @@ fn flatten(
         } else {
             format!("{prefix}.{name}")
         };
-        match &v.value {
-            Value::Map(_) => flatten(cx, v, field, &full, out),
+        if let Value::Map(_) = &v.value {
+            flatten(cx, v, field, &full, out, keys);
+            continue;
+        }
+        let at = child(field, &full);
+        if let Some(first) = keys.get(&full) {
+            cx.error(
+                k.pos,
+                &at,
+                format!(
+                    "`{full}` is already set at line {}:{} (a nested and a dotted key name the same setting)",
+                    first.line, first.col
+                ),
+            );
+            continue;
+        }
+        keys.insert(full.clone(), k.pos);
+        if let Some(c) = full.chars().find(|c| c.is_control()) {
+            cx.error(
+                k.pos,
+                &at,
+                format!("the key holds a control character ({}), which Flink's configuration files cannot hold", c.escape_default()),
+            );
+            continue;
+        }
+        let text = match &v.value {
             Value::Seq(items) => {
                 // Flink reads lists as ';'-separated text.
                 let parts: Option<Vec<String>> = items.iter().map(Node::scalar_text).collect();
                 match parts {
-                    Some(p) => {
-                        out.insert(full, (p.join(";"), v.pos));
+                    Some(p) => p.join(";"),
+                    None => {
+                        cx.wrong_type(v, &at, "a list of scalars");
+                        continue;
                     }
-                    None => cx.wrong_type(v, &child(field, &full), "a list of scalars"),
                 }
             }
-            Value::Null => cx.error(v.pos, &child(field, &full), "value is empty"),
-            _ => {
-                let text = v.scalar_text().unwrap_or_default();
-                out.insert(full, (text, v.pos));
+            Value::Null => {
+                cx.error(v.pos, &at, "value is empty");
+                continue;
             }
+            _ => v.scalar_text().unwrap_or_default(),
+        };
+        if let Some(c) = text.chars().find(|c| c.is_control()) {
+            cx.error(
+                v.pos,
+                &at,
+                format!("the value holds a control character ({}), which Flink's configuration files cannot hold", c.escape_default()),
+            );
+            continue;
         }
+        out.insert(full, (text, v.pos));
     }
+}
+
+/// Flink's own configuration files, which a logConfiguration entry must not replace.
+const FLINK_CONFIG_FILES: [&str; 2] = ["config.yaml", "flink-conf.yaml"];
+
+/// A plain file name: letters, digits, `.`, `_` and `-`, not starting with a dot (no
+/// paths, no hidden files, nothing a shell or a ConfigMap key reads differently).
+pub fn check_file_name(name: &str) -> Result<(), String> {
+    let plain = !name.is_empty()
+        && !name.starts_with('.')
+        && name.len() <= 253
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if !plain {
+        return Err(format!(
+            "`{name}` is not a plain file name: letters, digits, '.', '_' and '-', not starting with '.'"
+        ));
+    }
+    if FLINK_CONFIG_FILES.contains(&name) {
+        return Err(format!(
+            "`{name}` would replace Flink's whole configuration, which flinkops writes; set flinkConfiguration instead"
+        ));
+    }
+    Ok(())
 }
 
 /// Closest candidate by edit distance, if close enough to be a likely typo.

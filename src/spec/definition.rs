@@ -13,6 +13,9 @@ use std::collections::BTreeMap;
 pub const V1BETA1: &str = "flink.apache.org/v1beta1";
 pub const V1: &str = "flink.apache.org/v1";
 
+/// JobManagers or TaskManagers of one job, written or derived from its parallelism.
+pub const MAX_REPLICAS: i32 = 1000;
+
 /// Flink's own defaults for process memory (jobmanager/taskmanager.memory.process.size).
 const DEFAULT_JM: ResourceInput = ResourceInput {
     cpu_millis: Some(1000),
@@ -139,6 +142,9 @@ pub fn decode_document(cx: &mut Cx, root: &Node, settings: &Settings) -> Decoded
                 None
             };
             let version = flink_version(cx, &mut spec).or(settings.defaults.flink_version);
+            if version.is_some_and(FlinkVersion::needs_legacy_conf) {
+                check_legacy_conf(cx, &conf, root.pos);
+            }
             let slots = task_slots(cx, &conf);
             let mut cluster = decode_cluster(cx, &mut spec, settings, version);
             out.restart_nonce = spec.int(cx, "restartNonce").map(|(n, _)| n);
@@ -224,29 +230,36 @@ fn decode_metadata(cx: &mut Cx, top: &mut Fields, settings: &Settings) -> Meta {
             None
         }
     };
-    let namespace = match m.take("namespace") {
+    let written = m.take("namespace");
+    let namespace = match written {
         Some(n) => super::decode::string(cx, n, "metadata.namespace").and_then(|s| {
             if let Err(e) = check_namespace(&s) {
                 cx.error(n.pos, "metadata.namespace", e);
                 return None;
             }
-            if let Some(allowed) = &settings.namespaces {
-                if !allowed.contains(&s) {
-                    cx.error(
-                        n.pos,
-                        "metadata.namespace",
-                        format!(
-                            "namespace `{s}` is not allowed by {} (allowed: {})",
-                            super::settings::SETTINGS_FILE,
-                            allowed.join(", ")
-                        ),
-                    );
-                }
-            }
             Some(s)
         }),
         None => Some(settings.default_namespace.clone()),
     };
+    // The allow-list holds for the namespace the job resolves to, written or not.
+    if let (Some(ns), Some(allowed)) = (&namespace, &settings.namespaces) {
+        if !allowed.contains(ns) {
+            let how = if written.is_some() {
+                format!("namespace `{ns}`")
+            } else {
+                format!("no namespace is written, and the default namespace `{ns}`")
+            };
+            cx.error(
+                written.map_or(node.pos, |n| n.pos),
+                "metadata.namespace",
+                format!(
+                    "{how} is not allowed by {} (allowed: {})",
+                    super::settings::SETTINGS_FILE,
+                    allowed.join(", ")
+                ),
+            );
+        }
+    }
     let labels = m.labels(cx, "labels").unwrap_or_default();
     let annotations = m.labels(cx, "annotations").unwrap_or_default();
     m.finish(cx);
@@ -356,6 +369,37 @@ fn with_state_dirs(
     out
 }
 
+/// Flink before 1.19 reads flink-conf.yaml line by line: `key: value`, split at the first
+/// `: `, cut at the first `#`, trimmed, with no quoting. What it would read differently
+/// from what was written is an error rather than a silently different setting.
+fn check_legacy_conf(cx: &mut Cx, conf: &BTreeMap<String, (String, Pos)>, root: Pos) {
+    for (key, (value, pos)) in conf {
+        let problem = if key.contains('#') || value.contains('#') {
+            Some("holds `#`, which starts a comment in flink-conf.yaml")
+        } else if key.contains(": ") || key.ends_with(':') {
+            Some("the key holds `: `, which ends a key in flink-conf.yaml")
+        } else if key.trim() != key || value.trim() != value {
+            Some("starts or ends with spaces, which flink-conf.yaml drops")
+        } else {
+            None
+        };
+        let Some(problem) = problem else { continue };
+        let (pos, from) = if *pos == Pos::default() {
+            (
+                root,
+                format!(" (from defaults in {})", super::settings::SETTINGS_FILE),
+            )
+        } else {
+            (*pos, String::new())
+        };
+        cx.error(
+            pos,
+            &format!("spec.flinkConfiguration.{key}"),
+            format!("{problem}: Flink before 1.19 would read another value{from}"),
+        );
+    }
+}
+
 fn task_slots(cx: &mut Cx, conf: &BTreeMap<String, (String, Pos)>) -> Option<i32> {
     let key = "taskmanager.numberOfTaskSlots";
     let Some((v, pos)) = conf.get(key) else {
@@ -407,12 +451,7 @@ fn decode_cluster(
     let pod_template = spec
         .take("podTemplate")
         .and_then(|n| super::pod_template::check(cx, n, "spec.podTemplate"));
-    let log_configuration: BTreeMap<String, String> = spec
-        .string_map(cx, "logConfiguration")
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(k, (v, _))| (k, v))
-        .collect();
+    let log_configuration = spec.file_map(cx, "logConfiguration").unwrap_or_default();
     let ingress = spec.take("ingress").and_then(|n| decode_ingress(cx, n));
 
     let image = match (image_written, &d.image, version) {
@@ -474,11 +513,11 @@ fn decode_component(cx: &mut Cx, node: &Node, path: &str) -> ComponentInput {
         return out;
     };
     if let Some((n, pos)) = f.int(cx, "replicas") {
-        if !(1..=1000).contains(&n) {
+        if !(1..=i64::from(MAX_REPLICAS)).contains(&n) {
             cx.error(
                 pos,
                 &f.field("replicas"),
-                format!("must be between 1 and 1000, got {n}"),
+                format!("must be between 1 and {MAX_REPLICAS}, got {n}"),
             );
         } else {
             out.replicas = Some(n as i32);
@@ -509,10 +548,27 @@ fn resolve_task_managers(cx: &mut Cx, c: &mut Cluster, job: Option<&Job>, slots:
         }
         return;
     };
-    let needed = (job.parallelism + slots - 1) / slots;
+    // In i64: parallelism and slots are each up to i32::MAX, so their sums and products
+    // are not.
+    let (parallelism, slots64) = (i64::from(job.parallelism), i64::from(slots));
+    let needed = (parallelism + slots64 - 1) / slots64;
     if written == 0 {
-        c.task_manager.replicas = needed;
-    } else if written * slots < job.parallelism {
+        if needed > i64::from(MAX_REPLICAS) {
+            let pos = spec
+                .get("job")
+                .and_then(|j| j.get("parallelism"))
+                .map_or(spec.pos, |n| n.pos);
+            cx.error(
+                pos,
+                "spec.job.parallelism",
+                format!(
+                    "parallelism {parallelism} with {slots} slots per TaskManager (taskmanager.numberOfTaskSlots) needs {needed} TaskManagers; at most {MAX_REPLICAS}"
+                ),
+            );
+            return;
+        }
+        c.task_manager.replicas = needed as i32;
+    } else if i64::from(written) * slots64 < parallelism {
         let pos = spec
             .get("taskManager")
             .and_then(|t| t.get("replicas"))
@@ -524,7 +580,7 @@ fn resolve_task_managers(cx: &mut Cx, c: &mut Cluster, job: Option<&Job>, slots:
                 "parallelism {} needs {} task slots, but {written} TaskManagers × {slots} slots (taskmanager.numberOfTaskSlots) = {}",
                 job.parallelism,
                 job.parallelism,
-                written * slots
+                i64::from(written) * slots64
             ),
         );
     }
@@ -575,6 +631,11 @@ fn decode_job(
         }
     }
     let entry_class = f.string(cx, "entryClass");
+    if let (Some(class), Some(n)) = (&entry_class, node.get("entryClass")) {
+        if let Err(e) = super::names::check_class_name(class) {
+            cx.error(n.pos, &f.field("entryClass"), e);
+        }
+    }
     let args = f.string_list(cx, "args").unwrap_or_default();
     let parallelism = match f.int(cx, "parallelism") {
         Some((p, _)) if p >= 1 && p <= i32::MAX as i64 => Some(p as i32),

@@ -5,6 +5,7 @@
 pub mod decode;
 pub mod definition;
 pub mod error;
+pub mod limits;
 pub mod model;
 pub mod names;
 pub mod pod_template;
@@ -38,6 +39,9 @@ pub struct Catalog {
     pub file_errors: BTreeMap<String, Vec<SpecError>>,
     /// Definition files read.
     pub files: Vec<String>,
+    /// Files whose path could not even be read (not UTF-8): which jobs they held cannot
+    /// be known, so no job's absence is certain while one exists.
+    pub unnamed_files: BTreeSet<String>,
 }
 
 impl Catalog {
@@ -61,7 +65,26 @@ impl Catalog {
     /// Whether a job that is absent here may really be gone (rather than hidden by a
     /// broken file or settings).
     pub fn absence_is_certain(&self, last_seen_in: &str) -> bool {
-        self.settings_errors.is_empty() && !self.file_errors.contains_key(last_seen_in)
+        self.settings_errors.is_empty()
+            && self.unnamed_files.is_empty()
+            && !self.file_errors.contains_key(last_seen_in)
+    }
+
+    /// The errors that keep a job absent from this catalog from being deleted (empty when
+    /// its absence is certain).
+    pub fn absence_errors(&self, last_seen_in: &str) -> Vec<SpecError> {
+        if !self.settings_errors.is_empty() {
+            return self.settings_errors.clone();
+        }
+        if let Some(errors) = self.file_errors.get(last_seen_in) {
+            return errors.clone();
+        }
+        self.unnamed_files
+            .iter()
+            .filter_map(|f| self.file_errors.get(f))
+            .flatten()
+            .cloned()
+            .collect()
     }
 
     pub fn broken_files(&self) -> BTreeSet<&str> {
@@ -86,7 +109,7 @@ pub fn load(snapshot: &Snapshot) -> Catalog {
                         catalog.settings = settings::decode_settings(&mut cx, &doc.root);
                     }
                 }
-                Err(e) => cx.error(e.pos, "", format!("YAML syntax: {}", e.message)),
+                Err(e) => cx.error(e.pos, "", yaml_message(&e)),
             },
             Err(e) => cx.error(yaml::Pos { line: 1, col: 1 }, "", e),
         }
@@ -101,6 +124,9 @@ pub fn load(snapshot: &Snapshot) -> Catalog {
         .collect();
     for path in paths {
         catalog.files.push(path.clone());
+        if let Entry::Unreadable { named: false, .. } = &snapshot.files[path] {
+            catalog.unnamed_files.insert(path.clone());
+        }
         let mut cx = Cx::new(path);
         let text = match text_of(snapshot, path, &snapshot.files[path]) {
             Ok(t) => t,
@@ -113,7 +139,7 @@ pub fn load(snapshot: &Snapshot) -> Catalog {
         let docs = match yaml::parse_documents(&text) {
             Ok(d) => d,
             Err(e) => {
-                cx.error(e.pos, "", format!("YAML syntax: {}", e.message));
+                cx.error(e.pos, "", yaml_message(&e));
                 catalog.file_errors.insert(path.clone(), cx.errors);
                 continue;
             }
@@ -146,9 +172,24 @@ pub fn load(snapshot: &Snapshot) -> Catalog {
     catalog
 }
 
+fn yaml_message(e: &yaml::YamlError) -> String {
+    if e.syntax {
+        format!("YAML syntax: {}", e.message)
+    } else {
+        e.message.clone()
+    }
+}
+
 fn text_of(snapshot: &Snapshot, path: &str, entry: &Entry) -> Result<String, String> {
     let bytes = match entry {
         Entry::File(b) => b,
+        Entry::Unreadable { reason, named } => {
+            return Err(if *named {
+                reason.clone()
+            } else {
+                format!("{reason}; until it can be read, no job is deleted (flinkops cannot tell which jobs it holds)")
+            })
+        }
         Entry::Symlink(target) => {
             let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
             let joined = if dir.is_empty() {
@@ -160,6 +201,9 @@ fn text_of(snapshot: &Snapshot, path: &str, entry: &Entry) -> Result<String, Str
                 .map_err(|_| format!("symbolic link to `{target}` escapes the repository"))?;
             match snapshot.files.get(&resolved) {
                 Some(Entry::File(b)) => b,
+                Some(Entry::Unreadable { reason, .. }) => {
+                    return Err(format!("symbolic link to `{target}`: {reason}"))
+                }
                 _ => {
                     return Err(format!(
                         "symbolic link to `{target}` does not point to a file in this revision"
@@ -168,6 +212,9 @@ fn text_of(snapshot: &Snapshot, path: &str, entry: &Entry) -> Result<String, Str
             }
         }
     };
+    if bytes.len() > limits::MAX_FILE_BYTES {
+        return Err(limits::too_large(bytes.len()));
+    }
     String::from_utf8(bytes.clone()).map_err(|e| {
         format!(
             "not UTF-8 text (invalid byte at offset {})",

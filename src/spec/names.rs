@@ -39,6 +39,31 @@ fn is_label(s: &str) -> bool {
         && !s.ends_with('-')
 }
 
+/// Labels and annotations flinkops writes on every object it renders: how it finds,
+/// prunes and tells apart its objects. A definition may not set them.
+pub fn is_flinkops_key(key: &str) -> bool {
+    use crate::render::{LABEL_COMPONENT, LABEL_MANAGED_BY, LABEL_NAME};
+    key.starts_with("flinkops.io/")
+        || [LABEL_MANAGED_BY, LABEL_NAME, LABEL_COMPONENT].contains(&key)
+}
+
+/// A Java class name as `--job-classname` takes it (so it can never read as an option).
+pub fn check_class_name(name: &str) -> Result<(), String> {
+    let ok = name.split('.').all(|part| {
+        part.starts_with(|c: char| c.is_alphabetic() || c == '_' || c == '$')
+            && part
+                .chars()
+                .all(|c| c.is_alphanumeric() || c == '_' || c == '$')
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{name}` is not a Java class name (e.g. com.example.OrdersJob)"
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -85,14 +85,14 @@ pub fn decode_settings(cx: &mut Cx, root: &Node) -> Settings {
             cx.error(
                 pos,
                 "apiVersion",
-                format!("expected flinkops.io/v1alpha1, got {v}"),
+                format!("expected flinkops.io/v1alpha1, got `{v}`"),
             );
         }
     }
     if let Some(k) = f.string(cx, "kind") {
         if k != "Settings" {
             let pos = f.pos;
-            cx.error(pos, "kind", format!("expected Settings, got {k}"));
+            cx.error(pos, "kind", format!("expected Settings, got `{k}`"));
         }
     }
     if let Some(list) = f.string_list_pos(cx, "roots") {
@@ -115,7 +115,19 @@ pub fn decode_settings(cx: &mut Cx, root: &Node) -> Settings {
     if let Some(ns) = f.take("defaultNamespace") {
         if let Some(v) = super::decode::string(cx, ns, "defaultNamespace") {
             match super::names::check_namespace(&v) {
-                Ok(()) => s.default_namespace = v,
+                Ok(()) => {
+                    if let Some(allowed) = s.namespaces.as_ref().filter(|a| !a.contains(&v)) {
+                        cx.error(
+                            ns.pos,
+                            "defaultNamespace",
+                            format!(
+                                "`{v}` is not one of `namespaces` (allowed: {})",
+                                allowed.join(", ")
+                            ),
+                        );
+                    }
+                    s.default_namespace = v;
+                }
                 Err(e) => cx.error(ns.pos, "defaultNamespace", e),
             }
         }

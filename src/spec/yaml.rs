@@ -4,6 +4,9 @@
 //! needs every error at once with file:line:column, so definitions are read into this
 //! small positioned tree first and decoded by hand (see `decode`).
 
+use super::limits::{
+    quoted, size, MAX_ALIASES, MAX_DEPTH, MAX_KEYS, MAX_NODES, MAX_SCALAR_BYTES, MAX_TEXT_BYTES,
+};
 use saphyr_parser::{Event, Parser, ScalarStyle, Span};
 use std::collections::HashMap;
 use std::fmt;
@@ -36,6 +39,9 @@ pub enum Value {
 pub struct Node {
     pub value: Value,
     pub pos: Pos,
+    /// A plain scalar read as a boolean or a number, as it was written (`007`, `1.10`,
+    /// `0x1F`), so string-valued fields keep the text rather than the number's rewriting.
+    pub text: Option<String>,
 }
 
 impl Node {
@@ -55,6 +61,9 @@ impl Node {
     /// The scalar as text (for string-valued maps such as flinkConfiguration), or None for
     /// collections and null.
     pub fn scalar_text(&self) -> Option<String> {
+        if let Some(text) = &self.text {
+            return Some(text.clone());
+        }
         match &self.value {
             Value::Bool(b) => Some(b.to_string()),
             Value::Int(i) => Some(i.to_string()),
@@ -149,6 +158,8 @@ pub struct Document {
 pub struct YamlError {
     pub pos: Pos,
     pub message: String,
+    /// The text is not YAML (rather than YAML beyond a limit).
+    pub syntax: bool,
 }
 
 impl fmt::Display for YamlError {
@@ -164,18 +175,101 @@ fn pos_of(span: &Span) -> Pos {
     }
 }
 
-enum Frame {
-    Seq(Pos, usize, Vec<Node>),
-    Map(Pos, usize, Vec<(Node, Node)>, Option<Node>),
+fn limit(pos: Pos, message: String) -> YamlError {
+    YamlError {
+        pos,
+        message,
+        syntax: false,
+    }
+}
+
+fn invalid(pos: Pos, message: String) -> YamlError {
+    YamlError {
+        pos,
+        message,
+        syntax: true,
+    }
+}
+
+/// A list or mapping being read, with the number of nodes inside it so far (itself
+/// included), which an alias to it costs again.
+struct Frame {
+    pos: Pos,
+    anchor: usize,
+    nodes: usize,
+    bytes: usize,
+    body: Body,
+}
+
+enum Body {
+    Seq(Vec<Node>),
+    Map {
+        entries: Vec<(Node, Node)>,
+        pending: Option<Node>,
+        /// Each key as text (what every reader of a mapping compares) → where it is.
+        keys: HashMap<String, Pos>,
+    },
+}
+
+/// What the file has cost so far, alias copies included.
+#[derive(Default)]
+struct Budget {
+    nodes: usize,
+    bytes: usize,
+    aliases: usize,
+}
+
+impl Budget {
+    fn spend(&mut self, pos: Pos, nodes: usize, bytes: usize) -> Result<(), YamlError> {
+        self.nodes = self.nodes.saturating_add(nodes);
+        self.bytes = self.bytes.saturating_add(bytes);
+        if self.nodes > MAX_NODES {
+            return Err(limit(
+                pos,
+                format!("more than {MAX_NODES} YAML nodes in one file (aliases count every node they copy)"),
+            ));
+        }
+        if self.bytes > MAX_TEXT_BYTES {
+            return Err(limit(
+                pos,
+                format!(
+                    "more than {} of text in one file (aliases count every value they copy)",
+                    size(MAX_TEXT_BYTES)
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A mapping key as the text every reader compares keys by, so that keys which read the
+/// same (`1` and `"1"`, `true` and `"true"`) are duplicates.
+fn key_text(key: &Node) -> Result<String, YamlError> {
+    match &key.value {
+        Value::Null => Err(invalid(
+            key.pos,
+            "a mapping key must not be empty (`~`, `null` or nothing)".into(),
+        )),
+        Value::Seq(_) | Value::Map(_) => Err(invalid(
+            key.pos,
+            format!("a mapping key must be text, not {}", key.type_name()),
+        )),
+        _ => Ok(key.scalar_text().unwrap_or_default()),
+    }
 }
 
 /// Parses all documents of a YAML text. Empty documents are skipped. Duplicate keys in a
 /// mapping are an error (YAML forbids them, and silently keeping one would lose the other).
+///
+/// The text is untrusted: nesting, nodes (counting what aliases copy), aliases, keys per
+/// mapping and scalar sizes are bounded (`limits`), so no input costs more than a bounded
+/// amount of memory, and no tree is deeper than `MAX_DEPTH` for the recursive code after.
 pub fn parse_documents(text: &str) -> Result<Vec<Document>, YamlError> {
     let mut docs = Vec::new();
     let mut stack: Vec<Frame> = Vec::new();
-    let mut anchors: HashMap<usize, Node> = HashMap::new();
+    let mut anchors: HashMap<usize, (Node, usize, usize)> = HashMap::new();
     let mut root: Option<Node> = None;
+    let mut budget = Budget::default();
     for item in Parser::new_from_str(text) {
         let (event, span) = item.map_err(|e| YamlError {
             pos: Pos {
@@ -183,9 +277,11 @@ pub fn parse_documents(text: &str) -> Result<Vec<Document>, YamlError> {
                 col: e.marker().col() + 1,
             },
             message: e.info().to_string(),
+            syntax: true,
         })?;
         let pos = pos_of(&span);
-        let done: Option<(Node, usize)> = match event {
+        // A finished node, its anchor, and what it cost (nodes, bytes).
+        let done: Option<(Node, usize, usize, usize)> = match event {
             Event::DocumentStart(_) => {
                 root = None;
                 None
@@ -198,82 +294,157 @@ pub fn parse_documents(text: &str) -> Result<Vec<Document>, YamlError> {
                 }
                 None
             }
-            Event::Alias(id) => match anchors.get(&id) {
-                Some(node) => Some((
+            Event::Alias(id) => {
+                budget.aliases += 1;
+                if budget.aliases > MAX_ALIASES {
+                    return Err(limit(
+                        pos,
+                        format!("more than {MAX_ALIASES} aliases in one file"),
+                    ));
+                }
+                let Some((node, nodes, bytes)) = anchors.get(&id) else {
+                    return Err(YamlError {
+                        pos,
+                        message: "alias refers to an unknown anchor".into(),
+                        syntax: true,
+                    });
+                };
+                // Counted before it is copied: the copy is what a bomb multiplies.
+                budget.spend(pos, *nodes, *bytes)?;
+                Some((
                     Node {
                         pos,
                         ..node.clone()
                     },
                     0,
-                )),
-                None => {
-                    return Err(YamlError {
-                        pos,
-                        message: "alias refers to an unknown anchor".into(),
-                    })
-                }
-            },
+                    *nodes,
+                    *bytes,
+                ))
+            }
             Event::Scalar(text, style, anchor, tag) => {
+                if text.len() > MAX_SCALAR_BYTES {
+                    return Err(limit(
+                        pos,
+                        format!(
+                            "a value of {} is longer than the {} limit",
+                            size(text.len()),
+                            size(MAX_SCALAR_BYTES)
+                        ),
+                    ));
+                }
+                budget.spend(pos, 1, text.len())?;
                 let forced_str = tag.as_ref().is_some_and(|t| t.suffix == "str");
-                let value = if style == ScalarStyle::Plain && !forced_str {
-                    resolve_plain(&text)
+                let bytes = text.len();
+                let (value, written) = if style == ScalarStyle::Plain && !forced_str {
+                    match resolve_plain(&text) {
+                        v @ (Value::Bool(_) | Value::Int(_) | Value::Float(_)) => {
+                            (v, Some(text.into_owned()))
+                        }
+                        v => (v, None),
+                    }
                 } else {
-                    Value::Str(text.into_owned())
+                    (Value::Str(text.into_owned()), None)
                 };
-                Some((Node { value, pos }, anchor))
-            }
-            Event::SequenceStart(anchor, _) => {
-                stack.push(Frame::Seq(pos, anchor, Vec::new()));
-                None
-            }
-            Event::MappingStart(anchor, _) => {
-                stack.push(Frame::Map(pos, anchor, Vec::new(), None));
-                None
-            }
-            Event::SequenceEnd => match stack.pop() {
-                Some(Frame::Seq(p, anchor, items)) => Some((
+                Some((
                     Node {
-                        value: Value::Seq(items),
-                        pos: p,
+                        value,
+                        pos,
+                        text: written,
                     },
                     anchor,
-                )),
-                _ => unreachable!("parser emits balanced sequence events"),
-            },
-            Event::MappingEnd => match stack.pop() {
-                Some(Frame::Map(p, anchor, entries, _)) => Some((
-                    Node {
-                        value: Value::Map(entries),
-                        pos: p,
-                    },
+                    1,
+                    bytes,
+                ))
+            }
+            Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
+                if stack.len() >= MAX_DEPTH {
+                    return Err(limit(
+                        pos,
+                        format!("lists and mappings nested deeper than {MAX_DEPTH} levels"),
+                    ));
+                }
+                budget.spend(pos, 1, 0)?;
+                let body = if matches!(event, Event::SequenceStart(..)) {
+                    Body::Seq(Vec::new())
+                } else {
+                    Body::Map {
+                        entries: Vec::new(),
+                        pending: None,
+                        keys: HashMap::new(),
+                    }
+                };
+                stack.push(Frame {
+                    pos,
                     anchor,
-                )),
-                _ => unreachable!("parser emits balanced mapping events"),
-            },
+                    nodes: 1,
+                    bytes: 0,
+                    body,
+                });
+                None
+            }
+            Event::SequenceEnd | Event::MappingEnd => {
+                let frame = stack
+                    .pop()
+                    .expect("the parser emits balanced start and end events");
+                let value = match frame.body {
+                    Body::Seq(items) => Value::Seq(items),
+                    Body::Map { entries, .. } => Value::Map(entries),
+                };
+                Some((
+                    Node {
+                        value,
+                        pos: frame.pos,
+                        text: None,
+                    },
+                    frame.anchor,
+                    frame.nodes,
+                    frame.bytes,
+                ))
+            }
             _ => None,
         };
-        let Some((node, anchor)) = done else { continue };
+        let Some((node, anchor, nodes, bytes)) = done else {
+            continue;
+        };
         if anchor != 0 {
-            anchors.insert(anchor, node.clone());
+            anchors.insert(anchor, (node.clone(), nodes, bytes));
         }
-        match stack.last_mut() {
-            None => root = Some(node),
-            Some(Frame::Seq(_, _, items)) => items.push(node),
-            Some(Frame::Map(_, _, entries, pending)) => match pending.take() {
-                None => *pending = Some(node),
-                Some(key) => {
-                    if let Some(first) = entries.iter().find(|(k, _)| k.value == key.value) {
-                        return Err(YamlError {
-                            pos: key.pos,
-                            message: format!(
-                                "duplicate key {} (first defined at line {})",
-                                key.scalar_text().unwrap_or_else(|| "<complex>".into()),
-                                first.0.pos.line
+        let Some(parent) = stack.last_mut() else {
+            root = Some(node);
+            continue;
+        };
+        parent.nodes = parent.nodes.saturating_add(nodes);
+        parent.bytes = parent.bytes.saturating_add(bytes);
+        match &mut parent.body {
+            Body::Seq(items) => items.push(node),
+            Body::Map {
+                entries,
+                pending,
+                keys,
+            } => match pending.take() {
+                None => {
+                    let text = key_text(&node)?;
+                    if let Some(first) = keys.get(&text) {
+                        return Err(invalid(
+                            node.pos,
+                            format!(
+                                "duplicate key {} (first defined at line {}:{})",
+                                quoted(&text),
+                                first.line,
+                                first.col
                             ),
-                        });
+                        ));
                     }
-                    entries.push((key, node));
+                    if keys.len() >= MAX_KEYS {
+                        return Err(limit(
+                            node.pos,
+                            format!("more than {MAX_KEYS} keys in one mapping"),
+                        ));
+                    }
+                    keys.insert(text, node.pos);
+                    *pending = Some(node);
                 }
+                Some(key) => entries.push((key, node)),
             },
         }
     }
@@ -387,7 +558,7 @@ mod tests {
     fn duplicate_keys_are_rejected_with_both_lines() {
         let err = parse_documents("a: 1\nb: 2\na: 3\n").unwrap_err();
         assert_eq!(err.pos, Pos { line: 3, col: 1 });
-        assert_eq!(err.message, "duplicate key a (first defined at line 1)");
+        assert_eq!(err.message, "duplicate key a (first defined at line 1:1)");
     }
 
     #[test]
