@@ -1,5 +1,5 @@
 //! Durations as people write them on the command line and in Flink configuration:
-//! `90s`, `5m`, `1h`, `250ms`, `5 min`, `30 s`, or plain seconds.
+//! `90s`, `5m`, `1h`, `30d`, `250ms`, `5 min`, `30 s`, or plain seconds.
 
 use std::time::Duration;
 
@@ -15,7 +15,8 @@ pub fn parse(s: &str) -> Result<Duration, String> {
         "" | "s" | "sec" | "secs" | "second" | "seconds" => n * 1000,
         "m" | "min" | "mins" | "minute" | "minutes" => n * 60_000,
         "h" | "hour" | "hours" => n * 3_600_000,
-        other => return Err(format!("`{s}` has unknown unit `{other}` (ms, s, m, h)")),
+        "d" | "day" | "days" => n.saturating_mul(86_400_000),
+        other => return Err(format!("`{s}` has unknown unit `{other}` (ms, s, m, h, d)")),
     };
     if ms == 0 {
         return Err("the duration must be greater than zero".into());
@@ -37,7 +38,8 @@ mod tests {
         assert_eq!(parse("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse("7"), Ok(Duration::from_secs(7)));
         assert!(parse("0s").is_err());
-        assert!(parse("5d").unwrap_err().contains("unknown unit"));
+        assert_eq!(parse("90d"), Ok(Duration::from_secs(90 * 86_400)));
+        assert!(parse("5w").unwrap_err().contains("unknown unit"));
         assert!(parse("soon").is_err());
     }
 }

@@ -4,6 +4,7 @@
 
 use crate::redact::{is_sensitive_key, REDACTED};
 use crate::render::pods::{pod_changes, pods};
+use crate::render::ANN_ACCEPT_STATE_LOSS;
 use crate::spec::quantity::{flink_bytes, k8s_bytes, k8s_cpu};
 use crate::spec::{
     Catalog, Cluster, Component, JobId, JobKind, JobSpec, JobState, SpecError, UpgradeMode,
@@ -193,7 +194,8 @@ fn plan_job(id: &JobId, old: Option<&JobSpec>, desired: &Catalog) -> JobPlan {
                 p.reasons.push(format!("removed from {}", o.source.file));
                 match &o.job {
                     Some(j) if j.state == JobState::Running => {
-                        if o.kind == JobKind::SessionJob || j.upgrade_mode != UpgradeMode::Stateless {
+                        if o.kind == JobKind::SessionJob || j.upgrade_mode != UpgradeMode::Stateless
+                        {
                             p.reasons.push("the running job stops with a savepoint first; its savepoints are kept (adding it again resumes from them)".into());
                         } else {
                             p.state_loss = Some(
@@ -245,8 +247,32 @@ fn plan_job(id: &JobId, old: Option<&JobSpec>, desired: &Catalog) -> JobPlan {
     }
     if let Some(loss) = &p.state_loss {
         p.reasons.push(format!("STATE LOSS: {loss}"));
+        if desired.settings.guard_state_loss && !state_loss_accepted(old, desired.jobs.get(id)) {
+            p.action = Action::Error;
+            p.reasons.push(format!(
+                "refused by guardStateLoss: to accept, give the annotation {ANN_ACCEPT_STATE_LOSS} a new value in the definition{}",
+                if desired.jobs.contains_key(id) {
+                    " in this change"
+                } else {
+                    " before removing it"
+                }
+            ));
+        }
     }
     p
+}
+
+/// A change that loses state is acknowledged by a new value of the annotation in Git:
+/// one written for this change (a value that was already there acknowledges nothing
+/// new). A removal is acknowledged by the definition that runs carrying it.
+fn state_loss_accepted(old: Option<&JobSpec>, new: Option<&JobSpec>) -> bool {
+    fn ack(s: Option<&JobSpec>) -> Option<&String> {
+        s.and_then(|s| s.annotations.get(ANN_ACCEPT_STATE_LOSS))
+    }
+    match new {
+        Some(_) => ack(new).is_some() && ack(new) != ack(old),
+        None => ack(old).is_some(),
+    }
 }
 
 /// What a restart loses, when Git says to lose it: named so that no reviewer misses it.
@@ -257,6 +283,11 @@ fn state_loss(o: &JobSpec, n: &JobSpec, action: Action) -> Option<String> {
             "the current state is dropped: the job restarts from initialSavepointPath (savepointRedeployNonce)"
                 .into(),
         ),
+        Action::Resume
+            if mode(n) == Some(UpgradeMode::Stateless) && mode(o) != Some(UpgradeMode::Stateless) =>
+        {
+            Some("the job resumes without its savepoint: upgradeMode changed to stateless".into())
+        }
         Action::StatelessUpgrade if mode(o) != Some(UpgradeMode::Stateless) => Some(
             "the job restarts without its state: upgradeMode changed to stateless".into(),
         ),
@@ -718,10 +749,19 @@ spec:
         let p = plan(&catalog(&[("a.yaml", &stateless)]).jobs, &catalog(&[]));
         assert!(p.jobs[0].state_loss.is_some());
         // Restarts that drop the state are named; those that carry it are not.
-        let (_, reasons) = one("upgradeMode: savepoint", "upgradeMode: stateless\n    parallelism: 3");
-        assert!(reasons.last().unwrap().starts_with("STATE LOSS: "), "{reasons:?}");
+        let (_, reasons) = one(
+            "    parallelism: 2\n    upgradeMode: savepoint",
+            "    parallelism: 3\n    upgradeMode: stateless",
+        );
+        assert!(
+            reasons.last().unwrap().starts_with("STATE LOSS: "),
+            "{reasons:?}"
+        );
         let (_, reasons) = one("parallelism: 2", "parallelism: 3");
-        assert!(reasons.iter().all(|r| !r.contains("STATE LOSS")), "{reasons:?}");
+        assert!(
+            reasons.iter().all(|r| !r.contains("STATE LOSS")),
+            "{reasons:?}"
+        );
     }
 
     #[test]
@@ -876,7 +916,13 @@ spec:
         let bumped = base.replace(with, &format!("{with}    savepointRedeployNonce: 1\n"));
         let out = run(&[("a.yaml", &base)], &[("a.yaml", &bumped)]);
         assert_eq!(out[0].1, Action::Redeploy);
-        assert_eq!(out[0].2, vec!["savepointRedeployNonce (none) → 1"]);
+        assert_eq!(
+            out[0].2,
+            vec![
+                "savepointRedeployNonce (none) → 1",
+                "STATE LOSS: the current state is dropped: the job restarts from initialSavepointPath (savepointRedeployNonce)"
+            ]
+        );
     }
 
     #[test]
@@ -1169,6 +1215,58 @@ spec:
         assert_eq!(action, Action::LastStateUpgrade);
         let (action, _) = one_in(&ls, "upgradeMode: last-state", "upgradeMode: savepoint");
         assert_eq!(action, Action::SavepointUpgrade);
+    }
+
+    #[test]
+    fn guarded_state_loss_needs_a_fresh_acknowledgement_in_git() {
+        let guard = ("flinkops.yaml", "guardStateLoss: true\n");
+        let to_stateless = |extra: &str| {
+            APP.replace("upgradeMode: savepoint", "upgradeMode: stateless")
+                .replace("parallelism: 2", "parallelism: 3")
+                .replace(
+                    "  namespace: streaming\n",
+                    &format!("  namespace: streaming\n{extra}"),
+                )
+        };
+        let old = catalog(&[guard, ("a.yaml", APP)]);
+        let p = plan(&old.jobs, &catalog(&[guard, ("a.yaml", &to_stateless(""))]));
+        assert_eq!(p.jobs[0].action, Action::Error, "{:?}", p.jobs[0].reasons);
+        assert!(p.jobs[0].state_loss.is_some());
+        assert!(p.jobs[0]
+            .reasons
+            .last()
+            .unwrap()
+            .contains("refused by guardStateLoss"));
+        // Acknowledged in the same change: carried out (and named).
+        let ack =
+            "  annotations: {flinkops.io/accept-state-loss: '2026-11-26 reprocess from scratch'}\n";
+        let p = plan(
+            &old.jobs,
+            &catalog(&[guard, ("a.yaml", &to_stateless(ack))]),
+        );
+        assert_eq!(
+            p.jobs[0].action,
+            Action::StatelessUpgrade,
+            "{:?}",
+            p.jobs[0].reasons
+        );
+        // An old acknowledgement does not cover a new loss.
+        let acked_before = APP.replace(
+            "  namespace: streaming\n",
+            &format!("  namespace: streaming\n{ack}"),
+        );
+        let old = catalog(&[guard, ("a.yaml", &acked_before)]);
+        let p = plan(
+            &old.jobs,
+            &catalog(&[guard, ("a.yaml", &to_stateless(ack))]),
+        );
+        assert_eq!(p.jobs[0].action, Action::Error);
+        // Without the guard, the loss is only named.
+        let p = plan(
+            &catalog(&[("a.yaml", APP)]).jobs,
+            &catalog(&[("a.yaml", &to_stateless(""))]),
+        );
+        assert_eq!(p.jobs[0].action, Action::StatelessUpgrade);
     }
 
     fn one_in(base: &str, from: &str, to: &str) -> (Action, Vec<String>) {

@@ -261,8 +261,7 @@ pub fn reconcile_quietly<L: std::borrow::Borrow<LiveObject>>(
             if !catalog.jobs.contains_key(&id) && objects.is_empty() {
                 // A tombstone: kept for its retention, then forgotten.
                 let age = opts.unix_now.saturating_sub(removed.unix);
-                if age >= crate::cluster::ledger::TOMBSTONE_RETENTION_SECS && catalog.settings.prune
-                {
+                if age >= catalog.settings.tombstone_retention_secs && catalog.settings.prune {
                     work.action = Action::Delete;
                     work.reasons = vec![format!(
                         "the tombstone of a job removed at {} expired",
@@ -300,7 +299,17 @@ pub fn reconcile_quietly<L: std::borrow::Borrow<LiveObject>>(
             let failed_head = ledger
                 .and_then(|l| l.failed.as_ref())
                 .filter(|f| f.spec_hash == hash);
-            if let Some(f) = failed_head {
+            if work.action == Action::Error {
+                // Refused by the plan (guardStateLoss): what runs is left as it is.
+                if let Some(l) = ledger {
+                    let why = work.reasons.join("; ");
+                    if l.last_error.as_deref() != Some(why.as_str()) {
+                        let mut next = l.clone();
+                        next.last_error = Some(why);
+                        work.ledger = Some(next);
+                    }
+                }
+            } else if let Some(f) = failed_head {
                 // This spec already failed to deploy: wait for Git to change the job.
                 blocked_by_failure(ledger, f, &mut work);
             } else if spec.kind == JobKind::SessionJob && submits(spec, work.action) {
@@ -355,7 +364,7 @@ pub fn reconcile_quietly<L: std::borrow::Borrow<LiveObject>>(
                 next.health = Health::Blocked;
                 next.last_error = errors
                     .filter(|e| !e.is_empty())
-                    .or_else(|| work.reasons.first().cloned());
+                    .or_else(|| Some(work.reasons.join("; ")));
                 if &next != l {
                     work.ledger = Some(next);
                 }
@@ -1107,7 +1116,7 @@ spec:
         // A tombstone is quiet, then expires.
         assert!(reconcile(&none, C2, &live, &ledgers, &opts()).is_empty());
         let later = Options {
-            unix_now: opts().unix_now + crate::cluster::ledger::TOMBSTONE_RETENTION_SECS,
+            unix_now: opts().unix_now + crate::spec::settings::TOMBSTONE_RETENTION_SECS,
             ..opts()
         };
         let work = reconcile(&none, C2, &live, &ledgers, &later);
@@ -1124,6 +1133,33 @@ spec:
         assert_eq!(l.last_savepoint(), Some(sp));
         carry_out(&work, &mut live, &mut ledgers);
         assert_eq!(ledgers.values().next().unwrap().removed, None);
+    }
+
+    #[test]
+    fn a_state_loss_refused_by_the_guard_leaves_the_job_running() {
+        let guard = ("flinkops.yaml", "guardStateLoss: true\n");
+        let app = APP.replace(
+            "    parallelism: 2\n",
+            "    parallelism: 2\n    upgradeMode: savepoint\n",
+        );
+        let (live, ledgers) = synced(&[guard, ("a.yaml", &app)], C1);
+        let stateless = app
+            .replace("upgradeMode: savepoint", "upgradeMode: stateless")
+            .replace("parallelism: 2", "parallelism: 1");
+        let work = reconcile(
+            &catalog(&[guard, ("a.yaml", &stateless)]),
+            C2,
+            &live,
+            &ledgers,
+            &opts(),
+        );
+        assert_eq!(work[0].action, Action::Error);
+        assert!(
+            work[0].apply.is_empty() && work[0].upgrade.is_none(),
+            "{work:?}"
+        );
+        let why = work[0].ledger.as_ref().unwrap().last_error.clone().unwrap();
+        assert!(why.contains("refused by guardStateLoss"), "{why}");
     }
 
     #[test]

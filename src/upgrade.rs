@@ -270,6 +270,26 @@ pub fn carry(action: Action, old: &JobSpec, new: &JobSpec) -> Carry {
     }
 }
 
+/// Where a job that is not running resumes: its last recorded savepoint (or what it last
+/// restored from). A job added back after its removal from Git resumes from its
+/// tombstone's lineage the same way, unless Git names a different `initialSavepointPath`
+/// than the one it was removed with (the same one is no instruction: it was there all
+/// along).
+pub fn resume_point(ledger: &Ledger, target: &JobSpec) -> Option<String> {
+    let initial = |s: Option<&JobSpec>| {
+        s.and_then(|s| s.job.as_ref())
+            .and_then(|j| j.initial_savepoint_path.clone())
+    };
+    let wanted = initial(Some(target));
+    if ledger.removed.is_some() && wanted.is_some() && wanted != initial(ledger.spec.as_ref()) {
+        return wanted;
+    }
+    ledger
+        .last_savepoint()
+        .map(str::to_string)
+        .or_else(|| ledger.restore_from.clone())
+}
+
 /// Whether the deployed target is expected to run (not suspended).
 pub fn target_runs(target: &JobSpec) -> bool {
     target
@@ -520,6 +540,47 @@ spec:
         );
         assert!(target_runs(&running("savepoint")));
         assert!(!target_runs(&suspended("savepoint")));
+    }
+
+    #[test]
+    fn a_job_added_back_resumes_from_its_lineage_unless_git_names_another_savepoint() {
+        let with_initial = |path: &str| {
+            let mut s = spec("savepoint", "running");
+            s.job.as_mut().unwrap().initial_savepoint_path = Some(path.into());
+            s
+        };
+        let mut tomb = Ledger {
+            spec: Some(with_initial("file:///sp/first")),
+            removed: Some(crate::cluster::ledger::Removal {
+                commit: "c".into(),
+                at: String::new(),
+                unix: 1,
+            }),
+            ..Default::default()
+        };
+        tomb.record_savepoint(SavepointRecord {
+            path: "file:///sp/removal".into(),
+            commit: "c".into(),
+            reason: "removal".into(),
+            at: String::new(),
+            unix: 1,
+        });
+        // The same file comes back: its old initialSavepointPath is no instruction.
+        assert_eq!(
+            resume_point(&tomb, &with_initial("file:///sp/first")).as_deref(),
+            Some("file:///sp/removal")
+        );
+        // Git names another one: it wins.
+        assert_eq!(
+            resume_point(&tomb, &with_initial("file:///sp/other")).as_deref(),
+            Some("file:///sp/other")
+        );
+        // Not a tombstone (a suspended job resuming): the recorded savepoint.
+        tomb.removed = None;
+        assert_eq!(
+            resume_point(&tomb, &with_initial("file:///sp/other")).as_deref(),
+            Some("file:///sp/removal")
+        );
     }
 
     fn upgrade_to(target: &JobSpec) -> Upgrade {

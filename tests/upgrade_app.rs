@@ -783,7 +783,10 @@ async fn no_change_in_git_costs_the_job_its_state() {
     let steps: [(&str, String); 3] = [
         (
             "allowNonRestoredState alone",
-            base.replace("    upgradeMode: savepoint", "    upgradeMode: savepoint\n    allowNonRestoredState: true"),
+            base.replace(
+                "    upgradeMode: savepoint",
+                "    upgradeMode: savepoint\n    allowNonRestoredState: true",
+            ),
         ),
         ("a new log file alone", with_log.clone()),
         (

@@ -93,9 +93,6 @@ pub struct Removal {
     pub unix: u64,
 }
 
-/// How long a removed job's tombstone (its savepoint lineage) is kept.
-pub const TOMBSTONE_RETENTION_SECS: u64 = 90 * 24 * 3600;
-
 impl Ledger {
     /// Records an event, keeping the newest `HISTORY_LIMIT` entries.
     pub fn record(&mut self, entry: HistoryEntry) {

@@ -261,12 +261,7 @@ impl Executor<'_> {
     ) -> Result<Step, StepError> {
         let (target, old, carry) = specs_and_carry(ledger, &up);
         let restore_now = match carry {
-            Carry::LastRecorded => Some(
-                ledger
-                    .last_savepoint()
-                    .map(str::to_string)
-                    .or_else(|| ledger.restore_from.clone()),
-            ),
+            Carry::LastRecorded => Some(upgrade::resume_point(ledger, &target)),
             Carry::Savepoint | Carry::LatestCheckpoint | Carry::Nothing | Carry::Initial => None,
         };
         if let Some(restore) = restore_now {

@@ -18,6 +18,9 @@ pub const LABEL_JOB: &str = "flinkops.io/job";
 pub const ANN_COMMIT: &str = "flinkops.io/commit";
 pub const ANN_SOURCE: &str = "flinkops.io/source";
 pub const ANN_SPEC_HASH: &str = "flinkops.io/spec-hash";
+/// Set (to a new value) in a definition to accept a change that loses the job's state
+/// when the settings' `guardStateLoss` is on.
+pub const ANN_ACCEPT_STATE_LOSS: &str = "flinkops.io/accept-state-loss";
 /// On pod templates: changes with the ConfigMap so that a configuration change rolls the
 /// pods (Flink reads its configuration only at start).
 pub const ANN_CONFIG_HASH: &str = "flinkops.io/config-hash";

@@ -43,7 +43,7 @@ fn is_label(s: &str) -> bool {
 /// prunes and tells apart its objects. A definition may not set them.
 pub fn is_flinkops_key(key: &str) -> bool {
     use crate::render::{LABEL_COMPONENT, LABEL_MANAGED_BY, LABEL_NAME};
-    key.starts_with("flinkops.io/")
+    (key.starts_with("flinkops.io/") && key != crate::render::ANN_ACCEPT_STATE_LOSS)
         || [LABEL_MANAGED_BY, LABEL_NAME, LABEL_COMPONENT].contains(&key)
 }
 

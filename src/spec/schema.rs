@@ -302,6 +302,13 @@ struct SettingsFile {
     prune: Option<bool>,
     /// Revert changes made by hand to managed fields. Default true.
     self_heal: Option<bool>,
+    /// How long the ledger of a job removed from Git is kept as its tombstone (savepoint
+    /// lineage that adding the job again resumes from), e.g. `90d`, `12h`. Default `90d`.
+    tombstone_retention: Option<String>,
+    /// Refuse a change that loses a job's state (a switch to stateless, a redeploy nonce,
+    /// removing a stateless job) unless its definition acknowledges it by a new value of
+    /// the annotation `flinkops.io/accept-state-loss`. Default false.
+    guard_state_loss: Option<bool>,
     defaults: Option<Defaults>,
 }
 

@@ -22,7 +22,15 @@ pub struct Settings {
     pub prune: bool,
     /// Revert changes made by hand to managed fields.
     pub self_heal: bool,
+    /// How long a removed job's tombstone (its savepoint lineage) is kept, in seconds.
+    pub tombstone_retention_secs: u64,
+    /// A change that loses a job's state is refused unless the definition acknowledges
+    /// it (`flinkops.io/accept-state-loss`).
+    pub guard_state_loss: bool,
 }
+
+/// Default `tombstoneRetention`: 90 days.
+pub const TOMBSTONE_RETENTION_SECS: u64 = 90 * 24 * 3600;
 
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Defaults {
@@ -48,6 +56,8 @@ impl Default for Settings {
             defaults: Defaults::default(),
             prune: true,
             self_heal: true,
+            tombstone_retention_secs: TOMBSTONE_RETENTION_SECS,
+            guard_state_loss: false,
         }
     }
 }
@@ -134,6 +144,15 @@ pub fn decode_settings(cx: &mut Cx, root: &Node) -> Settings {
     }
     s.prune = f.boolean(cx, "prune").unwrap_or(true);
     s.self_heal = f.boolean(cx, "selfHeal").unwrap_or(true);
+    s.guard_state_loss = f.boolean(cx, "guardStateLoss").unwrap_or(false);
+    if let Some(node) = f.take("tombstoneRetention") {
+        if let Some(v) = super::decode::string(cx, node, "tombstoneRetention") {
+            match crate::duration::parse(&v) {
+                Ok(d) => s.tombstone_retention_secs = d.as_secs().max(1),
+                Err(e) => cx.error(node.pos, "tombstoneRetention", e),
+            }
+        }
+    }
     if let Some(node) = f.take("defaults") {
         s.defaults = decode_defaults(cx, node);
     }

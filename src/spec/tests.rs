@@ -395,6 +395,24 @@ fn settings_errors_mean_the_repository_did_not_load_as_a_whole() {
 }
 
 #[test]
+fn tombstone_retention_is_a_duration() {
+    let c = load(&snapshot(&[("flinkops.yaml", "tombstoneRetention: 12h\n")]));
+    assert_eq!(c.settings.tombstone_retention_secs, 12 * 3600);
+    assert_eq!(
+        load(&snapshot(&[])).settings.tombstone_retention_secs,
+        super::settings::TOMBSTONE_RETENTION_SECS
+    );
+    let c = load(&snapshot(&[(
+        "flinkops.yaml",
+        "tombstoneRetention: soon\n",
+    )]));
+    assert_eq!(
+        c.errors().iter().map(|e| e.to_string()).collect::<Vec<_>>(),
+        vec!["flinkops.yaml:1:21: tombstoneRetention: `soon` is not a duration (e.g. 30s, 5m, 1h)"]
+    );
+}
+
+#[test]
 fn non_flink_documents_and_missing_names_are_file_errors() {
     let text = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n---\napiVersion: flink.apache.org/v1beta1\nkind: FlinkDeployment\nmetadata: {}\nspec: {}\n";
     let errs = errors(&[("x.yaml", text)]);
