@@ -3,6 +3,7 @@
 use crate::daemon::follow::Source;
 use crate::daemon::webhook::Secret;
 use crate::diff::{self, Side};
+use crate::escape::terminal;
 use crate::render;
 use crate::source::remote::{Credentials, Location, Mirror};
 use crate::source::Repo;
@@ -548,33 +549,35 @@ async fn sync_cmd(
     )
     .await?;
     let mut out = std::io::stdout().lock();
+    // Job names, file names, errors from the cluster and Flink: one line each, escaped.
+    let t = |s: &dyn std::fmt::Display| terminal(&s.to_string()).into_owned();
     for e in &report.catalog_errors {
-        writeln!(out, "error: {e}")?;
+        writeln!(out, "error: {}", t(e))?;
     }
     for o in &report.outcomes {
         let mut line = format!(
             "{} {}: {} (applied {}, deleted {})",
-            o.id,
+            t(&o.id),
             o.action.as_str(),
             if o.error.is_some() { "failed" } else { "ok" },
             o.applied,
             o.deleted
         );
         for d in &o.drift {
-            line.push_str(&format!("\n    drift reverted: {d}"));
+            line.push_str(&format!("\n    drift reverted: {}", t(d)));
         }
         if let (Some(n), None) = (&o.note, &o.error) {
-            line.push_str(&format!("\n    {n}"));
+            line.push_str(&format!("\n    {}", t(n)));
         }
         if let Some(e) = &o.error {
-            line.push_str(&format!("\n    {e}"));
+            line.push_str(&format!("\n    {}", t(e)));
         }
         writeln!(out, "{line}")?;
     }
     writeln!(
         out,
         "synced {} in {} ms: {} jobs with work, {} failed",
-        &report.commit[..12.min(report.commit.len())],
+        crate::escape::short_commit(&report.commit),
         report.elapsed.as_millis(),
         report.outcomes.len(),
         report.outcomes.iter().filter(|o| o.error.is_some()).count()
@@ -606,9 +609,9 @@ fn validate(args: &RepoArgs, rev: &str, format: ValidateFormat) -> Result<i32> {
         }
         ValidateFormat::Text => {
             for e in &errors {
-                writeln!(out, "{e}")?;
+                writeln!(out, "{}", terminal(&e.to_string()))?;
             }
-            let short = &commit[..12.min(commit.len())];
+            let short = crate::escape::short_commit(&commit);
             if errors.is_empty() {
                 writeln!(
                     out,
@@ -677,7 +680,7 @@ fn render_cmd(args: &RepoArgs, rev: &str, job: Option<&str>, output: RenderForma
         })
         .collect();
     for e in &relevant {
-        eprintln!("error: {e}");
+        eprintln!("error: {}", terminal(&e.to_string()));
     }
     Ok(if relevant.is_empty() {
         EXIT_OK

@@ -5,8 +5,9 @@
 
 use crate::cluster::daemon_status::DaemonStatus;
 use crate::cluster::ledger::{Health, Ledger};
+use crate::escape::{html as escape, short_commit, url_path_segment};
 use crate::spec::JobId;
-use crate::status::{job_json, short, upgrade_text};
+use crate::status::{job_json, upgrade_text};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
@@ -39,33 +40,19 @@ pub fn json(s: &Snapshot) -> String {
     serde_json::to_string_pretty(&v).unwrap_or_default() + "\n"
 }
 
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// A commit, linked to the repository's web page for it when `web_url` is set (GitHub and
-/// GitLab both answer `<url>/commit/<sha>`).
+/// GitLab both answer `<url>/commit/<sha>`). The URL is http(s) (checked on the command
+/// line); the commit, read from the cluster, is percent-encoded as one path segment.
 fn commit_cell(commit: &str, web_url: Option<&str>) -> String {
     if commit.is_empty() {
         return "-".into();
     }
-    let text = escape(short(commit));
+    let text = escape(short_commit(commit));
     match web_url {
         Some(url) => format!(
             "<a href=\"{}/commit/{}\" title=\"{}\"><code>{text}</code></a>",
             escape(url.trim_end_matches('/')),
-            escape(commit),
+            escape(&url_path_segment(commit)),
             escape(commit)
         ),
         None => format!("<code title=\"{}\">{text}</code>", escape(commit)),
@@ -232,6 +219,26 @@ mod tests {
         let plain = html(&snapshot(), None);
         assert!(plain.contains("<code title=\"0123456789abcdef0123\">0123456789ab</code>"));
         assert!(!plain.contains("<a href"));
+    }
+
+    #[test]
+    fn hostile_commits_neither_panic_nor_escape_their_link() {
+        let mut s = snapshot();
+        let l = s.ledgers.values_mut().next().unwrap();
+        l.applied_commit = "0123456789aé€\" onmouseover=\"x".into();
+        let page = html(&s, Some("https://git.example.com/jobs"));
+        assert!(
+            page.contains("href=\"https://git.example.com/jobs/commit/0123456789a%C3%A9%E2%82%AC%22%20onmouseover%3D%22x\""),
+            "{page}"
+        );
+        assert!(page.contains("<code>0123456789aé</code>"), "{page}");
+        l_last_error_is_shown_escaped(&mut s);
+    }
+
+    fn l_last_error_is_shown_escaped(s: &mut Snapshot) {
+        let l = s.ledgers.values_mut().next().unwrap();
+        l.last_error = Some("a\x1b[2Jb".into());
+        assert!(html(s, None).contains("a\\x1b[2Jb"));
     }
 
     #[test]
