@@ -180,7 +180,7 @@ pub struct RunArgs {
     pub listen: Option<std::net::SocketAddr>,
     /// The repository's web page (e.g. https://github.com/org/flink-jobs): commits on the
     /// status page link to `<URL>/commit/<sha>`.
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", value_parser = parse_web_url)]
     pub repo_web_url: Option<String>,
     /// File holding the webhook secret (GitHub: the HMAC secret; GitLab: the secret
     /// token); without it, the FLINKOPS_WEBHOOK_SECRET environment variable. Without
@@ -743,6 +743,31 @@ async fn shutdown_signal() {
 
 pub use crate::duration::parse as parse_duration;
 
+/// `--repo-web-url`: an http(s) URL and nothing else, as it becomes the start of every
+/// commit link on the status page (`javascript:` or `data:` would run in the reader's
+/// browser). No query or fragment, which would swallow the `/commit/<sha>` after it.
+fn parse_web_url(s: &str) -> std::result::Result<String, String> {
+    let lower = s.to_ascii_lowercase();
+    let rest = lower
+        .strip_prefix("https://")
+        .or_else(|| lower.strip_prefix("http://"))
+        .ok_or_else(|| format!("`{}` is not an http(s) URL", terminal(s)))?;
+    let host = rest.split('/').next().unwrap_or_default();
+    if host.is_empty() {
+        return Err(format!("`{}` has no host", terminal(s)));
+    }
+    if let Some(c) = s.chars().find(|c| {
+        c.is_whitespace() || c.is_control() || matches!(c, '?' | '#' | '"' | '<' | '>' | '\\' | '`')
+    }) {
+        return Err(format!(
+            "`{}` holds {:?}: give the repository's page, e.g. https://github.com/org/flink-jobs",
+            terminal(s),
+            c
+        ));
+    }
+    Ok(s.to_string())
+}
+
 fn parse_job_id_arg(s: &str) -> std::result::Result<JobId, String> {
     parse_job_id(s).map_err(|e| e.to_string())
 }
@@ -756,5 +781,40 @@ pub fn parse_job_id(s: &str) -> Result<JobId> {
             })
         }
         _ => bail!("`{s}` is not NAMESPACE/NAME"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repo_web_url_is_http_or_https_only() {
+        for ok in [
+            "https://github.com/org/flink-jobs",
+            "http://git.internal:8080/org/jobs/",
+            "HTTPS://GitLab.example.com/a/b",
+        ] {
+            assert_eq!(parse_web_url(ok).as_deref(), Ok(ok));
+        }
+        for bad in [
+            "javascript:alert(1)",
+            "JavaScript://%0aalert(1)",
+            "data:text/html,<script>",
+            "//evil.example.com",
+            "ftp://x/y",
+            "https://",
+            "https:///path",
+            "https://x/y?q=1",
+            "https://x/y#f",
+            "https://x/\"onmouseover=\"",
+            "https://x/a b",
+            "https://x/\x1b[2J",
+        ] {
+            assert!(parse_web_url(bad).is_err(), "{bad}");
+        }
+        assert!(parse_web_url("javascript:alert(1)")
+            .unwrap_err()
+            .contains("is not an http(s) URL"));
     }
 }
