@@ -473,6 +473,10 @@ spec:
         )
     }
 
+    fn diff_of<'a>(r: &'a Report, name: &str) -> &'a str {
+        &r.objects.iter().find(|o| o.name == name).unwrap().diff
+    }
+
     #[test]
     fn unchanged_jobs_have_no_object_diffs() {
         let r = report_of(&[("a.yaml", APP)], &[("a.yaml", APP)]);
@@ -512,12 +516,7 @@ spec:
         assert!(r.plan.jobs[0]
             .reasons
             .contains(&"flinkConfiguration s3.secret-key <redacted> → <redacted>".to_string()));
-        let tm = &r
-            .objects
-            .iter()
-            .find(|o| o.name == "orders-taskmanager")
-            .unwrap()
-            .diff;
+        let tm = diff_of(&r, "orders-taskmanager");
         assert!(tm.contains("-  replicas: 2\n+  replicas: 4\n"), "{tm}");
         assert!(tm.starts_with("--- Deployment streaming/orders-taskmanager (base)\n"));
         let svc = r.objects.iter().find(|o| o.name == "orders-rest").unwrap();
@@ -595,16 +594,10 @@ spec:
 
     /// A job whose configuration holds each documented kind of credential, nested and
     /// multi-line ones included.
-    const SECRETS: &str = "\
-apiVersion: flink.apache.org/v1beta1
-kind: FlinkDeployment
-metadata:
-  name: orders
-  namespace: streaming
-spec:
-  image: flink:2.0
-  flinkConfiguration:
-    fs.s3a.secret.key: S3A-SECRET-1
+    fn secrets() -> String {
+        APP.replace(
+            "    s3.secret-key: old-secret\n",
+            "    fs.s3a.secret.key: S3A-SECRET-1
     fs.s3a.access.key: S3A-ACCESS-1
     fs.azure.account.key.acct.blob.core.windows.net: AZURE-KEY-1
     metrics.reporter.dghttp.apikey: DD-APIKEY-1
@@ -613,11 +606,9 @@ spec:
       org.apache.kafka.common.security.plain.PlainLoginModule required
       username=\"u\"
       password=\"JAAS-PW-1\";
-    pipeline.name: orders
-  job:
-    jarURI: local:///opt/flink/usrlib/orders.jar
-    parallelism: 2
-";
+",
+        )
+    }
 
     const SECRET_VALUES: [&str; 6] = [
         "S3A-SECRET",
@@ -643,21 +634,18 @@ spec:
     #[test]
     fn no_documented_credential_reaches_a_diff_or_plan() {
         // Created: every object whole.
-        let r = report_of(&[], &[("a.yaml", SECRETS)]);
+        let secrets = secrets();
+        assert!(secrets.contains("JAAS-PW-1"));
+        let r = report_of(&[], &[("a.yaml", &secrets)]);
         assert!(!r.objects.is_empty());
         assert_no_secret(&r);
         // Changed: the secrets change along with the parallelism.
-        let changed = SECRETS
+        let changed = secrets
             .replace("-1", "-2")
             .replace("parallelism: 2", "parallelism: 3");
-        let r = report_of(&[("a.yaml", SECRETS)], &[("a.yaml", &changed)]);
+        let r = report_of(&[("a.yaml", &secrets)], &[("a.yaml", &changed)]);
         assert_no_secret(&r);
-        let cm = &r
-            .objects
-            .iter()
-            .find(|o| o.kind == "ConfigMap")
-            .unwrap()
-            .diff;
+        let cm = diff_of(&r, "orders-config");
         assert!(cm.contains("key: <redacted>"), "{cm}");
         assert!(r.plan.jobs[0]
             .reasons
