@@ -375,7 +375,7 @@ pub fn to_markdown(r: &Report) -> String {
             };
             let row = format!(
                 "| {} | {action} | {} |\n",
-                markdown_inline(&format!("{}/{}", j.namespace, j.name)),
+                escape::markdown_cell_code(&format!("{}/{}", j.namespace, j.name)),
                 why.join("<br>")
             );
             if !c.push(&row) {
@@ -563,7 +563,7 @@ spec:
         let r = report_of(&[("a.yaml", APP)], &[("a.yaml", &changed)]);
         let md = to_markdown(&r);
         assert!(
-            md.contains("| streaming/orders | **stateless-upgrade** | parallelism 2 → 4<br>taskManager.replicas 2 → 4 |"),
+            md.contains("| `streaming/orders` | **stateless-upgrade** | parallelism 2 → 4<br>taskManager.replicas 2 → 4 |"),
             "{md}"
         );
         assert!(md.contains(

@@ -102,6 +102,33 @@ pub fn markdown_inline(s: &str) -> String {
     out
 }
 
+/// A code span for a Markdown table cell (a job's `namespace/name`): shown as it is, as code
+/// is not read as markup or mentions; the delimiters outgrow any backtick run inside, line
+/// breaks become spaces and `|` is `\|`, which GFM tables read as `|` even in code.
+pub fn markdown_cell_code(s: &str) -> String {
+    let mut body = String::with_capacity(s.len() + 4);
+    for c in s.chars() {
+        match c {
+            '\r' | '\n' | '\u{2028}' | '\u{2029}' => body.push(' '),
+            '|' => body.push_str("\\|"),
+            c if is_hazard(c) => visible(c, &mut body),
+            c => body.push(c),
+        }
+    }
+    let fence = "`".repeat(longest_backtick_run(&body) + 1);
+    // A space on each side when the text starts or ends with a backtick (stripped again).
+    let pad = if body.starts_with('`') || body.ends_with('`') {
+        " "
+    } else {
+        ""
+    };
+    format!("{fence}{pad}{body}{pad}{fence}")
+}
+
+fn longest_backtick_run(s: &str) -> usize {
+    s.split(|c| c != '`').map(str::len).max().unwrap_or(0)
+}
+
 /// For text inside raw HTML in Markdown (e.g. `<summary>`), where Markdown escapes are not
 /// read: HTML-escaped, on one line, references broken.
 pub fn markdown_html(s: &str) -> String {
@@ -124,8 +151,7 @@ pub fn markdown_html(s: &str) -> String {
 /// backticks inside, so no line of the body can close it. Hazards other than the line
 /// breaks become visible escapes (a lone CR would start a new line in Markdown).
 pub fn markdown_code_block(info: &str, body: &str) -> String {
-    let longest = body.split(|c| c != '`').map(str::len).max().unwrap_or(0);
-    let fence = "`".repeat(longest.max(2) + 1);
+    let fence = "`".repeat(longest_backtick_run(body).max(2) + 1);
     let mut out = format!("{fence}{info}\n");
     for line in body.lines() {
         out.push_str(&terminal(line));
@@ -287,6 +313,20 @@ mod tests {
                 _ => {}
             }
         }
+    }
+
+    #[test]
+    fn markdown_cell_code_holds_any_text_on_one_cell() {
+        assert_eq!(markdown_cell_code("streaming/orders"), "`streaming/orders`");
+        assert_eq!(markdown_cell_code("a|b"), "`a\\|b`");
+        assert_eq!(markdown_cell_code("a`b``c"), "```a`b``c```");
+        assert_eq!(markdown_cell_code("`a"), "`` `a ``");
+        assert_eq!(markdown_cell_code("a\r\n\nb\x1b"), "`a   b\\x1b`");
+        assert_eq!(
+            markdown_cell_code("<img> @u"),
+            "`<img> @u`",
+            "code is shown, not read"
+        );
     }
 
     #[test]
