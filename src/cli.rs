@@ -3,6 +3,7 @@
 use crate::daemon::follow::Source;
 use crate::daemon::webhook::Secret;
 use crate::diff::{self, Side};
+use crate::escape::terminal;
 use crate::render;
 use crate::source::remote::{Credentials, Location, Mirror};
 use crate::source::Repo;
@@ -179,7 +180,7 @@ pub struct RunArgs {
     pub listen: Option<std::net::SocketAddr>,
     /// The repository's web page (e.g. https://github.com/org/flink-jobs): commits on the
     /// status page link to `<URL>/commit/<sha>`.
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", value_parser = parse_web_url)]
     pub repo_web_url: Option<String>,
     /// File holding the webhook secret (GitHub: the HMAC secret; GitLab: the secret
     /// token); without it, the FLINKOPS_WEBHOOK_SECRET environment variable. Without
@@ -548,33 +549,35 @@ async fn sync_cmd(
     )
     .await?;
     let mut out = std::io::stdout().lock();
+    // Job names, file names, errors from the cluster and Flink: one line each, escaped.
+    let t = |s: &dyn std::fmt::Display| terminal(&s.to_string()).into_owned();
     for e in &report.catalog_errors {
-        writeln!(out, "error: {e}")?;
+        writeln!(out, "error: {}", t(e))?;
     }
     for o in &report.outcomes {
         let mut line = format!(
             "{} {}: {} (applied {}, deleted {})",
-            o.id,
+            t(&o.id),
             o.action.as_str(),
             if o.error.is_some() { "failed" } else { "ok" },
             o.applied,
             o.deleted
         );
         for d in &o.drift {
-            line.push_str(&format!("\n    drift reverted: {d}"));
+            line.push_str(&format!("\n    drift reverted: {}", t(d)));
         }
         if let (Some(n), None) = (&o.note, &o.error) {
-            line.push_str(&format!("\n    {n}"));
+            line.push_str(&format!("\n    {}", t(n)));
         }
         if let Some(e) = &o.error {
-            line.push_str(&format!("\n    {e}"));
+            line.push_str(&format!("\n    {}", t(e)));
         }
         writeln!(out, "{line}")?;
     }
     writeln!(
         out,
         "synced {} in {} ms: {} jobs with work, {} failed",
-        &report.commit[..12.min(report.commit.len())],
+        crate::escape::short_commit(&report.commit),
         report.elapsed.as_millis(),
         report.outcomes.len(),
         report.outcomes.iter().filter(|o| o.error.is_some()).count()
@@ -606,9 +609,9 @@ fn validate(args: &RepoArgs, rev: &str, format: ValidateFormat) -> Result<i32> {
         }
         ValidateFormat::Text => {
             for e in &errors {
-                writeln!(out, "{e}")?;
+                writeln!(out, "{}", terminal(&e.to_string()))?;
             }
-            let short = &commit[..12.min(commit.len())];
+            let short = crate::escape::short_commit(&commit);
             if errors.is_empty() {
                 writeln!(
                     out,
@@ -685,7 +688,7 @@ fn render_cmd(args: &RepoArgs, rev: &str, job: Option<&str>, output: RenderForma
         })
         .collect();
     for e in &relevant {
-        eprintln!("error: {e}");
+        eprintln!("error: {}", terminal(&e.to_string()));
     }
     Ok(if relevant.is_empty() {
         EXIT_OK
@@ -748,6 +751,31 @@ async fn shutdown_signal() {
 
 pub use crate::duration::parse as parse_duration;
 
+/// `--repo-web-url`: an http(s) URL and nothing else, as it becomes the start of every
+/// commit link on the status page (`javascript:` or `data:` would run in the reader's
+/// browser). No query or fragment, which would swallow the `/commit/<sha>` after it.
+fn parse_web_url(s: &str) -> std::result::Result<String, String> {
+    let lower = s.to_ascii_lowercase();
+    let rest = lower
+        .strip_prefix("https://")
+        .or_else(|| lower.strip_prefix("http://"))
+        .ok_or_else(|| format!("`{}` is not an http(s) URL", terminal(s)))?;
+    let host = rest.split('/').next().unwrap_or_default();
+    if host.is_empty() {
+        return Err(format!("`{}` has no host", terminal(s)));
+    }
+    if let Some(c) = s.chars().find(|c| {
+        c.is_whitespace() || c.is_control() || matches!(c, '?' | '#' | '"' | '<' | '>' | '\\' | '`')
+    }) {
+        return Err(format!(
+            "`{}` holds {:?}: give the repository's page, e.g. https://github.com/org/flink-jobs",
+            terminal(s),
+            c
+        ));
+    }
+    Ok(s.to_string())
+}
+
 fn parse_job_id_arg(s: &str) -> std::result::Result<JobId, String> {
     parse_job_id(s).map_err(|e| e.to_string())
 }
@@ -761,5 +789,40 @@ pub fn parse_job_id(s: &str) -> Result<JobId> {
             })
         }
         _ => bail!("`{s}` is not NAMESPACE/NAME"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repo_web_url_is_http_or_https_only() {
+        for ok in [
+            "https://github.com/org/flink-jobs",
+            "http://git.internal:8080/org/jobs/",
+            "HTTPS://GitLab.example.com/a/b",
+        ] {
+            assert_eq!(parse_web_url(ok).as_deref(), Ok(ok));
+        }
+        for bad in [
+            "javascript:alert(1)",
+            "JavaScript://%0aalert(1)",
+            "data:text/html,<script>",
+            "//evil.example.com",
+            "ftp://x/y",
+            "https://",
+            "https:///path",
+            "https://x/y?q=1",
+            "https://x/y#f",
+            "https://x/\"onmouseover=\"",
+            "https://x/a b",
+            "https://x/\x1b[2J",
+        ] {
+            assert!(parse_web_url(bad).is_err(), "{bad}");
+        }
+        assert!(parse_web_url("javascript:alert(1)")
+            .unwrap_err()
+            .contains("is not an http(s) URL"));
     }
 }

@@ -1,8 +1,8 @@
 //! The offline diff: plan plus object diffs between two catalogs, and its text, Markdown
 //! and JSON forms. Pure: catalogs in, a report and strings out.
 
+use crate::escape::{self, markdown_html, markdown_inline, short_commit, terminal};
 use crate::plan::{self, Action, Plan};
-use crate::redact::redact_lines;
 use crate::render::{self, Object};
 use crate::spec::{Catalog, JobSpec};
 use serde::Serialize;
@@ -98,7 +98,14 @@ pub fn object_diffs(old: &[Object], new: &[Object]) -> Vec<ObjectDiff> {
     }
     let mut out = Vec::new();
     for ((namespace, name, kind), (a, b)) in pairs {
-        let text = |o: Option<&Object>| o.map(|o| redact_lines(&o.to_yaml())).unwrap_or_default();
+        // Credentials go before the text is made: what is diffed is already redacted.
+        let text = |o: Option<&Object>| {
+            o.map(|o| {
+                serde_yaml::to_string(&crate::redact::object(&o.body))
+                    .expect("JSON values serialize to YAML")
+            })
+            .unwrap_or_default()
+        };
         let (ta, tb) = (text(a), text(b));
         if ta == tb {
             continue;
@@ -180,10 +187,6 @@ pub fn summary(plan: &Plan) -> String {
     }
 }
 
-fn short(c: &str) -> &str {
-    &c[..c.len().min(12)]
-}
-
 struct Paint(bool);
 
 impl Paint {
@@ -221,35 +224,46 @@ impl Paint {
     }
 }
 
+/// The plan for a terminal or CI log. Every string from the repository or the cluster
+/// goes through `escape::terminal`, so only flinkops' own colour codes and line breaks
+/// reach the output.
 pub fn to_text(r: &Report, color: bool) -> String {
     let p = Paint(color);
-    let mut s = format!("flinkops plan: {} → {}\n\n", short(&r.base), short(&r.head));
+    let mut s = format!(
+        "flinkops plan: {} → {}\n\n",
+        terminal(short_commit(&r.base)),
+        terminal(short_commit(&r.head))
+    );
+    let id = |j: &plan::JobPlan| terminal(&format!("{}/{}", j.namespace, j.name)).into_owned();
     let width = r
         .plan
         .jobs
         .iter()
-        .map(|j| j.namespace.len() + j.name.len() + 1)
+        .map(|j| id(j).chars().count())
         .max()
         .unwrap_or(0);
     for j in r.plan.jobs.iter().filter(|j| j.action != Action::None) {
-        let id = format!("{}/{}", j.namespace, j.name);
         s.push_str(&format!(
-            "  {} {id:<width$}  {}\n",
+            "  {} {:<width$}  {}\n",
             p.action(j.action, symbol(j.action)),
+            id(j),
             p.action(j.action, j.action.as_str())
         ));
         for reason in &j.reasons {
-            s.push_str(&format!("      {reason}\n"));
+            s.push_str(&format!("      {}\n", terminal(reason)));
         }
         for e in &j.errors {
-            s.push_str(&format!("      {}\n", p.wrap("31", &e.to_string())));
+            s.push_str(&format!(
+                "      {}\n",
+                p.wrap("31", &terminal(&e.to_string()))
+            ));
         }
     }
     for e in &r.plan.errors {
         s.push_str(&format!(
             "  {} {}\n",
             p.wrap("31;1", "!"),
-            p.wrap("31", &e.to_string())
+            p.wrap("31", &terminal(&e.to_string()))
         ));
     }
     s.push_str(&format!("\nPlan: {}.\n", summary(&r.plan)));
@@ -257,44 +271,101 @@ pub fn to_text(r: &Report, color: bool) -> String {
     if !quiet.is_empty() {
         s.push_str("\nRe-applied with only the commit and spec-hash annotations changed:\n");
         for o in quiet {
-            s.push_str(&format!("  {} {}/{}\n", o.kind, o.namespace, o.name));
+            s.push_str(&format!("  {}\n", terminal(&object_label(o))));
         }
     }
     for o in loud {
         s.push('\n');
         for line in o.diff.lines() {
-            s.push_str(&p.diff_line(line));
+            s.push_str(&p.diff_line(&terminal(line)));
             s.push('\n');
         }
     }
     s
 }
 
-/// GitHub rejects comments over 65,536 characters; object diffs are cut before that.
-const MARKDOWN_BUDGET: usize = 60_000;
+fn object_label(o: &ObjectDiff) -> String {
+    format!("{} {}/{}", o.kind, o.namespace, o.name)
+}
 
+/// GitHub rejects comments over 65,536 characters (GitLab's notes allow more): the whole
+/// comment is kept to this.
+pub const MARKDOWN_LIMIT: usize = 65_536;
+/// Kept free for the closing note that says what was left out.
+const MARKDOWN_NOTE_RESERVE: usize = 400;
+/// One reason or error in the table, in characters before escaping: a long configuration
+/// value or error message must not crowd out the other jobs.
+const MARKDOWN_CELL_TEXT: usize = 300;
+/// Reasons and errors shown per job; the rest are counted.
+const MARKDOWN_CELL_ITEMS: usize = 12;
+
+/// A comment being written within a character budget.
+struct Comment {
+    text: String,
+    chars: usize,
+}
+
+impl Comment {
+    /// Appends `part` if it fits (leaving room for the closing note); says whether it did.
+    fn push(&mut self, part: &str) -> bool {
+        let n = part.chars().count();
+        if self.chars + n > MARKDOWN_LIMIT - MARKDOWN_NOTE_RESERVE {
+            return false;
+        }
+        self.text.push_str(part);
+        self.chars += n;
+        true
+    }
+}
+
+/// The plan as a pull/merge request comment (GitHub/GitLab Markdown). Every string from
+/// the repository or the cluster is escaped (`escape::markdown_*`): no markup, HTML,
+/// mentions or line breaks of its own. Errors come first, then the table of changed jobs,
+/// then the object diffs, as long as they fit in `MARKDOWN_LIMIT`; a closing note counts
+/// what was left out.
 pub fn to_markdown(r: &Report) -> String {
-    let mut s = format!(
-        "### flinkops plan: `{}` → `{}`\n\n**{}**\n",
-        short(&r.base),
-        short(&r.head),
+    let mut c = Comment {
+        text: String::new(),
+        chars: 0,
+    };
+    c.push(&format!(
+        "### flinkops plan: {} → {}\n\n**{}**\n",
+        markdown_inline(short_commit(&r.base)),
+        markdown_inline(short_commit(&r.head)),
         summary(&r.plan)
-    );
+    ));
+    let cell_text = |t: &str| markdown_inline(&escape::truncate(t, MARKDOWN_CELL_TEXT));
+    let mut left_errors = 0;
+    if !r.plan.errors.is_empty() && c.push("\n**Errors**\n\n") {
+        for (i, e) in r.plan.errors.iter().enumerate() {
+            if !c.push(&format!("- ❌ {}\n", cell_text(&e.to_string()))) {
+                left_errors = r.plan.errors.len() - i;
+                break;
+            }
+        }
+    } else {
+        left_errors = r.plan.errors.len();
+    }
     let changed: Vec<_> = r
         .plan
         .jobs
         .iter()
         .filter(|j| j.action != Action::None)
         .collect();
-    if !changed.is_empty() {
-        s.push_str("\n| Job | Action | Why |\n|---|---|---|\n");
-        for j in changed {
-            let mut why: Vec<String> = j.reasons.iter().map(|r| md_cell(r)).collect();
+    let mut left_jobs = 0;
+    if !changed.is_empty() && c.push("\n| Job | Action | Why |\n|---|---|---|\n") {
+        for (i, j) in changed.iter().enumerate() {
+            let mut why: Vec<String> = j.reasons.iter().map(|r| cell_text(r)).collect();
             why.extend(
                 j.errors
                     .iter()
-                    .map(|e| format!("❌ {}", md_cell(&e.to_string()))),
+                    .map(|e| format!("❌ {}", cell_text(&e.to_string()))),
             );
+            if why.len() > MARKDOWN_CELL_ITEMS {
+                let more = why.len() - MARKDOWN_CELL_ITEMS;
+                why.truncate(MARKDOWN_CELL_ITEMS);
+                why.push(format!("… and {more} more"));
+            }
             let action = if j.action.restarts_job()
                 || matches!(j.action, Action::Delete | Action::Suspend)
             {
@@ -302,60 +373,66 @@ pub fn to_markdown(r: &Report) -> String {
             } else {
                 j.action.as_str().to_string()
             };
-            s.push_str(&format!(
-                "| `{}/{}` | {action} | {} |\n",
-                j.namespace,
-                j.name,
+            let row = format!(
+                "| {} | {action} | {} |\n",
+                escape::markdown_cell_code(&format!("{}/{}", j.namespace, j.name)),
                 why.join("<br>")
-            ));
+            );
+            if !c.push(&row) {
+                left_jobs = changed.len() - i;
+                break;
+            }
         }
-    }
-    if !r.plan.errors.is_empty() {
-        s.push_str("\n**Errors**\n\n");
-        for e in &r.plan.errors {
-            s.push_str(&format!("- ❌ `{}`\n", e.to_string().replace('`', "'")));
-        }
+    } else {
+        left_jobs = changed.len();
     }
     let (quiet, loud): (Vec<_>, Vec<_>) = r.objects.iter().partition(|o| o.provenance_only);
-    if !quiet.is_empty() {
-        let names: Vec<String> = quiet
-            .iter()
-            .map(|o| format!("{} `{}/{}`", o.kind, o.namespace, o.name))
-            .collect();
-        s.push_str(&format!(
-            "\nOnly provenance annotations change on: {}\n",
-            names.join(", ")
-        ));
+    let mut left_diffs = 0;
+    if !quiet.is_empty() && c.push("\nOnly provenance annotations change on: ") {
+        for (i, o) in quiet.iter().enumerate() {
+            let sep = if i + 1 == quiet.len() { "\n" } else { ", " };
+            if !c.push(&format!("{}{sep}", markdown_inline(&object_label(o)))) {
+                left_diffs += quiet.len() - i;
+                c.push("…\n");
+                break;
+            }
+        }
+    } else {
+        left_diffs += quiet.len();
     }
-    let mut omitted = 0;
     for o in loud {
+        let change = match o.change {
+            ObjectChange::Create => "create",
+            ObjectChange::Delete => "delete",
+            ObjectChange::Update => "update",
+        };
         let block = format!(
-            "\n<details><summary>{} {}/{} ({})</summary>\n\n```diff\n{}```\n</details>\n",
-            o.kind,
-            o.namespace,
-            o.name,
-            serde_json::to_value(o.change)
-                .unwrap()
-                .as_str()
-                .unwrap_or(""),
-            o.diff.replace("```", "ʼʼʼ")
+            "\n<details><summary>{} ({change})</summary>\n\n{}</details>\n",
+            markdown_html(&object_label(o)),
+            escape::markdown_code_block("diff", &o.diff),
         );
-        if s.len() + block.len() > MARKDOWN_BUDGET {
-            omitted += 1;
-        } else {
-            s.push_str(&block);
+        if !c.push(&block) {
+            left_diffs += 1;
         }
     }
-    if omitted > 0 {
-        s.push_str(&format!(
-            "\n_{omitted} object diffs omitted to fit a comment; run `flinkops diff` for all._\n"
+    let mut left = Vec::new();
+    for (n, what) in [
+        (left_errors, "more errors"),
+        (left_jobs, "more jobs"),
+        (left_diffs, "object diffs"),
+    ] {
+        if n > 0 {
+            left.push(format!("{n} {what}"));
+        }
+    }
+    let mut out = c.text;
+    if !left.is_empty() {
+        out.push_str(&format!(
+            "\n_… and {} left out to fit a comment: run `flinkops diff` locally for the full plan._\n",
+            left.join(", ")
         ));
     }
-    s
-}
-
-fn md_cell(s: &str) -> String {
-    s.replace('|', "\\|").replace('\n', " ")
+    out
 }
 
 pub fn to_json(r: &Report) -> String {
@@ -394,6 +471,10 @@ spec:
                 catalog: &b,
             },
         )
+    }
+
+    fn diff_of<'a>(r: &'a Report, name: &str) -> &'a str {
+        &r.objects.iter().find(|o| o.name == name).unwrap().diff
     }
 
     #[test]
@@ -435,12 +516,7 @@ spec:
         assert!(r.plan.jobs[0]
             .reasons
             .contains(&"flinkConfiguration s3.secret-key <redacted> → <redacted>".to_string()));
-        let tm = &r
-            .objects
-            .iter()
-            .find(|o| o.name == "orders-taskmanager")
-            .unwrap()
-            .diff;
+        let tm = diff_of(&r, "orders-taskmanager");
         assert!(tm.contains("-  replicas: 2\n+  replicas: 4\n"), "{tm}");
         assert!(tm.starts_with("--- Deployment streaming/orders-taskmanager (base)\n"));
         let svc = r.objects.iter().find(|o| o.name == "orders-rest").unwrap();
@@ -509,8 +585,210 @@ spec:
         let files: Vec<(&str, &str)> = many.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
         let r = report_of(&[], &files);
         let md = to_markdown(&r);
-        assert!(md.len() <= MARKDOWN_BUDGET + 200, "{}", md.len());
-        assert!(md.contains("object diffs omitted to fit a comment"));
+        assert!(md.chars().count() <= MARKDOWN_LIMIT, "{}", md.len());
+        assert!(
+            md.contains("object diffs left out to fit a comment"),
+            "{md}"
+        );
+    }
+
+    /// A job whose configuration holds each documented kind of credential, nested and
+    /// multi-line ones included.
+    fn secrets() -> String {
+        APP.replace(
+            "    s3.secret-key: old-secret\n",
+            "    fs.s3a.secret.key: S3A-SECRET-1
+    fs.s3a.access.key: S3A-ACCESS-1
+    fs.azure.account.key.acct.blob.core.windows.net: AZURE-KEY-1
+    metrics.reporter.dghttp.apikey: DD-APIKEY-1
+    fs.gs.auth.service.account.json.keyfile: /var/GCS-KEYFILE-1
+    properties.sasl.jaas.config: |
+      org.apache.kafka.common.security.plain.PlainLoginModule required
+      username=\"u\"
+      password=\"JAAS-PW-1\";
+",
+        )
+    }
+
+    const SECRET_VALUES: [&str; 6] = [
+        "S3A-SECRET",
+        "S3A-ACCESS",
+        "AZURE-KEY",
+        "DD-APIKEY",
+        "GCS-KEYFILE",
+        "JAAS-PW",
+    ];
+
+    fn assert_no_secret(r: &Report) {
+        for (form, out) in [
+            ("text", to_text(r, false)),
+            ("markdown", to_markdown(r)),
+            ("json", to_json(r)),
+        ] {
+            for v in SECRET_VALUES {
+                assert!(!out.contains(v), "{v} in the {form} output:\n{out}");
+            }
+        }
+    }
+
+    #[test]
+    fn no_documented_credential_reaches_a_diff_or_plan() {
+        // Created: every object whole.
+        let secrets = secrets();
+        assert!(secrets.contains("JAAS-PW-1"));
+        let r = report_of(&[], &[("a.yaml", &secrets)]);
+        assert!(!r.objects.is_empty());
+        assert_no_secret(&r);
+        // Changed: the secrets change along with the parallelism.
+        let changed = secrets
+            .replace("-1", "-2")
+            .replace("parallelism: 2", "parallelism: 3");
+        let r = report_of(&[("a.yaml", &secrets)], &[("a.yaml", &changed)]);
+        assert_no_secret(&r);
+        let cm = diff_of(&r, "orders-config");
+        assert!(cm.contains("key: <redacted>"), "{cm}");
+        assert!(r.plan.jobs[0]
+            .reasons
+            .contains(&"flinkConfiguration fs.s3a.secret.key <redacted> → <redacted>".to_string()));
+    }
+
+    /// A job with hostile text in its file name and its configuration values.
+    fn hostile_report() -> Report {
+        let file = "x\r| evil | row |\n\n<h1>big</h1> @octocat <img src=x> <details> `a` \x1b]0;pwn\x07 \x1b[2J\n::error file=a::forged.yaml";
+        let value = "v\r| cell |\n\n<img src=x onerror=alert(1)> @octocat ```\n::warning::forged";
+        let old = APP.replace("s3.secret-key: old-secret", "pipeline.name: a");
+        let new = old.replace("pipeline.name: a", &format!("pipeline.name: {value:?}"));
+        let broken = "kind: [\n";
+        report_of(
+            &[("a.yaml", &old)],
+            &[(file, &new), (&format!("{file}.broken.yaml"), broken)],
+        )
+    }
+
+    #[test]
+    fn markdown_escapes_every_untrusted_string() {
+        let r = hostile_report();
+        assert!(!r.plan.errors.is_empty() && !r.plan.jobs[0].reasons.is_empty());
+        let md = to_markdown(&r);
+        // Inside a code block, text is shown as it is (the fence is checked below).
+        let mut outside = String::new();
+        let mut fence: Option<&str> = None;
+        for line in md.lines() {
+            match fence {
+                Some(f) if line == f => fence = None,
+                Some(_) => {}
+                None if line.starts_with("```") => {
+                    fence = Some(line.trim_end_matches("diff"));
+                }
+                None => {
+                    outside.push_str(line);
+                    outside.push('\n');
+                }
+            }
+        }
+        assert!(fence.is_none(), "every code block closes:\n{md}");
+        assert!(!md.contains('\r') && !md.contains('\x1b'), "{md:?}");
+        let full = md;
+        let md = outside;
+        for bad in [
+            "<h1>",
+            "<img",
+            "<details> ",
+            "@octocat",
+            "\r",
+            "\x1b",
+            "\n::",
+            "| evil |",
+            "| cell |",
+        ] {
+            assert!(!md.contains(bad), "{bad:?} in:\n{md}");
+        }
+        // One table row per changed job, each error on one line: no blank line inside
+        // the table or the error list.
+        let rows = md.lines().filter(|l| l.starts_with("| ")).count();
+        assert_eq!(rows, 2, "header and one job:\n{md}");
+        let errors = md.split("**Errors**\n\n").nth(1).unwrap_or_default();
+        let items = errors.split("\n\n").next().unwrap();
+        assert!(
+            items.lines().all(|l| l.starts_with("- ")),
+            "an error broke its list item:\n{md}"
+        );
+        // The diff's code fence outlasts the backticks inside it.
+        assert!(full.contains("\n````diff\n"), "{full}");
+    }
+
+    #[test]
+    fn text_output_shows_control_characters_escaped() {
+        let r = hostile_report();
+        let text = to_text(&r, false);
+        assert!(!text.contains('\x1b') && !text.contains('\r'), "{text:?}");
+        assert!(!text.contains("\n::"), "a forged CI line:\n{text}");
+        assert!(text.contains("\\x1b]0;pwn\\x07"), "{text}");
+        // With colour, flinkops' own codes are there, the file's are not.
+        let text = to_text(&r, true);
+        assert!(
+            text.contains("\x1b[31m") && !text.contains("\x1b]0;"),
+            "{text:?}"
+        );
+        assert!(!text.contains("\x1b[2J"), "{text:?}");
+    }
+
+    #[test]
+    fn markdown_fits_a_comment_whatever_the_plan() {
+        let many: Vec<(String, String)> = (0..1000)
+            .map(|i| {
+                (
+                    format!("jobs/team-{}/job-with-a-long-name-{i}.yaml", i % 7),
+                    APP.replace("name: orders", &format!("name: job-with-a-long-name-{i}")),
+                )
+            })
+            .collect();
+        let files: Vec<(&str, &str)> = many.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+        let r = report_of(&[], &files);
+        let md = to_markdown(&r);
+        assert!(
+            md.chars().count() <= 65_536,
+            "{} characters",
+            md.chars().count()
+        );
+        assert!(
+            md.contains("more jobs"),
+            "says what it left out:\n{}",
+            &md[md.len() - 500..]
+        );
+        assert!(md.contains("flinkops diff"), "says where to see all");
+        // The same with 1,000 errors and nothing else.
+        let broken: Vec<(String, String)> = (0..1000)
+            .map(|i| (format!("broken-{i}.yaml"), "kind: [\n".to_string()))
+            .collect();
+        let files: Vec<(&str, &str)> = broken
+            .iter()
+            .map(|(a, b)| (a.as_str(), b.as_str()))
+            .collect();
+        let md = to_markdown(&report_of(&[], &files));
+        assert!(
+            md.chars().count() <= 65_536,
+            "{} characters",
+            md.chars().count()
+        );
+        assert!(md.contains("more errors"), "{}", &md[md.len() - 300..]);
+    }
+
+    #[test]
+    fn commits_with_multi_byte_characters_are_shortened_not_panicked_on() {
+        let (a, b) = (catalog(&[]), catalog(&[("a.yaml", APP)]));
+        let r = report(
+            Side {
+                commit: "0123456789aé€",
+                catalog: &a,
+            },
+            Side {
+                commit: "bbbbbbbbbbbbbbbb",
+                catalog: &b,
+            },
+        );
+        assert!(to_text(&r, false).starts_with("flinkops plan: 0123456789aé → bbbbbbbbbbbb"));
+        assert!(to_markdown(&r).contains("0123456789aé"));
     }
 
     #[test]

@@ -2,14 +2,18 @@
 //! rendered? The live object also holds what the apiserver defaulted and what other
 //! controllers own, so "holds" means: desired is a subset of live. Pure.
 
+use crate::redact::{is_sensitive_key, REDACTED};
 use serde_json::Value;
 
 /// The first field where `live` does not hold `desired`, as `path: want X, found Y`.
+/// Values that may be credentials (ConfigMap files, fields and variables with sensitive
+/// names, the arguments of a sensitive option) are shown as `<redacted>`: the message
+/// goes to Events, logs and `sync` output.
 pub fn first_difference(desired: &Value, live: &Value) -> Option<String> {
-    diff_at(desired, live, &mut String::new())
+    diff_at(desired, live, &mut String::new(), false)
 }
 
-fn diff_at(desired: &Value, live: &Value, path: &mut String) -> Option<String> {
+fn diff_at(desired: &Value, live: &Value, path: &mut String, hide: bool) -> Option<String> {
     match (desired, live) {
         (Value::Object(d), Value::Object(l)) => {
             for (k, dv) in d {
@@ -21,7 +25,7 @@ fn diff_at(desired: &Value, live: &Value, path: &mut String) -> Option<String> {
                 } else {
                     format!(".{k}")
                 };
-                let found = diff_child(dv, l.get(k), path, &segment);
+                let found = diff_child(dv, l.get(k), path, &segment, hide);
                 if found.is_some() {
                     return found;
                 }
@@ -29,6 +33,12 @@ fn diff_at(desired: &Value, live: &Value, path: &mut String) -> Option<String> {
             None
         }
         (Value::Array(d), Value::Array(l)) => {
+            // `--password x`: the whole list is hidden when it holds a sensitive value.
+            let strings: Vec<String> = d
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect();
+            let hide = hide || crate::redact::args_list(&strings) != strings;
             for (i, dv) in d.iter().enumerate() {
                 // Named items (containers, ports, env) are matched by name, others by place.
                 let name = dv.get("name").and_then(Value::as_str);
@@ -42,7 +52,7 @@ fn diff_at(desired: &Value, live: &Value, path: &mut String) -> Option<String> {
                     Some(n) => format!("[{n}]"),
                     None => format!("[{i}]"),
                 };
-                let found = diff_child(dv, lv, path, &segment);
+                let found = diff_child(dv, lv, path, &segment, hide);
                 if found.is_some() {
                     return found;
                 }
@@ -50,6 +60,9 @@ fn diff_at(desired: &Value, live: &Value, path: &mut String) -> Option<String> {
             None
         }
         (d, l) if same_scalar(d, l) => None,
+        (_, _) if hide || hidden(path) => {
+            Some(format!("{path}: want {REDACTED}, found {REDACTED}"))
+        }
         (d, l) => Some(format!("{path}: want {}, found {}", show(d), show(l))),
     }
 }
@@ -60,15 +73,23 @@ fn diff_child(
     live: Option<&Value>,
     path: &mut String,
     segment: &str,
+    hide: bool,
 ) -> Option<String> {
     let len = path.len();
     path.push_str(segment);
     let found = match live {
-        Some(l) => diff_at(desired, l, path),
+        Some(l) => diff_at(desired, l, path, hide),
+        None if hide || hidden(path) => Some(format!("{path}: want {REDACTED}, found nothing")),
         None => Some(format!("{path}: want {}, found nothing", show(desired))),
     };
     path.truncate(len);
     found
+}
+
+/// ConfigMap files (`data.config.yaml`) may hold anything; other fields are hidden by
+/// their path (`env[AWS_SECRET_ACCESS_KEY].value`, an annotation `…/api-token`).
+fn hidden(path: &str) -> bool {
+    path.starts_with("data") || path.starts_with("binaryData") || is_sensitive_key(path)
 }
 
 fn is_empty(v: &Value) -> bool {
@@ -150,6 +171,21 @@ mod tests {
         assert!(first_difference(&desired, &gone)
             .unwrap()
             .starts_with("spec.template.spec.containers[flink-main-container]: want {"));
+    }
+
+    #[test]
+    fn drift_of_credentials_does_not_show_them() {
+        let cm = |v: &str| json!({"data": {"config.yaml": format!("fs:\n  s3a:\n    secret:\n      key: {v}\n")}});
+        let d = first_difference(&cm("HUNTER2"), &cm("EDITED")).unwrap();
+        assert_eq!(d, "data.config.yaml: want <redacted>, found <redacted>");
+        let env = |v: &str| json!({"env": [{"name": "AWS_SECRET_ACCESS_KEY", "value": v}]});
+        let d = first_difference(&env("HUNTER2"), &env("EDITED")).unwrap();
+        assert!(!d.contains("HUNTER2") && !d.contains("EDITED"), "{d}");
+        let args = |v: &str| json!({"args": ["--password", v]});
+        let d = first_difference(&args("HUNTER2"), &args("EDITED")).unwrap();
+        assert_eq!(d, "args[1]: want <redacted>, found <redacted>");
+        let d = first_difference(&args("HUNTER2"), &json!({"args": ["--password"]})).unwrap();
+        assert_eq!(d, "args[1]: want <redacted>, found nothing");
     }
 
     #[test]

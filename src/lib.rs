@@ -9,6 +9,7 @@ pub mod daemon;
 pub mod diff;
 pub mod drift;
 pub mod duration;
+pub mod escape;
 pub mod fault;
 pub mod flink;
 pub mod ownership;

@@ -420,7 +420,15 @@ pub fn changes(o: &JobSpec, n: &JobSpec) -> Vec<Change> {
             opt(&nj.entry_class),
             true,
         );
-        f("args", list(&oj.args), list(&nj.args), true);
+        // Shown without the values of sensitive options; compared with them.
+        let (a, mut b) = (
+            list(&crate::redact::args_list(&oj.args)),
+            list(&crate::redact::args_list(&nj.args)),
+        );
+        if a == b && oj.args != nj.args {
+            b.push_str(" (a redacted value changed)");
+        }
+        f("args", a, b, true);
         f(
             "parallelism",
             oj.parallelism.to_string(),
@@ -1016,6 +1024,36 @@ spec:
         assert_eq!(
             p.errors[0].to_string(),
             "jobs/\u{FFFD}.yaml:1:1: the file name is not UTF-8 text; rename it; until it can be read, no job is deleted (flinkops cannot tell which jobs it holds)"
+        );
+    }
+
+    #[test]
+    fn reasons_hide_credentials_in_configuration_and_arguments() {
+        assert_eq!(
+            one(
+                "taskmanager.numberOfTaskSlots: 4",
+                "taskmanager.numberOfTaskSlots: 4\n    metrics.reporter.dghttp.apikey: hunter2"
+            )
+            .1,
+            vec!["flinkConfiguration metrics.reporter.dghttp.apikey set to <redacted>"]
+        );
+        let (a, r) = one(
+            "args: [--a]",
+            "args: [--a, --password, hunter2, -Ds3.secret-key=x1]",
+        );
+        assert_eq!(a, Action::SavepointUpgrade);
+        assert_eq!(
+            r,
+            vec!["args [--a] → [--a, --password, <redacted>, -Ds3.secret-key=<redacted>]"]
+        );
+        // A change of the secret alone still shows (and restarts), without its value.
+        let before = APP.replace("args: [--a]", "args: [--password, old]");
+        let after = APP.replace("args: [--a]", "args: [--password, new]");
+        let out = run(&[("a.yaml", &before)], &[("a.yaml", &after)]);
+        assert_eq!(out[0].1, Action::SavepointUpgrade);
+        assert_eq!(
+            out[0].2,
+            vec!["args [--password, <redacted>] → [--password, <redacted>] (a redacted value changed)"]
         );
     }
 

@@ -487,7 +487,7 @@ fn blocked_by_failure(
 ) {
     let why = format!(
         "commit {} failed to deploy{}: {}; waiting for a new commit",
-        &failed.commit[..failed.commit.len().min(12)],
+        crate::escape::short_commit(&failed.commit),
         if failed.rolled_back {
             " and was rolled back"
         } else {

@@ -6,6 +6,7 @@ use crate::cli::{EXIT_ERROR, EXIT_OK};
 use crate::cluster::cache::{self, Cache};
 use crate::cluster::daemon_status::{self, DaemonStatus};
 use crate::cluster::ledger::{Ledger, LEDGER_COMPONENT};
+use crate::escape::{short_commit as short, terminal};
 use crate::render;
 use crate::source::Repo;
 use crate::spec::{self, JobId};
@@ -111,28 +112,28 @@ pub fn upgrade_text(u: &crate::upgrade::Upgrade) -> String {
     )
 }
 
-pub fn short(c: &str) -> &str {
-    &c[..12.min(c.len())]
-}
-
+/// The daemon's status in two lines; what it holds is read from the cluster, so each
+/// field goes through `escape::terminal`.
 fn daemon_line(d: &Result<DaemonStatus, String>) -> String {
     match d {
-        Err(e) => format!("daemon: unreadable status: {e}"),
+        Err(e) => format!("daemon: unreadable status: {}", terminal(e)),
         Ok(d) => {
             let mut line = format!(
                 "daemon: {}{} at {} (written by {})",
-                d.repo,
+                terminal(&d.repo),
                 d.branch
                     .as_deref()
-                    .map(|b| format!(" {b}"))
+                    .map(|b| format!(" {}", terminal(b)))
                     .unwrap_or_default(),
-                short(&d.commit),
-                d.writer
+                terminal(short(&d.commit)),
+                terminal(&d.writer)
             );
             match &d.condition {
                 Some(c) => line.push_str(&format!(
                     "\n  git: {} since {}: {}",
-                    c.reason, c.since, c.message
+                    terminal(&c.reason),
+                    terminal(&c.since),
+                    terminal(&c.message)
                 )),
                 None => line.push_str("\n  git: ok"),
             }
@@ -162,22 +163,29 @@ pub async fn show(client: &kube::Client, w: &Where<'_>, json: bool) -> Result<i3
         writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
         return Ok(EXIT_OK);
     }
-    if let Some(d) = &daemon {
-        writeln!(out, "{}\n", daemon_line(d))?;
+    write!(out, "{}", table(&rows, daemon.as_ref()))?;
+    Ok(EXIT_OK)
+}
+
+/// `flinkops status` as a table: the daemon's line, then one row per job. Every field
+/// comes from a ConfigMap in the cluster and is shown through `escape::terminal`.
+fn table(rows: &[Row], daemon: Option<&Result<DaemonStatus, String>>) -> String {
+    let mut out = String::new();
+    if let Some(d) = daemon {
+        out.push_str(&format!("{}\n\n", daemon_line(d)));
     }
     let width = rows
         .iter()
-        .map(|(ns, job, _)| ns.len() + job.len() + 1)
+        .map(|(ns, job, _)| terminal(&format!("{ns}/{job}")).chars().count())
         .max()
         .unwrap_or(3)
         .max(3);
-    writeln!(
-        out,
-        "{:<width$}  {:<15}  {:<12}  {:<11}  {:<11}  {:<20}  DETAIL",
+    out.push_str(&format!(
+        "{:<width$}  {:<15}  {:<12}  {:<11}  {:<11}  {:<20}  DETAIL\n",
         "JOB", "KIND", "COMMIT", "HEALTH", "FLINK", "LAST SAVEPOINT"
-    )?;
-    for (ns, job, l) in &rows {
-        let id = format!("{ns}/{job}");
+    ));
+    for (ns, job, l) in rows {
+        let id = terminal(&format!("{ns}/{job}")).into_owned();
         match l {
             Ok(l) => {
                 let upgrading = l.upgrade.as_ref().map(|u| format!("{}; ", upgrade_text(u)));
@@ -189,21 +197,23 @@ pub async fn show(client: &kube::Client, w: &Where<'_>, json: bool) -> Result<i3
                         .or(l.health_reason.as_deref())
                         .unwrap_or("")
                 );
-                writeln!(
-                    out,
-                    "{id:<width$}  {:<15}  {:<12}  {:<11}  {:<11}  {:<20}  {}",
+                out.push_str(&format!(
+                    "{id:<width$}  {:<15}  {:<12}  {:<11}  {:<11}  {:<20}  {}\n",
                     l.spec.as_ref().map_or("?", |s| s.kind.as_str()),
-                    short(&l.applied_commit),
+                    terminal(short(&l.applied_commit)),
                     format!("{:?}", l.health),
-                    l.flink_state.as_deref().unwrap_or("-"),
-                    l.savepoints.last().map_or("-", |s| s.at.as_str()),
-                    detail.trim_end_matches("; "),
-                )?;
+                    terminal(l.flink_state.as_deref().unwrap_or("-")),
+                    terminal(l.savepoints.last().map_or("-", |s| s.at.as_str())),
+                    terminal(detail.trim_end_matches("; ")),
+                ));
             }
-            Err(e) => writeln!(out, "{id:<width$}  unreadable ledger: {e}")?,
+            Err(e) => out.push_str(&format!(
+                "{id:<width$}  unreadable ledger: {}\n",
+                terminal(e)
+            )),
         }
     }
-    Ok(EXIT_OK)
+    out
 }
 
 /// Blocks until every job changed by `rev` is live (exit 0), one failed (1), or
@@ -227,7 +237,7 @@ pub async fn wait(
     let mut err = std::io::stderr().lock();
     if !errors.is_empty() {
         for e in &errors {
-            writeln!(err, "error: {e}")?;
+            writeln!(err, "error: {}", terminal(&e.to_string()))?;
         }
         writeln!(
             err,
@@ -271,7 +281,7 @@ pub async fn wait(
                 .map(|c| format!("{}: {}", c.reason, c.message));
             if c != shown_condition {
                 if let Some(c) = &c {
-                    writeln!(err, "  note: flinkops reports {c}")?;
+                    writeln!(err, "  note: flinkops reports {}", terminal(c))?;
                 }
                 shown_condition = c;
             }
@@ -286,9 +296,10 @@ pub async fn wait(
             if shown.get(id) != Some(&v) {
                 writeln!(
                     err,
-                    "  [{:>4}s] {id}: {}",
+                    "  [{:>4}s] {}: {}",
                     started.elapsed().as_secs(),
-                    describe(&v)
+                    terminal(&id.to_string()),
+                    wait::describe(&v)
                 )?;
                 shown.insert(id.clone(), v);
             }
@@ -314,7 +325,7 @@ pub async fn wait(
         .count();
     let mut out = std::io::stdout().lock();
     for (id, v) in &shown {
-        writeln!(out, "{id}: {}", describe(v))?;
+        writeln!(out, "{}: {}", terminal(&id.to_string()), wait::describe(v))?;
     }
     let (summary, code) = if failed > 0 {
         ("failed", EXIT_ERROR)
@@ -333,10 +344,53 @@ pub async fn wait(
     Ok(code)
 }
 
-fn describe(v: &Verdict) -> String {
-    match v {
-        Verdict::Live(s) => format!("live ({s})"),
-        Verdict::Pending(s) => format!("pending ({s})"),
-        Verdict::Failed(s) => format!("FAILED: {s}"),
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::daemon_status::GitCondition;
+    use crate::cluster::ledger::Health;
+
+    #[test]
+    fn the_table_shows_hostile_fields_escaped_and_never_panics() {
+        // Everything here is read from the cluster: anyone who can write a ConfigMap
+        // there chooses it.
+        let ledger = Ledger {
+            applied_commit: "0123456789aé€".into(),
+            health: Health::Degraded,
+            last_error: Some("boom\x1b]0;title\x07\n::error file=x::forged".into()),
+            flink_state: Some("RUN\rNING".into()),
+            ..Default::default()
+        };
+        let daemon = Ok(DaemonStatus {
+            repo: "repo\x1b[2J".into(),
+            branch: Some("main\n::warning::x".into()),
+            commit: "ééééééééééééé".into(),
+            condition: Some(GitCondition {
+                reason: "Unreachable".into(),
+                message: "no\x1b[31m".into(),
+                since: "now".into(),
+            }),
+            writer: "w".into(),
+        });
+        let rows = vec![
+            ("ns".to_string(), "job\nx".to_string(), Ok(ledger)),
+            (
+                "ns".to_string(),
+                "bad".to_string(),
+                Err("bad\x1b[2J".to_string()),
+            ),
+        ];
+        let text = table(&rows, Some(&daemon));
+        assert!(!text.contains('\x1b') && !text.contains('\r'), "{text:?}");
+        assert!(!text.contains("\n::"), "{text}");
+        assert!(text.contains("0123456789aé"), "{text}");
+        assert!(
+            text.contains("éééééééééééé at") || text.contains("éééééééééééé"),
+            "{text}"
+        );
+        assert!(text.contains("boom\\x1b]0;title\\x07\\n::error"), "{text}");
+        assert!(text.contains("ns/job\\nx"), "{text}");
+        // One line per job, after the daemon's two lines, a blank one and the header.
+        assert_eq!(text.lines().count(), 6, "{text}");
     }
 }

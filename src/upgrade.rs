@@ -431,9 +431,7 @@ pub fn roll_back(
     Some(l)
 }
 
-fn short(commit: &str) -> &str {
-    &commit[..commit.len().min(12)]
-}
+use crate::escape::short_commit as short;
 
 #[cfg(test)]
 mod tests {

@@ -74,7 +74,7 @@ pub fn judge(
     contains_commit: impl Fn(&str) -> Option<bool>,
     daemon_past_commit: Option<bool>,
 ) -> Verdict {
-    let short = |c: &str| c[..12.min(c.len())].to_string();
+    let short = crate::escape::short_commit;
     match expect {
         Expect::Invalid(why) => Verdict::Failed(format!("invalid at this commit: {why}")),
         Expect::Deleted => match ledger {
@@ -152,6 +152,17 @@ pub fn judge(
     }
 }
 
+/// A verdict as `status --wait` prints it: its text comes from ledgers in the cluster,
+/// so through `escape::terminal`.
+pub fn describe(v: &Verdict) -> String {
+    let t = crate::escape::terminal;
+    match v {
+        Verdict::Live(s) => format!("live ({})", t(s)),
+        Verdict::Pending(s) => format!("pending ({})", t(s)),
+        Verdict::Failed(s) => format!("FAILED: {}", t(s)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -196,6 +207,38 @@ spec:
             namespace: "ns".into(),
             name: name.into(),
         }
+    }
+
+    #[test]
+    fn hostile_ledger_fields_neither_panic_nor_reach_the_terminal_raw() {
+        // Read from the cluster: anything at all.
+        let l = ledger(
+            "0123456789aé€",
+            Health::Degraded,
+            Some("boom\x1b]0;t\x07\n::error::x"),
+        );
+        let v = judge(
+            &Expect::Applied { suspended: false },
+            Some(&l),
+            contains,
+            None,
+        );
+        assert_eq!(
+            v,
+            Verdict::Pending(
+                "applied at 0123456789aé, a commit this repository does not have (fetch it?)"
+                    .into()
+            )
+        );
+        let l = ledger(B, Health::Degraded, Some("boom\x1b]0;t\x07\n::error::x"));
+        let v = judge(
+            &Expect::Applied { suspended: false },
+            Some(&l),
+            contains,
+            None,
+        );
+        let shown = describe(&v);
+        assert_eq!(shown, "FAILED: Degraded: boom\\x1b]0;t\\x07\\n::error::x");
     }
 
     #[test]

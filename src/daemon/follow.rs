@@ -43,9 +43,7 @@ impl Condition {
     }
 }
 
-fn short(c: &str) -> &str {
-    &c[..12.min(c.len())]
-}
+use crate::escape::short_commit as short;
 
 pub enum Source {
     Local(PathBuf),
@@ -177,5 +175,19 @@ impl Follower {
             None => tracing::info!("git: the followed branch is readable again"),
         }
         self.condition = condition;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn history_rewritten_message_takes_any_commit_string() {
+        let c = Condition::HistoryRewritten {
+            applied: "0123456789aé€".into(),
+            head: "fedcba9876543210".into(),
+        };
+        assert!(c.message().contains("the applied commit 0123456789aé;"));
     }
 }

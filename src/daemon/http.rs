@@ -51,10 +51,13 @@ pub async fn serve(listener: TcpListener, endpoints: Arc<Endpoints>) {
 type Reply = Response<Full<Bytes>>;
 
 fn reply(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Reply {
-    Response::builder()
+    let mut r = Response::builder()
         .status(status)
-        .header("content-type", content_type)
-        .body(Full::new(body.into()))
+        .header("content-type", content_type);
+    for (name, value) in status_page::security_headers() {
+        r = r.header(name, value);
+    }
+    r.body(Full::new(body.into()))
         .expect("static response parts")
 }
 

@@ -1,14 +1,18 @@
 //! The status page on `--listen` (`/`, and `/status.json`): every job with its commit,
 //! health, Flink job state, last savepoint, upgrade in flight and last error, from the
 //! ledgers in the daemon's watch cache. One self-contained HTML document (no external
-//! assets) that reloads itself.
+//! assets, no script) that reloads itself, served with a Content-Security-Policy that
+//! allows its one inline style by hash and nothing else.
 
 use crate::cluster::daemon_status::DaemonStatus;
 use crate::cluster::ledger::{Health, Ledger};
+use crate::escape::{html as escape, short_commit, url_path_segment};
 use crate::spec::JobId;
-use crate::status::{job_json, short, upgrade_text};
+use crate::status::{job_json, upgrade_text};
+use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::sync::LazyLock;
 
 /// Seconds between reloads of the page.
 pub const REFRESH_SECS: u32 = 5;
@@ -39,33 +43,19 @@ pub fn json(s: &Snapshot) -> String {
     serde_json::to_string_pretty(&v).unwrap_or_default() + "\n"
 }
 
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// A commit, linked to the repository's web page for it when `web_url` is set (GitHub and
-/// GitLab both answer `<url>/commit/<sha>`).
+/// GitLab both answer `<url>/commit/<sha>`). The URL is http(s) (checked on the command
+/// line); the commit, read from the cluster, is percent-encoded as one path segment.
 fn commit_cell(commit: &str, web_url: Option<&str>) -> String {
     if commit.is_empty() {
         return "-".into();
     }
-    let text = escape(short(commit));
+    let text = escape(short_commit(commit));
     match web_url {
         Some(url) => format!(
             "<a href=\"{}/commit/{}\" title=\"{}\"><code>{text}</code></a>",
             escape(url.trim_end_matches('/')),
-            escape(commit),
+            escape(&url_path_segment(commit)),
             escape(commit)
         ),
         None => format!("<code title=\"{}\">{text}</code>", escape(commit)),
@@ -87,6 +77,53 @@ th,td{text-align:left;padding:.35em .6em;border-bottom:1px solid #d0d7de;vertica
 th{background:#f6f8fa}code{font:12px ui-monospace,monospace}\
 .ok{color:#1a7f37;font-weight:600}.wait{color:#9a6700;font-weight:600}\
 .bad{color:#cf222e;font-weight:600}.err{color:#cf222e}.path{word-break:break-all}";
+
+/// The page's one inline style, allowed by its hash: no other style, no script, no
+/// image, frame, form or base URL.
+static CONTENT_SECURITY_POLICY: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "default-src 'none'; style-src 'sha256-{}'; base-uri 'none'; form-action 'none'; \
+         frame-ancestors 'none'",
+        base64(&Sha256::digest(STYLE.as_bytes()))
+    )
+});
+
+/// Response headers for every answer on `--listen` (the page, JSON, metrics): what the
+/// browser may load and run (see `CONTENT_SECURITY_POLICY`), no type sniffing, no framing
+/// (clickjacking), and no Referer with the page's address to the commit links.
+pub fn security_headers() -> [(&'static str, String); 4] {
+    [
+        (
+            "content-security-policy",
+            CONTENT_SECURITY_POLICY.to_string(),
+        ),
+        ("x-content-type-options", "nosniff".into()),
+        ("x-frame-options", "DENY".into()),
+        ("referrer-policy", "no-referrer".into()),
+    ]
+}
+
+/// Standard base64 with padding (RFC 4648), for the policy's hash.
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i)) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
 
 /// The page.
 pub fn html(s: &Snapshot, web_url: Option<&str>) -> String {
@@ -232,6 +269,79 @@ mod tests {
         let plain = html(&snapshot(), None);
         assert!(plain.contains("<code title=\"0123456789abcdef0123\">0123456789ab</code>"));
         assert!(!plain.contains("<a href"));
+    }
+
+    #[test]
+    fn hostile_commits_neither_panic_nor_escape_their_link() {
+        let mut s = snapshot();
+        let l = s.ledgers.values_mut().next().unwrap();
+        l.applied_commit = "0123456789aé€\" onmouseover=\"x".into();
+        let page = html(&s, Some("https://git.example.com/jobs"));
+        assert!(
+            page.contains("href=\"https://git.example.com/jobs/commit/0123456789a%C3%A9%E2%82%AC%22%20onmouseover%3D%22x\""),
+            "{page}"
+        );
+        assert!(page.contains("<code>0123456789aé</code>"), "{page}");
+        l_last_error_is_shown_escaped(&mut s);
+    }
+
+    fn l_last_error_is_shown_escaped(s: &mut Snapshot) {
+        let l = s.ledgers.values_mut().next().unwrap();
+        l.last_error = Some("a\x1b[2Jb".into());
+        assert!(html(s, None).contains("a\\x1b[2Jb"));
+    }
+
+    #[test]
+    fn headers_allow_exactly_the_page_s_own_style() {
+        let page = html(&snapshot(), None);
+        let style = page
+            .split("<style>")
+            .nth(1)
+            .and_then(|r| r.split("</style>").next())
+            .unwrap();
+        let headers = security_headers();
+        let get = |name: &str| {
+            headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.clone())
+                .unwrap_or_else(|| panic!("no {name}"))
+        };
+        let csp = get("content-security-policy");
+        let hash = format!("'sha256-{}'", base64(&Sha256::digest(style.as_bytes())));
+        assert!(
+            csp.contains(&format!("style-src {hash}")),
+            "{csp} vs {hash}"
+        );
+        for directive in [
+            "default-src 'none'",
+            "base-uri 'none'",
+            "form-action 'none'",
+            "frame-ancestors 'none'",
+        ] {
+            assert!(csp.contains(directive), "{csp}");
+        }
+        assert!(
+            !csp.contains("unsafe") && !csp.contains("script-src"),
+            "{csp}"
+        );
+        assert!(
+            !page.contains("<script") && !page.contains(" style="),
+            "only the one <style>"
+        );
+        assert_eq!(get("x-content-type-options"), "nosniff");
+        assert_eq!(get("x-frame-options"), "DENY");
+        assert_eq!(get("referrer-policy"), "no-referrer");
+    }
+
+    #[test]
+    fn base64_is_the_standard_alphabet_with_padding() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foo"), "Zm9v");
+        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
+        assert_eq!(base64(&[0xfb, 0xff, 0xfe]), "+//+");
     }
 
     #[test]

@@ -1034,9 +1034,7 @@ fn is_terminal(state: &str) -> bool {
     matches!(state, "FINISHED" | "CANCELED" | "FAILED")
 }
 
-fn short(commit: &str) -> &str {
-    &commit[..commit.len().min(12)]
-}
+use crate::escape::short_commit as short;
 
 /// The first line of the root exception of a failed job, for the rollback reason.
 async fn root_cause(rest: &FlinkRest, job: &str) -> Option<String> {

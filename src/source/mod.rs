@@ -33,7 +33,7 @@ pub struct Snapshot {
 
 impl Snapshot {
     pub fn short_commit(&self) -> &str {
-        &self.commit[..self.commit.len().min(12)]
+        crate::escape::short_commit(&self.commit)
     }
 }
 
