@@ -414,7 +414,7 @@ fn legacy_flink_conf_keeps_text_and_rejects_what_it_cannot_hold() {
             "app.yaml:11:16: spec.flinkConfiguration.a.comment: holds `#`, which starts a comment in flink-conf.yaml: Flink before 1.19 would read another value",
             "app.yaml:12:17: spec.flinkConfiguration.a.key: x: the key holds `: `, which ends a key in flink-conf.yaml: Flink before 1.19 would read another value",
             "app.yaml:13:14: spec.flinkConfiguration.a.space: starts or ends with spaces, which flink-conf.yaml drops: Flink before 1.19 would read another value",
-            "app.yaml:14:13: spec.flinkConfiguration.a.line: the value holds a control character (\\n), which Flink's configuration files cannot hold",
+            "app.yaml:14:13: spec.flinkConfiguration.a.line: holds a line break or tab, which flink-conf.yaml cannot hold in a value: Flink before 1.19 would read another value",
             "app.yaml:15:5: spec.flinkConfiguration.a.cr\\r: the key holds a control character (\\r), which Flink's configuration files cannot hold",
         ]
     );

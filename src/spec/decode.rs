@@ -356,7 +356,12 @@ fn flatten(
             }
             _ => v.scalar_text().unwrap_or_default(),
         };
-        if let Some(c) = text.chars().find(|c| c.is_control()) {
+        // Line breaks and tabs are text config.yaml quotes (a JAAS configuration spans
+        // lines); other control characters are no configuration.
+        if let Some(c) = text
+            .chars()
+            .find(|c| c.is_control() && !matches!(c, '\n' | '\t'))
+        {
             cx.error(
                 v.pos,
                 &at,

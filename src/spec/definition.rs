@@ -374,7 +374,9 @@ fn with_state_dirs(
 /// from what was written is an error rather than a silently different setting.
 fn check_legacy_conf(cx: &mut Cx, conf: &BTreeMap<String, (String, Pos)>, root: Pos) {
     for (key, (value, pos)) in conf {
-        let problem = if key.contains('#') || value.contains('#') {
+        let problem = if value.contains(['\n', '\t']) {
+            Some("holds a line break or tab, which flink-conf.yaml cannot hold in a value")
+        } else if key.contains('#') || value.contains('#') {
             Some("holds `#`, which starts a comment in flink-conf.yaml")
         } else if key.contains(": ") || key.ends_with(':') {
             Some("the key holds `: `, which ends a key in flink-conf.yaml")
