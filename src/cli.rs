@@ -227,7 +227,7 @@ pub struct JarArgs {
           value_parser = clap::value_parser!(u64).range(1..=65536))]
     pub jar_max_size_mib: u64,
     /// How long one jar download may take, from connecting to the last byte.
-    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    #[arg(long, default_value = "5m", value_name = "DURATION", value_parser = parse_duration)]
     pub jar_download_timeout: std::time::Duration,
 }
 

@@ -10,7 +10,6 @@
 use crate::session_job::{self, JarSource};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncReadExt;
 

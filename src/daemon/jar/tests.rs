@@ -1,6 +1,7 @@
 use super::*;
 use std::io::{Read, Write};
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::Arc;
 
 fn fetcher(policy: JarPolicy) -> JarFetcher {
     JarFetcher::new(policy).unwrap()
