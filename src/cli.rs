@@ -118,6 +118,8 @@ pub enum Command {
         /// from where it stopped).
         #[arg(long, default_value = "10m", value_parser = parse_duration)]
         upgrade_timeout: std::time::Duration,
+        #[command(flatten)]
+        jars: JarArgs,
     },
     /// Show the jobs flinkops manages in the cluster, from their ledgers: applied commit,
     /// health and last error.
@@ -197,9 +199,50 @@ pub struct RunArgs {
     pub leader_election: bool,
     #[command(flatten)]
     pub state: StateArgs,
+    #[command(flatten)]
+    pub jars: JarArgs,
     /// Log format: text for people, json for log pipelines.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+}
+
+/// Where session jobs' jars may come from: the operator's choice, not the repository's.
+#[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "Session job jars")]
+pub struct JarArgs {
+    /// Directory a session job's file:// jarURI must point into (after resolving
+    /// symbolic links and `..`); without it, file:// jars are refused.
+    #[arg(long, value_name = "DIR")]
+    pub jar_dir: Option<PathBuf>,
+    /// Host an http(s):// jarURI may download from (repeatable; an exact name or IP
+    /// address); without one, downloads are refused. Redirects are not followed.
+    #[arg(long = "jar-host", value_name = "HOST")]
+    pub jar_hosts: Vec<String>,
+    /// Let those hosts be at loopback, private, link-local or other internal addresses
+    /// (an artifact repository inside the cluster); without it such addresses are
+    /// refused, whatever the name resolves to.
+    #[arg(long)]
+    pub jar_allow_internal_addresses: bool,
+    /// Largest jar read or downloaded, in MiB.
+    #[arg(long, default_value_t = 512, value_name = "MIB",
+          value_parser = clap::value_parser!(u64).range(1..=65536))]
+    pub jar_max_size_mib: u64,
+    /// How long one jar download may take, from connecting to the last byte.
+    #[arg(long, default_value = "5m", value_name = "DURATION", value_parser = parse_duration)]
+    pub jar_download_timeout: std::time::Duration,
+}
+
+impl JarArgs {
+    pub fn fetcher(&self) -> Result<crate::daemon::jar::JarFetcher> {
+        crate::daemon::jar::JarFetcher::new(crate::daemon::jar::JarPolicy {
+            dir: self.jar_dir.clone(),
+            hosts: self.jar_hosts.clone(),
+            allow_internal: self.jar_allow_internal_addresses,
+            max_bytes: self.jar_max_size_mib << 20,
+            timeout: self.jar_download_timeout,
+        })
+        .map_err(anyhow::Error::msg)
+    }
 }
 
 #[derive(Copy, Clone, Debug, ValueEnum, PartialEq, Eq)]
@@ -420,6 +463,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             namespaces,
             concurrency,
             upgrade_timeout,
+            jars,
         } => {
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(sync_cmd(
@@ -428,6 +472,7 @@ pub fn run(cli: Cli) -> Result<i32> {
                 &namespaces,
                 concurrency as usize,
                 upgrade_timeout,
+                &jars,
             ))
         }
         Command::Status(args) => tokio::runtime::Runtime::new()?.block_on(status_cmd(&args)),
@@ -479,6 +524,7 @@ async fn run_cmd(args: RunArgs) -> Result<()> {
             .ok()
             .and_then(Secret::new),
     };
+    let jars = args.jars.fetcher()?;
     let client = crate::cluster::client().await?;
     let identity = default_identity();
     let cfg = crate::daemon::run::RunConfig {
@@ -506,6 +552,7 @@ async fn run_cmd(args: RunArgs) -> Result<()> {
         instance: args.state.instance.clone(),
         identity,
         repo_display: crate::source::remote::redact_url(&args.repo.repo),
+        jars,
     };
     crate::daemon::run::run(client, cfg, shutdown_signal()).await
 }
@@ -532,8 +579,10 @@ async fn sync_cmd(
     namespaces: &[String],
     concurrency: usize,
     upgrade_timeout: std::time::Duration,
+    jars: &JarArgs,
 ) -> Result<i32> {
     use crate::daemon::sync::{sync_once, SyncOnce};
+    let jars = jars.fetcher()?;
     let repo = args.open()?;
     let client = crate::cluster::client().await?;
     let report = sync_once(
@@ -545,6 +594,7 @@ async fn sync_cmd(
             namespaces,
             concurrency,
             upgrade_timeout,
+            jars: &jars,
         },
     )
     .await?;

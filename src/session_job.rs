@@ -64,16 +64,40 @@ pub enum JarSource {
 }
 
 /// The jar of a session job's jarURI; schemes other than file and http(s) cannot be
-/// uploaded by flinkops.
+/// uploaded by flinkops. What can be judged without the daemon's settings is judged here
+/// (at validation): the scheme, an absolute file path that does not climb (`..`), a host.
+/// Whether the daemon may read or download it is `daemon::jar`'s question. Errors never
+/// show credentials in the URI.
 pub fn jar_source(uri: &str) -> Result<JarSource, String> {
+    let shown = crate::source::remote::redact_url(uri);
     if let Some(path) = uri.strip_prefix("file://") {
+        let path = std::path::Path::new(path);
+        if !path.is_absolute() {
+            return Err(format!(
+                "`{shown}`: a file jarURI names an absolute path, e.g. file:///jars/job.jar"
+            ));
+        }
+        if path
+            .components()
+            .any(|c| c == std::path::Component::ParentDir)
+        {
+            return Err(format!("`{shown}`: `..` is not allowed in a file jarURI"));
+        }
         return Ok(JarSource::File(path.into()));
     }
-    if uri.starts_with("http://") || uri.starts_with("https://") {
+    if let Some(rest) = uri
+        .strip_prefix("http://")
+        .or_else(|| uri.strip_prefix("https://"))
+    {
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+        let host = authority.rsplit('@').next().unwrap_or("");
+        if host.is_empty() || host.starts_with(':') {
+            return Err(format!("`{shown}`: the URL has no host"));
+        }
         return Ok(JarSource::Http(uri.to_string()));
     }
     Err(format!(
-        "`{uri}`: flinkops uploads a session job's jar to its session cluster, so jarURI must be file://, http:// or https://"
+        "`{shown}`: flinkops uploads a session job's jar to its session cluster, so jarURI must be file://, http:// or https://"
     ))
 }
 
@@ -144,6 +168,12 @@ mod tests {
         );
         let err = jar_source("local:///opt/flink/usrlib/a.jar").unwrap_err();
         assert!(err.contains("file://, http:// or https://"), "{err}");
+        // Credentials in a URI are never printed.
+        let err = jar_source("ftp://deploy:hunter2@repo.example.com/a.jar").unwrap_err();
+        assert!(!err.contains("hunter2"), "{err}");
+        // A path that climbs out of where it points is refused before anything is read.
+        assert!(jar_source("file:///jars/../proc/self/environ").is_err());
+        assert!(jar_source("file://jars/a.jar").is_err(), "relative path");
     }
 
     #[test]

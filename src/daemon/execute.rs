@@ -4,6 +4,7 @@
 
 use crate::cluster::ledger::Health;
 use crate::cluster::ops;
+use crate::daemon::jar::JarFetcher;
 use crate::daemon::upgrade::{Executor, Reach, Step};
 use crate::plan::Action;
 use crate::reconcile::{JobWork, UpgradeWork};
@@ -48,13 +49,14 @@ pub fn recorder(client: &Client) -> Recorder {
 pub async fn execute(
     client: &Client,
     recorder: &Recorder,
+    jars: &JarFetcher,
     work: Vec<JobWork>,
     concurrency: usize,
 ) -> Vec<Outcome> {
     let mut outcomes: Vec<Outcome> = futures::stream::iter(work)
         .map(|w| async move {
             let regarding = regarding(&w);
-            let out = execute_job(client, w).await;
+            let out = execute_job(client, jars, w).await;
             publish(recorder, &out, regarding).await;
             out
         })
@@ -172,10 +174,10 @@ fn decide_again(out: &mut Outcome, e: &ops::OpError) {
     out.note = Some(e.to_string());
 }
 
-async fn execute_job(client: &Client, w: JobWork) -> Outcome {
+async fn execute_job(client: &Client, jars: &JarFetcher, w: JobWork) -> Outcome {
     let span = tracing::info_span!("job", namespace = %w.id.namespace, job = %w.id.name, commit = %w.commit, action = w.action.as_str());
     async move {
-        let out = execute_job_in_span(client, w).await;
+        let out = execute_job_in_span(client, jars, w).await;
         match (&out.error, &out.note) {
             (Some(e), _) => tracing::warn!(error = %e, "not synced"),
             // An upgrade step: transitions are logged by the executor; waiting is quiet.
@@ -194,7 +196,7 @@ async fn execute_job(client: &Client, w: JobWork) -> Outcome {
     .await
 }
 
-async fn execute_job_in_span(client: &Client, w: JobWork) -> Outcome {
+async fn execute_job_in_span(client: &Client, jars: &JarFetcher, w: JobWork) -> Outcome {
     let mut out = Outcome {
         id: w.id.clone(),
         action: w.action,
@@ -211,6 +213,7 @@ async fn execute_job_in_span(client: &Client, w: JobWork) -> Outcome {
     if let Some(u) = w.upgrade {
         let exec = Executor {
             client,
+            jars,
             reach: Reach::detect(),
             now: &crate::daemon::sync::now_rfc3339(),
             unix_now: crate::daemon::sync::unix_now(),

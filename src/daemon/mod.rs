@@ -5,6 +5,7 @@ pub mod execute;
 pub mod flink_probe;
 pub mod follow;
 pub mod http;
+pub mod jar;
 pub mod metrics;
 pub mod periodic;
 pub mod run;

@@ -43,6 +43,8 @@ pub struct RunConfig {
     pub repo_display: String,
     /// The repository's web page (commit links on the status page).
     pub web_url: Option<String>,
+    /// Session jobs' jars.
+    pub jars: super::jar::JarFetcher,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -339,7 +341,7 @@ pub async fn run(
             opts.flink_states = probe.states();
             let work =
                 reconcile::reconcile_quietly(catalog, commit, &live, &ledgers, &opts, &mut quiet);
-            let outcomes = execute(&client, &recorder, work, cfg.concurrency).await;
+            let outcomes = execute(&client, &recorder, &cfg.jars, work, cfg.concurrency).await;
             // Periodic savepoints for jobs this cycle left alone (one that just began an
             // upgrade is not "no upgrade in flight" in the ledgers read before it).
             let busy: BTreeSet<&crate::spec::JobId> = outcomes.iter().map(|o| &o.id).collect();

@@ -81,6 +81,8 @@ pub struct SyncOnce<'a> {
     pub concurrency: usize,
     /// How long to carry on upgrades in flight before returning.
     pub upgrade_timeout: Duration,
+    /// Session jobs' jars.
+    pub jars: &'a super::jar::JarFetcher,
 }
 
 pub async fn sync_once(client: &kube::Client, s: SyncOnce<'_>) -> anyhow::Result<SyncReport> {
@@ -107,7 +109,7 @@ pub async fn sync_once(client: &kube::Client, s: SyncOnce<'_>) -> anyhow::Result
         }
         let opts = options_now(namespaces.clone());
         let work = reconcile::reconcile(&catalog, &snapshot.commit, &live, &ledgers, &opts);
-        let outcomes = execute(client, &recorder, work, s.concurrency).await;
+        let outcomes = execute(client, &recorder, s.jars, work, s.concurrency).await;
         let in_flight: Vec<String> = outcomes
             .iter()
             .filter(|o| o.in_progress)

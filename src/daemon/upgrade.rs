@@ -7,6 +7,7 @@
 use crate::cluster::kinds::DEPLOYMENT;
 use crate::cluster::ledger::{Health, Ledger};
 use crate::cluster::ops::{self, OpError};
+use crate::daemon::jar::{JarError, JarFetcher};
 use crate::flink::{FlinkError, FlinkRest, Operation};
 use crate::plan::Action;
 use crate::render::{self, ANN_CONFIG_HASH, LABEL_COMPONENT, LABEL_JOB};
@@ -58,6 +59,8 @@ impl Reach {
 
 pub struct Executor<'a> {
     pub client: &'a Client,
+    /// Reads and downloads session jobs' jars within the operator's limits.
+    pub jars: &'a JarFetcher,
     pub reach: Reach,
     pub now: &'a str,
     pub unix_now: u64,
@@ -781,10 +784,14 @@ impl Executor<'_> {
             .as_ref()
             .map(|j| j.jar_uri.as_str())
             .unwrap_or("");
-        let source = session_job::jar_source(uri)
-            .map_err(|e| StepError::NewVersion(format!("job jar {e}")))?;
-        let (name, bytes) = fetch_jar(&source).await?;
-        let jar = rest.upload_jar_bytes(&name, bytes).await?;
+        let jar = self.jars.fetch(uri).await.map_err(|e| {
+            let why = format!("session job {}: {e}", target.id);
+            match e {
+                JarError::Refused(_) => StepError::NewVersion(why),
+                JarError::Unavailable(_) => StepError::Transient(why),
+            }
+        })?;
+        let jar = rest.upload_jar_bytes(&jar.name, jar.bytes).await?;
         let run = session_job::run_request(target, restore_from, job_id);
         let result = rest.run_jar(&jar, &run).await;
         if let Err(e) = rest.delete_jar(&jar).await {
@@ -985,48 +992,6 @@ fn initial(target: &JobSpec, carry: Carry, first: bool) -> Option<String> {
         Carry::Initial => target.job.as_ref()?.initial_savepoint_path.clone(),
         Carry::Nothing if first => target.job.as_ref()?.initial_savepoint_path.clone(),
         _ => None,
-    }
-}
-
-/// The jar's file name and bytes (from disk where flinkops runs, or downloaded).
-async fn fetch_jar(source: &session_job::JarSource) -> Result<(String, Vec<u8>), StepError> {
-    match source {
-        session_job::JarSource::File(path) => {
-            let bytes = tokio::fs::read(path).await.map_err(|e| {
-                StepError::NewVersion(format!(
-                    "job jar {} cannot be read where flinkops runs: {e}",
-                    path.display()
-                ))
-            })?;
-            let name = path
-                .file_name()
-                .map_or("job.jar".into(), |n| n.to_string_lossy().into_owned());
-            Ok((name, bytes))
-        }
-        session_job::JarSource::Http(url) => {
-            let transient =
-                |e: reqwest::Error| StepError::Transient(format!("downloading {url}: {e}"));
-            let response = reqwest::get(url).await.map_err(transient)?;
-            // The server says there is no such jar: the new version cannot start.
-            if response.status().is_client_error() {
-                return Err(StepError::NewVersion(format!(
-                    "job jar {url} cannot be downloaded: HTTP {}",
-                    response.status()
-                )));
-            }
-            let bytes = response
-                .error_for_status()
-                .map_err(transient)?
-                .bytes()
-                .await
-                .map_err(transient)?;
-            let name = url
-                .rsplit('/')
-                .next()
-                .filter(|n| n.ends_with(".jar"))
-                .unwrap_or("job.jar");
-            Ok((name.to_string(), bytes.to_vec()))
-        }
     }
 }
 

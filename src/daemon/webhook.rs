@@ -1,5 +1,6 @@
 //! Push webhooks from GitHub (HMAC-SHA256 of the body in `X-Hub-Signature-256`) and GitLab
-//! (the shared token in `X-Gitlab-Token`). Pure: headers and body in, a verdict out. A
+//! (the shared token in `X-Gitlab-Token`). Pure: headers and body in, a verdict out, in two
+//! steps so that whatever the headers can refuse is refused before a body is read. A
 //! verified push only triggers an immediate fetch; what gets deployed is still whatever the
 //! fetch finds, so a replayed or forged-but-verified payload cannot choose a revision.
 
@@ -33,36 +34,62 @@ pub enum Verdict {
     Unauthorized(&'static str),
 }
 
-/// Judges a request. `header` looks a header up by lower-case name.
-pub fn verify<'a>(
+/// What the headers alone establish about a request.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Auth {
+    /// GitLab's token matched: the sender is authenticated before its body is read.
+    GitLab,
+    /// GitHub signs the body: it must be read (within a limit) and checked against this
+    /// HMAC-SHA256.
+    GitHub { signature: Vec<u8> },
+}
+
+/// Judges the headers, before any body is read. `header` looks a header up by lower-case
+/// name. An error is the 401's reason.
+pub fn authenticate<'a>(
+    header: impl Fn(&str) -> Option<&'a str>,
+    secret: &Secret,
+) -> Result<Auth, &'static str> {
+    if let Some(sig) = header("x-hub-signature-256") {
+        let hex = sig
+            .strip_prefix("sha256=")
+            .ok_or("X-Hub-Signature-256 is not sha256=<hex>")?;
+        let signature = decode_hex(hex).ok_or("X-Hub-Signature-256 is not hex")?;
+        Ok(Auth::GitHub { signature })
+    } else if let Some(token) = header("x-gitlab-token") {
+        if constant_time_eq(token.as_bytes(), secret.0.as_bytes()) {
+            Ok(Auth::GitLab)
+        } else {
+            Err("X-Gitlab-Token does not match the webhook secret")
+        }
+    } else {
+        Err("no X-Hub-Signature-256 (GitHub) or X-Gitlab-Token (GitLab)")
+    }
+}
+
+/// Judges the body of a request `authenticate` let through.
+pub fn judge_body<'a>(
+    auth: &Auth,
     header: impl Fn(&str) -> Option<&'a str>,
     body: &[u8],
     secret: &Secret,
 ) -> Verdict {
-    let (event, push) = if let Some(sig) = header("x-hub-signature-256") {
-        let Some(hex) = sig.strip_prefix("sha256=") else {
-            return Verdict::Unauthorized("X-Hub-Signature-256 is not sha256=<hex>");
-        };
-        let Some(expected) = decode_hex(hex) else {
-            return Verdict::Unauthorized("X-Hub-Signature-256 is not hex");
-        };
-        let mut mac =
-            Hmac::<Sha256>::new_from_slice(secret.0.as_bytes()).expect("HMAC takes any key");
-        mac.update(body);
-        // Constant-time comparison.
-        if mac.verify_slice(&expected).is_err() {
-            return Verdict::Unauthorized("signature does not match the webhook secret");
+    let (event, push) = match auth {
+        Auth::GitHub { signature } => {
+            let mut mac =
+                Hmac::<Sha256>::new_from_slice(secret.0.as_bytes()).expect("HMAC takes any key");
+            mac.update(body);
+            // Constant-time comparison.
+            if mac.verify_slice(signature).is_err() {
+                return Verdict::Unauthorized("signature does not match the webhook secret");
+            }
+            let event = header("x-github-event").unwrap_or("");
+            (event, event == "push")
         }
-        let event = header("x-github-event").unwrap_or("");
-        (event, event == "push")
-    } else if let Some(token) = header("x-gitlab-token") {
-        if !constant_time_eq(token.as_bytes(), secret.0.as_bytes()) {
-            return Verdict::Unauthorized("X-Gitlab-Token does not match the webhook secret");
+        Auth::GitLab => {
+            let event = header("x-gitlab-event").unwrap_or("");
+            (event, event == "Push Hook")
         }
-        let event = header("x-gitlab-event").unwrap_or("");
-        (event, event == "Push Hook")
-    } else {
-        return Verdict::Unauthorized("no X-Hub-Signature-256 (GitHub) or X-Gitlab-Token (GitLab)");
     };
     if !push {
         return Verdict::Ignored(format!("event `{event}` is not a push"));
@@ -71,6 +98,19 @@ pub fn verify<'a>(
         .ok()
         .and_then(|v| v.get("ref")?.as_str().map(str::to_string));
     Verdict::Push { git_ref }
+}
+
+/// Judges a whole request: `authenticate`, then `judge_body`.
+#[cfg(test)]
+pub fn verify<'a>(
+    header: impl Fn(&str) -> Option<&'a str> + Copy,
+    body: &[u8],
+    secret: &Secret,
+) -> Verdict {
+    match authenticate(header, secret) {
+        Ok(auth) => judge_body(&auth, header, body, secret),
+        Err(why) => Verdict::Unauthorized(why),
+    }
 }
 
 fn decode_hex(s: &str) -> Option<Vec<u8>> {
@@ -112,6 +152,29 @@ mod tests {
             body,
             &secret,
         )
+    }
+
+    #[test]
+    fn headers_alone_refuse_what_they_can() {
+        let secret = Secret::new("It's a Secret to Everybody".into()).unwrap();
+        let auth = |headers: &'static [(&'static str, &'static str)]| {
+            authenticate(
+                |name| headers.iter().find(|(k, _)| *k == name).map(|(_, v)| *v),
+                &secret,
+            )
+        };
+        assert_eq!(
+            auth(&[("x-gitlab-token", "It's a Secret to Everybody")]),
+            Ok(Auth::GitLab)
+        );
+        assert!(auth(&[("x-gitlab-token", "guess")]).is_err());
+        assert!(auth(&[]).is_err());
+        assert!(auth(&[("x-hub-signature-256", "sha256=zz")]).is_err());
+        // GitHub's signature is over the body: only its form is judged here.
+        assert!(matches!(
+            auth(&[("x-hub-signature-256", "sha256=00ff")]),
+            Ok(Auth::GitHub { .. })
+        ));
     }
 
     #[test]

@@ -110,6 +110,13 @@ pub fn sync_once_with(env: &TestEnv, repo: &Path, vars: &[(&str, &str)]) -> (i32
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_flinkops"))
         .args(["sync", "--once", "--repo"])
         .arg(repo)
+        // Session jobs' file:// jars are read from the test jar's directory only.
+        .arg("--jar-dir")
+        .arg(
+            env.test_jar
+                .parent()
+                .expect("the test jar is in a directory"),
+        )
         .env("KUBECONFIG", &env.kubeconfig)
         .envs(vars.iter().copied())
         .output()
