@@ -8,12 +8,10 @@
 
 mod support;
 
-use flinkops::cluster::ledger::{ledger_name, Health, Ledger};
+use flinkops::cluster::ledger::{Health, Ledger};
 use flinkops::flink::FlinkRest;
 use flinkops::session_job;
 use flinkops::spec::JobId;
-use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::Api;
 use kube::Client;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -322,19 +320,26 @@ async fn a_session_job_is_submitted_upgraded_suspended_and_resumed_with_its_stat
     let out = s.sync_ok();
     assert!(out.contains("0 jobs with work"), "{out}");
 
-    // Removed from Git: its Flink job is stopped with a savepoint, then its ledger goes;
-    // the session cluster runs on.
+    // Removed from Git: its Flink job is stopped with a savepoint; its ledger stays as a
+    // tombstone (the savepoint lineage, and when it was removed); the session cluster
+    // runs on.
     s.repo.remove("counter.yaml");
-    s.repo.commit("counter retired");
+    let removal = s.repo.commit("counter retired");
     let out = s.sync_ok();
-    assert!(out.contains("its last savepoint: "), "{out}");
+    assert!(
+        out.contains("is kept: adding the job again resumes from it"),
+        "{out}"
+    );
     assert!(s.our_live_jobs().await.is_empty());
-    let cms: Api<ConfigMap> = Api::namespaced(s.client.clone(), &s.ns.name);
-    assert!(cms
-        .get_opt(&ledger_name("counter"))
-        .await
-        .unwrap()
-        .is_none());
+    let l = s.ledger().await;
+    assert_eq!(
+        l.removed.as_ref().map(|r| r.commit.as_str()),
+        Some(removal.as_str())
+    );
+    assert_eq!(
+        l.savepoints.last().map(|s| s.reason.as_str()),
+        Some("removal")
+    );
     assert_eq!(s.runner.running().len(), 2, "{:?}", s.runner.running());
 }
 
