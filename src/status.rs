@@ -99,6 +99,8 @@ pub fn job_json(namespace: &str, name: &str, l: &Ledger) -> serde_json::Value {
             "startedAt": u.started_at,
         })),
         "failed": l.failed,
+        // A tombstone: removed from Git, its savepoint lineage kept.
+        "removed": l.removed,
     })
 }
 
@@ -189,19 +191,32 @@ fn table(rows: &[Row], daemon: Option<&Result<DaemonStatus, String>>) -> String 
         match l {
             Ok(l) => {
                 let upgrading = l.upgrade.as_ref().map(|u| format!("{}; ", upgrade_text(u)));
+                let removed = l.removed.as_ref().map(|r| {
+                    format!(
+                        "removed from Git at {} ({}); adding it again resumes from its last savepoint",
+                        short(&r.commit),
+                        r.at
+                    )
+                });
                 let detail = format!(
                     "{}{}",
                     upgrading.unwrap_or_default(),
-                    l.last_error
+                    removed
                         .as_deref()
+                        .or(l.last_error.as_deref())
                         .or(l.health_reason.as_deref())
                         .unwrap_or("")
                 );
+                let health = if l.removed.is_some() {
+                    "Removed".to_string()
+                } else {
+                    format!("{:?}", l.health)
+                };
                 out.push_str(&format!(
                     "{id:<width$}  {:<15}  {:<12}  {:<11}  {:<11}  {:<20}  {}\n",
                     l.spec.as_ref().map_or("?", |s| s.kind.as_str()),
                     terminal(short(&l.applied_commit)),
-                    format!("{:?}", l.health),
+                    health,
                     terminal(l.flink_state.as_deref().unwrap_or("-")),
                     terminal(l.savepoints.last().map_or("-", |s| s.at.as_str())),
                     terminal(detail.trim_end_matches("; ")),
@@ -349,6 +364,29 @@ mod tests {
     use super::*;
     use crate::cluster::daemon_status::GitCondition;
     use crate::cluster::ledger::Health;
+
+    #[test]
+    fn tombstones_are_listed_as_removed_with_their_lineage() {
+        let tomb = Ledger {
+            applied_commit: "1".repeat(40),
+            health: Health::Suspended,
+            removed: Some(crate::cluster::ledger::Removal {
+                commit: "2".repeat(40),
+                at: "2026-11-26T00:00:00Z".into(),
+                unix: 1,
+            }),
+            ..Default::default()
+        };
+        let json = job_json("ns", "orders", &tomb);
+        assert_eq!(json["removed"]["commit"], "2".repeat(40));
+        let text = table(&[("ns".into(), "orders".into(), Ok(tomb))], None);
+        let row = text.lines().nth(1).unwrap();
+        assert!(row.contains("Removed"), "{row}");
+        assert!(
+            row.contains("removed from Git at 222222222222 (2026-11-26T00:00:00Z)"),
+            "{row}"
+        );
+    }
 
     #[test]
     fn the_table_shows_hostile_fields_escaped_and_never_panics() {

@@ -79,6 +79,10 @@ pub fn judge(
         Expect::Invalid(why) => Verdict::Failed(format!("invalid at this commit: {why}")),
         Expect::Deleted => match ledger {
             None => Verdict::Live("deleted".into()),
+            // Stopped with a savepoint and pruned; its lineage stays as a tombstone.
+            Some(l) if l.removed.is_some() => {
+                Verdict::Live("removed; its savepoint lineage is kept".into())
+            }
             Some(_) => Verdict::Pending("waiting to be pruned".into()),
         },
         Expect::Applied { suspended } => {
@@ -352,6 +356,16 @@ spec:
         assert!(j(&run, Some(sus), None).is_pending());
         // Deletions and invalid definitions.
         assert!(matches!(j(&Expect::Deleted, None, None), Verdict::Live(_)));
+        let mut tomb = ledger(A, Health::Suspended, None);
+        tomb.removed = Some(crate::cluster::ledger::Removal {
+            commit: A.into(),
+            at: String::new(),
+            unix: 1,
+        });
+        assert!(matches!(
+            j(&Expect::Deleted, Some(tomb), None),
+            Verdict::Live(_)
+        ));
         assert!(j(
             &Expect::Deleted,
             Some(ledger(A, Health::Healthy, None)),
