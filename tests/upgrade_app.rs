@@ -868,3 +868,90 @@ async fn no_change_in_git_costs_the_job_its_state() {
     s.counting(&before, 1).await;
     s.assert_counts_continue(&before);
 }
+
+/// Killed (as by kill -9) during a last-state cancel, during a removal's stop and before
+/// its prune: the next sync finishes each from the right state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_during_a_cancel_or_a_removal_the_next_sync_keeps_the_state() {
+    let Some(env) = support::testenv() else {
+        return;
+    };
+    let _one = SERIAL.lock().await;
+    let s = Scenario::new(env, "t-crash2").await;
+    let last_state = |p| {
+        s.job(
+            p,
+            &format!(
+                "    execution.checkpointing.savepoint-dir: {}",
+                s.savepoints()
+            ),
+            "    upgradeMode: last-state\n    args: [\"20\"]",
+        )
+    };
+    s.commit(&last_state(2), "counter, last-state");
+    s.sync_ok();
+    s.running_job().await;
+    s.counting(&BTreeSet::new(), 30).await;
+    let dies_at = |point: &str| {
+        let (code, out) =
+            support::sync_once_with(&s.env, s.repo.path(), &[(flinkops::fault::ENV, point)]);
+        assert_ne!(code, 0, "{point}: {out}");
+        assert!(out.contains(&format!("dying at {point}")), "{point}: {out}");
+    };
+
+    // The job is cancelled, flinkops dies before recording it: the next run restores the
+    // latest checkpoint all the same (the counts do not start over).
+    let before = s.log_names();
+    s.commit(&last_state(3), "parallelism 3");
+    dies_at("after-cancel-request");
+    s.sync_ok();
+    let (_, p) = s.running_job().await;
+    assert_eq!(p, 3);
+    s.counting(&before, 1).await;
+    let logs = s.runner.counter_logs();
+    let old = counts_in(&logs, |n| before.contains(n));
+    let new = counts_in(&logs, |n| !before.contains(n));
+    for (k, (_, old_last)) in &old {
+        let (new_first, _) = new[k];
+        assert!(
+            new_first > 1 && new_first <= old_last + 1,
+            "key {k}: counted {old_last} before, restarted at {new_first}"
+        );
+    }
+    let restored = s.ledger().await.restore_from.expect("a checkpoint");
+    assert!(restored.contains("chk-"), "{restored}");
+
+    // Removed, killed while stopping and again before the prune: the next run finishes
+    // with the one removal savepoint, and the job added back resumes from it exactly.
+    let before = s.log_names();
+    s.repo.remove("counter.yaml");
+    s.repo.commit("remove");
+    dies_at("after-stop-request");
+    dies_at("before-prune");
+    s.sync_ok();
+    let l = s.ledger().await;
+    assert!(l.removed.is_some(), "{l:?}");
+    let removal: Vec<_> = l
+        .savepoints
+        .iter()
+        .filter(|s| s.reason == "removal")
+        .collect();
+    assert_eq!(removal.len(), 1, "{:?}", l.savepoints);
+    let kept = removal[0].path.clone();
+    support::eventually_or(
+        "the job's pods gone",
+        Duration::from_secs(60),
+        || s.runner.logs(),
+        || async { s.runner.running().is_empty().then_some(()) },
+    )
+    .await;
+    s.commit(&last_state(3), "back");
+    s.sync_ok();
+    s.running_job().await;
+    assert_eq!(
+        s.ledger().await.restore_from.as_deref(),
+        Some(kept.as_str())
+    );
+    s.counting(&before, 1).await;
+    s.assert_counts_continue(&before);
+}

@@ -248,6 +248,7 @@ async fn execute_job_in_span(client: &Client, jars: &JarFetcher, w: JobWork) -> 
             out.applied += 1;
         }
         for r in &w.delete {
+            crate::fault::point("before-prune");
             ops::delete(client, r).await?;
             out.deleted += 1;
         }

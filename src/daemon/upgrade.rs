@@ -362,6 +362,7 @@ impl Executor<'_> {
                 up.enter(Phase::Stopping, self.unix_now);
                 self.write(id, ledger, &up).await?;
                 rest.cancel(&job.id).await?;
+                crate::fault::point("after-cancel-request");
                 self.record(
                     id,
                     ledger,
