@@ -446,13 +446,13 @@ fn decode_cluster(
     }
     let jm = spec
         .take("jobManager")
-        .map(|n| decode_component(cx, n, "spec.jobManager"));
+        .map(|n| decode_component(cx, n, "spec.jobManager", &settings.pod_policy));
     let tm = spec
         .take("taskManager")
-        .map(|n| decode_component(cx, n, "spec.taskManager"));
+        .map(|n| decode_component(cx, n, "spec.taskManager", &settings.pod_policy));
     let pod_template = spec
         .take("podTemplate")
-        .and_then(|n| super::pod_template::check(cx, n, "spec.podTemplate"));
+        .and_then(|n| super::pod_template::check(cx, n, "spec.podTemplate", &settings.pod_policy));
     let log_configuration = spec.file_map(cx, "logConfiguration").unwrap_or_default();
     let ingress = spec.take("ingress").and_then(|n| decode_ingress(cx, n));
 
@@ -509,7 +509,12 @@ struct ComponentInput {
     pod_template: Option<serde_json::Value>,
 }
 
-fn decode_component(cx: &mut Cx, node: &Node, path: &str) -> ComponentInput {
+fn decode_component(
+    cx: &mut Cx,
+    node: &Node,
+    path: &str,
+    policy: &super::pod_policy::PodPolicy,
+) -> ComponentInput {
     let mut out = ComponentInput::default();
     let Some(mut f) = Fields::of(cx, node, path) else {
         return out;
@@ -534,7 +539,7 @@ fn decode_component(cx: &mut Cx, node: &Node, path: &str) -> ComponentInput {
         "write `resource: {cpu, memory, ephemeralStorage}`; flinkops sets requests and limits from it",
     );
     if let Some(n) = f.take("podTemplate") {
-        out.pod_template = super::pod_template::check(cx, n, &f.field("podTemplate"));
+        out.pod_template = super::pod_template::check(cx, n, &f.field("podTemplate"), policy);
     }
     f.finish(cx);
     out

@@ -10,7 +10,12 @@ use super::yaml::Node;
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::Value;
 
-pub fn check(cx: &mut Cx, node: &Node, field: &str) -> Option<Value> {
+pub fn check(
+    cx: &mut Cx,
+    node: &Node,
+    field: &str,
+    policy: &super::pod_policy::PodPolicy,
+) -> Option<Value> {
     let json = node.to_json();
     if !json.is_object() {
         cx.error(
@@ -46,6 +51,7 @@ pub fn check(cx: &mut Cx, node: &Node, field: &str) -> Option<Value> {
     let back = serde_json::to_value(&pod).unwrap_or(Value::Null);
     let before = cx.errors.len();
     report_dropped(cx, node, &json, &back, field, &mut Vec::new());
+    super::pod_policy::check(cx, node, &json, field, policy);
     (cx.errors.len() == before).then_some(json)
 }
 
@@ -100,6 +106,7 @@ mod tests {
             &mut cx,
             node.get("podTemplate").unwrap(),
             "spec.podTemplate",
+            &Default::default(),
         );
         (out, cx.errors.iter().map(|e| e.to_string()).collect())
     }

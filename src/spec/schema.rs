@@ -309,7 +309,23 @@ struct SettingsFile {
     /// removing a stateless job) unless its definition acknowledges it by a new value of
     /// the annotation `flinkops.io/accept-state-loss`. Default false.
     guard_state_loss: Option<bool>,
+    /// What pod templates may ask of the node; by default nothing (no privileged
+    /// containers, host namespaces, hostPath volumes or added capabilities).
+    pod_policy: Option<PodPolicy>,
     defaults: Option<Defaults>,
+}
+
+#[derive(JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct PodPolicy {
+    /// Allow `securityContext.privileged` and `allowPrivilegeEscalation: true`.
+    allow_privileged: Option<bool>,
+    /// Allow `hostNetwork`, `hostPID`, `hostIPC` and container `hostPort`s.
+    allow_host_namespaces: Option<bool>,
+    /// `hostPath` volumes allowed at or below these absolute paths.
+    allow_host_paths: Option<Vec<String>>,
+    /// Linux capabilities containers may add (e.g. `NET_ADMIN`).
+    allow_capabilities: Option<Vec<String>>,
 }
 
 #[derive(JsonSchema)]
@@ -439,7 +455,7 @@ mod tests {
             assert_eq!(read(&doc, false), described(&jobs, def), "{def}");
         }
         let doc =
-            "defaults:\n  jobManager: {resource: {cpu: 1}}\n  taskManager: {resource: {cpu: 1}}\n";
+            "defaults:\n  jobManager: {resource: {cpu: 1}}\n  taskManager: {resource: {cpu: 1}}\npodPolicy: {}\n";
         assert_eq!(read(doc, true), described(&settings(), ""), "settings");
     }
 

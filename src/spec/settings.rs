@@ -27,6 +27,8 @@ pub struct Settings {
     /// A change that loses a job's state is refused unless the definition acknowledges
     /// it (`flinkops.io/accept-state-loss`).
     pub guard_state_loss: bool,
+    /// What pod templates may ask of the node (nothing by default).
+    pub pod_policy: super::pod_policy::PodPolicy,
 }
 
 /// Default `tombstoneRetention`: 90 days.
@@ -58,6 +60,7 @@ impl Default for Settings {
             self_heal: true,
             tombstone_retention_secs: TOMBSTONE_RETENTION_SECS,
             guard_state_loss: false,
+            pod_policy: Default::default(),
         }
     }
 }
@@ -145,6 +148,9 @@ pub fn decode_settings(cx: &mut Cx, root: &Node) -> Settings {
     s.prune = f.boolean(cx, "prune").unwrap_or(true);
     s.self_heal = f.boolean(cx, "selfHeal").unwrap_or(true);
     s.guard_state_loss = f.boolean(cx, "guardStateLoss").unwrap_or(false);
+    if let Some(node) = f.take("podPolicy") {
+        s.pod_policy = decode_pod_policy(cx, node);
+    }
     if let Some(node) = f.take("tombstoneRetention") {
         if let Some(v) = super::decode::string(cx, node, "tombstoneRetention") {
             match crate::duration::parse(&v) {
@@ -193,4 +199,29 @@ fn decode_defaults(cx: &mut Cx, node: &Node) -> Defaults {
     }
     f.finish(cx);
     d
+}
+
+fn decode_pod_policy(cx: &mut Cx, node: &Node) -> super::pod_policy::PodPolicy {
+    let mut p = super::pod_policy::PodPolicy::default();
+    let Some(mut f) = Fields::of(cx, node, "podPolicy") else {
+        return p;
+    };
+    p.allow_privileged = f.boolean(cx, "allowPrivileged").unwrap_or(false);
+    p.allow_host_namespaces = f.boolean(cx, "allowHostNamespaces").unwrap_or(false);
+    if let Some(list) = f.string_list_pos(cx, "allowHostPaths") {
+        for (i, (path, pos)) in list.into_iter().enumerate() {
+            if !path.starts_with('/') || path.split('/').any(|s| s == "..") {
+                cx.error(
+                    pos,
+                    &format!("podPolicy.allowHostPaths[{i}]"),
+                    format!("`{path}` is not an absolute path without `..`"),
+                );
+            } else {
+                p.allow_host_paths.push(path);
+            }
+        }
+    }
+    p.allow_capabilities = f.string_list(cx, "allowCapabilities").unwrap_or_default();
+    f.finish(cx);
+    p
 }

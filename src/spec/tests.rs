@@ -413,6 +413,39 @@ fn tombstone_retention_is_a_duration() {
 }
 
 #[test]
+fn pod_templates_get_no_host_access_unless_the_settings_allow_it() {
+    let hostile = APP.replace(
+        "spec:\n",
+        "spec:\n  podTemplate:\n    spec:\n      hostNetwork: true\n      hostPID: true\n      volumes:\n        - name: root\n          hostPath: {path: /}\n        - name: data\n          hostPath: {path: /var/flink/data}\n      containers:\n        - name: flink-main-container\n          securityContext:\n            privileged: true\n            capabilities: {add: [SYS_ADMIN]}\n          ports: [{containerPort: 1, hostPort: 22}]\n",
+    );
+    let errs = errors(&[("a.yaml", &hostile)]);
+    let fields: Vec<&str> = errs
+        .iter()
+        .map(|e| e.split(": ").nth(1).unwrap_or(""))
+        .collect();
+    assert_eq!(
+        fields,
+        vec![
+            "spec.podTemplate.spec.hostNetwork",
+            "spec.podTemplate.spec.hostPID",
+            "spec.podTemplate.spec.volumes.0.hostPath.path",
+            "spec.podTemplate.spec.volumes.1.hostPath.path",
+            "spec.podTemplate.spec.containers.0.securityContext.privileged",
+            "spec.podTemplate.spec.containers.0.securityContext.capabilities.add.0",
+            "spec.podTemplate.spec.containers.0.ports.0.hostPort",
+        ],
+        "{errs:#?}"
+    );
+    assert!(errs[0].starts_with("a.yaml:"), "{errs:?}");
+    assert!(errs[2].contains("hostPath `/` mounts the node's filesystem: refused by the pod policy (allow it with podPolicy.allowHostPaths in flinkops.yaml)"), "{errs:?}");
+    // The repository's settings open what it needs, and only that.
+    let settings = "podPolicy:\n  allowHostNamespaces: true\n  allowPrivileged: true\n  allowHostPaths: [/var/flink]\n  allowCapabilities: [SYS_ADMIN]\n";
+    let errs = errors(&[("flinkops.yaml", settings), ("a.yaml", &hostile)]);
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(errs[0].contains("volumes.0.hostPath.path"), "{errs:?}");
+}
+
+#[test]
 fn non_flink_documents_and_missing_names_are_file_errors() {
     let text = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n---\napiVersion: flink.apache.org/v1beta1\nkind: FlinkDeployment\nmetadata: {}\nspec: {}\n";
     let errs = errors(&[("x.yaml", text)]);
