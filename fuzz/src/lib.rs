@@ -6,8 +6,6 @@
 use flinkops::daemon::webhook::{self, Secret, Verdict};
 use flinkops::source::{Entry, Snapshot};
 use flinkops::{diff, plan, render, spec};
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 use std::collections::BTreeMap;
 
 /// The paths the parts of a `spec` input are stored at (see [`spec_snapshot`]).
@@ -66,7 +64,11 @@ pub fn spec(data: &[u8]) {
             let _ = object.to_yaml();
         }
         // The render is documented as deterministic; the plan's "unchanged" relies on it.
-        assert_eq!(rendered, render::render(job, &cx), "render is not deterministic");
+        assert_eq!(
+            rendered,
+            render::render(job, &cx),
+            "render is not deterministic"
+        );
     }
     // A catalog planned against itself changes nothing.
     let same = plan::plan(&catalog.jobs, &catalog);
@@ -119,10 +121,14 @@ pub fn webhook_request(data: &[u8]) -> (BTreeMap<String, String>, Vec<u8>) {
         let Some(colon) = line.iter().position(|b| *b == b':') else {
             continue;
         };
-        let name = String::from_utf8_lossy(&line[..colon]).trim().to_ascii_lowercase();
+        let name = String::from_utf8_lossy(&line[..colon])
+            .trim()
+            .to_ascii_lowercase();
         let value = &line[colon + 1..];
         let value = value.strip_prefix(b" ").unwrap_or(value);
-        let visible = value.iter().all(|b| *b == b'\t' || (0x20..0x7f).contains(b));
+        let visible = value
+            .iter()
+            .all(|b| *b == b'\t' || (0x20..0x7f).contains(b));
         if visible {
             let value = String::from_utf8_lossy(value).into_owned();
             headers.entry(name).or_insert(value);
@@ -137,15 +143,7 @@ pub fn webhook_request(data: &[u8]) -> (BTreeMap<String, String>, Vec<u8>) {
 }
 
 fn github_signature(body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(WEBHOOK_SECRET.as_bytes()).expect("any key");
-    mac.update(body);
-    let hex: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("sha256={hex}")
+    webhook::github_signature(WEBHOOK_SECRET, body)
 }
 
 /// The webhook check and push-payload parser: a request is accepted (push or ignored)
@@ -154,7 +152,12 @@ fn github_signature(body: &[u8]) -> String {
 pub fn webhook(data: &[u8]) {
     let (headers, body) = webhook_request(data);
     // A value that is not visible ASCII is stored as "\0" above: absent to the handler.
-    let header = |name: &str| headers.get(name).map(String::as_str).filter(|v| *v != "\u{0}");
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| *v != "\u{0}")
+    };
     let secret = Secret::new(WEBHOOK_SECRET.to_string()).expect("non-empty secret");
     let verdict = webhook::verify(header, &body, &secret);
     // GitHub's header, when readable, decides; otherwise GitLab's token does.
@@ -175,7 +178,10 @@ pub fn webhook(data: &[u8]) {
         let expected = serde_json::from_slice::<serde_json::Value>(&body)
             .ok()
             .and_then(|v| v.get("ref")?.as_str().map(str::to_string));
-        assert_eq!(git_ref, &expected, "the push's ref is not the payload's `ref`");
+        assert_eq!(
+            git_ref, &expected,
+            "the push's ref is not the payload's `ref`"
+        );
     }
 }
 
@@ -205,7 +211,9 @@ mod tests {
 
     #[test]
     fn signed_github_push_and_gitlab_push_are_accepted() {
-        webhook(b"x-hub-signature-256: sign\nx-github-event: push\n\n{\"ref\":\"refs/heads/main\"}");
+        webhook(
+            b"x-hub-signature-256: sign\nx-github-event: push\n\n{\"ref\":\"refs/heads/main\"}",
+        );
         webhook(b"x-gitlab-token: fuzz-secret\nx-gitlab-event: Push Hook\n\n{\"ref\":\"x\"}");
         webhook(b"x-gitlab-token: wrong\n\n{}");
     }
