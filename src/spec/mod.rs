@@ -13,6 +13,7 @@ pub mod quantity;
 pub mod resource;
 pub mod schema;
 pub mod settings;
+pub mod tenancy;
 pub mod yaml;
 
 pub use error::SpecError;

@@ -309,7 +309,41 @@ struct SettingsFile {
     /// removing a stateless job) unless its definition acknowledges it by a new value of
     /// the annotation `flinkops.io/accept-state-loss`. Default false.
     guard_state_loss: Option<bool>,
+    /// Teams sharing the repository: each folder may deploy only into its team's
+    /// namespaces, within its team's ceilings. When set, every job file must belong to
+    /// exactly one team.
+    teams: Option<Vec<Team>>,
     defaults: Option<Defaults>,
+}
+
+/// One team: the files it owns and what their jobs may do.
+#[derive(JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Team {
+    name: String,
+    /// Globs over repository paths: `**` any depth, `*` within one folder or file name,
+    /// e.g. `teams/orders/**`.
+    paths: Vec<String>,
+    /// The only namespaces this team's jobs may use (within `namespaces`, if set).
+    namespaces: Vec<String>,
+    limits: Option<TeamLimits>,
+    /// Whether this team's jobs may set podTemplate (which can add containers the
+    /// ceilings do not count). Default true.
+    allow_pod_template: Option<bool>,
+}
+
+/// Ceilings for each of a team's jobs.
+#[derive(JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct TeamLimits {
+    #[schemars(range(min = 1))]
+    task_manager_replicas: Option<i32>,
+    /// CPU per JobManager or TaskManager pod: `4`, `500m`.
+    cpu: Option<Quantity>,
+    /// Memory per JobManager or TaskManager pod: `16Gi`, `2g`.
+    memory: Option<Quantity>,
+    #[schemars(range(min = 1))]
+    parallelism: Option<i32>,
 }
 
 #[derive(JsonSchema)]
@@ -369,6 +403,11 @@ mod tests {
                 for branch in s[key].as_array().into_iter().flatten() {
                     walk(branch, root, path, out);
                 }
+            }
+            // A list's items describe the fields at the list's own path (the decoder
+            // drops indices).
+            if s["items"].is_object() {
+                walk(&s["items"], root, path, out);
             }
             if let Some(props) = s["properties"].as_object() {
                 out.entry(path.into())
@@ -439,7 +478,7 @@ mod tests {
             assert_eq!(read(&doc, false), described(&jobs, def), "{def}");
         }
         let doc =
-            "defaults:\n  jobManager: {resource: {cpu: 1}}\n  taskManager: {resource: {cpu: 1}}\n";
+            "defaults:\n  jobManager: {resource: {cpu: 1}}\n  taskManager: {resource: {cpu: 1}}\nteams:\n  - limits: {}\n";
         assert_eq!(read(doc, true), described(&settings(), ""), "settings");
     }
 

@@ -27,6 +27,9 @@ pub struct Settings {
     /// A change that loses a job's state is refused unless the definition acknowledges
     /// it (`flinkops.io/accept-state-loss`).
     pub guard_state_loss: bool,
+    /// Who owns which definition files, and where and how large their jobs may be;
+    /// None: any file may deploy into any allowed namespace.
+    pub teams: Option<Vec<super::tenancy::Team>>,
 }
 
 /// Default `tombstoneRetention`: 90 days.
@@ -58,6 +61,7 @@ impl Default for Settings {
             self_heal: true,
             tombstone_retention_secs: TOMBSTONE_RETENTION_SECS,
             guard_state_loss: false,
+            teams: None,
         }
     }
 }
@@ -152,6 +156,13 @@ pub fn decode_settings(cx: &mut Cx, root: &Node) -> Settings {
                 Err(e) => cx.error(node.pos, "tombstoneRetention", e),
             }
         }
+    }
+    if let Some(node) = f.take("teams") {
+        s.teams = Some(super::tenancy::decode_teams(
+            cx,
+            node,
+            s.namespaces.as_deref(),
+        ));
     }
     if let Some(node) = f.take("defaults") {
         s.defaults = decode_defaults(cx, node);
