@@ -45,7 +45,13 @@ enum Kind {
     SeedApplication,
 }
 
-pub fn decode_document(cx: &mut Cx, root: &Node, settings: &Settings) -> Decoded {
+/// `owner`: the team owning this file, when the settings declare teams.
+pub fn decode_document(
+    cx: &mut Cx,
+    root: &Node,
+    settings: &Settings,
+    owner: &super::tenancy::Ownership,
+) -> Decoded {
     let errors_before = cx.errors.len();
     let mut decoded = Decoded {
         id: None,
@@ -85,11 +91,14 @@ pub fn decode_document(cx: &mut Cx, root: &Node, settings: &Settings) -> Decoded
     );
 
     // With teams, the file's owner decides where its jobs may go and how large they are.
-    let team = settings.teams.as_deref().and_then(|teams| {
-        super::tenancy::owner(teams, cx.file)
-            .map_err(|e| cx.error(root.pos, "", e))
-            .ok()
-    });
+    let team = match owner {
+        Some(Ok(team)) => Some(*team),
+        Some(Err(e)) => {
+            cx.error(root.pos, "", e.clone());
+            None
+        }
+        None => None,
+    };
     let (id, labels, annotations) = decode_metadata(cx, &mut top, settings, team);
     decoded.id = id.clone();
     let spec_node = top.take("spec");

@@ -145,9 +145,11 @@ pub fn load(snapshot: &Snapshot) -> Catalog {
                 continue;
             }
         };
+        let owner = tenancy::ownership(catalog.settings.teams.as_deref(), path);
         for doc in &docs {
             let before = cx.errors.len();
-            let decoded = definition::decode_document(&mut cx, &doc.root, &catalog.settings);
+            let decoded =
+                definition::decode_document(&mut cx, &doc.root, &catalog.settings, &owner);
             let errors: Vec<SpecError> = cx.errors.drain(before..).collect();
             match decoded.id {
                 Some(id) => {

@@ -437,7 +437,7 @@ mod tests {
         if as_settings {
             settings::decode_settings(&mut cx, root);
         } else {
-            definition::decode_document(&mut cx, root, &Settings::default());
+            definition::decode_document(&mut cx, root, &Settings::default(), &None);
         }
         cx.known_fields
             .unwrap()

@@ -34,27 +34,70 @@ pub struct Limits {
 
 /// Whether `path` matches `pattern`: both split at `/`; a `**` segment matches any number
 /// of segments (none included), `*` inside a segment any run of characters but `/`.
-/// Greedy with one backtrack point per level, so the time is at most the product of the
-/// lengths, whatever a pattern holds.
 pub fn glob_match(pattern: &str, path: &str) -> bool {
+    let mut unbounded = u64::MAX;
+    glob_match_within(pattern, path, &mut unbounded) == Some(true)
+}
+
+/// `glob_match` spending at most `budget` steps (bytes compared): None when it ran out.
+/// Paths and patterns both come from Git, and a definition file is matched against every
+/// team's patterns, so the cost is bounded per file rather than trusted to be small.
+fn glob_match_within(pattern: &str, path: &str, budget: &mut u64) -> Option<bool> {
+    // Most patterns start with a literal folder (`teams/orders/`): a path without it is
+    // told apart for the cost of that comparison, so many teams stay cheap per file.
+    let literal = &pattern[..pattern.find('*').unwrap_or(pattern.len())];
+    let cost = literal.len().min(path.len()) as u64 + 1;
+    *budget = budget.checked_sub(cost)?;
+    if !path.starts_with(literal) {
+        return Some(false);
+    }
     let pat: Vec<&str> = pattern.split('/').collect();
     let segs: Vec<&str> = path.split('/').collect();
-    wildcard(&pat, &segs, |p| *p == "**", |p, s| segment_match(p, s))
+    let mut out_of_budget = false;
+    let matched = wildcard(
+        &pat,
+        &segs,
+        |p| *p == "**",
+        |p, s| {
+            let cost = (p.len() + s.len() + 1) as u64;
+            if out_of_budget || *budget < cost {
+                out_of_budget = true;
+                return false;
+            }
+            *budget -= cost;
+            segment_match(p, s)
+        },
+    );
+    (!out_of_budget).then_some(matched)
 }
 
+/// One segment against a pattern whose only wildcard is `*`: the text before the first
+/// `*` is a prefix, after the last a suffix, and the pieces between are found leftmost in
+/// order (which is optimal for `*`-only patterns), in time linear in both lengths.
 fn segment_match(pattern: &str, text: &str) -> bool {
-    let pat: Vec<char> = pattern.chars().collect();
-    let txt: Vec<char> = text.chars().collect();
-    wildcard(&pat, &txt, |c| *c == '*', |p, t| p == t)
+    let Some((head, last)) = pattern.rsplit_once('*') else {
+        return pattern == text; // no `*`: the whole text
+    };
+    let mut pieces = head.split('*');
+    let Some(mut rest) = text.strip_prefix(pieces.next().unwrap_or_default()) else {
+        return false;
+    };
+    for piece in pieces {
+        match rest.find(piece) {
+            Some(i) => rest = &rest[i + piece.len()..],
+            None => return false,
+        }
+    }
+    rest.ends_with(last)
 }
 
-/// The classic wildcard match: `is_star` items match any run of items, others one item
-/// for which `matches` holds.
+/// The classic wildcard match over segments: `is_star` items match any run of items,
+/// others one item for which `matches` holds; greedy, backtracking to the last star.
 fn wildcard<P, T>(
     pat: &[P],
     text: &[T],
     is_star: impl Fn(&P) -> bool,
-    matches: impl Fn(&P, &T) -> bool,
+    mut matches: impl FnMut(&P, &T) -> bool,
 ) -> bool {
     let (mut p, mut t) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
@@ -76,12 +119,36 @@ fn wildcard<P, T>(
     pat[p..].iter().all(is_star)
 }
 
+/// Which team owns a definition file: None when the settings declare no teams, else the
+/// one team whose paths match or why none does. Computed once per file.
+pub type Ownership<'a> = Option<Result<&'a Team, String>>;
+
+pub fn ownership<'a>(teams: Option<&'a [Team]>, path: &str) -> Ownership<'a> {
+    teams.map(|t| owner(t, path))
+}
+
 /// The team owning a definition file: exactly one must.
 pub fn owner<'a>(teams: &'a [Team], path: &str) -> Result<&'a Team, String> {
-    let owners: Vec<&Team> = teams
-        .iter()
-        .filter(|t| t.paths.iter().any(|p| glob_match(p, path)))
-        .collect();
+    let mut budget = super::limits::MAX_OWNER_MATCH_STEPS;
+    let mut owners: Vec<&Team> = Vec::new();
+    for team in teams {
+        for p in &team.paths {
+            match glob_match_within(p, path, &mut budget) {
+                Some(true) => {
+                    owners.push(team);
+                    break;
+                }
+                Some(false) => {}
+                None => {
+                    return Err(format!(
+                        "matching this path against the teams' paths took more than {} steps; shorten the path or the patterns in {}",
+                        super::limits::MAX_OWNER_MATCH_STEPS,
+                        super::settings::SETTINGS_FILE
+                    ))
+                }
+            }
+        }
+    }
     match owners.as_slice() {
         [one] => Ok(one),
         [] => Err(format!(
@@ -400,10 +467,18 @@ mod tests {
     }
 
     #[test]
-    fn hostile_patterns_take_bounded_time() {
-        let pattern = "*a".repeat(200) + "/" + &"**/".repeat(200) + "x";
-        let path = "a".repeat(1000) + "/" + &"b/".repeat(2000) + "y";
-        assert!(!glob_match(&pattern, &path));
+    fn hostile_patterns_and_paths_cost_a_bounded_number_of_steps() {
+        // Within a segment the match is linear: this used to backtrack for every `*`.
+        let pattern = "*a".repeat(2000) + "b";
+        assert!(!segment_match(&pattern, &"a".repeat(100_000)));
+        assert!(segment_match(&pattern, &("a".repeat(100_000) + "b")));
+        // Across segments `**` backtracks; the budget bounds it and says so.
+        let mut team = team("t", &[]);
+        team.paths = vec![format!("{}/b", "**/a".repeat(200))];
+        let path = "a/".repeat(5000) + "a";
+        assert!(owner(&[team], &path)
+            .unwrap_err()
+            .starts_with("matching this path against the teams' paths took more than"));
     }
 
     #[test]
