@@ -45,7 +45,13 @@ enum Kind {
     SeedApplication,
 }
 
-pub fn decode_document(cx: &mut Cx, root: &Node, settings: &Settings) -> Decoded {
+/// `owner`: the team owning this file, when the settings declare teams.
+pub fn decode_document(
+    cx: &mut Cx,
+    root: &Node,
+    settings: &Settings,
+    owner: &super::tenancy::Ownership,
+) -> Decoded {
     let errors_before = cx.errors.len();
     let mut decoded = Decoded {
         id: None,
@@ -84,7 +90,16 @@ pub fn decode_document(cx: &mut Cx, root: &Node, settings: &Settings) -> Decoded
         kind_text.unwrap_or_default()
     );
 
-    let (id, labels, annotations) = decode_metadata(cx, &mut top, settings);
+    // With teams, the file's owner decides where its jobs may go and how large they are.
+    let team = match owner {
+        Some(Ok(team)) => Some(*team),
+        Some(Err(e)) => {
+            cx.error(root.pos, "", e.clone());
+            None
+        }
+        None => None,
+    };
+    let (id, labels, annotations) = decode_metadata(cx, &mut top, settings, team);
     decoded.id = id.clone();
     let spec_node = top.take("spec");
     top.unsupported(
@@ -195,6 +210,9 @@ pub fn decode_document(cx: &mut Cx, root: &Node, settings: &Settings) -> Decoded
         }
     }
     spec.finish(cx);
+    if let Some(team) = team {
+        super::tenancy::check_job(cx, team, &out, spec_node, root.pos);
+    }
     if cx.errors.len() == errors_before {
         decoded.spec = Some(out);
     }
@@ -207,7 +225,12 @@ type Meta = (
     BTreeMap<String, String>,
 );
 
-fn decode_metadata(cx: &mut Cx, top: &mut Fields, settings: &Settings) -> Meta {
+fn decode_metadata(
+    cx: &mut Cx,
+    top: &mut Fields,
+    settings: &Settings,
+    team: Option<&super::tenancy::Team>,
+) -> Meta {
     let none = (None, BTreeMap::new(), BTreeMap::new());
     let Some(node) = top.take("metadata") else {
         let pos = top.pos;
@@ -259,6 +282,9 @@ fn decode_metadata(cx: &mut Cx, top: &mut Fields, settings: &Settings) -> Meta {
                 ),
             );
         }
+    }
+    if let (Some(ns), Some(team)) = (&namespace, team) {
+        super::tenancy::check_namespace(cx, team, ns, written.map(|n| n.pos), node.pos);
     }
     let labels = m.labels(cx, "labels").unwrap_or_default();
     let annotations = m.labels(cx, "annotations").unwrap_or_default();

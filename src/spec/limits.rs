@@ -29,6 +29,11 @@ pub const MAX_KEYS: usize = 10_000;
 /// Bytes in one scalar (a key or a value).
 pub const MAX_SCALAR_BYTES: usize = 64 << 10;
 
+/// Bytes compared while matching one definition file's path against every team's
+/// `paths` (`teams` in the settings): what a long path and backtracking `**` patterns
+/// may cost, per file.
+pub const MAX_OWNER_MATCH_STEPS: u64 = 100_000;
+
 /// Characters of a value quoted in an error message.
 pub const MAX_QUOTED_CHARS: usize = 80;
 

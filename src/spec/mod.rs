@@ -14,6 +14,7 @@ pub mod quantity;
 pub mod resource;
 pub mod schema;
 pub mod settings;
+pub mod tenancy;
 pub mod yaml;
 
 pub use error::SpecError;
@@ -145,9 +146,11 @@ pub fn load(snapshot: &Snapshot) -> Catalog {
                 continue;
             }
         };
+        let owner = tenancy::ownership(catalog.settings.teams.as_deref(), path);
         for doc in &docs {
             let before = cx.errors.len();
-            let decoded = definition::decode_document(&mut cx, &doc.root, &catalog.settings);
+            let decoded =
+                definition::decode_document(&mut cx, &doc.root, &catalog.settings, &owner);
             let errors: Vec<SpecError> = cx.errors.drain(before..).collect();
             match decoded.id {
                 Some(id) => {

@@ -43,7 +43,8 @@ pub fn decode_resource(cx: &mut Cx, node: &Node, path: &str) -> ResourceInput {
     out
 }
 
-fn quantity(
+/// A CPU or size value, written as a number or a string.
+pub(super) fn quantity(
     cx: &mut Cx,
     node: &Node,
     field: &str,

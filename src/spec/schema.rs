@@ -312,7 +312,41 @@ struct SettingsFile {
     /// What pod templates may ask of the node; by default nothing (no privileged
     /// containers, host namespaces, hostPath volumes or added capabilities).
     pod_policy: Option<PodPolicy>,
+    /// Teams sharing the repository: each folder may deploy only into its team's
+    /// namespaces, within its team's ceilings. When set, every job file must belong to
+    /// exactly one team.
+    teams: Option<Vec<Team>>,
     defaults: Option<Defaults>,
+}
+
+/// One team: the files it owns and what their jobs may do.
+#[derive(JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Team {
+    name: String,
+    /// Globs over repository paths: `**` any depth, `*` within one folder or file name,
+    /// e.g. `teams/orders/**`.
+    paths: Vec<String>,
+    /// The only namespaces this team's jobs may use (within `namespaces`, if set).
+    namespaces: Vec<String>,
+    limits: Option<TeamLimits>,
+    /// Whether this team's jobs may set podTemplate (which can add containers the
+    /// ceilings do not count). Default true.
+    allow_pod_template: Option<bool>,
+}
+
+/// Ceilings for each of a team's jobs.
+#[derive(JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct TeamLimits {
+    #[schemars(range(min = 1))]
+    task_manager_replicas: Option<i32>,
+    /// CPU per JobManager or TaskManager pod: `4`, `500m`.
+    cpu: Option<Quantity>,
+    /// Memory per JobManager or TaskManager pod: `16Gi`, `2g`.
+    memory: Option<Quantity>,
+    #[schemars(range(min = 1))]
+    parallelism: Option<i32>,
 }
 
 #[derive(JsonSchema)]
@@ -386,6 +420,11 @@ mod tests {
                     walk(branch, root, path, out);
                 }
             }
+            // A list's items describe the fields at the list's own path (the decoder
+            // drops indices).
+            if s["items"].is_object() {
+                walk(&s["items"], root, path, out);
+            }
             if let Some(props) = s["properties"].as_object() {
                 out.entry(path.into())
                     .or_default()
@@ -414,7 +453,7 @@ mod tests {
         if as_settings {
             settings::decode_settings(&mut cx, root);
         } else {
-            definition::decode_document(&mut cx, root, &Settings::default());
+            definition::decode_document(&mut cx, root, &Settings::default(), &None);
         }
         cx.known_fields
             .unwrap()
@@ -455,7 +494,7 @@ mod tests {
             assert_eq!(read(&doc, false), described(&jobs, def), "{def}");
         }
         let doc =
-            "defaults:\n  jobManager: {resource: {cpu: 1}}\n  taskManager: {resource: {cpu: 1}}\npodPolicy: {}\n";
+            "defaults:\n  jobManager: {resource: {cpu: 1}}\n  taskManager: {resource: {cpu: 1}}\npodPolicy: {}\nteams:\n  - limits: {}\n";
         assert_eq!(read(doc, true), described(&settings(), ""), "settings");
     }
 

@@ -29,6 +29,9 @@ pub struct Settings {
     pub guard_state_loss: bool,
     /// What pod templates may ask of the node (nothing by default).
     pub pod_policy: super::pod_policy::PodPolicy,
+    /// Who owns which definition files, and where and how large their jobs may be;
+    /// None: any file may deploy into any allowed namespace.
+    pub teams: Option<Vec<super::tenancy::Team>>,
 }
 
 /// Default `tombstoneRetention`: 90 days.
@@ -61,6 +64,7 @@ impl Default for Settings {
             tombstone_retention_secs: TOMBSTONE_RETENTION_SECS,
             guard_state_loss: false,
             pod_policy: Default::default(),
+            teams: None,
         }
     }
 }
@@ -158,6 +162,13 @@ pub fn decode_settings(cx: &mut Cx, root: &Node) -> Settings {
                 Err(e) => cx.error(node.pos, "tombstoneRetention", e),
             }
         }
+    }
+    if let Some(node) = f.take("teams") {
+        s.teams = Some(super::tenancy::decode_teams(
+            cx,
+            node,
+            s.namespaces.as_deref(),
+        ));
     }
     if let Some(node) = f.take("defaults") {
         s.defaults = decode_defaults(cx, node);

@@ -524,3 +524,185 @@ fn legacy_flink_uses_legacy_state_directory_keys() {
         "s3://b/cp/streaming/orders"
     );
 }
+
+const TEAMS: &str = "\
+namespaces: [orders-prod, billing, streaming]
+teams:
+  - name: orders
+    paths: [\"teams/orders/**\"]
+    namespaces: [orders-prod, streaming]
+    limits:
+      taskManagerReplicas: 4
+      cpu: \"2\"
+      memory: 4Gi
+      parallelism: 8
+  - name: billing
+    paths: [\"teams/billing/**\", \"shared/*.yaml\"]
+    namespaces: [billing]
+    allowPodTemplate: false
+";
+
+#[test]
+fn teams_own_their_folders_and_jobs_stay_in_their_namespaces() {
+    let c = load(&snapshot(&[
+        ("flinkops.yaml", TEAMS),
+        ("teams/orders/a.yaml", APP),
+    ]));
+    assert!(c.is_valid(), "{:?}", c.errors());
+    // The same file in billing's folder deploys into a namespace billing does not own.
+    assert_eq!(
+        errors(&[("flinkops.yaml", TEAMS), ("teams/billing/a.yaml", APP)]),
+        vec!["teams/billing/a.yaml:5:14: metadata.namespace: namespace `streaming` is not one of team `billing`'s namespaces (allowed: billing)"]
+    );
+    // A namespace from defaultNamespace is checked too, at the metadata.
+    let unwritten = app_with("  namespace: streaming\n", "");
+    let settings = format!("defaultNamespace: billing\n{TEAMS}");
+    assert_eq!(
+        errors(&[("flinkops.yaml", &settings), ("teams/orders/a.yaml", &unwritten)]),
+        vec!["teams/orders/a.yaml:4:3: metadata.namespace: no namespace is written, and the default namespace `billing` is not one of team `orders`'s namespaces (allowed: orders-prod, streaming)"]
+    );
+}
+
+#[test]
+fn every_file_belongs_to_exactly_one_team() {
+    let overlapping = TEAMS.replace("\"shared/*.yaml\"", "\"teams/orders/shared.yaml\"");
+    let c = load(&snapshot(&[
+        ("flinkops.yaml", &overlapping),
+        ("elsewhere/a.yaml", APP),
+        (
+            "teams/orders/shared.yaml",
+            &APP.replace("name: orders", "name: o2"),
+        ),
+        (
+            "teams/orders/ok.yaml",
+            &APP.replace("name: orders", "name: o3"),
+        ),
+    ]));
+    let errs: Vec<String> = c.errors().iter().map(|e| e.to_string()).collect();
+    assert_eq!(
+        errs,
+        vec![
+            "elsewhere/a.yaml:1:1: no team owns this path: add it to one team's `paths` in flinkops.yaml",
+            "teams/orders/shared.yaml:1:1: teams `orders` and `billing` both own this path: it must belong to exactly one team in flinkops.yaml",
+        ]
+    );
+    // Only those files' jobs are blocked (kept as they run), the rest plan as usual.
+    assert_eq!(c.blocked.len(), 2);
+    assert_eq!(c.jobs.len(), 1);
+}
+
+#[test]
+fn jobs_over_a_team_ceiling_are_errors_at_the_field() {
+    let files = |app: &str| errors(&[("flinkops.yaml", TEAMS), ("teams/orders/a.yaml", app)]);
+    assert_eq!(
+        files(&app_with("parallelism: 2", "parallelism: 9")),
+        vec![
+            "teams/orders/a.yaml:10:18: spec.job.parallelism: parallelism 9 is over team `orders`'s ceiling of 8",
+            "teams/orders/a.yaml:10:18: spec.taskManager.replicas: 9 TaskManagers (derived from the job's parallelism and task slots) is over team `orders`'s ceiling of 4",
+        ]
+    );
+    let big = app_with(
+        "  image: flink:2.0\n",
+        "  image: flink:2.0\n  taskManager:\n    replicas: 5\n    resource: {cpu: 3, memory: 8Gi}\n",
+    );
+    assert_eq!(
+        files(&big),
+        vec![
+            "teams/orders/a.yaml:9:15: spec.taskManager.replicas: 5 TaskManagers is over team `orders`'s ceiling of 4",
+            "teams/orders/a.yaml:10:21: spec.taskManager.resource.cpu: cpu 3 per pod is over team `orders`'s ceiling of 2",
+            "teams/orders/a.yaml:10:32: spec.taskManager.resource.memory: memory 8Gi per pod is over team `orders`'s ceiling of 4Gi",
+        ]
+    );
+    // A ceiling exceeded by defaults from the settings is reported at the spec.
+    let settings = format!("defaults:\n  jobManager:\n    resource: {{memory: 8Gi}}\n{TEAMS}");
+    assert_eq!(
+        errors(&[("flinkops.yaml", &settings), ("teams/orders/a.yaml", APP)]),
+        vec!["teams/orders/a.yaml:7:3: spec.jobManager.resource.memory: memory 8Gi per pod (from defaults in flinkops.yaml or Flink's) is over team `orders`'s ceiling of 4Gi"]
+    );
+}
+
+#[test]
+fn a_team_may_be_refused_pod_templates() {
+    let with_template = app_with(
+        "  image: flink:2.0\n",
+        "  image: flink:2.0\n  podTemplate:\n    spec: {}\n",
+    )
+    .replace("namespace: streaming", "namespace: billing");
+    assert_eq!(
+        errors(&[("flinkops.yaml", TEAMS), ("teams/billing/a.yaml", &with_template)]),
+        vec!["teams/billing/a.yaml:9:5: spec.podTemplate: team `billing` may not use podTemplate (allowPodTemplate is false)"]
+    );
+}
+
+#[test]
+fn a_session_job_runs_on_a_cluster_in_its_own_teams_namespace() {
+    let job = "\
+apiVersion: flink.apache.org/v1beta1
+kind: FlinkSessionJob
+metadata:
+  name: top
+  namespace: streaming
+spec:
+  deploymentName: shared
+  job:
+    jarURI: https://example.com/top.jar
+    parallelism: 20
+";
+    // The cluster must be in the job's namespace, which its team must own: a billing job
+    // cannot reach orders' session cluster, neither by naming orders' namespace ...
+    assert_eq!(
+        errors(&[
+            ("flinkops.yaml", TEAMS),
+            ("teams/orders/s.yaml", SESSION),
+            ("teams/billing/j.yaml", &job.replace("parallelism: 20", "parallelism: 2")),
+        ]),
+        vec!["teams/billing/j.yaml:5:14: metadata.namespace: namespace `streaming` is not one of team `billing`'s namespaces (allowed: billing)"]
+    );
+    // ... nor from its own (the cluster is looked up in the job's namespace).
+    let in_billing = job
+        .replace("namespace: streaming", "namespace: billing")
+        .replace("parallelism: 20", "parallelism: 2");
+    assert_eq!(
+        errors(&[
+            ("flinkops.yaml", TEAMS),
+            ("teams/orders/s.yaml", SESSION),
+            ("teams/billing/j.yaml", &in_billing),
+        ]),
+        vec!["teams/billing/j.yaml:7:19: spec.deploymentName: session cluster billing/shared is not defined (a FlinkDeployment without job, or a FlinkCluster, in namespace billing)"]
+    );
+    // A session job's parallelism is held to its own team's ceiling.
+    assert_eq!(
+        errors(&[
+            ("flinkops.yaml", TEAMS),
+            ("teams/orders/s.yaml", SESSION),
+            ("teams/orders/j.yaml", job),
+        ]),
+        vec!["teams/orders/j.yaml:10:18: spec.job.parallelism: parallelism 20 is over team `orders`'s ceiling of 8"]
+    );
+}
+
+#[test]
+fn team_settings_are_checked() {
+    let settings = "\
+namespaces: [a]
+teams:
+  - name: x
+    paths: [\"/abs/**\"]
+    namespaces: [b]
+    limits: {cpu: lots, parallelism: 0}
+  - name: x
+    paths: []
+    namespaces: [a]
+";
+    assert_eq!(
+        errors(&[("flinkops.yaml", settings)]),
+        vec![
+            "flinkops.yaml:4:13: teams[0].paths[0]: `/abs/**` is absolute; paths are relative to the repository",
+            "flinkops.yaml:5:18: teams[0].namespaces[0]: `b` is not one of `namespaces` (allowed: a)",
+            "flinkops.yaml:6:19: teams[0].limits.cpu: `lots` is not a CPU amount (examples: 0.5, 2, 500m)",
+            "flinkops.yaml:6:38: teams[0].limits.parallelism: must be a whole number of at least 1, got 0",
+            "flinkops.yaml:7:5: teams[1].paths: paths is required: the folders this team owns, e.g. teams/orders/**",
+            "flinkops.yaml:7:11: teams[1].name: team `x` is declared twice",
+        ]
+    );
+}
