@@ -100,8 +100,8 @@ pub fn judge_body<'a>(
     Verdict::Push { git_ref }
 }
 
-/// Judges a whole request: `authenticate`, then `judge_body`.
-#[cfg(test)]
+/// Judges a whole request: `authenticate`, then `judge_body` (the server runs the two
+/// around its bounded body read; tests and the fuzzer check the whole in one call).
 pub fn verify<'a>(
     header: impl Fn(&str) -> Option<&'a str> + Copy,
     body: &[u8],
