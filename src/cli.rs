@@ -551,7 +551,7 @@ async fn run_cmd(args: RunArgs) -> Result<()> {
         state_namespace: args.state.state_namespace.clone(),
         instance: args.state.instance.clone(),
         identity,
-        repo_display: crate::source::remote::redact_url(&args.repo.repo),
+        repo_display: crate::redact::redact_url(&args.repo.repo),
         jars,
     };
     crate::daemon::run::run(client, cfg, shutdown_signal()).await

@@ -413,7 +413,9 @@ pub fn changes(o: &JobSpec, n: &JobSpec) -> Vec<Change> {
                 add(restart, format!("{name} {a} → {b}"));
             }
         };
-        f("jarURI", oj.jar_uri.clone(), nj.jar_uri.clone(), true);
+        // A jar URL may carry credentials (user:password@host): never shown.
+        let jar = |uri: &str| crate::redact::redact_url(uri);
+        f("jarURI", jar(&oj.jar_uri), jar(&nj.jar_uri), true);
         f(
             "entryClass",
             opt(&oj.entry_class),
@@ -1305,6 +1307,26 @@ spec:
             &catalog(&[("a.yaml", &to_stateless(""))]),
         );
         assert_eq!(p.jobs[0].action, Action::StatelessUpgrade);
+    }
+
+    #[test]
+    fn a_jar_url_s_credentials_never_reach_a_reason() {
+        let text = SESSION.replace(
+            "https://example.com/top.jar",
+            "https://ci:hunter2@example.com/top.jar",
+        );
+        let newer = text.replace("top.jar", "top-2.jar");
+        let out = run(&[("s.yaml", &text)], &[("s.yaml", &newer)]);
+        let reasons = out.iter().flat_map(|o| o.2.iter()).collect::<Vec<_>>();
+        assert!(
+            reasons.iter().any(|r| r
+                .starts_with("jarURI https://example.com/top.jar → https://example.com/top-2.jar")),
+            "{reasons:?}"
+        );
+        assert!(
+            reasons.iter().all(|r| !r.contains("hunter2")),
+            "{reasons:?}"
+        );
     }
 
     fn one_in(base: &str, from: &str, to: &str) -> (Action, Vec<String>) {

@@ -69,7 +69,7 @@ pub enum JarSource {
 /// Whether the daemon may read or download it is `daemon::jar`'s question. Errors never
 /// show credentials in the URI.
 pub fn jar_source(uri: &str) -> Result<JarSource, String> {
-    let shown = crate::source::remote::redact_url(uri);
+    let shown = crate::redact::redact_url(uri);
     if let Some(path) = uri.strip_prefix("file://") {
         let path = std::path::Path::new(path);
         if !path.is_absolute() {

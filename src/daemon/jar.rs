@@ -113,7 +113,7 @@ impl JarFetcher {
 
     /// The jar of `uri`. Errors name the URI (without credentials).
     pub async fn fetch(&self, uri: &str) -> Result<Jar, JarError> {
-        let shown = crate::source::remote::redact_url(uri);
+        let shown = crate::redact::redact_url(uri);
         let in_uri = |why: String| format!("jarURI `{shown}`: {why}");
         let result = match session_job::jar_source(uri).map_err(JarError::Refused)? {
             JarSource::File(path) => self.read_file(&path).await,

@@ -32,23 +32,7 @@ impl Location {
     }
 }
 
-/// The URL without user-info (`https://user:token@host/x` → `https://host/x`), for logs.
-pub fn redact_url(url: &str) -> String {
-    let (scheme, rest) = match url.split_once("://") {
-        Some((scheme, rest)) => (Some(scheme), rest),
-        None => (None, url),
-    };
-    let host_end = rest.find('/').unwrap_or(rest.len());
-    let rest = match rest[..host_end].rfind('@') {
-        // scp-style `git@host:path` keeps its user: it names an account, not a secret.
-        Some(at) if scheme.is_some() => &rest[at + 1..],
-        _ => rest,
-    };
-    match scheme {
-        Some(scheme) => format!("{scheme}://{rest}"),
-        None => rest.to_string(),
-    }
-}
+pub use crate::redact::redact_url;
 
 /// How to authenticate. `Debug` never shows the token.
 #[derive(Clone, Default)]
