@@ -42,12 +42,6 @@ async fn push(daemon: &Daemon, signature: &str) -> u16 {
         .as_u16()
 }
 
-async fn tm(deployments: &Api<Deployment>) -> Option<(String, i32)> {
-    let d = deployments.get("alpha-taskmanager").await.ok()?;
-    let commit = d.metadata.annotations?.get("flinkops.io/commit")?.clone();
-    Some((commit, d.spec?.replicas?))
-}
-
 #[tokio::test]
 async fn remote_webhook_unreachable_and_rewritten_history() {
     let Some(env) = support::testenv() else {
@@ -87,7 +81,7 @@ async fn remote_webhook_unreachable_and_rewritten_history() {
     let wait = Duration::from_secs(30);
     let log = || daemon.log();
     support::eventually_or("alpha applied at the first commit", wait, log, || async {
-        (tm(&deployments).await? == (c1.clone(), 2)).then_some(())
+        (support::kube::taskmanager(&deployments, "alpha").await? == (c1.clone(), 2)).then_some(())
     })
     .await;
 
@@ -101,7 +95,12 @@ async fn remote_webhook_unreachable_and_rewritten_history() {
     assert_eq!(push(&daemon, &forged).await, 401);
     assert_eq!(push(&daemon, "sha256=00").await, 401);
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(tm(&deployments).await, Some((c1.clone(), 2)), "{}", log());
+    assert_eq!(
+        support::kube::taskmanager(&deployments, "alpha").await,
+        Some((c1.clone(), 2)),
+        "{}",
+        log()
+    );
     assert_eq!(
         daemon
             .metric("flinkops_webhook_requests_total{result=\"rejected\"}")
@@ -113,7 +112,7 @@ async fn remote_webhook_unreachable_and_rewritten_history() {
     let good = signature(br#"{"ref":"refs/heads/main"}"#);
     assert_eq!(push(&daemon, &good).await, 202);
     support::eventually_or("the pushed commit applied", wait, log, || async {
-        (tm(&deployments).await? == (c2.clone(), 3)).then_some(())
+        (support::kube::taskmanager(&deployments, "alpha").await? == (c2.clone(), 3)).then_some(())
     })
     .await;
 
@@ -129,7 +128,10 @@ async fn remote_webhook_unreachable_and_rewritten_history() {
     })
     .await;
     assert_eq!(daemon.get("/readyz").await.map(|r| r.0), Some(200));
-    assert_eq!(tm(&deployments).await, Some((c2.clone(), 3)));
+    assert_eq!(
+        support::kube::taskmanager(&deployments, "alpha").await,
+        Some((c2.clone(), 3))
+    );
     assert!(log().contains("Unreachable"), "{}", log());
     std::fs::rename(&away, repo.path()).unwrap();
     assert_eq!(push(&daemon, &good).await, 202);
@@ -155,7 +157,12 @@ async fn remote_webhook_unreachable_and_rewritten_history() {
         (v == 1.0).then_some(())
     })
     .await;
-    assert_eq!(tm(&deployments).await, Some((c2.clone(), 3)), "{}", log());
+    assert_eq!(
+        support::kube::taskmanager(&deployments, "alpha").await,
+        Some((c2.clone(), 3)),
+        "{}",
+        log()
+    );
     let text = log();
     assert!(
         text.contains(&rewritten[..12]) && text.contains("--accept-history-rewrite"),

@@ -10,12 +10,6 @@ use std::time::Duration;
 use support::daemon::Daemon;
 use support::git::TestRepo;
 
-async fn tm(deployments: &Api<Deployment>, job: &str) -> Option<(String, i32)> {
-    let d = deployments.get(&format!("{job}-taskmanager")).await.ok()?;
-    let commit = d.metadata.annotations?.get("flinkops.io/commit")?.clone();
-    Some((commit, d.spec?.replicas?))
-}
-
 /// A "billion laughs": a kilobyte that expands to gigabytes if aliases are copied freely.
 fn alias_bomb() -> String {
     let mut s = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
@@ -67,8 +61,8 @@ async fn a_hostile_commit_neither_stops_nor_fools_the_daemon() {
         wait,
         || daemon.log(),
         || async {
-            let a = tm(&deployments, "alpha").await?;
-            let b = tm(&deployments, "beta").await?;
+            let a = support::kube::taskmanager(&deployments, "alpha").await?;
+            let b = support::kube::taskmanager(&deployments, "beta").await?;
             (a.0 == c1 && b.0 == c1).then_some(())
         },
     )
@@ -92,7 +86,10 @@ async fn a_hostile_commit_neither_stops_nor_fools_the_daemon() {
         "beta applied at the hostile commit",
         wait,
         || daemon.log(),
-        || async { (tm(&deployments, "beta").await? == (c2.clone(), 3)).then_some(()) },
+        || async {
+            (support::kube::taskmanager(&deployments, "beta").await? == (c2.clone(), 3))
+                .then_some(())
+        },
     )
     .await;
     // Up, and saying what is wrong.
@@ -103,7 +100,12 @@ async fn a_hostile_commit_neither_stops_nor_fools_the_daemon() {
         .expect("metrics answer");
     assert!(errors >= 3.0, "{errors}\n{}", daemon.log());
     // Nothing deleted: a file whose name cannot be read may hold any job.
-    assert_eq!(tm(&deployments, "alpha").await.map(|t| t.1), Some(2));
+    assert_eq!(
+        support::kube::taskmanager(&deployments, "alpha")
+            .await
+            .map(|t| t.1),
+        Some(2)
+    );
 
     // Later commits still apply while the hostile files stay on the branch.
     repo.write(
@@ -115,7 +117,10 @@ async fn a_hostile_commit_neither_stops_nor_fools_the_daemon() {
         "alpha applied with the hostile files still there",
         wait,
         || daemon.log(),
-        || async { (tm(&deployments, "alpha").await? == (c3.clone(), 3)).then_some(()) },
+        || async {
+            (support::kube::taskmanager(&deployments, "alpha").await? == (c3.clone(), 3))
+                .then_some(())
+        },
     )
     .await;
     assert_eq!(daemon.get("/healthz").await.map(|r| r.0), Some(200));

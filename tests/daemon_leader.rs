@@ -12,12 +12,6 @@ use std::time::{Duration, Instant};
 use support::daemon::Daemon;
 use support::git::TestRepo;
 
-async fn tm(deployments: &Api<Deployment>) -> Option<(String, i32)> {
-    let d = deployments.get("alpha-taskmanager").await.ok()?;
-    let commit = d.metadata.annotations?.get("flinkops.io/commit")?.clone();
-    Some((commit, d.spec?.replicas?))
-}
-
 async fn leader_of(replicas: &[&Daemon]) -> Option<usize> {
     let mut leaders = Vec::new();
     for (i, d) in replicas.iter().enumerate() {
@@ -88,7 +82,10 @@ async fn two_replicas_one_writer_and_failover() {
         "alpha applied",
         wait,
         || logs(&replicas),
-        || async { (tm(&deployments).await? == (c1.clone(), 2)).then_some(()) },
+        || async {
+            (support::kube::taskmanager(&deployments, "alpha").await? == (c1.clone(), 2))
+                .then_some(())
+        },
     )
     .await;
     let lease = leases.get("flinkops-test").await.unwrap();
@@ -129,7 +126,10 @@ async fn two_replicas_one_writer_and_failover() {
         "the follower applies the next commit",
         Duration::from_secs(45),
         || logs(&replicas),
-        || async { (tm(&deployments).await? == (c2.clone(), 3)).then_some(()) },
+        || async {
+            (support::kube::taskmanager(&deployments, "alpha").await? == (c2.clone(), 3))
+                .then_some(())
+        },
     )
     .await;
     let takeover = killed.elapsed();

@@ -36,12 +36,6 @@ async fn status_wait(
     support::code_and_output(out)
 }
 
-async fn tm(deployments: &Api<Deployment>) -> Option<(String, i32)> {
-    let d = deployments.get("alpha-taskmanager").await.ok()?;
-    let commit = d.metadata.annotations?.get("flinkops.io/commit")?.clone();
-    Some((commit, d.spec?.replicas?))
-}
-
 #[tokio::test]
 async fn run_follows_commits_heals_drift_and_stops_on_sigterm() {
     let Some(env) = support::testenv() else {
@@ -77,7 +71,10 @@ async fn run_follows_commits_heals_drift_and_stops_on_sigterm() {
         "alpha applied at the first commit",
         wait,
         || daemon.log(),
-        || async { (tm(&deployments).await? == (c1.clone(), 2)).then_some(()) },
+        || async {
+            (support::kube::taskmanager(&deployments, "alpha").await? == (c1.clone(), 2))
+                .then_some(())
+        },
     )
     .await;
 
@@ -100,7 +97,10 @@ async fn run_follows_commits_heals_drift_and_stops_on_sigterm() {
         "{}",
         waited.1
     );
-    assert_eq!(tm(&deployments).await, Some((c2.clone(), 3)));
+    assert_eq!(
+        support::kube::taskmanager(&deployments, "alpha").await,
+        Some((c2.clone(), 3))
+    );
     eprintln!("commit → applied: {:?}", t0.elapsed());
 
     // A hand edit (kubectl scale) is reverted from the watch, not from the interval.
@@ -121,7 +121,7 @@ async fn run_follows_commits_heals_drift_and_stops_on_sigterm() {
         wait,
         || daemon.log(),
         || async {
-            let (_, replicas) = tm(&deployments).await?;
+            let (_, replicas) = support::kube::taskmanager(&deployments, "alpha").await?;
             (replicas == 3).then_some(())
         },
     )
@@ -145,7 +145,9 @@ async fn run_follows_commits_heals_drift_and_stops_on_sigterm() {
         "the HPA scales the TaskManagers to its minimum",
         Duration::from_secs(60),
         || daemon.log(),
-        || async { (tm(&deployments).await?.1 == 5).then_some(()) },
+        || async {
+            (support::kube::taskmanager(&deployments, "alpha").await?.1 == 5).then_some(())
+        },
     )
     .await;
     repo.write(
@@ -156,14 +158,14 @@ async fn run_follows_commits_heals_drift_and_stops_on_sigterm() {
     let waited = status_wait(&env, &repo_arg, &c3, &ns.name, "30s").await;
     assert_eq!(waited.0, 0, "{}\n{}", waited.1, daemon.log());
     assert_eq!(
-        tm(&deployments).await,
+        support::kube::taskmanager(&deployments, "alpha").await,
         Some((c3.clone(), 5)),
         "{}",
         daemon.log()
     );
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(
-        tm(&deployments).await,
+        support::kube::taskmanager(&deployments, "alpha").await,
         Some((c3.clone(), 5)),
         "{}",
         daemon.log()

@@ -186,6 +186,60 @@ spec:
         }
     }
 
+    /// `flinkops run` following the scenario's repository.
+    fn daemon(&self) -> support::daemon::Daemon {
+        let repo = self.repo.path().to_str().unwrap().to_string();
+        support::daemon::Daemon::start(
+            &self.env,
+            self.state.path().join("daemon.log"),
+            &[
+                "--interval",
+                "1h",
+                "--repo",
+                &repo,
+                "--state-namespace",
+                &self.ns.name,
+            ],
+            &[],
+        )
+    }
+
+    /// The job's ledger once it passes `check` (the daemon's log and the pods' if never).
+    async fn ledger_when(
+        &self,
+        daemon: &support::daemon::Daemon,
+        what: &str,
+        check: impl Fn(&Ledger) -> bool,
+    ) -> Ledger {
+        support::eventually_or(
+            what,
+            Duration::from_secs(150),
+            || format!("{}\n{}", daemon.log(), self.runner.logs()),
+            || async {
+                let l = support::kube::ledger(&self.client, &self.ns.name, "counter").await?;
+                check(&l).then_some(l)
+            },
+        )
+        .await
+    }
+
+    /// Like `assert_counts_continue`, for a restore from a checkpoint: what was counted
+    /// after the checkpoint is counted again (at-least-once replay), but the state is
+    /// there: the counts do not start over.
+    fn assert_counts_resume_from_a_checkpoint(&self, before: &BTreeSet<String>) {
+        let logs = self.runner.counter_logs();
+        let old = counts_in(&logs, |n| before.contains(n));
+        let new = counts_in(&logs, |n| !before.contains(n));
+        assert_eq!(new.len(), old.len(), "new counts: {new:?}");
+        for (k, (_, old_last)) in &old {
+            let (new_first, _) = new[k];
+            assert!(
+                new_first > 1 && new_first <= old_last + 1,
+                "key {k}: counted {old_last} before, restarted at {new_first}"
+            );
+        }
+    }
+
     async fn deployment_commit(&self) -> String {
         let d: Api<Deployment> = Api::namespaced(self.client.clone(), &self.ns.name);
         let jm = d.get("counter-jobmanager").await.unwrap();
@@ -572,18 +626,7 @@ async fn last_state_restores_the_latest_checkpoint_and_stateless_starts_fresh() 
     let (job, p) = s.running_job().await;
     assert_eq!(p, 3);
     s.counting(&before, 1).await;
-    let logs = s.runner.counter_logs();
-    let old = counts_in(&logs, |n| before.contains(n));
-    let new = counts_in(&logs, |n| !before.contains(n));
-    for (k, (_, old_last)) in &old {
-        let (new_first, _) = new[k];
-        // What was counted after the checkpoint is counted again (at-least-once replay),
-        // but the state is there: the counts do not start over.
-        assert!(
-            new_first > 1 && new_first <= old_last + 1,
-            "key {k}: counted {old_last} before, restarted at {new_first}"
-        );
-    }
+    s.assert_counts_resume_from_a_checkpoint(&before);
     let l = s.ledger().await;
     assert!(
         l.savepoints.is_empty(),
@@ -628,38 +671,9 @@ async fn the_daemon_upgrades_and_reports_the_flink_job_state() {
     let _one = SERIAL.lock().await;
     let s = Scenario::new(env, "t-run").await;
     s.commit(&s.savepoint_job(2), "counter");
-    let repo = s.repo.path().to_str().unwrap().to_string();
-    let daemon = support::daemon::Daemon::start(
-        &s.env,
-        s.state.path().join("daemon.log"),
-        &[
-            "--interval",
-            "1h",
-            "--repo",
-            &repo,
-            "--state-namespace",
-            &s.ns.name,
-        ],
-        &[],
-    );
-    let ledger_says = |what: &'static str, check: fn(&Ledger) -> bool| {
-        let s = &s;
-        let daemon = &daemon;
-        async move {
-            support::eventually_or(
-                what,
-                Duration::from_secs(120),
-                || format!("{}\n{}", daemon.log(), s.runner.logs()),
-                || async {
-                    let l = support::kube::ledger(&s.client, &s.ns.name, "counter").await?;
-                    check(&l).then_some(l)
-                },
-            )
-            .await
-        }
-    };
+    let daemon = s.daemon();
     // Deployed by the daemon; health includes what Flink says about the job.
-    ledger_says("Healthy with the Flink job RUNNING", |l| {
+    s.ledger_when(&daemon, "Healthy with the Flink job RUNNING", |l| {
         l.health == Health::Healthy && l.flink_state.as_deref() == Some("RUNNING")
     })
     .await;
@@ -668,10 +682,11 @@ async fn the_daemon_upgrades_and_reports_the_flink_job_state() {
     // A commit: the daemon carries the state across.
     let before = s.log_names();
     let c2 = s.commit(&s.savepoint_job(3), "parallelism 3");
-    let l = ledger_says("the upgrade done", |l| {
-        l.upgrade.is_none() && l.savepoints.len() == 1 && l.health == Health::Healthy
-    })
-    .await;
+    let l = s
+        .ledger_when(&daemon, "the upgrade done", |l| {
+            l.upgrade.is_none() && l.savepoints.len() == 1 && l.health == Health::Healthy
+        })
+        .await;
     assert_eq!(l.applied_commit, c2);
     let (job, p) = s.running_job().await;
     assert_eq!(p, 3);
@@ -695,10 +710,13 @@ async fn the_daemon_upgrades_and_reports_the_flink_job_state() {
         ),
         "periodic savepoints",
     );
-    let l = ledger_says("two periodic savepoints, the upgrade's one dropped", |l| {
-        l.savepoints.len() == 2 && l.savepoints.iter().all(|s| s.reason == "periodic")
-    })
-    .await;
+    let l = s
+        .ledger_when(
+            &daemon,
+            "two periodic savepoints, the upgrade's one dropped",
+            |l| l.savepoints.len() == 2 && l.savepoints.iter().all(|s| s.reason == "periodic"),
+        )
+        .await;
     assert_eq!(l.applied_commit, c3);
     assert_ne!(l.savepoints[0].path, l.savepoints[1].path);
     assert!(
@@ -715,10 +733,11 @@ async fn the_daemon_upgrades_and_reports_the_flink_job_state() {
     // The job is cancelled behind flinkops' back: its Deployments stay Available, but
     // health says what Flink says.
     s.rest().await.cancel(&job).await.unwrap();
-    let l = ledger_says("Degraded by the Flink job's state", |l| {
-        l.health == Health::Degraded
-    })
-    .await;
+    let l = s
+        .ledger_when(&daemon, "Degraded by the Flink job's state", |l| {
+            l.health == Health::Degraded
+        })
+        .await;
     assert_eq!(l.flink_state.as_deref(), Some("CANCELED"));
     assert_eq!(
         l.health_reason.as_deref(),
@@ -738,40 +757,10 @@ async fn no_change_in_git_costs_the_job_its_state() {
     let s = Scenario::new(env, "t-safe").await;
     let base = s.savepoint_job(2);
     s.commit(&base, "counter");
-    let repo = s.repo.path().to_str().unwrap().to_string();
-    let daemon = support::daemon::Daemon::start(
-        &s.env,
-        s.state.path().join("daemon.log"),
-        &[
-            "--interval",
-            "1h",
-            "--repo",
-            &repo,
-            "--state-namespace",
-            &s.ns.name,
-        ],
-        &[],
-    );
-    let ledger_says = |what: String, check: Box<dyn Fn(&Ledger) -> bool + Send + Sync>| {
-        let s = &s;
-        let daemon = &daemon;
-        async move {
-            support::eventually_or(
-                &what,
-                Duration::from_secs(150),
-                || format!("{}\n{}", daemon.log(), s.runner.logs()),
-                || async {
-                    let l = support::kube::ledger(&s.client, &s.ns.name, "counter").await?;
-                    check(&l).then_some(l)
-                },
-            )
-            .await
-        }
-    };
-    ledger_says(
-        "deployed and Healthy".into(),
-        Box::new(|l| l.health == Health::Healthy && l.flink_state.as_deref() == Some("RUNNING")),
-    )
+    let daemon = s.daemon();
+    s.ledger_when(&daemon, "deployed and Healthy", |l| {
+        l.health == Health::Healthy && l.flink_state.as_deref() == Some("RUNNING")
+    })
     .await;
     s.counting(&BTreeSet::new(), 5).await;
 
@@ -798,13 +787,15 @@ async fn no_change_in_git_costs_the_job_its_state() {
     for (i, (what, text)) in steps.into_iter().enumerate() {
         let before = s.log_names();
         let commit = s.commit(&text, what);
-        let l = ledger_says(
-            format!("{what}: upgraded with a savepoint"),
-            Box::new(move |l| {
-                l.applied_commit == commit && l.upgrade.is_none() && l.health == Health::Healthy
-            }),
-        )
-        .await;
+        let l = s
+            .ledger_when(
+                &daemon,
+                &format!("{what}: upgraded with a savepoint"),
+                |l| {
+                    l.applied_commit == commit && l.upgrade.is_none() && l.health == Health::Healthy
+                },
+            )
+            .await;
         assert_eq!(l.savepoints.len(), i + 1, "{what}: {:?}", l.savepoints);
         assert_eq!(
             l.history.last().map(|h| h.action.as_str()),
@@ -821,10 +812,9 @@ async fn no_change_in_git_costs_the_job_its_state() {
     s.repo.remove("counter.yaml");
     s.repo.write("jobs/counter.yaml", &last);
     let moved = s.repo.commit("move");
-    ledger_says(
-        "the move recorded".into(),
-        Box::new(move |l| l.source == "jobs/counter.yaml" && l.applied_commit == moved),
-    )
+    s.ledger_when(&daemon, "the move recorded", |l| {
+        l.source == "jobs/counter.yaml" && l.applied_commit == moved
+    })
     .await;
     assert_eq!(s.running_job().await.0, job, "a move restarts nothing");
 
@@ -832,11 +822,11 @@ async fn no_change_in_git_costs_the_job_its_state() {
     let before = s.log_names();
     s.repo.remove("jobs/counter.yaml");
     let removal = s.repo.commit("remove the job");
-    let l = ledger_says(
-        "removed with a tombstone".into(),
-        Box::new(move |l| l.removed.as_ref().is_some_and(|r| r.commit == removal)),
-    )
-    .await;
+    let l = s
+        .ledger_when(&daemon, "removed with a tombstone", |l| {
+            l.removed.as_ref().is_some_and(|r| r.commit == removal)
+        })
+        .await;
     let kept = l.savepoints.last().expect("the removal savepoint").clone();
     assert_eq!(kept.reason, "removal");
     let deployments: Api<Deployment> = Api::namespaced(s.client.clone(), &s.ns.name);
@@ -856,13 +846,11 @@ async fn no_change_in_git_costs_the_job_its_state() {
     s.repo.commit("unrelated");
     s.repo.write("jobs/counter.yaml", &last);
     let back = s.repo.commit("add the job again");
-    let l = ledger_says(
-        "resumed".into(),
-        Box::new(move |l| {
+    let l = s
+        .ledger_when(&daemon, "resumed", |l| {
             l.applied_commit == back && l.upgrade.is_none() && l.health == Health::Healthy
-        }),
-    )
-    .await;
+        })
+        .await;
     assert_eq!(l.removed, None);
     assert_eq!(l.restore_from.as_deref(), Some(kept.path.as_str()));
     s.counting(&before, 1).await;
@@ -908,16 +896,7 @@ async fn killed_during_a_cancel_or_a_removal_the_next_sync_keeps_the_state() {
     let (_, p) = s.running_job().await;
     assert_eq!(p, 3);
     s.counting(&before, 1).await;
-    let logs = s.runner.counter_logs();
-    let old = counts_in(&logs, |n| before.contains(n));
-    let new = counts_in(&logs, |n| !before.contains(n));
-    for (k, (_, old_last)) in &old {
-        let (new_first, _) = new[k];
-        assert!(
-            new_first > 1 && new_first <= old_last + 1,
-            "key {k}: counted {old_last} before, restarted at {new_first}"
-        );
-    }
+    s.assert_counts_resume_from_a_checkpoint(&before);
     let restored = s.ledger().await.restore_from.expect("a checkpoint");
     assert!(restored.contains("chk-"), "{restored}");
 

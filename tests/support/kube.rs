@@ -92,3 +92,13 @@ pub async fn jobmanager_rest(
     .await;
     flinkops::flink::FlinkRest::new(&format!("http://{ip}:8081"))
 }
+
+/// A job's TaskManager Deployment as applied: (commit annotation, replicas).
+pub async fn taskmanager(
+    deployments: &Api<k8s_openapi::api::apps::v1::Deployment>,
+    job: &str,
+) -> Option<(String, i32)> {
+    let d = deployments.get(&format!("{job}-taskmanager")).await.ok()?;
+    let commit = d.metadata.annotations?.get("flinkops.io/commit")?.clone();
+    Some((commit, d.spec?.replicas?))
+}
