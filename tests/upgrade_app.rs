@@ -518,7 +518,20 @@ async fn a_version_that_fails_at_start_is_rolled_back_with_its_state() {
     let (code, out) = s.sync();
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("rolling back"), "{out}");
-    // The rollback finishes (the next sync carries it on) and the state continues.
+    // Killed during the rollback (as by kill -9, before it applies the old version): the
+    // next sync finishes it and the state continues.
+    let (code, out) = support::sync_once_with(
+        &s.env,
+        s.repo.path(),
+        &[(flinkops::fault::ENV, "before-apply")],
+    );
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("dying at before-apply"), "{out}");
+    assert!(s
+        .ledger()
+        .await
+        .upgrade
+        .is_some_and(|u| u.rollback_of.as_deref() == Some(c2.as_str())));
     s.sync_ok();
     let (_, p) = s.running_job().await;
     assert_eq!(p, 2);
