@@ -118,7 +118,8 @@ impl Cache {
                 // daemon's peak heap; the extra list requests happen only on (re)lists.
                 let config = watcher::Config::default()
                     .labels(&selector)
-                    .page_size(LIST_PAGE);
+                    .page_size(LIST_PAGE)
+                    .timeout(super::WATCH_TIMEOUT_SECS);
                 let stream = watcher::watcher(api, config).default_backoff();
                 let notify = changed.clone();
                 tasks.push(tokio::spawn(async move {
