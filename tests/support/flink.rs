@@ -30,6 +30,18 @@ pub const JAVA_OPENS: &[&str] = &[
     "--add-opens=java.base/java.util.concurrent.locks=ALL-UNNAMED",
 ];
 
+/// A `java` command with the flags Flink needs on Java 17 and its temporary files (the
+/// RPC jar it unpacks, 24 MB per process, blob and I/O directories) under `dir`, which the
+/// test removes: a killed JVM never cleans up, and /tmp filled the disk across runs.
+pub fn java_command(dir: &Path) -> Command {
+    let tmp = dir.join("tmp");
+    std::fs::create_dir_all(&tmp).expect("JVM temp directory");
+    let mut cmd = Command::new("java");
+    cmd.args(JAVA_OPENS)
+        .arg(format!("-Djava.io.tmpdir={}", tmp.display()));
+    cmd
+}
+
 const LOG4J: &str = "rootLogger.level = INFO
 rootLogger.appenderRef.console.ref = C
 appender.console.name = C
@@ -192,9 +204,8 @@ execution.checkpointing.interval: 1s
     }
 
     fn java(&self, class: &str, jvm: &[String], args: &[String], name: &str) -> Proc {
-        let mut cmd = Command::new("java");
-        cmd.args(JAVA_OPENS)
-            .args(jvm)
+        let mut cmd = java_command(self.dir.path());
+        cmd.args(jvm)
             .arg(format!(
                 "-Dlog4j.configurationFile=file:{}",
                 self.conf.join("log4j-console.properties").display()

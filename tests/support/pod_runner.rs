@@ -6,7 +6,7 @@
 //! JobManager Pod's IP, 0.0.0.0 binds become the Pod IP, `/opt/flink/usrlib/*.jar` becomes
 //! the test job's jar.
 
-use super::flink::{classpath, parse_counters, Proc, JAVA_OPENS};
+use super::flink::{classpath, java_command, parse_counters, Proc};
 use super::TestEnv;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
@@ -15,7 +15,6 @@ use kube::runtime::watcher;
 use kube::Client;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use tempfile::TempDir;
 
@@ -227,8 +226,8 @@ async fn start_pod(
         }
     }
     let log = dir.join(format!("{name}-{component}.log"));
-    let mut cmd = Command::new("java");
-    cmd.args(JAVA_OPENS).arg(format!(
+    let mut cmd = java_command(dir);
+    cmd.arg(format!(
         "-Dlog4j.configurationFile=file:{}",
         conf_dir.join("log4j-console.properties").display()
     ));
