@@ -188,6 +188,10 @@ spec:
 
     /// `flinkops run` following the scenario's repository.
     fn daemon(&self) -> support::daemon::Daemon {
+        self.daemon_with(&[])
+    }
+
+    fn daemon_with(&self, envs: &[(&str, &str)]) -> support::daemon::Daemon {
         let repo = self.repo.path().to_str().unwrap().to_string();
         support::daemon::Daemon::start(
             &self.env,
@@ -200,7 +204,7 @@ spec:
                 "--state-namespace",
                 &self.ns.name,
             ],
-            &[],
+            envs,
         )
     }
 
@@ -684,7 +688,9 @@ async fn the_daemon_upgrades_and_reports_the_flink_job_state() {
     let _one = SERIAL.lock().await;
     let s = Scenario::new(env, "t-run").await;
     s.commit(&s.savepoint_job(2), "counter");
-    let daemon = s.daemon();
+    // Each periodic savepoint's report is held back 8 s: one is in flight long enough for
+    // a commit to meet it.
+    let daemon = s.daemon_with(&[(flinkops::fault::DELAY_ENV, "periodic-savepoint-taken:8")]);
     // Deployed by the daemon; health includes what Flink says about the job.
     s.ledger_when(&daemon, "Healthy with the Flink job RUNNING", |l| {
         l.health == Health::Healthy && l.flink_state.as_deref() == Some("RUNNING")
@@ -714,15 +720,15 @@ async fn the_daemon_upgrades_and_reports_the_flink_job_state() {
 
     // Periodic savepoints are a flinkops setting: the commit restarts nothing, the daemon
     // takes them on time and the history keeps the configured count.
-    let c3 = s.commit(
-        &s.savepoint_job(3).replace(
+    let periodic = |p| {
+        s.savepoint_job(p).replace(
             "    execution.checkpointing.savepoint-dir",
             "    kubernetes.operator.periodic.savepoint.interval: 3s\n    \
              kubernetes.operator.savepoint.history.max.count: 2\n    \
              execution.checkpointing.savepoint-dir",
-        ),
-        "periodic savepoints",
-    );
+        )
+    };
+    let c3 = s.commit(&periodic(3), "periodic savepoints");
     let l = s
         .ledger_when(
             &daemon,
@@ -742,6 +748,54 @@ async fn the_daemon_upgrades_and_reports_the_flink_job_state() {
         job,
         "the same Flink job: not restarted"
     );
+
+    // A commit while a periodic savepoint is in flight: the upgrade waits for it to be
+    // recorded, then stops the job with its own savepoint; the lineage stays in the order
+    // the savepoints were taken and the counts continue.
+    let held = |log: &str| log.matches("fault injection: waiting").count();
+    let seen = held(&daemon.log());
+    support::eventually_or(
+        "a periodic savepoint in flight",
+        Duration::from_secs(60),
+        || daemon.log(),
+        || async { (held(&daemon.log()) > seen).then_some(()) },
+    )
+    .await;
+    let before = s.log_names();
+    let c4 = s.commit(&periodic(2), "parallelism 2 during a periodic savepoint");
+    let l = s
+        .ledger_when(&daemon, "the upgrade after the periodic savepoint", |l| {
+            l.applied_commit == c4 && l.upgrade.is_none() && l.health == Health::Healthy
+        })
+        .await;
+    assert!(
+        daemon
+            .log()
+            .contains("waits for its periodic savepoint in flight"),
+        "{}",
+        daemon.log()
+    );
+    let upgrade = l
+        .savepoints
+        .iter()
+        .find(|s| s.reason == "upgrade")
+        .expect("the upgrade's savepoint");
+    assert_eq!(l.restore_from.as_deref(), Some(upgrade.path.as_str()));
+    assert!(
+        l.savepoints
+            .iter()
+            .any(|s| s.reason == "periodic" && s.unix <= upgrade.unix),
+        "{:?}",
+        l.savepoints
+    );
+    assert!(
+        l.savepoints.windows(2).all(|w| w[0].unix <= w[1].unix),
+        "{:?}",
+        l.savepoints
+    );
+    s.counting(&before, 1).await;
+    s.assert_counts_continue(&before);
+    let (job, _) = s.running_job().await;
 
     // The job is cancelled behind flinkops' back: its Deployments stay Available, but
     // health says what Flink says.

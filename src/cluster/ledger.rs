@@ -103,8 +103,11 @@ impl Ledger {
 
     /// Adds a savepoint to the history, keeping the newest ones (see
     /// `upgrade::savepoint_history_max`).
+    /// Adds a savepoint to the lineage in the order they were taken: one reported late
+    /// (a periodic savepoint recorded after an upgrade's) never becomes the latest.
     pub fn record_savepoint(&mut self, record: crate::upgrade::SavepointRecord) {
-        self.savepoints.push(record);
+        let at = self.savepoints.partition_point(|s| s.unix <= record.unix);
+        self.savepoints.insert(at, record);
         let max = crate::upgrade::savepoint_history_max(self.spec.as_ref());
         let excess = self.savepoints.len().saturating_sub(max);
         self.savepoints.drain(..excess);
@@ -172,6 +175,29 @@ mod tests {
             l.history.last().unwrap().commit,
             format!("c{}", HISTORY_LIMIT + 4)
         );
+    }
+
+    #[test]
+    fn the_lineage_is_in_the_order_savepoints_were_taken() {
+        let sp = |path: &str, unix| crate::upgrade::SavepointRecord {
+            path: path.into(),
+            commit: "c".into(),
+            reason: "periodic".into(),
+            at: String::new(),
+            unix,
+        };
+        let mut l = Ledger::default();
+        l.record_savepoint(sp("first", 10));
+        l.record_savepoint(sp("upgrade", 30));
+        // Reported after the upgrade's, taken before it: not the latest.
+        l.record_savepoint(sp("late", 20));
+        l.record_savepoint(sp("same second, recorded later", 30));
+        let order: Vec<&str> = l.savepoints.iter().map(|s| s.path.as_str()).collect();
+        assert_eq!(
+            order,
+            ["first", "late", "upgrade", "same second, recorded later"]
+        );
+        assert_eq!(l.last_savepoint(), Some("same second, recorded later"));
     }
 
     #[test]

@@ -98,6 +98,12 @@ impl Periodic {
         self.unsettled = still;
     }
 
+    /// Jobs with a savepoint in flight: the cycle holds their work until it is recorded,
+    /// so an upgrade never stops a job while another savepoint of it is being taken.
+    pub fn in_flight(&self) -> &BTreeSet<JobId> {
+        &self.in_flight
+    }
+
     /// Starts a savepoint for each job that is due, not in `skip` and has none in flight;
     /// `wake` is called when one finishes. Returns how long until the loop must look
     /// again: the next one falls due, or one already due could not start now.
@@ -140,6 +146,7 @@ impl Periodic {
                 tracing::info!(job = %id, "taking a periodic savepoint");
                 let result =
                     savepoint(&client, Reach::detect(), &id, &ledger, TIMEOUT, "periodic").await;
+                crate::fault::delay("periodic-savepoint-taken").await;
                 let _ = done.send((id, result));
                 wake();
             });

@@ -339,8 +339,17 @@ pub async fn run(
             );
             let mut opts = options_now(opts_scope.clone());
             opts.flink_states = probe.states();
-            let work =
+            let mut work =
                 reconcile::reconcile_quietly(catalog, commit, &live, &ledgers, &opts, &mut quiet);
+            // One thing at a time per job: its work waits for a periodic savepoint in
+            // flight (whose end wakes the loop), never racing it with a stop or a restart.
+            work.retain(|w| {
+                let held = periodic.in_flight().contains(&w.id);
+                if held {
+                    tracing::info!(job = %w.id, action = w.action.as_str(), "waits for its periodic savepoint in flight");
+                }
+                !held
+            });
             let outcomes = execute(&client, &recorder, &cfg.jars, work, cfg.concurrency).await;
             // Periodic savepoints for jobs this cycle left alone (one that just began an
             // upgrade is not "no upgrade in flight" in the ledgers read before it).
