@@ -243,6 +243,9 @@ async fn execute_job_in_span(client: &Client, jars: &JarFetcher, w: JobWork) -> 
         return out;
     }
     let result: Result<(), ops::OpError> = async {
+        if !w.apply.is_empty() {
+            crate::fault::point("before-sync-apply");
+        }
         for o in &w.apply {
             ops::apply(client, o, false).await?;
             out.applied += 1;
