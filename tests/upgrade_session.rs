@@ -289,8 +289,17 @@ async fn a_session_job_is_submitted_upgraded_suspended_and_resumed_with_its_stat
     assert_eq!(l.savepoints[1].reason, "suspend");
     let suspended_at = s.counts();
 
-    // Resume: submitted again from the suspend savepoint.
+    // Resume, with flinkops killed just before it submits: nothing was submitted, and the
+    // next run submits once, from the suspend savepoint.
     s.commit(&s.job(2, "running"), "resume");
+    let (code, out) = support::sync_once_with(
+        &s.env,
+        s.repo.path(),
+        &[(flinkops::fault::ENV, "before-submit")],
+    );
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("dying at before-submit"), "{out}");
+    assert!(s.our_live_jobs().await.is_empty());
     println!("{}", s.sync_ok());
     s.running_job().await;
     s.counting_past(&suspended_at, 5).await;
