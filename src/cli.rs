@@ -17,6 +17,9 @@ use std::path::PathBuf;
 pub const EXIT_OK: i32 = 0;
 pub const EXIT_ERROR: i32 = 1;
 pub const EXIT_CHANGES: i32 = 2;
+/// `sync --once`: every job synced, but some wait on something outside flinkops (a
+/// session cluster whose JobManager does not answer); `run` or the next sync carries them on.
+pub const EXIT_WAITING: i32 = 3;
 /// Bad command line (clap's own default, 2, would read as "changes").
 pub const EXIT_USAGE: i32 = 64;
 
@@ -30,7 +33,8 @@ repository, renders the Kubernetes objects that run them, and plans changes betw
 which jobs would be created, updated, savepointed and restarted, suspended or deleted.\n\n\
 Definitions are read from committed revisions, never from the working directory.",
     after_help = "Exit codes: 0 no changes / valid / live, 1 error (including invalid definitions \
-and failed jobs), 2 changes (diff) or timed out (status --wait), 64 bad command line."
+and failed jobs), 2 changes (diff) or timed out (status --wait), 3 jobs waiting on something \
+outside flinkops (sync --once), 64 bad command line."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -104,7 +108,8 @@ pub enum Command {
         #[arg(long, default_value = "HEAD")]
         rev: String,
         /// Run one cycle and exit: 0 when every job synced, 1 when any failed or a
-        /// definition is invalid.
+        /// definition is invalid, 3 when none failed but some wait on something outside
+        /// flinkops (see --external-wait).
         #[arg(long, required = true)]
         once: bool,
         /// Namespaces to manage (repeatable); default: the settings' `namespaces`, else all.
@@ -118,6 +123,11 @@ pub enum Command {
         /// from where it stopped).
         #[arg(long, default_value = "10m", value_parser = parse_duration)]
         upgrade_timeout: std::time::Duration,
+        /// How long a job may wait on something outside flinkops (a JobManager that does
+        /// not answer, a session cluster not running) before the sync stops waiting for it,
+        /// reports it and exits with 3.
+        #[arg(long, default_value = "30s", value_parser = parse_duration)]
+        external_wait: std::time::Duration,
         #[command(flatten)]
         jars: JarArgs,
     },
@@ -463,6 +473,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             namespaces,
             concurrency,
             upgrade_timeout,
+            external_wait,
             jars,
         } => {
             let rt = tokio::runtime::Runtime::new()?;
@@ -471,7 +482,7 @@ pub fn run(cli: Cli) -> Result<i32> {
                 &rev,
                 &namespaces,
                 concurrency as usize,
-                upgrade_timeout,
+                (upgrade_timeout, external_wait),
                 &jars,
             ))
         }
@@ -578,7 +589,7 @@ async fn sync_cmd(
     rev: &str,
     namespaces: &[String],
     concurrency: usize,
-    upgrade_timeout: std::time::Duration,
+    (upgrade_timeout, external_wait): (std::time::Duration, std::time::Duration),
     jars: &JarArgs,
 ) -> Result<i32> {
     use crate::daemon::sync::{sync_once, SyncOnce};
@@ -594,6 +605,7 @@ async fn sync_cmd(
             namespaces,
             concurrency,
             upgrade_timeout,
+            external_wait,
             jars: &jars,
         },
     )
@@ -617,22 +629,37 @@ async fn sync_cmd(
             line.push_str(&format!("\n    drift reverted: {}", t(d)));
         }
         if let (Some(n), None) = (&o.note, &o.error) {
-            line.push_str(&format!("\n    {}", t(n)));
+            let waits = if o.waiting.is_some() { "waiting: " } else { "" };
+            line.push_str(&format!("\n    {waits}{}", t(n)));
         }
         if let Some(e) = &o.error {
             line.push_str(&format!("\n    {}", t(e)));
         }
         writeln!(out, "{line}")?;
     }
+    let waiting = report.waiting().count();
     writeln!(
         out,
-        "synced {} in {} ms: {} jobs with work, {} failed",
+        "synced {} in {} ms: {} jobs with work, {} failed, {} waiting",
         crate::escape::short_commit(&report.commit),
         report.elapsed.as_millis(),
         report.outcomes.len(),
-        report.outcomes.iter().filter(|o| o.error.is_some()).count()
+        report.outcomes.iter().filter(|o| o.error.is_some()).count(),
+        waiting,
     )?;
-    Ok(if report.failed() { EXIT_ERROR } else { EXIT_OK })
+    if waiting > 0 {
+        writeln!(
+            out,
+            "{waiting} jobs wait on something outside flinkops (above); `flinkops run` or the next sync carries them on"
+        )?;
+    }
+    Ok(if report.failed() {
+        EXIT_ERROR
+    } else if waiting > 0 {
+        EXIT_WAITING
+    } else {
+        EXIT_OK
+    })
 }
 
 fn load(repo: &Repo, args: &RepoArgs, rev: &str) -> Result<(String, Catalog)> {

@@ -334,3 +334,71 @@ async fn sync_once_creates_noops_upgrades_heals_blocks_and_prunes() {
         "the running job was touched"
     );
 }
+
+/// A session job whose cluster runs no Flink (KWOK pods: Running, but nothing answers):
+/// `sync --once` applies everything it can, reports the job as waiting on something
+/// outside flinkops and exits 3 soon, instead of waiting out the upgrade timeout.
+#[tokio::test]
+async fn a_session_job_whose_cluster_does_not_answer_is_reported_waiting() {
+    let Some(env) = support::testenv() else {
+        return;
+    };
+    let client = support::kube::client(&env).await;
+    let ns = support::kube::TestNamespace::create(&env, &client, "t-wait").await;
+    let repo = TestRepo::new();
+    repo.write("flinkops.yaml", &format!("namespaces: [{}]\n", ns.name));
+    repo.write(
+        "shared.yaml",
+        &format!(
+            "apiVersion: flink.apache.org/v1beta1
+kind: FlinkDeployment
+metadata: {{name: shared, namespace: {ns}}}
+spec:
+  image: flink:2.3
+  flinkVersion: v2_3
+  jobManager: {{resource: {{cpu: 0.5, memory: 1024m}}}}
+  taskManager: {{replicas: 1, resource: {{cpu: 0.5, memory: 1024m}}}}
+---
+apiVersion: flink.apache.org/v1beta1
+kind: FlinkSessionJob
+metadata: {{name: counter, namespace: {ns}}}
+spec:
+  deploymentName: shared
+  job:
+    jarURI: file://{jar}
+    parallelism: 1
+    upgradeMode: savepoint
+",
+            ns = ns.name,
+            jar = env.test_jar.display(),
+        ),
+    );
+    repo.commit("a session cluster and a job on it");
+    let started = std::time::Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_flinkops"))
+        .args(["sync", "--once", "--external-wait", "3s", "--jar-dir"])
+        .arg(env.test_jar.parent().unwrap())
+        .arg("--repo")
+        .arg(repo.path())
+        .env("KUBECONFIG", &env.kubeconfig)
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    assert!(text.contains(&format!("{}/counter", ns.name)), "{text}");
+    assert!(text.contains("    waiting: "), "{text}");
+    assert!(text.contains("0 failed, 1 waiting"), "{text}");
+    // The cluster's objects are applied all the same.
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns.name);
+    assert!(deployments.get("shared-jobmanager").await.is_ok());
+    // Seconds, not the 10-minute upgrade timeout (a bound, not a timing assertion).
+    assert!(
+        took < std::time::Duration::from_secs(120),
+        "{took:?}\n{text}"
+    );
+}

@@ -82,6 +82,7 @@ pub async fn elect(
     let mut observed: Option<(Option<String>, Option<String>)> = None;
     let mut observed_at = Instant::now();
     let mut last_renewal = Instant::now();
+    let mut first = true;
     super::fence::follow();
     loop {
         // A renewal that takes longer than the renew deadline is no renewal: bounded, so a
@@ -122,7 +123,11 @@ pub async fn elect(
         if *leading.borrow() != is_leader {
             tracing::info!(identity = %cfg.identity, lease = %cfg.name, leader = is_leader, "leader election: leadership changed");
             let _ = leading.send(is_leader);
+        } else if first {
+            // Known now, even if unchanged: readiness waits for this.
+            leading.send_replace(is_leader);
         }
+        first = false;
         tokio::select! {
             _ = tokio::time::sleep(cfg.retry) => {}
             _ = stop.changed() => break,

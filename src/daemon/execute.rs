@@ -29,6 +29,11 @@ pub struct Outcome {
     pub note: Option<String>,
     /// The work was an upgrade step.
     pub upgrade: bool,
+    /// In flight, waiting on something outside flinkops (see `Step::Waiting`).
+    pub waiting: Option<String>,
+    /// The ledger's resourceVersion after the work (when it read or wrote the ledger): the
+    /// job's next work waits until the watch cache has caught up with it.
+    pub ledger_version: Option<String>,
 }
 
 /// Kubernetes Events for each job that was synced or failed, on its JobManager Deployment
@@ -54,17 +59,25 @@ pub async fn execute(
     concurrency: usize,
 ) -> Vec<Outcome> {
     let mut outcomes: Vec<Outcome> = futures::stream::iter(work)
-        .map(|w| async move {
-            let regarding = regarding(&w);
-            let out = execute_job(client, jars, w).await;
-            publish(recorder, &out, regarding).await;
-            out
-        })
+        .map(|w| run_job(client, recorder, jars, w))
         .buffer_unordered(concurrency.max(1))
         .collect()
         .await;
     outcomes.sort_by(|a, b| a.id.cmp(&b.id));
     outcomes
+}
+
+/// One job's work, with its Event.
+pub async fn run_job(
+    client: &Client,
+    recorder: &Recorder,
+    jars: &JarFetcher,
+    w: JobWork,
+) -> Outcome {
+    let regarding = regarding(&w);
+    let out = execute_job(client, jars, w).await;
+    publish(recorder, &out, regarding).await;
+    out
 }
 
 fn regarding(w: &JobWork) -> ObjectReference {
@@ -209,6 +222,8 @@ async fn execute_job_in_span(client: &Client, jars: &JarFetcher, w: JobWork) -> 
         // A pruned job's reasons say what is gone and where its state was left.
         note: (w.action == Action::Delete && w.upgrade.is_none()).then(|| w.reasons.join("; ")),
         upgrade: w.upgrade.is_some(),
+        waiting: None,
+        ledger_version: None,
     };
     if let Some(u) = w.upgrade {
         let exec = Executor {
@@ -218,6 +233,7 @@ async fn execute_job_in_span(client: &Client, jars: &JarFetcher, w: JobWork) -> 
             now: &crate::daemon::sync::now_rfc3339(),
             unix_now: crate::daemon::sync::unix_now(),
             version: Default::default(),
+            applied: Default::default(),
         };
         let start = match u {
             UpgradeWork::Start(up) => Some(*up),
@@ -228,10 +244,13 @@ async fn execute_job_in_span(client: &Client, jars: &JarFetcher, w: JobWork) -> 
                 out.in_progress = true;
                 out.note = Some(what);
             }
+            Ok(Step::Waiting(why)) => {
+                out.in_progress = true;
+                out.note = Some(why.clone());
+                out.waiting = Some(why);
+            }
             Ok(Step::Done(what)) => {
                 out.note = Some(what);
-                // Count the job's objects as applied for Events and metrics.
-                out.applied = 1;
                 // A removed session job, now stopped: its ledger is pruned next.
                 out.in_progress = w.action == Action::Delete;
             }
@@ -240,6 +259,8 @@ async fn execute_job_in_span(client: &Client, jars: &JarFetcher, w: JobWork) -> 
             Err(e) if e.is_conflict() => decide_again(&mut out, &e),
             Err(e) => out.error = Some(e.to_string()),
         }
+        out.applied = exec.applied.into_inner();
+        out.ledger_version = exec.version.into_inner().ok().flatten();
         return out;
     }
     let result: Result<(), ops::OpError> = async {
@@ -256,7 +277,7 @@ async fn execute_job_in_span(client: &Client, jars: &JarFetcher, w: JobWork) -> 
             out.deleted += 1;
         }
         if let Some(l) = &w.ledger {
-            ops::write_ledger(client, &w.id, l).await?;
+            out.ledger_version = Some(ops::write_ledger(client, &w.id, l).await?);
         }
         if w.delete_ledger {
             ops::delete_ledger(client, &w.id).await?;

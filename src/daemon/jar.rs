@@ -61,7 +61,9 @@ pub enum JarError {
     Unavailable(String),
 }
 
-/// Reads and downloads jars within a `JarPolicy`, with one HTTP client for every download.
+/// Reads and downloads jars within a `JarPolicy`, with one HTTP client for every download
+/// (cheap to clone: the client is shared).
+#[derive(Clone)]
 pub struct JarFetcher {
     policy: JarPolicy,
     /// `policy.dir`, with symbolic links resolved.

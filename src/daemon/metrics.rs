@@ -3,7 +3,7 @@
 
 use crate::cluster::ledger::Health;
 use crate::spec::JobId;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
 #[derive(Debug, Clone, Default)]
@@ -33,8 +33,10 @@ pub struct Metrics {
     /// up on, or rolled back), over all cycles.
     pub upgrades_done: u64,
     pub upgrade_failures: u64,
-    /// Jobs with an upgrade in flight after the last cycle.
-    pub upgrades_in_progress: usize,
+    /// Jobs whose last step left an upgrade in flight.
+    pub upgrades_in_progress: BTreeSet<JobId>,
+    /// Job workers running now.
+    pub workers_in_flight: usize,
     /// Set once the watches have listed and a first cycle has run.
     pub ready: bool,
 }
@@ -57,6 +59,30 @@ fn escape(v: &str) -> String {
 }
 
 impl Metrics {
+    /// Counts what finished job workers did. An upgrade is done when its last step
+    /// finishes it (a prune or a plain apply is not an upgrade).
+    pub fn record_outcomes(&mut self, outcomes: &[super::execute::Outcome]) {
+        for o in outcomes {
+            self.objects_applied += o.applied as u64;
+            self.objects_deleted += o.deleted as u64;
+            if o.error.is_some() {
+                self.job_errors += 1;
+            }
+            if o.upgrade {
+                match (&o.error, o.in_progress) {
+                    (Some(_), _) => self.upgrade_failures += 1,
+                    (None, false) => self.upgrades_done += 1,
+                    (None, true) => {}
+                }
+            }
+            if o.upgrade && o.in_progress && o.error.is_none() {
+                self.upgrades_in_progress.insert(o.id.clone());
+            } else {
+                self.upgrades_in_progress.remove(&o.id);
+            }
+        }
+    }
+
     pub fn render(&self) -> String {
         let mut s = String::new();
         let mut metric = |name: &str, kind: &str, help: &str, lines: Vec<(String, String)>| {
@@ -148,7 +174,13 @@ impl Metrics {
             "flinkops_upgrades_in_progress",
             "gauge",
             "Jobs with an upgrade in flight.",
-            one(self.upgrades_in_progress.to_string()),
+            one(self.upgrades_in_progress.len().to_string()),
+        );
+        metric(
+            "flinkops_workers_in_flight",
+            "gauge",
+            "Job workers running now (at most --concurrency do I/O at once).",
+            one(self.workers_in_flight.to_string()),
         );
         metric(
             "flinkops_webhook_requests_total",
@@ -230,6 +262,7 @@ mod tests {
             Health::Healthy,
         );
         let text = m.render();
+        assert!(text.contains("flinkops_workers_in_flight 0\n"));
         assert!(text
             .contains("# TYPE flinkops_sync_cycles_total counter\nflinkops_sync_cycles_total 3\n"));
         assert!(text.contains("flinkops_sync_duration_seconds 0.250000\n"));
@@ -245,5 +278,39 @@ mod tests {
             let (_, value) = line.rsplit_once(' ').unwrap();
             assert!(value.parse::<f64>().is_ok(), "{line}");
         }
+    }
+
+    #[test]
+    fn a_prune_is_not_an_upgrade_and_upgrades_count_their_objects() {
+        use super::super::execute::Outcome;
+        use crate::plan::Action;
+        let o = |name: &str, action, upgrade, in_progress, applied, error: Option<&str>| Outcome {
+            id: JobId {
+                namespace: "ns".into(),
+                name: name.into(),
+            },
+            action,
+            applied,
+            deleted: usize::from(action == Action::Delete) * 5,
+            drift: Vec::new(),
+            error: error.map(str::to_string),
+            in_progress,
+            note: Some("what it did".into()),
+            upgrade,
+            waiting: None,
+            ledger_version: None,
+        };
+        let mut m = Metrics::default();
+        m.record_outcomes(&[
+            o("pruned", Action::Delete, false, false, 0, None),
+            o("up", Action::SavepointUpgrade, true, true, 0, None),
+        ]);
+        assert_eq!((m.upgrades_done, m.objects_deleted), (0, 5));
+        assert_eq!(m.upgrades_in_progress.len(), 1);
+        m.record_outcomes(&[o("up", Action::SavepointUpgrade, true, false, 5, None)]);
+        assert_eq!((m.upgrades_done, m.objects_applied), (1, 5));
+        assert!(m.upgrades_in_progress.is_empty());
+        m.record_outcomes(&[o("x", Action::Update, false, false, 0, Some("403"))]);
+        assert_eq!((m.upgrade_failures, m.job_errors), (0, 1));
     }
 }

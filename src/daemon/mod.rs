@@ -14,3 +14,4 @@ pub mod status_page;
 pub mod sync;
 pub mod upgrade;
 pub mod webhook;
+pub mod workers;

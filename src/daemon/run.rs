@@ -5,7 +5,6 @@
 //! A cycle is the same decision and work as `sync --once`. Nothing here gives up: a failing
 //! fetch or job keeps the last applied state and retries with backoff.
 
-use super::execute::execute;
 use super::flink_probe::FlinkProbe;
 use super::follow::{Follower, Source};
 use super::metrics::Metrics;
@@ -55,10 +54,6 @@ enum Trigger {
     GitRetry,
     /// The watches saw a change, or leadership changed.
     Cluster,
-    /// Some jobs failed: try again after a backoff.
-    Retry,
-    /// An upgrade is in flight: carry it on shortly.
-    Upgrade,
     Interval,
 }
 
@@ -246,9 +241,9 @@ pub async fn run(
     interval.tick().await; // the first tick is immediate; the first cycle runs below anyway
     let opts_scope: Option<BTreeSet<String>> = scope.map(|v| v.into_iter().collect());
     let recorder = super::execute::recorder(&client);
-    let mut job_backoff = Backoff::new();
-    // Upgrades in flight are polled every RETRY_MIN (a backoff that is always reset).
-    let mut upgrade_poll = Backoff::new();
+    let mut workers = super::workers::Workers::new(cfg.concurrency);
+    // When a held job (backing off, requeued, waiting for the cache) is looked at again.
+    let mut workers_wake: Option<tokio::time::Instant> = None;
     let mut periodic = super::periodic::Periodic::new();
     // When the next periodic savepoint falls due.
     let mut periodic_wake: Option<tokio::time::Instant> = None;
@@ -260,6 +255,10 @@ pub async fn run(
         written: None,
         since: None,
     };
+    // Whether the elector has finished its first attempt (never marked seen, so it stays
+    // "changed" once it sent).
+    let lead_seen = lead_rx.clone();
+    let mut leadership_known = cfg.leader_election.is_none();
     // The first cycle: the revision was just fetched, so no fetch.
     let mut trigger = Some(Trigger::Cluster);
     loop {
@@ -269,21 +268,15 @@ pub async fn run(
         while let Ok(t) = rx.try_recv() {
             triggers.push(t);
         }
-        if triggers.contains(&Trigger::Retry) {
-            job_backoff.fired();
-        }
-        if triggers.contains(&Trigger::Upgrade) {
-            upgrade_poll.fired();
-        }
         if triggers.contains(&Trigger::GitRetry) {
             git_backoff.fired();
         }
-        let started = Instant::now();
+        let started_at = Instant::now();
         let fetch = triggers
             .iter()
             .any(|t| matches!(t, Trigger::Git | Trigger::GitRetry | Trigger::Interval));
         let polled = follower.poll(fetch).await;
-        let git_seconds = started.elapsed().as_secs_f64();
+        let git_seconds = started_at.elapsed().as_secs_f64();
         record_git(&follower, polled.fetch_seconds);
         if follower.condition.is_some() {
             if let Some(wait) = git_backoff.schedule(&tx, Trigger::GitRetry) {
@@ -295,7 +288,6 @@ pub async fn run(
         let leader = *lead_rx.borrow();
         if let Ok(mut m) = metrics.lock() {
             m.leader = leader;
-            m.ready = true;
             m.git_resolve_seconds = git_seconds;
         }
         let daemon_status = status_writer.status(&follower);
@@ -316,6 +308,10 @@ pub async fn run(
                 tracing::warn!("{p}");
             }
             periodic.settle(&client, &mut ledgers, unix_now()).await;
+            let outcomes = workers.finished(tokio::time::Instant::now());
+            if let Ok(mut m) = metrics.lock() {
+                m.record_outcomes(&outcomes);
+            }
             // Ask Flink about running jobs (applications and session jobs) that no upgrade is
             // working on.
             probe.set_targets(
@@ -339,22 +335,38 @@ pub async fn run(
             );
             let mut opts = options_now(opts_scope.clone());
             opts.flink_states = probe.states();
-            let mut work =
+            let work =
                 reconcile::reconcile_quietly(catalog, commit, &live, &ledgers, &opts, &mut quiet);
-            // One thing at a time per job: its work waits for a periodic savepoint in
-            // flight (whose end wakes the loop), never racing it with a stop or a restart.
-            work.retain(|w| {
-                let held = periodic.in_flight().contains(&w.id);
-                if held {
+            // Each job's work in its own worker: started unless one of it is in flight, it
+            // is held (backoff, requeue, the cache behind its last write), or a periodic
+            // savepoint of it is in flight (one thing at a time per job; its end wakes
+            // the loop).
+            let now = tokio::time::Instant::now();
+            workers.forget_except(&work.iter().map(|w| &w.id).collect());
+            let mut started = 0;
+            for w in work {
+                if periodic.in_flight().contains(&w.id) {
                     tracing::info!(job = %w.id, action = w.action.as_str(), "waits for its periodic savepoint in flight");
+                    continue;
                 }
-                !held
-            });
-            let outcomes = execute(&client, &recorder, &cfg.jars, work, cfg.concurrency).await;
-            // Periodic savepoints for jobs this cycle left alone (one that just began an
-            // upgrade is not "no upgrade in flight" in the ledgers read before it).
-            let busy: BTreeSet<&crate::spec::JobId> = outcomes.iter().map(|o| &o.id).collect();
+                let cached = ledgers
+                    .get(&w.id)
+                    .and_then(|l| l.resource_version.as_deref());
+                if !workers.may_start(&w, cached, now) {
+                    continue;
+                }
+                let wake_tx = tx.clone();
+                workers.start(&client, &recorder, &cfg.jars, w, move || {
+                    let _ = wake_tx.try_send(Trigger::Cluster);
+                });
+                started += 1;
+            }
+            workers_wake = workers.next_wake(now);
+            // Periodic savepoints for jobs no worker is busy with (one whose work just
+            // began is not "no upgrade in flight" in the ledgers read before it).
             let wake_tx = tx.clone();
+            let busy: BTreeSet<&crate::spec::JobId> =
+                ledgers.keys().filter(|id| workers.is_running(id)).collect();
             periodic_wake = periodic
                 .start_due(&client, &ledgers, &busy, unix_now(), move || {
                     let _ = wake_tx.try_send(Trigger::Cluster);
@@ -362,19 +374,8 @@ pub async fn run(
                 .map(|d| tokio::time::Instant::now() + d);
             if let Ok(mut m) = metrics.lock() {
                 m.cycles += 1;
-                m.last_cycle_seconds = started.elapsed().as_secs_f64();
-                m.objects_applied += outcomes.iter().map(|o| o.applied as u64).sum::<u64>();
-                m.objects_deleted += outcomes.iter().map(|o| o.deleted as u64).sum::<u64>();
-                m.job_errors += outcomes.iter().filter(|o| o.error.is_some()).count() as u64;
-                let upgrades = outcomes
-                    .iter()
-                    .filter(|o| o.note.is_some() || o.in_progress);
-                m.upgrades_done += upgrades
-                    .clone()
-                    .filter(|o| !o.in_progress && o.error.is_none())
-                    .count() as u64;
-                m.upgrade_failures += upgrades.clone().filter(|o| o.error.is_some()).count() as u64;
-                m.upgrades_in_progress = upgrades.filter(|o| o.in_progress).count();
+                m.last_cycle_seconds = started_at.elapsed().as_secs_f64();
+                m.workers_in_flight = workers.in_flight();
                 // Health as the ledgers said at the start of the cycle; a change written
                 // now comes back through the watch and is counted next cycle.
                 m.health = ledgers
@@ -382,30 +383,32 @@ pub async fn run(
                     .map(|(id, l)| (id.clone(), l.health))
                     .collect();
             }
-            tracing::debug!(?triggers, commit = %commit, jobs_with_work = outcomes.len(), elapsed_ms = started.elapsed().as_millis() as u64, "cycle");
-            // Failed jobs are retried with exponential backoff.
-            if outcomes
-                .iter()
-                .any(|o| o.error.is_some() && o.action != crate::plan::Action::Error)
-            {
-                if let Some(wait) = job_backoff.schedule(&tx, Trigger::Retry) {
-                    tracing::info!(retry_in_s = wait.as_secs(), "some jobs failed; retrying");
-                }
-            } else {
-                job_backoff.reset();
-            }
-            if outcomes.iter().any(|o| o.in_progress && o.error.is_none()) {
-                upgrade_poll.reset();
-                upgrade_poll.schedule(&tx, Trigger::Upgrade);
-            }
+            tracing::debug!(?triggers, commit = %commit, workers_started = started, workers_in_flight = workers.in_flight(), elapsed_ms = started_at.elapsed().as_millis() as u64, "cycle");
+        } else if workers.in_flight() > 0 {
+            // Leadership lost: stop every worker now (the write fence already refuses
+            // their writes); the new leader carries on from the ledgers.
+            tracing::info!(
+                workers = workers.in_flight(),
+                "not leading: stopping the job workers"
+            );
+            workers.abort_all();
+        }
+        // Ready: a cycle (or, following, a look at the cluster) has completed and this
+        // replica knows whether it leads.
+        leadership_known = leadership_known || lead_seen.has_changed().unwrap_or(false);
+        if let Ok(mut m) = metrics.lock() {
+            m.ready = leadership_known;
         }
         trigger = tokio::select! {
             _ = &mut shutdown => break,
             t = rx.recv() => t,
             _ = interval.tick() => Some(Trigger::Interval),
             _ = sleep_until(periodic_wake), if periodic_wake.is_some() => Some(Trigger::Cluster),
+            _ = sleep_until(workers_wake), if workers_wake.is_some() => Some(Trigger::Cluster),
         };
     }
+    // Every step is crash-safe: stopping mid-step is as if the process had died there.
+    workers.abort_all();
     cluster_task.abort();
     probe_task.abort();
     drop(fs_watcher);

@@ -20,6 +20,13 @@ impl SyncReport {
     pub fn failed(&self) -> bool {
         !self.catalog_errors.is_empty() || self.outcomes.iter().any(|o| o.error.is_some())
     }
+
+    /// Jobs left waiting on something outside flinkops' control.
+    pub fn waiting(&self) -> impl Iterator<Item = &Outcome> {
+        self.outcomes
+            .iter()
+            .filter(|o| o.error.is_none() && o.waiting.is_some())
+    }
 }
 
 /// The namespaces to watch and write: the command line's, else the settings', else all.
@@ -81,6 +88,9 @@ pub struct SyncOnce<'a> {
     pub concurrency: usize,
     /// How long to carry on upgrades in flight before returning.
     pub upgrade_timeout: Duration,
+    /// How long a job may wait on something outside flinkops (a JobManager that does not
+    /// answer) before it is reported as waiting instead of waited for.
+    pub external_wait: Duration,
     /// Session jobs' jars.
     pub jars: &'a super::jar::JarFetcher,
 }
@@ -101,6 +111,7 @@ pub async fn sync_once(client: &kube::Client, s: SyncOnce<'_>) -> anyhow::Result
     // every savepoint upgrade finished (or failed), as a pipeline expects.
     let mut last: BTreeMap<crate::spec::JobId, Outcome> = BTreeMap::new();
     let deadline = Instant::now() + s.upgrade_timeout;
+    let mut waiting_since: BTreeMap<crate::spec::JobId, Instant> = BTreeMap::new();
     loop {
         let live = cache.objects();
         let (ledgers, problems) = cache::ledgers(&live);
@@ -110,9 +121,24 @@ pub async fn sync_once(client: &kube::Client, s: SyncOnce<'_>) -> anyhow::Result
         let opts = options_now(namespaces.clone());
         let work = reconcile::reconcile(&catalog, &snapshot.commit, &live, &ledgers, &opts);
         let outcomes = execute(client, &recorder, s.jars, work, s.concurrency).await;
+        let now = Instant::now();
+        for o in &outcomes {
+            if o.waiting.is_some() {
+                waiting_since.entry(o.id.clone()).or_insert(now);
+            } else {
+                waiting_since.remove(&o.id);
+            }
+        }
+        // Carried on while flinkops itself makes progress; a job waiting on something
+        // outside it for longer than `external_wait` is reported, not waited for.
         let in_flight: Vec<String> = outcomes
             .iter()
             .filter(|o| o.in_progress)
+            .filter(|o| {
+                waiting_since
+                    .get(&o.id)
+                    .is_none_or(|since| now.duration_since(*since) < s.external_wait)
+            })
             .map(|o| format!("{}/{}", o.id.namespace, o.id.name))
             .collect();
         for o in outcomes {

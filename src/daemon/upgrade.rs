@@ -28,8 +28,13 @@ pub const STOP_DEADLINE_SECS: u64 = 900;
 /// What one step did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Step {
-    /// Moved on (or is waiting for Flink or Kubernetes); call again soon.
+    /// Moved on, or waits for its own request to finish (a savepoint, old pods going);
+    /// call again soon.
     InFlight(String),
+    /// Waits on something outside flinkops' control: a JobManager that does not answer,
+    /// a session cluster not running its new version. Called again like `InFlight`; a
+    /// one-shot sync reports it instead of waiting it out.
+    Waiting(String),
     /// The upgrade finished; the ledger records the target as applied.
     Done(String),
     /// The attempt failed; the ledger says whether it is retried, rolled back or given up.
@@ -68,6 +73,8 @@ pub struct Executor<'a> {
     /// reads the ledger once and may write it several times, each write conditional on
     /// the one before, so a write by anyone else in between fails it (see `put`).
     pub version: std::sync::Mutex<Option<String>>,
+    /// Objects applied by this executor (for Events and metrics).
+    pub applied: std::sync::atomic::AtomicUsize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -188,7 +195,7 @@ impl Executor<'_> {
                 if &l != ledger {
                     self.put(id, &l).await?;
                 }
-                Ok(Step::InFlight(why))
+                Ok(Step::Waiting(why))
             }
             Err(StepError::Attempt(why)) => self.attempt_failed(id, ledger, up, &why).await,
             Err(StepError::NewVersion(why)) => self.new_version_failed(id, ledger, up, &why).await,
@@ -723,7 +730,7 @@ impl Executor<'_> {
                     &l.spec_hash == hash && l.upgrade.is_none() && l.health == Health::Healthy
                 });
             if !ready {
-                return Ok(Step::InFlight(format!(
+                return Ok(Step::Waiting(format!(
                     "waiting for session cluster {} to run its new version",
                     cluster.name
                 )));
@@ -827,6 +834,8 @@ impl Executor<'_> {
         });
         for o in &objects {
             ops::apply(self.client, o, false).await?;
+            self.applied
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
         Ok(())
     }
