@@ -365,8 +365,11 @@ pub async fn run(
             // Periodic savepoints for jobs no worker is busy with (one whose work just
             // began is not "no upgrade in flight" in the ledgers read before it).
             let wake_tx = tx.clone();
-            let busy: BTreeSet<&crate::spec::JobId> =
-                ledgers.keys().filter(|id| workers.is_running(id)).collect();
+            let busy: BTreeSet<&crate::spec::JobId> = ledgers
+                .iter()
+                .filter(|(id, l)| workers.is_busy(id, l.resource_version.as_deref(), now))
+                .map(|(id, _)| id)
+                .collect();
             periodic_wake = periodic
                 .start_due(&client, &ledgers, &busy, unix_now(), move || {
                     let _ = wake_tx.try_send(Trigger::Cluster);

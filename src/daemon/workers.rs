@@ -84,10 +84,7 @@ impl Workers {
             return true;
         };
         let waiting = h.until.is_some_and(|u| u > now);
-        let stale = h
-            .expect
-            .as_ref()
-            .is_some_and(|(v, until)| cached != Some(v.as_str()) && *until > now);
+        let stale = self.is_busy(&work.id, cached, now);
         let reported = work.action == Action::Error
             && h.blocked
                 .as_ref()
@@ -97,6 +94,18 @@ impl Workers {
 
     pub fn is_running(&self, id: &JobId) -> bool {
         self.running.contains_key(id)
+    }
+
+    /// Whether the job is being worked on, or the watch cache (whose ledger version is
+    /// `cached`) has not yet seen what its last work wrote: what the cache says about it
+    /// (no upgrade in flight, say) may be out of date.
+    pub fn is_busy(&self, id: &JobId, cached: Option<&str>, now: Instant) -> bool {
+        self.is_running(id)
+            || self.holds.get(id).is_some_and(|h| {
+                h.expect
+                    .as_ref()
+                    .is_some_and(|(v, until)| cached != Some(v.as_str()) && *until > now)
+            })
     }
 
     /// Runs `work` in its own task; `wake` is called when it finishes.
