@@ -312,13 +312,13 @@ async fn sync_once_creates_noops_upgrades_heals_blocks_and_prunes() {
     );
     repo.commit("scale stateful beta");
     let before = versions(&client, &ns.name).await;
-    let (code, out) = sync(&env, &repo);
+    let (code, out) = support::sync_once_args(&env, repo.path(), &["--external-wait", "2s"]);
     // Its JobManager Pod has no Flink behind it here: no savepoint can be taken, so the
-    // attempt fails and nothing of the running job is touched.
-    assert_eq!(code, 1, "{out}");
+    // upgrade waits for the JobManager, says why, and nothing of the running job is
+    // touched.
+    assert_eq!(code, 3, "{out}");
     assert!(
-        out.contains("savepoint-upgrade attempt 1 of 3 failed")
-            && out.contains("Flink REST unreachable"),
+        out.contains("    waiting: ") && out.contains("Flink REST unreachable"),
         "{out}"
     );
     let after = versions(&client, &ns.name).await;
@@ -375,21 +375,9 @@ spec:
     );
     repo.commit("a session cluster and a job on it");
     let started = std::time::Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_flinkops"))
-        .args(["sync", "--once", "--external-wait", "3s", "--jar-dir"])
-        .arg(env.test_jar.parent().unwrap())
-        .arg("--repo")
-        .arg(repo.path())
-        .env("KUBECONFIG", &env.kubeconfig)
-        .output()
-        .unwrap();
+    let (code, text) = support::sync_once_args(&env, repo.path(), &["--external-wait", "3s"]);
     let took = started.elapsed();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(out.status.code(), Some(3), "{text}");
+    assert_eq!(code, 3, "{text}");
     assert!(text.contains(&format!("{}/counter", ns.name)), "{text}");
     assert!(text.contains("    waiting: "), "{text}");
     assert!(text.contains("0 failed, 1 waiting"), "{text}");

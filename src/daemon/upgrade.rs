@@ -177,13 +177,12 @@ impl Executor<'_> {
             Ok(step) => Ok(step),
             Err(StepError::Write(e)) => Err(e),
             Err(StepError::Transient(why)) => {
-                // Nothing changed; say so and try again next cycle, unless the phase has
-                // been stuck past its deadline.
-                // Before anything was asked of Flink, not reaching it is a failed attempt
-                // (bounded retries); while stopping, only past the deadline.
-                if up.phase == Phase::Pending
-                    || (up.phase == Phase::Stopping
-                        && self.unix_now.saturating_sub(up.phase_since) > STOP_DEADLINE_SECS)
+                // Nothing changed: say why and wait (a JobManager that is restarting, frozen
+                // or partitioned away comes back), unless the phase has been stuck past its
+                // deadline; then it is a failed attempt (bounded retries). A blip must not
+                // use up the attempts and leave the commit undeployed until the next one.
+                if matches!(up.phase, Phase::Pending | Phase::Stopping)
+                    && self.unix_now.saturating_sub(up.phase_since) > STOP_DEADLINE_SECS
                 {
                     return self.attempt_failed(id, ledger, up, &why).await;
                 }

@@ -107,8 +107,24 @@ pub fn sync_once(env: &TestEnv, repo: &Path) -> (i32, String) {
 
 /// `sync_once` with extra environment variables (e.g. a fault injection point).
 pub fn sync_once_with(env: &TestEnv, repo: &Path, vars: &[(&str, &str)]) -> (i32, String) {
+    sync_once_full(env, repo, vars, &[])
+}
+
+/// `sync_once` with extra arguments (e.g. `--external-wait 2s`).
+pub fn sync_once_args(env: &TestEnv, repo: &Path, args: &[&str]) -> (i32, String) {
+    sync_once_full(env, repo, &[], args)
+}
+
+fn sync_once_full(
+    env: &TestEnv,
+    repo: &Path,
+    vars: &[(&str, &str)],
+    args: &[&str],
+) -> (i32, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_flinkops"))
-        .args(["sync", "--once", "--repo"])
+        .args(["sync", "--once"])
+        .args(args)
+        .arg("--repo")
         .arg(repo)
         // Session jobs' file:// jars are read from the test jar's directory only.
         .arg("--jar-dir")
