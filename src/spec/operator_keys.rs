@@ -396,6 +396,23 @@ mod tests {
     }
 
     #[test]
+    fn the_repository_format_lists_every_supported_key_with_its_type_and_default() {
+        let doc = include_str!("../../docs/repository-format.md");
+        for s in &SUPPORTED {
+            let row = format!("| `{}` | {} | ", s.key, s.kind);
+            let at = doc.find(&row).unwrap_or_else(|| panic!("no row {row}"));
+            let default = doc[at + row.len()..].split(" |").next().unwrap();
+            let want = if s.default == "none" {
+                "none".to_string()
+            } else {
+                format!("`{}`", s.default)
+            };
+            assert_eq!(default, want, "{}", s.key);
+        }
+        assert!(doc.contains(&format!("from 1 to {MAX_SAVEPOINT_HISTORY}")));
+    }
+
+    #[test]
     fn get_reads_through_the_same_parser_and_ignores_what_it_refuses() {
         let conf = |v: &str| BTreeMap::from([(ROLLBACK_ENABLED.key.to_string(), v.to_string())]);
         assert_eq!(ROLLBACK_ENABLED.get(&conf("False")), Some(false));
