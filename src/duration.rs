@@ -10,14 +10,18 @@ pub fn parse(s: &str) -> Result<Duration, String> {
     let n: u64 = num
         .parse()
         .map_err(|_| format!("`{s}` is not a duration (e.g. 30s, 5m, 1h)"))?;
-    let ms = match unit.trim() {
-        "ms" | "milli" | "millis" => n,
-        "" | "s" | "sec" | "secs" | "second" | "seconds" => n * 1000,
-        "m" | "min" | "mins" | "minute" | "minutes" => n * 60_000,
-        "h" | "hour" | "hours" => n * 3_600_000,
-        "d" | "day" | "days" => n.saturating_mul(86_400_000),
+    let per_unit: u64 = match unit.trim() {
+        "ms" | "milli" | "millis" => 1,
+        "" | "s" | "sec" | "secs" | "second" | "seconds" => 1000,
+        "m" | "min" | "mins" | "minute" | "minutes" => 60_000,
+        "h" | "hour" | "hours" => 3_600_000,
+        "d" | "day" | "days" => 86_400_000,
         other => return Err(format!("`{s}` has unknown unit `{other}` (ms, s, m, h, d)")),
     };
+    // Text from Git reaches here: a huge number is an error, never an overflow.
+    let ms = n
+        .checked_mul(per_unit)
+        .ok_or_else(|| format!("`{s}` is too long a duration"))?;
     if ms == 0 {
         return Err("the duration must be greater than zero".into());
     }
@@ -41,5 +45,12 @@ mod tests {
         assert_eq!(parse("90d"), Ok(Duration::from_secs(90 * 86_400)));
         assert!(parse("5w").unwrap_err().contains("unknown unit"));
         assert!(parse("soon").is_err());
+        assert!(parse("18446744073709551615s")
+            .unwrap_err()
+            .contains("too long"));
+        assert_eq!(
+            parse("18446744073709551615ms"),
+            Ok(Duration::from_millis(u64::MAX))
+        );
     }
 }

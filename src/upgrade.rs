@@ -137,25 +137,24 @@ pub struct FailedTarget {
     pub rolled_back: bool,
 }
 
-/// Flink configuration keys of the Apache Flink Kubernetes Operator that flinkops honours
-/// too: whether a new version that does not run is rolled back (default here: true), and
-/// how long it may take to run.
-pub const ROLLBACK_ENABLED: &str = "kubernetes.operator.deployment.rollback.enabled";
-pub const READINESS_TIMEOUT: &str = "kubernetes.operator.deployment.readiness.timeout";
-const DEFAULT_READINESS_SECS: u64 = 300;
+/// The Apache Flink Kubernetes Operator's settings flinkops applies (read, and checked at
+/// load, by `spec::operator_keys`): whether a new version that does not run is rolled back
+/// (default here: true), and how long it may take to run.
+pub use crate::spec::operator_keys::{READINESS_TIMEOUT, ROLLBACK_ENABLED};
 
 pub fn rollback_enabled(spec: &JobSpec) -> bool {
-    spec.flink_configuration
-        .get(ROLLBACK_ENABLED)
-        .is_none_or(|v| !v.trim().eq_ignore_ascii_case("false"))
+    ROLLBACK_ENABLED
+        .get(&spec.flink_configuration)
+        .unwrap_or(crate::spec::operator_keys::DEFAULT_ROLLBACK_ENABLED)
 }
 
 /// Seconds a new version may take to reach RUNNING before it counts as failed.
 pub fn readiness_timeout(spec: &JobSpec) -> u64 {
-    spec.flink_configuration
-        .get(READINESS_TIMEOUT)
-        .and_then(|v| crate::duration::parse(v).ok())
-        .map_or(DEFAULT_READINESS_SECS, |d| d.as_secs().max(1))
+    READINESS_TIMEOUT
+        .get(&spec.flink_configuration)
+        .unwrap_or(crate::spec::operator_keys::DEFAULT_READINESS_TIMEOUT)
+        .as_secs()
+        .max(1)
 }
 
 /// How old Flink's REST answers about checkpoints may be: its handlers cache checkpoint
@@ -183,18 +182,14 @@ pub fn checkpoint_stats_staleness(spec: &JobSpec) -> std::time::Duration {
 }
 
 /// The Apache operator's keys for periodic savepoints and the savepoint history's length.
-pub const PERIODIC_SAVEPOINT_INTERVAL: &str = "kubernetes.operator.periodic.savepoint.interval";
-pub const SAVEPOINT_HISTORY_MAX: &str = "kubernetes.operator.savepoint.history.max.count";
+pub use crate::spec::operator_keys::{PERIODIC_SAVEPOINT_INTERVAL, SAVEPOINT_HISTORY_MAX};
 
 /// When a job's next periodic savepoint is due (Unix seconds): its interval after its
 /// last savepoint of any kind (at once when it has none). None when it has no interval or
 /// nothing runs.
 pub fn next_periodic_savepoint(ledger: &Ledger) -> Option<u64> {
     let spec = ledger.spec.as_ref()?;
-    let every = spec
-        .flink_configuration
-        .get(PERIODIC_SAVEPOINT_INTERVAL)
-        .and_then(|v| crate::duration::parse(v).ok())?;
+    let every = PERIODIC_SAVEPOINT_INTERVAL.get(&spec.flink_configuration)?;
     if !target_runs(spec) {
         return None;
     }
@@ -213,14 +208,12 @@ pub fn periodic_savepoint_due(ledger: &Ledger, unix_now: u64) -> bool {
 /// Savepoints kept in a job's history (`kubernetes.operator.savepoint.history.max.count`,
 /// default `SAVEPOINT_HISTORY`).
 pub fn savepoint_history_max(spec: Option<&JobSpec>) -> usize {
-    spec.and_then(|s| s.flink_configuration.get(SAVEPOINT_HISTORY_MAX))
-        .and_then(|v| v.trim().parse().ok())
-        .filter(|n: &usize| *n > 0)
+    spec.and_then(|s| SAVEPOINT_HISTORY_MAX.get(&s.flink_configuration))
         .unwrap_or(SAVEPOINT_HISTORY)
 }
 
 /// Savepoints kept per job in the ledger.
-pub const SAVEPOINT_HISTORY: usize = 10;
+pub const SAVEPOINT_HISTORY: usize = crate::spec::operator_keys::DEFAULT_SAVEPOINT_HISTORY_MAX;
 
 /// Attempts at an upgrade before it gives up until the next commit.
 pub const MAX_FAILURES: u32 = 3;
@@ -712,7 +705,7 @@ spec:
         assert!(!periodic_savepoint_due(&l, 1_000), "no interval configured");
         let mut spec = l.spec.clone().unwrap();
         spec.flink_configuration
-            .insert(PERIODIC_SAVEPOINT_INTERVAL.into(), "10 min".into());
+            .insert(PERIODIC_SAVEPOINT_INTERVAL.key.into(), "10 min".into());
         l.spec = Some(spec);
         assert!(periodic_savepoint_due(&l, 1_000), "none taken yet");
         l.record_savepoint(SavepointRecord {
@@ -729,11 +722,29 @@ spec:
     }
 
     #[test]
+    fn rollback_and_readiness_read_through_their_parsers() {
+        let mut s = spec("savepoint", "running");
+        assert!(rollback_enabled(&s));
+        assert_eq!(readiness_timeout(&s), 300);
+        let mut set = |k: &str, v: &str| {
+            s.flink_configuration.insert(k.into(), v.into());
+            (rollback_enabled(&s), readiness_timeout(&s))
+        };
+        set(ROLLBACK_ENABLED.key, "False");
+        assert_eq!(set(READINESS_TIMEOUT.key, "90s"), (false, 90));
+        assert_eq!(set(READINESS_TIMEOUT.key, "250ms"), (false, 1));
+        // What the load refuses can only come from a spec stored before it checked these
+        // keys: it counts as unset, as it always did.
+        set(ROLLBACK_ENABLED.key, "no");
+        assert_eq!(set(READINESS_TIMEOUT.key, "soon"), (true, 300));
+    }
+
+    #[test]
     fn the_history_keeps_the_configured_number() {
         let mut spec = spec("savepoint", "running");
         assert_eq!(savepoint_history_max(Some(&spec)), SAVEPOINT_HISTORY);
         spec.flink_configuration
-            .insert(SAVEPOINT_HISTORY_MAX.into(), "3".into());
+            .insert(SAVEPOINT_HISTORY_MAX.key.into(), "3".into());
         assert_eq!(savepoint_history_max(Some(&spec)), 3);
         let mut l = Ledger {
             spec: Some(spec),

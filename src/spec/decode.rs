@@ -52,6 +52,10 @@ pub fn child(path: &str, key: &str) -> String {
     }
 }
 
+/// A flattened configuration mapping: each dotted key's text and value position, and
+/// each key's own position.
+type FlatMap = (BTreeMap<String, (String, Pos)>, BTreeMap<String, Pos>);
+
 /// The fields of one mapping, read one at a time.
 pub struct Fields<'n> {
     pub path: String,
@@ -198,11 +202,42 @@ impl<'n> Fields<'n> {
         cx: &mut Cx,
         key: &'static str,
     ) -> Option<BTreeMap<String, (String, Pos)>> {
+        self.flattened(cx, key).map(|(out, _)| out)
+    }
+
+    /// A flinkConfiguration mapping, read as `string_map`, with its keys under
+    /// `kubernetes.operator.` checked (`operator_keys`): a value flinkops cannot read is
+    /// reported at the value; an operator option flinkops does not apply, or a key it does
+    /// not know, at the key.
+    pub fn flink_configuration(
+        &mut self,
+        cx: &mut Cx,
+        key: &'static str,
+    ) -> Option<BTreeMap<String, (String, Pos)>> {
+        use super::operator_keys::{check, Problem};
+        let field = self.field(key);
+        let (out, key_pos) = self.flattened(cx, key)?;
+        for (name, (value, value_pos)) in &out {
+            let (pos, message) = match check(name, value) {
+                Ok(()) => continue,
+                Err(Problem::Value(m)) => (*value_pos, m),
+                Err(Problem::NotApplied(m) | Problem::Unknown(m)) => {
+                    (key_pos.get(name).copied().unwrap_or(*value_pos), m)
+                }
+            };
+            cx.error(pos, &child(&field, name), message);
+        }
+        Some(out)
+    }
+
+    /// The flattened mapping with the position of each (innermost) key.
+    fn flattened(&mut self, cx: &mut Cx, key: &'static str) -> Option<FlatMap> {
         let node = self.take(key)?;
         let field = self.field(key);
         let mut out = BTreeMap::new();
-        flatten(cx, node, &field, "", &mut out, &mut BTreeMap::new());
-        Some(out)
+        let mut keys = BTreeMap::new();
+        flatten(cx, node, &field, "", &mut out, &mut keys);
+        Some((out, keys))
     }
 
     /// A mapping of file names to their text (logConfiguration): each name a plain file

@@ -199,7 +199,7 @@ pub fn decode_document(
             // Only the job's own configuration travels with a session job: the cluster's
             // defaults are already in the session cluster.
             let conf = spec
-                .string_map(cx, "flinkConfiguration")
+                .flink_configuration(cx, "flinkConfiguration")
                 .unwrap_or_default();
             out.restart_nonce = spec.int(cx, "restartNonce").map(|(n, _)| n);
             match spec.take("job") {
@@ -341,7 +341,7 @@ fn flink_configuration(
         .map(|(k, v)| (k.clone(), (v.clone(), Pos::default())))
         .collect();
     conf.extend(
-        spec.string_map(cx, "flinkConfiguration")
+        spec.flink_configuration(cx, "flinkConfiguration")
             .unwrap_or_default(),
     );
     conf

@@ -8,6 +8,7 @@ pub mod error;
 pub mod limits;
 pub mod model;
 pub mod names;
+pub mod operator_keys;
 pub mod pod_policy;
 pub mod pod_template;
 pub mod quantity;

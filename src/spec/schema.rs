@@ -125,7 +125,7 @@ struct Metadata {
 /// Flink configuration: flat (`a.b: x`) or nested YAML; scalar values; lists become
 /// `;`-joined. Keys under `kubernetes.operator.` are flinkops settings (readiness timeout,
 /// rollback, periodic savepoints, savepoint history): not passed to Flink, and changing
-/// one restarts nothing.
+/// one restarts nothing. The load checks them (`operator_keys`), not this schema.
 type FlinkConfiguration = BTreeMap<String, serde_json::Value>;
 
 #[derive(JsonSchema)]

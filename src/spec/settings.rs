@@ -187,7 +187,7 @@ fn decode_defaults(cx: &mut Cx, node: &Node) -> Defaults {
     d.flink_version = super::definition::flink_version(cx, &mut f);
     d.service_account = f.string(cx, "serviceAccount");
     d.flink_configuration = f
-        .string_map(cx, "flinkConfiguration")
+        .flink_configuration(cx, "flinkConfiguration")
         .unwrap_or_default()
         .into_iter()
         .map(|(k, (v, _))| (k, v))

@@ -706,3 +706,116 @@ teams:
         ]
     );
 }
+
+#[test]
+fn operator_keys_are_checked_at_load_and_located() {
+    // `flinkConfiguration:` is line 8: its keys are lines 9 on, at column 5; a bad value
+    // is reported at the value, a key flinkops does not take at the key.
+    let with = |conf: &str| {
+        app_with(
+            "  image: flink:2.0\n",
+            &format!("  image: flink:2.0\n  flinkConfiguration:\n{conf}"),
+        )
+    };
+    let ok = with(
+        "    kubernetes.operator.deployment.rollback.enabled: \"FALSE\"\n    \
+         kubernetes.operator.deployment.readiness.timeout: 2 min\n    \
+         kubernetes.operator.periodic.savepoint.interval: 1h\n    \
+         kubernetes.operator.savepoint.history.max.count: 25\n",
+    );
+    let c = load(&snapshot(&[("a.yaml", &ok)]));
+    assert!(c.is_valid(), "{:?}", c.errors());
+    let spec = c.jobs.values().next().unwrap();
+    assert!(!crate::upgrade::rollback_enabled(spec));
+    assert_eq!(crate::upgrade::readiness_timeout(spec), 120);
+    assert_eq!(crate::upgrade::savepoint_history_max(Some(spec)), 25);
+    // The stored map is the text as written (the spec hash is unchanged by the check).
+    assert_eq!(
+        spec.flink_configuration["kubernetes.operator.deployment.rollback.enabled"],
+        "FALSE"
+    );
+
+    let bad = with(
+        "    kubernetes.operator.deployment.rollback.enabled: \"no\"\n    \
+         kubernetes.operator.deployment.readiness.timeout: soon\n    \
+         kubernetes.operator.periodic.savepoint.interval: 0 0 * * * ?\n    \
+         kubernetes.operator.savepoint.history.max.count: 0\n    \
+         kubernetes.operator.job.restart.failed: true\n    \
+         kubernetes.operator.deployment.rollback.enable: true\n",
+    );
+    let f = "spec.flinkConfiguration.kubernetes.operator";
+    assert_eq!(
+        errors(&[("a.yaml", &bad)]),
+        vec![
+            format!("a.yaml:9:54: {f}.deployment.rollback.enabled: `no` is not a boolean: write true or false"),
+            format!("a.yaml:10:55: {f}.deployment.readiness.timeout: `soon` is not a duration (e.g. 30s, 5m, 1h)"),
+            format!("a.yaml:11:54: {f}.periodic.savepoint.interval: `0 0 * * * ?` has unknown unit `0 * * * ?` (ms, s, m, h, d); flinkops takes an interval here, not a cron expression"),
+            format!("a.yaml:12:54: {f}.savepoint.history.max.count: must be a whole number from 1 to 100, got `0`"),
+            format!("a.yaml:13:5: {f}.job.restart.failed: `kubernetes.operator.job.restart.failed` is an Apache Flink Kubernetes Operator option flinkops does not apply; remove it (the keys flinkops applies are in docs/repository-format.md)"),
+            format!("a.yaml:14:5: {f}.deployment.rollback.enable: unknown flinkops setting `kubernetes.operator.deployment.rollback.enable` (did you mean `kubernetes.operator.deployment.rollback.enabled`?)"),
+        ]
+    );
+    let c = load(&snapshot(&[("a.yaml", &bad)]));
+    assert!(
+        c.jobs.is_empty() && c.blocked.len() == 1,
+        "the job is blocked"
+    );
+}
+
+#[test]
+fn nested_operator_keys_are_located_at_their_innermost_key_and_value() {
+    let text = app_with(
+        "  image: flink:2.0\n",
+        "  image: flink:2.0\n  flinkConfiguration:\n    kubernetes:\n      operator:\n        \
+         deployment.rollback.enabled: nope\n        savepoint:\n          history.max.age: 1d\n",
+    );
+    let f = "spec.flinkConfiguration.kubernetes.operator";
+    assert_eq!(
+        errors(&[("a.yaml", &text)]),
+        vec![
+            format!("a.yaml:11:38: {f}.deployment.rollback.enabled: `nope` is not a boolean: write true or false"),
+            format!("a.yaml:13:11: {f}.savepoint.history.max.age: `kubernetes.operator.savepoint.history.max.age` is an Apache Flink Kubernetes Operator option flinkops does not apply; remove it (the keys flinkops applies are in docs/repository-format.md)"),
+        ]
+    );
+}
+
+#[test]
+fn session_jobs_and_settings_defaults_check_operator_keys_too() {
+    let job = "\
+apiVersion: flink.apache.org/v1beta1
+kind: FlinkSessionJob
+metadata:
+  name: top
+  namespace: streaming
+spec:
+  deploymentName: shared
+  flinkConfiguration:
+    kubernetes.operator.periodic.savepoint.interval: 0
+  job:
+    jarURI: https://example.com/top.jar
+";
+    assert_eq!(
+        errors(&[("j.yaml", job), ("s.yaml", SESSION)]),
+        vec!["j.yaml:9:54: spec.flinkConfiguration.kubernetes.operator.periodic.savepoint.interval: the duration must be greater than zero; remove the key to take no periodic savepoints"]
+    );
+    // Defaults are checked once, in the settings file, where they are written: an error
+    // there means the repository did not load as a whole.
+    let settings = "\
+defaults:
+  flinkConfiguration:
+    kubernetes.operator.deployment.readiness.timout: 5m
+";
+    let c = load(&snapshot(&[("flinkops.yaml", settings), ("a.yaml", APP)]));
+    assert_eq!(
+        c.errors().iter().map(|e| e.to_string()).collect::<Vec<_>>(),
+        vec!["flinkops.yaml:3:5: defaults.flinkConfiguration.kubernetes.operator.deployment.readiness.timout: unknown flinkops setting `kubernetes.operator.deployment.readiness.timout` (did you mean `kubernetes.operator.deployment.readiness.timeout`?)"]
+    );
+    assert!(!c.settings_errors.is_empty());
+    let good = settings.replace("timout", "timeout");
+    let c = load(&snapshot(&[("flinkops.yaml", &good), ("a.yaml", APP)]));
+    assert!(c.is_valid(), "{:?}", c.errors());
+    assert_eq!(
+        crate::upgrade::readiness_timeout(c.jobs.values().next().unwrap()),
+        300
+    );
+}
