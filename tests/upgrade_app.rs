@@ -1001,3 +1001,71 @@ async fn killed_during_a_cancel_or_a_removal_the_next_sync_keeps_the_state() {
     s.counting(&before, 1).await;
     s.assert_counts_continue(&before);
 }
+
+/// The JobManager frozen (SIGSTOP, as a stalled node) when an upgrade begins: the upgrade
+/// waits and says why, without using up its attempts; a commit to another job is applied
+/// meanwhile; once the JobManager resumes, the upgrade finishes with the state carried.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_job_manager_holds_up_only_its_own_job() {
+    let Some(env) = support::testenv() else {
+        return;
+    };
+    let _one = SERIAL.lock().await;
+    let s = Scenario::new(env.clone(), "t-freeze").await;
+    // Another job, on fake nodes only (no pod runner in its namespace).
+    let other_ns = support::kube::TestNamespace::create(&env, &s.client, "t-other").await;
+    s.repo.write(
+        "flinkops.yaml",
+        &format!("namespaces: [{}, {}]\n", s.ns.name, other_ns.name),
+    );
+    let other = |p| support::app_job("other", &other_ns.name, p, "stateless");
+    s.repo.write("other.yaml", &other(1));
+    s.commit(&s.savepoint_job(2), "counter and another job");
+    let daemon = s.daemon();
+    s.ledger_when(&daemon, "deployed and Healthy", |l| {
+        l.health == Health::Healthy && l.flink_state.as_deref() == Some("RUNNING")
+    })
+    .await;
+    s.counting(&BTreeSet::new(), 5).await;
+
+    assert_eq!(s.runner.signal("jobmanager", libc::SIGSTOP), 1);
+    let before = s.log_names();
+    let upgrade = s.commit(&s.savepoint_job(3), "parallelism 3");
+    let l = s
+        .ledger_when(&daemon, "the upgrade waiting for its JobManager", |l| {
+            l.upgrade.is_some()
+                && l.health_reason
+                    .as_deref()
+                    .is_some_and(|r| r.contains("Flink REST unreachable"))
+        })
+        .await;
+    assert!(l.failed.is_none(), "{l:?}");
+
+    // Meanwhile another job's commit is applied.
+    s.repo.write("other.yaml", &other(2));
+    let next = s.repo.commit("other: parallelism 2");
+    let others: Api<Deployment> = Api::namespaced(s.client.clone(), &other_ns.name);
+    support::eventually_or(
+        "the other job applied while the JobManager is frozen",
+        Duration::from_secs(30),
+        || daemon.log(),
+        || async {
+            (support::kube::taskmanager(&others, "other").await? == (next.clone(), 2)).then_some(())
+        },
+    )
+    .await;
+    let l = s.ledger().await;
+    assert!(l.upgrade.is_some() && l.failed.is_none(), "{l:?}");
+
+    // The JobManager resumes: the upgrade carries the state across.
+    assert_eq!(s.runner.signal("jobmanager", libc::SIGCONT), 1);
+    let l = s
+        .ledger_when(&daemon, "the upgrade done", |l| {
+            l.upgrade.is_none() && l.health == Health::Healthy && l.savepoints.len() == 1
+        })
+        .await;
+    assert_eq!(l.applied_commit, upgrade);
+    assert_eq!(s.running_job().await.1, 3);
+    s.counting(&before, 1).await;
+    s.assert_counts_continue(&before);
+}

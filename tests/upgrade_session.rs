@@ -119,6 +119,10 @@ spec:
         }
     }
 
+    async fn ledger_opt(&self) -> Option<Ledger> {
+        support::kube::ledger(&self.client, &self.ns.name, "counter").await
+    }
+
     async fn ledger(&self) -> Ledger {
         support::kube::ledger(&self.client, &self.ns.name, "counter")
             .await
@@ -393,4 +397,104 @@ async fn a_session_cluster_restart_carries_its_session_job_s_state_to_the_new_po
     );
     let out = s.sync_ok();
     assert!(out.contains("0 jobs with work"), "{out}");
+}
+
+/// A session job whose jar server accepts the connection and never answers: the download
+/// hangs until `--jar-download-timeout`, and meanwhile the daemon applies a commit to
+/// another job. Then the session job says why it is not running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jar_server_that_never_answers_holds_up_only_its_own_job() {
+    let Some(env) = support::testenv() else {
+        return;
+    };
+    let _one = SERIAL.lock().await;
+    let s = Scenario::new(env.clone(), 2).await;
+    let other_ns = support::kube::TestNamespace::create(&env, &s.client, "t-other").await;
+    s.repo.write(
+        "flinkops.yaml",
+        &format!("namespaces: [{}, {}]\n", s.ns.name, other_ns.name),
+    );
+    let other = |p| support::app_job("other", &other_ns.name, p, "stateless");
+    s.repo.write("other.yaml", &other(1));
+    s.repo.commit("the session cluster and another job");
+    s.sync_ok();
+    // A jar server that takes connections and never says a word.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let _held = std::thread::spawn(move || {
+        let mut open = Vec::new();
+        while let Ok((conn, _)) = silent.accept() {
+            open.push(conn);
+        }
+    });
+    let repo = s.repo.path().to_str().unwrap().to_string();
+    let daemon = support::daemon::Daemon::start(
+        &env,
+        s.state.path().join("daemon.log"),
+        &[
+            "--interval",
+            "1h",
+            "--repo",
+            &repo,
+            "--state-namespace",
+            &s.ns.name,
+            "--jar-host",
+            "127.0.0.1",
+            "--jar-allow-internal-addresses",
+            "--jar-download-timeout",
+            "40s",
+        ],
+        &[],
+    );
+    let job = s.job(1, "running").replace(
+        &format!("file://{}", s.env.test_jar.display()),
+        &format!("http://127.0.0.1:{port}/counter.jar"),
+    );
+    assert!(job.contains("http://127.0.0.1"), "{job}");
+    s.commit(&job, "a session job whose jar never comes");
+    // The submission waits on the download; another job's commit goes through meanwhile.
+    support::eventually_or(
+        "the download under way",
+        Duration::from_secs(30),
+        || daemon.log(),
+        || async { s.ledger_opt().await?.upgrade.is_some().then_some(()) },
+    )
+    .await;
+    s.repo.write("other.yaml", &other(2));
+    let next = s.repo.commit("other: parallelism 2");
+    let others: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
+        kube::Api::namespaced(s.client.clone(), &other_ns.name);
+    support::eventually_or(
+        "the other job applied while the jar download hangs",
+        Duration::from_secs(30),
+        || daemon.log(),
+        || async {
+            (support::kube::taskmanager(&others, "other").await? == (next.clone(), 2)).then_some(())
+        },
+    )
+    .await;
+    let why = |l: &Ledger| {
+        format!(
+            "{} {}",
+            l.last_error.clone().unwrap_or_default(),
+            l.health_reason.clone().unwrap_or_default()
+        )
+    };
+    let l = s.ledger().await;
+    assert!(
+        !why(&l).contains("--jar-download-timeout"),
+        "applied only after the timeout: {l:?}"
+    );
+    // Then the download times out and the session job says so.
+    support::eventually_or(
+        "the session job reports the jar download's timeout",
+        Duration::from_secs(90),
+        || daemon.log(),
+        || async {
+            let l = s.ledger_opt().await?;
+            why(&l).contains("--jar-download-timeout").then_some(())
+        },
+    )
+    .await;
+    assert!(s.our_live_jobs().await.is_empty());
 }

@@ -90,6 +90,23 @@ impl PodRunner {
         PodRunner { dir, running, task }
     }
 
+    /// Sends `signal` to the Flink processes of `component` (jobmanager, taskmanager);
+    /// returns how many got it. SIGSTOP freezes one as a stalled node would.
+    pub fn signal(&self, component: &str, signal: i32) -> usize {
+        let r = self.running.lock().unwrap();
+        let mut n = 0;
+        for (_, c, p) in r.procs.values() {
+            if c == component {
+                // SAFETY: signalling our own child's process group.
+                unsafe {
+                    libc::kill(-(p.child.id() as i32), signal);
+                }
+                n += 1;
+            }
+        }
+        n
+    }
+
     /// Pods with a running process: (pod name, component).
     pub fn running(&self) -> Vec<(String, String)> {
         let r = self.running.lock().unwrap();
