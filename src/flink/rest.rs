@@ -35,6 +35,22 @@ impl FlinkError {
     }
 }
 
+/// One HTTP client for every JobManager (its connection pool and resolver shared; a
+/// clone is a handle): a client per call would open a new connection every time.
+fn shared_client() -> reqwest::Client {
+    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    CLIENT
+        .get_or_init(|| {
+            reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(5))
+                // Idle connections to a JobManager that went away are not kept long.
+                .pool_idle_timeout(Duration::from_secs(30))
+                .build()
+                .expect("a reqwest client without TLS builds")
+        })
+        .clone()
+}
+
 #[derive(Debug, Clone)]
 pub struct FlinkRest {
     base: String,
@@ -49,13 +65,9 @@ const UPLOAD_TIMEOUT: Duration = Duration::from_secs(300);
 impl FlinkRest {
     /// `base` is `http://host:port` of the JobManager's REST endpoint.
     pub fn new(base: &str) -> FlinkRest {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .build()
-            .expect("a reqwest client without TLS builds");
         FlinkRest {
             base: base.trim_end_matches('/').to_string(),
-            http,
+            http: shared_client(),
         }
     }
 
