@@ -127,14 +127,16 @@ pub fn judge(
                     Health::Suspended if *suspended => {
                         Verdict::Live(format!("Suspended at {}", short(&l.applied_commit)))
                     }
-                    Health::Degraded | Health::Blocked => Verdict::Failed(format!(
-                        "{:?}: {}",
-                        l.health,
-                        l.last_error
-                            .as_deref()
-                            .or(l.health_reason.as_deref())
-                            .unwrap_or("no reason recorded")
-                    )),
+                    Health::Degraded | Health::Blocked | Health::Stalled => {
+                        Verdict::Failed(format!(
+                            "{:?}: {}",
+                            l.health,
+                            l.last_error
+                                .as_deref()
+                                .or(l.health_reason.as_deref())
+                                .unwrap_or("no reason recorded")
+                        ))
+                    }
                     h => Verdict::Pending(format!(
                         "applied, {h:?}{}",
                         l.health_reason

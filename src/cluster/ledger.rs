@@ -27,6 +27,9 @@ pub enum Health {
     /// The definition at the current commit is invalid; what runs was left alone.
     Blocked,
     Suspended,
+    /// The cluster refuses what flinkops applies (forbidden, invalid, denied by admission):
+    /// retried every 5 minutes and on every commit, not at once.
+    Stalled,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -33,6 +33,27 @@ impl OpError {
     pub fn is_conflict(&self) -> bool {
         matches!(self, OpError::Conflict(_))
     }
+
+    /// The cluster refused the request itself (forbidden, invalid, denied by an admission
+    /// webhook or policy, a kind it does not serve): sending it again changes nothing
+    /// until someone changes the definition or the cluster. Timeouts, 5xx, 429 and
+    /// connection errors are transient.
+    pub fn is_terminal(&self) -> bool {
+        match self {
+            OpError::Kube { source, .. } => is_terminal_status(source),
+            OpError::Unmanaged(_) => true,
+            _ => false,
+        }
+    }
+}
+
+fn is_terminal_status(e: &kube::Error) -> bool {
+    match e {
+        // 409 is a conflict of versions (decided again), 404 a namespace or object that
+        // may appear, 408/429 ask to come back later.
+        kube::Error::Api(status) => matches!(status.code, 400 | 401 | 403 | 405 | 413 | 415 | 422),
+        _ => false,
+    }
 }
 
 fn fenced(what: impl FnOnce() -> String) -> Result<(), OpError> {
@@ -192,4 +213,37 @@ pub async fn delete_ledger(client: &Client, id: &JobId) -> Result<(), OpError> {
         },
     )
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(code: u16) -> OpError {
+        OpError::Kube {
+            what: "apply Deployment ns/x".into(),
+            source: kube::Error::Api(Box::new(kube::core::Status {
+                code,
+                ..Default::default()
+            })),
+        }
+    }
+
+    #[test]
+    fn refusals_are_terminal_and_everything_else_transient() {
+        for code in [400, 401, 403, 405, 413, 415, 422] {
+            assert!(refused(code).is_terminal(), "{code}");
+        }
+        for code in [404, 408, 409, 429, 500, 502, 503, 504] {
+            assert!(!refused(code).is_terminal(), "{code}");
+        }
+        assert!(OpError::Unmanaged("Pod".into()).is_terminal());
+        assert!(!OpError::Conflict("ns/x".into()).is_terminal());
+        assert!(!OpError::Fenced("ns/x".into()).is_terminal());
+        let timeout = OpError::Kube {
+            what: "apply".into(),
+            source: kube::Error::Service("no answer within 30 s".into()),
+        };
+        assert!(!timeout.is_terminal());
+    }
 }

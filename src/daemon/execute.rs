@@ -31,6 +31,9 @@ pub struct Outcome {
     pub upgrade: bool,
     /// In flight, waiting on something outside flinkops (see `Step::Waiting`).
     pub waiting: Option<String>,
+    /// The cluster refused the work itself (see `OpError::is_terminal`): retried later,
+    /// not at once.
+    pub stalled: bool,
     /// The ledger's resourceVersion after the work (when it read or wrote the ledger): the
     /// job's next work waits until the watch cache has caught up with it.
     pub ledger_version: Option<String>,
@@ -129,6 +132,8 @@ async fn publish(recorder: &Recorder, out: &Outcome, regarding: ObjectReference)
             type_: EventType::Warning,
             reason: if out.action == Action::Error {
                 "Blocked"
+            } else if out.stalled {
+                "Stalled"
             } else {
                 "SyncFailed"
             }
@@ -223,6 +228,7 @@ async fn execute_job_in_span(client: &Client, jars: &JarFetcher, w: JobWork) -> 
         note: (w.action == Action::Delete && w.upgrade.is_none()).then(|| w.reasons.join("; ")),
         upgrade: w.upgrade.is_some(),
         waiting: None,
+        stalled: false,
         ledger_version: None,
     };
     if let Some(u) = w.upgrade {
@@ -257,7 +263,10 @@ async fn execute_job_in_span(client: &Client, jars: &JarFetcher, w: JobWork) -> 
             // Retried (or rolled back) by the next cycles, after the failure backoff.
             Ok(Step::Failed(why)) => out.error = Some(why),
             Err(e) if e.is_conflict() => decide_again(&mut out, &e),
-            Err(e) => out.error = Some(e.to_string()),
+            Err(e) => {
+                out.stalled = e.is_terminal();
+                out.error = Some(e.to_string());
+            }
         }
         out.applied = exec.applied.into_inner();
         out.ledger_version = exec.version.into_inner().ok().flatten();
@@ -294,8 +303,13 @@ async fn execute_job_in_span(client: &Client, jars: &JarFetcher, w: JobWork) -> 
         tracing::debug!(error = %message, "job failed");
         // Record the failure without claiming the new spec was applied: the ledger keeps
         // the last applied spec, so the next cycle sees the change again and retries.
+        out.stalled = e.is_terminal();
         if let Some(mut l) = w.previous_ledger.clone() {
-            l.health = Health::Degraded;
+            l.health = if out.stalled {
+                Health::Stalled
+            } else {
+                Health::Degraded
+            };
             l.last_error = Some(message.clone());
             if let Err(e2) = ops::write_ledger(client, &w.id, &l).await {
                 tracing::warn!(error = %e2, "could not record the failure in the ledger");

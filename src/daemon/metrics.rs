@@ -41,12 +41,13 @@ pub struct Metrics {
     pub ready: bool,
 }
 
-const HEALTHS: [(Health, &str); 5] = [
+const HEALTHS: [(Health, &str); 6] = [
     (Health::Progressing, "Progressing"),
     (Health::Healthy, "Healthy"),
     (Health::Degraded, "Degraded"),
     (Health::Blocked, "Blocked"),
     (Health::Suspended, "Suspended"),
+    (Health::Stalled, "Stalled"),
 ];
 
 /// Values of `git_condition`, and Ok.
@@ -298,6 +299,7 @@ mod tests {
             note: Some("what it did".into()),
             upgrade,
             waiting: None,
+            stalled: false,
             ledger_version: None,
         };
         let mut m = Metrics::default();

@@ -66,7 +66,7 @@ fn health_class(h: Health) -> &'static str {
     match h {
         Health::Healthy => "ok",
         Health::Progressing | Health::Suspended => "wait",
-        Health::Degraded | Health::Blocked => "bad",
+        Health::Degraded | Health::Blocked | Health::Stalled => "bad",
     }
 }
 

@@ -157,7 +157,13 @@ impl Workers {
         h.expect = o.ledger_version.clone().map(|v| (v, now + EXPECT_FOR));
         // A blocked definition waits for Git (see `blocked`), not for time.
         if o.error.is_some() && o.action != Action::Error {
-            let next = h.next_retry.unwrap_or(RETRY_MIN);
+            // Refused by the cluster itself: the same request fails the same way until
+            // someone changes something, so the longest wait at once.
+            let next = if o.stalled {
+                RETRY_MAX
+            } else {
+                h.next_retry.unwrap_or(RETRY_MIN)
+            };
             h.until = Some(now + next);
             h.next_retry = Some((next * 2).min(RETRY_MAX));
         } else {
@@ -220,6 +226,7 @@ fn timed_out(id: JobId, action: Action, deadline: Duration) -> Outcome {
         note: None,
         upgrade: false,
         waiting: None,
+        stalled: false,
         ledger_version: None,
     }
 }
@@ -265,6 +272,7 @@ mod tests {
             note: None,
             upgrade: in_progress,
             waiting: None,
+            stalled: false,
             ledger_version: None,
         }
     }
@@ -302,6 +310,11 @@ mod tests {
             w.hold_after(&failed, now);
         }
         assert_eq!(w.retry_in(&a.id, now), Some(RETRY_MAX));
+        // Refused by the cluster (403, 422, admission): the longest wait at once.
+        let mut refused = outcome("s", Some("HTTP 403"), false, Action::Update);
+        refused.stalled = true;
+        w.hold_after(&refused, now);
+        assert_eq!(w.retry_in(&refused.id, now), Some(RETRY_MAX));
         // A job with no work any more is forgotten.
         w.forget_except(&std::collections::BTreeSet::from([&b.id]));
         assert!(w.may_start(&a, None, now));
