@@ -32,6 +32,9 @@ struct Hold {
     until: Option<Instant>,
     /// The next backoff after a failure (doubles per failure, reset on success).
     next_retry: Option<Duration>,
+    /// The commit the last work was decided at: `until` holds work of that commit only
+    /// (a new commit may fix what failed, and is tried at once).
+    commit: Option<String>,
     /// The ledger version its last work left: until the watch cache shows it (or a short
     /// while passed), a decision would be made on the old ledger.
     expect: Option<(String, Instant)>,
@@ -83,7 +86,8 @@ impl Workers {
         let Some(h) = self.holds.get(&work.id) else {
             return true;
         };
-        let waiting = h.until.is_some_and(|u| u > now);
+        let waiting =
+            h.until.is_some_and(|u| u > now) && h.commit.as_deref() == Some(work.commit.as_str());
         let stale = self.is_busy(&work.id, cached, now);
         let reported = work.action == Action::Error
             && h.blocked
@@ -118,10 +122,7 @@ impl Workers {
         wake: impl Fn() + Send + 'static,
     ) {
         let id = work.id.clone();
-        if work.action == Action::Error {
-            self.holds.entry(id.clone()).or_default().blocked =
-                Some((work.commit.clone(), work.reasons.clone()));
-        }
+        self.started(&work);
         let (client, recorder, jars) = (client.clone(), recorder.clone(), jars.clone());
         let (done, limit, deadline) = (self.done_tx.clone(), self.limit.clone(), self.deadline);
         let task = tokio::spawn(async move {
@@ -137,6 +138,15 @@ impl Workers {
             wake();
         });
         self.running.insert(id, task.abort_handle());
+    }
+
+    /// Remembers what the job's work was decided at.
+    fn started(&mut self, work: &crate::reconcile::JobWork) {
+        let hold = self.holds.entry(work.id.clone()).or_default();
+        hold.commit = Some(work.commit.clone());
+        if work.action == Action::Error {
+            hold.blocked = Some((work.commit.clone(), work.reasons.clone()));
+        }
     }
 
     /// The outcomes of workers that finished since the last call, with each job's next
@@ -285,6 +295,8 @@ mod tests {
             work("a", Action::Update, &[]),
             work("b", Action::SavepointUpgrade, &[]),
         );
+        w.started(&a);
+        w.started(&b);
         w.hold_after(
             &outcome("a", Some("apply failed"), false, Action::Update),
             now,
@@ -310,11 +322,17 @@ mod tests {
             w.hold_after(&failed, now);
         }
         assert_eq!(w.retry_in(&a.id, now), Some(RETRY_MAX));
-        // Refused by the cluster (403, 422, admission): the longest wait at once.
+        // Refused by the cluster (403, 422, admission): the longest wait at once, for
+        // the same commit; a new commit is tried at once.
         let mut refused = outcome("s", Some("HTTP 403"), false, Action::Update);
         refused.stalled = true;
+        let mut again = work("s", Action::Update, &[]);
+        w.started(&again);
         w.hold_after(&refused, now);
         assert_eq!(w.retry_in(&refused.id, now), Some(RETRY_MAX));
+        assert!(!w.may_start(&again, None, now));
+        again.commit = "c2".into();
+        assert!(w.may_start(&again, None, now));
         // A job with no work any more is forgotten.
         w.forget_except(&std::collections::BTreeSet::from([&b.id]));
         assert!(w.may_start(&a, None, now));
@@ -326,6 +344,7 @@ mod tests {
         let mut w = Workers::new(1);
         let now = Instant::now();
         let a = work("a", Action::Update, &[]);
+        w.started(&a);
         let mut done = outcome("a", None, false, Action::Update);
         done.ledger_version = Some("42".into());
         w.hold_after(&done, now);
@@ -344,8 +363,7 @@ mod tests {
         let now = Instant::now();
         let blocked = work("a", Action::Error, &["a.yaml:3:5: spec.job.upgradeMode: …"]);
         assert!(w.may_start(&blocked, None, now));
-        w.holds.entry(blocked.id.clone()).or_default().blocked =
-            Some((blocked.commit.clone(), blocked.reasons.clone()));
+        w.started(&blocked);
         w.hold_after(
             &outcome("a", Some("a.yaml:3:5: …"), false, Action::Error),
             now,
