@@ -274,3 +274,92 @@ async fn run_follows_commits_heals_drift_and_stops_on_sigterm() {
         "{log}"
     );
 }
+
+/// A namespace added to flinkops.yaml is watched and written from the next commit on,
+/// without restarting the daemon.
+#[tokio::test]
+async fn a_namespace_added_to_the_settings_is_managed_without_a_restart() {
+    let Some(env) = support::testenv() else {
+        return;
+    };
+    let client = support::kube::client(&env).await;
+    let first = support::kube::TestNamespace::create(&env, &client, "t-scope").await;
+    let second = support::kube::TestNamespace::create(&env, &client, "t-scope").await;
+    let repo = TestRepo::new();
+    repo.write("flinkops.yaml", &format!("namespaces: [{}]\n", first.name));
+    repo.write(
+        "alpha.yaml",
+        &support::app_job("alpha", &first.name, 1, "stateless"),
+    );
+    let c1 = repo.commit("alpha");
+    let repo_arg = repo.path().to_str().unwrap().to_string();
+    let daemon = Daemon::start(
+        &env,
+        repo.path().with_extension("daemon.log"),
+        &[
+            "--interval",
+            "1h",
+            "--repo",
+            &repo_arg,
+            "--state-namespace",
+            &first.name,
+        ],
+        &[],
+    );
+    let wait = Duration::from_secs(30);
+    let in_first: Api<Deployment> = Api::namespaced(client.clone(), &first.name);
+    let in_second: Api<Deployment> = Api::namespaced(client.clone(), &second.name);
+    support::eventually_or(
+        "alpha applied",
+        wait,
+        || daemon.log(),
+        || async {
+            (support::kube::taskmanager(&in_first, "alpha").await? == (c1.clone(), 1)).then_some(())
+        },
+    )
+    .await;
+
+    repo.write(
+        "flinkops.yaml",
+        &format!("namespaces: [{}, {}]\n", first.name, second.name),
+    );
+    repo.write(
+        "beta.yaml",
+        &support::app_job("beta", &second.name, 2, "stateless"),
+    );
+    let c2 = repo.commit("a second namespace, and beta in it");
+    support::eventually_or(
+        "beta applied in the new namespace",
+        wait,
+        || daemon.log(),
+        || async {
+            (support::kube::taskmanager(&in_second, "beta").await? == (c2.clone(), 2)).then_some(())
+        },
+    )
+    .await;
+    // And the daemon sees what happens there: a hand edit is healed.
+    let patch = serde_json::json!({"spec": {"replicas": 5}});
+    in_second
+        .patch(
+            "beta-taskmanager",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&patch),
+        )
+        .await
+        .unwrap();
+    support::eventually_or(
+        "the hand edit in the new namespace healed",
+        wait,
+        || daemon.log(),
+        || async {
+            let d = in_second.get("beta-taskmanager").await.ok()?;
+            (d.spec?.replicas == Some(2)).then_some(())
+        },
+    )
+    .await;
+    assert!(
+        daemon.log().contains("the namespaces to manage changed"),
+        "{}",
+        daemon.log()
+    );
+}

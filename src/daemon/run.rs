@@ -187,8 +187,8 @@ pub async fn run(
     }
     git_backoff.reset();
     let catalog = &follower.current.as_ref().expect("loaded above").1;
-    let scope = scope(&cfg.namespaces, catalog);
-    let cache = Cache::start(&client, scope.as_deref());
+    let mut current_scope = scope(&cfg.namespaces, catalog);
+    let mut cache = Cache::start(&client, current_scope.as_deref());
     cache
         .ready(Duration::from_secs(60))
         .await
@@ -218,15 +218,23 @@ pub async fn run(
     let probe_task = probe.spawn(client.clone(), FLINK_PROBE_EVERY, move || {
         let _ = probe_tx.try_send(Trigger::Cluster);
     });
-    let changed = cache.changed.clone();
+    // The current cache's change notifications (a new scope brings a new cache).
+    let (changes_tx, mut changes_rx) = watch::channel(cache.changed.clone());
     let cluster_tx = tx.clone();
     let mut lead_changes = lead_rx.clone();
     let cluster_task = tokio::spawn(async move {
         // Without an election the sender is gone at once: stop listening to it.
         let mut election = true;
         loop {
+            let changed = changes_rx.borrow().clone();
             tokio::select! {
                 _ = changed.notified() => {}
+                r = changes_rx.changed() => {
+                    if r.is_err() {
+                        return;
+                    }
+                    continue;
+                }
                 r = lead_changes.changed(), if election => if r.is_err() {
                     election = false;
                     continue;
@@ -239,7 +247,8 @@ pub async fn run(
     let mut interval = tokio::time::interval(cfg.interval);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     interval.tick().await; // the first tick is immediate; the first cycle runs below anyway
-    let opts_scope: Option<BTreeSet<String>> = scope.map(|v| v.into_iter().collect());
+    let mut opts_scope: Option<BTreeSet<String>> =
+        current_scope.clone().map(|v| v.into_iter().collect());
     let recorder = super::execute::recorder(&client);
     let mut workers = super::workers::Workers::new(cfg.concurrency);
     // When a held job (backing off, requeued, waiting for the cache) is looked at again.
@@ -289,6 +298,27 @@ pub async fn run(
         if let Ok(mut m) = metrics.lock() {
             m.leader = leader;
             m.git_resolve_seconds = git_seconds;
+        }
+        // The namespaces to manage follow the settings: a namespace added to (or removed
+        // from) flinkops.yaml is watched (or dropped) without a restart.
+        if let Some((_, catalog)) = &follower.current {
+            let want = scope(&cfg.namespaces, catalog);
+            if normalized(&want) != normalized(&current_scope) {
+                tracing::info!(from = ?current_scope, to = ?want, "the namespaces to manage changed: starting watches for them");
+                let next = Cache::start(&client, want.as_deref());
+                match next.ready(Duration::from_secs(60)).await {
+                    Ok(()) => {
+                        cache = next;
+                        let _ = changes_tx.send(cache.changed.clone());
+                        opts_scope = want.clone().map(|v| v.into_iter().collect());
+                        current_scope = want;
+                        quiet = reconcile::Quiet::default();
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "watching the new namespaces failed; the old ones stay, tried again next cycle")
+                    }
+                }
+            }
         }
         let daemon_status = status_writer.status(&follower);
         let live = cache.objects();
@@ -484,6 +514,13 @@ async fn stop(
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// A scope in a comparable form (order and repeats do not matter).
+fn normalized(scope: &Option<Vec<String>>) -> Option<BTreeSet<&str>> {
+    scope
+        .as_ref()
+        .map(|v| v.iter().map(String::as_str).collect())
 }
 
 async fn sleep_until(at: Option<tokio::time::Instant>) {
