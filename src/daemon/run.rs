@@ -280,157 +280,166 @@ pub async fn run(
         if triggers.contains(&Trigger::GitRetry) {
             git_backoff.fired();
         }
-        let started_at = Instant::now();
-        let fetch = triggers
-            .iter()
-            .any(|t| matches!(t, Trigger::Git | Trigger::GitRetry | Trigger::Interval));
-        let polled = follower.poll(fetch).await;
-        let git_seconds = started_at.elapsed().as_secs_f64();
-        record_git(&follower, polled.fetch_seconds);
-        if follower.condition.is_some() {
-            if let Some(wait) = git_backoff.schedule(&tx, Trigger::GitRetry) {
-                tracing::debug!(retry_in_s = wait.as_secs(), "git: retrying");
-            }
-        } else {
-            git_backoff.reset();
-        }
-        let leader = *lead_rx.borrow();
-        if let Ok(mut m) = metrics.lock() {
-            m.leader = leader;
-            m.git_resolve_seconds = git_seconds;
-        }
-        // The namespaces to manage follow the settings: a namespace added to (or removed
-        // from) flinkops.yaml is watched (or dropped) without a restart.
-        if let Some((_, catalog)) = &follower.current {
-            let want = scope(&cfg.namespaces, catalog);
-            if normalized(&want) != normalized(&current_scope) {
-                tracing::info!(from = ?current_scope, to = ?want, "the namespaces to manage changed: starting watches for them");
-                let next = Cache::start(&client, want.as_deref());
-                match next.ready(Duration::from_secs(60)).await {
-                    Ok(()) => {
-                        cache = next;
-                        let _ = changes_tx.send(cache.changed.clone());
-                        opts_scope = want.clone().map(|v| v.into_iter().collect());
-                        current_scope = want;
-                        quiet = reconcile::Quiet::default();
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "watching the new namespaces failed; the old ones stay, tried again next cycle")
-                    }
-                }
-            }
-        }
-        let daemon_status = status_writer.status(&follower);
-        let live = cache.objects();
-        let (mut ledgers, problems) = cache::ledgers(&live);
-        if let Ok(mut p) = page.lock() {
-            *p = super::status_page::Snapshot {
-                daemon: Some(daemon_status.clone()),
-                leader,
-                ledgers: ledgers.clone(),
-                at: now_rfc3339(),
-            };
-        }
-        if leader {
-            status_writer.update(&client, daemon_status).await;
-            let (commit, catalog) = follower.current.as_ref().expect("loaded before the loop");
-            for p in problems {
-                tracing::warn!("{p}");
-            }
-            periodic.settle(&client, &mut ledgers, unix_now()).await;
-            let outcomes = workers.finished(tokio::time::Instant::now());
-            if let Ok(mut m) = metrics.lock() {
-                m.record_outcomes(&outcomes);
-            }
-            // Ask Flink about running jobs (applications and session jobs) that no upgrade is
-            // working on.
-            probe.set_targets(
-                catalog
-                    .jobs
-                    .values()
-                    .filter(|s| crate::upgrade::target_runs(s))
-                    // Only where a JobManager can answer: Deployments Available.
-                    .filter(|s| {
-                        ledgers.get(&s.id).is_some_and(|l| {
-                            l.upgrade.is_none()
-                                && matches!(
-                                    l.health,
-                                    crate::cluster::ledger::Health::Healthy
-                                        | crate::cluster::ledger::Health::Degraded
-                                )
-                        })
-                    })
-                    .map(|s| (s.id.clone(), crate::session_job::rest_home(s)))
-                    .collect(),
-            );
-            let mut opts = options_now(opts_scope.clone());
-            opts.flink_states = probe.states();
-            let work =
-                reconcile::reconcile_quietly(catalog, commit, &live, &ledgers, &opts, &mut quiet);
-            // Each job's work in its own worker: started unless one of it is in flight, it
-            // is held (backoff, requeue, the cache behind its last write), or a periodic
-            // savepoint of it is in flight (one thing at a time per job; its end wakes
-            // the loop).
-            let now = tokio::time::Instant::now();
-            workers.forget_except(&work.iter().map(|w| &w.id).collect());
-            let mut started = 0;
-            for w in work {
-                if periodic.in_flight().contains(&w.id) {
-                    tracing::info!(job = %w.id, action = w.action.as_str(), "waits for its periodic savepoint in flight");
-                    continue;
-                }
-                let cached = ledgers
-                    .get(&w.id)
-                    .and_then(|l| l.resource_version.as_deref());
-                if !workers.may_start(&w, cached, now) {
-                    continue;
-                }
-                let wake_tx = tx.clone();
-                workers.start(&client, &recorder, &cfg.jars, w, move || {
-                    let _ = wake_tx.try_send(Trigger::Cluster);
-                });
-                started += 1;
-            }
-            workers_wake = workers.next_wake(now);
-            // Periodic savepoints for jobs no worker is busy with (one whose work just
-            // began is not "no upgrade in flight" in the ledgers read before it).
-            let wake_tx = tx.clone();
-            let busy: BTreeSet<&crate::spec::JobId> = ledgers
+        // The cycle itself gives way to SIGTERM too: every step in it is crash-safe.
+        let cycle = async {
+            let started_at = Instant::now();
+            let fetch = triggers
                 .iter()
-                .filter(|(id, l)| workers.is_busy(id, l.resource_version.as_deref(), now))
-                .map(|(id, _)| id)
-                .collect();
-            periodic_wake = periodic
-                .start_due(&client, &ledgers, &busy, unix_now(), move || {
-                    let _ = wake_tx.try_send(Trigger::Cluster);
-                })
-                .map(|d| tokio::time::Instant::now() + d);
-            if let Ok(mut m) = metrics.lock() {
-                m.cycles += 1;
-                m.last_cycle_seconds = started_at.elapsed().as_secs_f64();
-                m.workers_in_flight = workers.in_flight();
-                // Health as the ledgers said at the start of the cycle; a change written
-                // now comes back through the watch and is counted next cycle.
-                m.health = ledgers
-                    .iter()
-                    .map(|(id, l)| (id.clone(), l.health))
-                    .collect();
+                .any(|t| matches!(t, Trigger::Git | Trigger::GitRetry | Trigger::Interval));
+            let polled = follower.poll(fetch).await;
+            let git_seconds = started_at.elapsed().as_secs_f64();
+            record_git(&follower, polled.fetch_seconds);
+            if follower.condition.is_some() {
+                if let Some(wait) = git_backoff.schedule(&tx, Trigger::GitRetry) {
+                    tracing::debug!(retry_in_s = wait.as_secs(), "git: retrying");
+                }
+            } else {
+                git_backoff.reset();
             }
-            tracing::debug!(?triggers, commit = %commit, workers_started = started, workers_in_flight = workers.in_flight(), elapsed_ms = started_at.elapsed().as_millis() as u64, "cycle");
-        } else if workers.in_flight() > 0 {
-            // Leadership lost: stop every worker now (the write fence already refuses
-            // their writes); the new leader carries on from the ledgers.
-            tracing::info!(
-                workers = workers.in_flight(),
-                "not leading: stopping the job workers"
-            );
-            workers.abort_all();
-        }
-        // Ready: a cycle (or, following, a look at the cluster) has completed and this
-        // replica knows whether it leads.
-        leadership_known = leadership_known || lead_seen.has_changed().unwrap_or(false);
-        if let Ok(mut m) = metrics.lock() {
-            m.ready = leadership_known;
+            let leader = *lead_rx.borrow();
+            if let Ok(mut m) = metrics.lock() {
+                m.leader = leader;
+                m.git_resolve_seconds = git_seconds;
+            }
+            // The namespaces to manage follow the settings: a namespace added to (or removed
+            // from) flinkops.yaml is watched (or dropped) without a restart.
+            if let Some((_, catalog)) = &follower.current {
+                let want = scope(&cfg.namespaces, catalog);
+                if normalized(&want) != normalized(&current_scope) {
+                    tracing::info!(from = ?current_scope, to = ?want, "the namespaces to manage changed: starting watches for them");
+                    let next = Cache::start(&client, want.as_deref());
+                    match next.ready(Duration::from_secs(60)).await {
+                        Ok(()) => {
+                            cache = next;
+                            let _ = changes_tx.send(cache.changed.clone());
+                            opts_scope = want.clone().map(|v| v.into_iter().collect());
+                            current_scope = want;
+                            quiet = reconcile::Quiet::default();
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "watching the new namespaces failed; the old ones stay, tried again next cycle")
+                        }
+                    }
+                }
+            }
+            let daemon_status = status_writer.status(&follower);
+            let live = cache.objects();
+            let (mut ledgers, problems) = cache::ledgers(&live);
+            if let Ok(mut p) = page.lock() {
+                *p = super::status_page::Snapshot {
+                    daemon: Some(daemon_status.clone()),
+                    leader,
+                    ledgers: ledgers.clone(),
+                    at: now_rfc3339(),
+                };
+            }
+            if leader {
+                status_writer.update(&client, daemon_status).await;
+                let (commit, catalog) = follower.current.as_ref().expect("loaded before the loop");
+                for p in problems {
+                    tracing::warn!("{p}");
+                }
+                periodic.settle(&client, &mut ledgers, unix_now()).await;
+                let outcomes = workers.finished(tokio::time::Instant::now());
+                if let Ok(mut m) = metrics.lock() {
+                    m.record_outcomes(&outcomes);
+                }
+                // Ask Flink about running jobs (applications and session jobs) that no upgrade is
+                // working on.
+                probe.set_targets(
+                    catalog
+                        .jobs
+                        .values()
+                        .filter(|s| crate::upgrade::target_runs(s))
+                        // Only where a JobManager can answer: Deployments Available.
+                        .filter(|s| {
+                            ledgers.get(&s.id).is_some_and(|l| {
+                                l.upgrade.is_none()
+                                    && matches!(
+                                        l.health,
+                                        crate::cluster::ledger::Health::Healthy
+                                            | crate::cluster::ledger::Health::Degraded
+                                    )
+                            })
+                        })
+                        .map(|s| (s.id.clone(), crate::session_job::rest_home(s)))
+                        .collect(),
+                );
+                let mut opts = options_now(opts_scope.clone());
+                opts.flink_states = probe.states();
+                let work = reconcile::reconcile_quietly(
+                    catalog, commit, &live, &ledgers, &opts, &mut quiet,
+                );
+                // Each job's work in its own worker: started unless one of it is in flight, it
+                // is held (backoff, requeue, the cache behind its last write), or a periodic
+                // savepoint of it is in flight (one thing at a time per job; its end wakes
+                // the loop).
+                let now = tokio::time::Instant::now();
+                workers.forget_except(&work.iter().map(|w| &w.id).collect());
+                let mut started = 0;
+                for w in work {
+                    if periodic.in_flight().contains(&w.id) {
+                        tracing::info!(job = %w.id, action = w.action.as_str(), "waits for its periodic savepoint in flight");
+                        continue;
+                    }
+                    let cached = ledgers
+                        .get(&w.id)
+                        .and_then(|l| l.resource_version.as_deref());
+                    if !workers.may_start(&w, cached, now) {
+                        continue;
+                    }
+                    let wake_tx = tx.clone();
+                    workers.start(&client, &recorder, &cfg.jars, w, move || {
+                        let _ = wake_tx.try_send(Trigger::Cluster);
+                    });
+                    started += 1;
+                }
+                workers_wake = workers.next_wake(now);
+                // Periodic savepoints for jobs no worker is busy with (one whose work just
+                // began is not "no upgrade in flight" in the ledgers read before it).
+                let wake_tx = tx.clone();
+                let busy: BTreeSet<&crate::spec::JobId> = ledgers
+                    .iter()
+                    .filter(|(id, l)| workers.is_busy(id, l.resource_version.as_deref(), now))
+                    .map(|(id, _)| id)
+                    .collect();
+                periodic_wake = periodic
+                    .start_due(&client, &ledgers, &busy, unix_now(), move || {
+                        let _ = wake_tx.try_send(Trigger::Cluster);
+                    })
+                    .map(|d| tokio::time::Instant::now() + d);
+                if let Ok(mut m) = metrics.lock() {
+                    m.cycles += 1;
+                    m.last_cycle_seconds = started_at.elapsed().as_secs_f64();
+                    m.workers_in_flight = workers.in_flight();
+                    // Health as the ledgers said at the start of the cycle; a change written
+                    // now comes back through the watch and is counted next cycle.
+                    m.health = ledgers
+                        .iter()
+                        .map(|(id, l)| (id.clone(), l.health))
+                        .collect();
+                }
+                tracing::debug!(?triggers, commit = %commit, workers_started = started, workers_in_flight = workers.in_flight(), elapsed_ms = started_at.elapsed().as_millis() as u64, "cycle");
+            } else if workers.in_flight() > 0 {
+                // Leadership lost: stop every worker now (the write fence already refuses
+                // their writes); the new leader carries on from the ledgers.
+                tracing::info!(
+                    workers = workers.in_flight(),
+                    "not leading: stopping the job workers"
+                );
+                workers.abort_all();
+            }
+            // Ready: a cycle (or, following, a look at the cluster) has completed and this
+            // replica knows whether it leads.
+            leadership_known = leadership_known || lead_seen.has_changed().unwrap_or(false);
+            if let Ok(mut m) = metrics.lock() {
+                m.ready = leadership_known;
+            }
+        };
+        tokio::select! {
+            biased;
+            _ = &mut shutdown => break,
+            _ = cycle => {}
         }
         trigger = tokio::select! {
             _ = &mut shutdown => break,
