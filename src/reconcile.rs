@@ -289,7 +289,7 @@ pub fn reconcile_quietly<L: std::borrow::Borrow<LiveObject>>(
             // An upgrade in flight is finished first, to the target it recorded; what Git
             // says now is the next change.
             work.upgrade = Some(UpgradeWork::Continue);
-            work.action = Action::parse(&up.action).unwrap_or(work.action);
+            work.action = up.action;
             work.reasons = vec![format!("{} in progress ({:?})", up.action, up.phase)];
             out.push(work);
             continue;
@@ -1078,7 +1078,7 @@ spec:
         let none = catalog(&[]);
         let work = reconcile(&none, C2, &live, &ledgers, &opts());
         let up = started(&work, "orders").expect("a stop with a savepoint first");
-        assert_eq!(up.action, "delete");
+        assert_eq!(up.action, Action::Delete);
         assert_eq!(
             up.target_spec.job.as_ref().unwrap().state,
             JobState::Suspended
@@ -1124,7 +1124,7 @@ spec:
         // Added again: it resumes from the removal savepoint.
         let work = reconcile(&catalog(&files), C3, &live, &ledgers, &opts());
         let up = started(&work, "orders").expect("a resume");
-        assert_eq!(up.action, "resume");
+        assert_eq!(up.action, Action::Resume);
         let l = &ledgers.values().next().unwrap();
         assert_eq!(
             crate::upgrade::carry(Action::Resume, &l.applied_spec().unwrap(), &up.target()),
@@ -1396,7 +1396,7 @@ spec:
             &opts(),
         );
         let up = started(&first, "enrich").expect("a submission");
-        assert_eq!(up.action, "create");
+        assert_eq!(up.action, Action::Create);
         assert_eq!(up.cluster_hash, None, "the cluster does not restart");
         let enrich = first.iter().find(|w| w.id.name == "enrich").unwrap();
         assert!(
@@ -1414,7 +1414,7 @@ spec:
             &opts(),
         );
         let up = started(&work, "enrich").expect("an upgrade");
-        assert_eq!(up.action, "savepoint-upgrade");
+        assert_eq!(up.action, Action::SavepointUpgrade);
         assert_eq!(up.target_spec.job.as_ref().unwrap().parallelism, 3);
         assert!(
             work.iter().all(|w| w.id.name == "enrich"),
@@ -1433,7 +1433,7 @@ spec:
             &ledgers,
             &opts(),
         );
-        assert_eq!(started(&work, "enrich").unwrap().action, "suspend");
+        assert_eq!(started(&work, "enrich").unwrap().action, Action::Suspend);
     }
 
     #[test]
@@ -1465,7 +1465,7 @@ spec:
         let only_cluster = catalog(&[("c.yaml", SESSION_CLUSTER)]);
         let work = reconcile(&only_cluster, C2, &live, &ledgers, &opts());
         let up = started(&work, "enrich").expect("a stop first");
-        assert_eq!(up.action, "delete");
+        assert_eq!(up.action, Action::Delete);
         assert_eq!(
             up.target_spec.job.as_ref().unwrap().state,
             JobState::Suspended

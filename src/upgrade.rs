@@ -36,8 +36,9 @@ pub enum Phase {
 #[serde(rename_all = "camelCase")]
 pub struct Upgrade {
     pub phase: Phase,
-    /// The action being carried out (savepoint-upgrade, suspend, resume, rollback ...).
-    pub action: String,
+    /// The action being carried out (savepoint-upgrade, suspend, resume, rollback ...);
+    /// written as its kebab-case name, as before it was typed.
+    pub action: crate::plan::Action,
     /// The commit and spec being deployed. Fixed for the upgrade's life: a newer commit
     /// becomes the next upgrade, from the state this one leaves.
     pub target_commit: String,
@@ -79,7 +80,7 @@ impl Upgrade {
     pub fn new(action: Action, commit: &str, target: &JobSpec, now: &str, unix: u64) -> Upgrade {
         Upgrade {
             phase: Phase::Pending,
-            action: action.as_str().to_string(),
+            action,
             target_commit: commit.to_string(),
             target_spec: target.clone(),
             target_source: target.source.file.clone(),
@@ -325,7 +326,7 @@ pub fn complete(ledger: &Ledger, up: &Upgrade, now: &str) -> Ledger {
     l.record(HistoryEntry {
         commit: up.target_commit.clone(),
         spec_hash: l.spec_hash.clone(),
-        action: up.action.clone(),
+        action: up.action.to_string(),
         at: now.to_string(),
         result,
     });
@@ -356,7 +357,7 @@ pub fn fail(ledger: &Ledger, up: &Upgrade, reason: &str, now: &str, unix: u64) -
         l.record(HistoryEntry {
             commit: up.target_commit.clone(),
             spec_hash: crate::render::spec_hash(&up.target()),
-            action: up.action.clone(),
+            action: up.action.to_string(),
             at: now.to_string(),
             result: format!("failed: {reason}"),
         });
@@ -417,7 +418,7 @@ pub fn roll_back(
     l.record(HistoryEntry {
         commit: up.target_commit.clone(),
         spec_hash: crate::render::spec_hash(&up.target()),
-        action: up.action.clone(),
+        action: up.action.to_string(),
         at: now.to_string(),
         result: format!("failed, rolling back: {reason}"),
     });
@@ -675,7 +676,7 @@ spec:
         let up = upgrade_to(&target);
         let l = roll_back(&stable_ledger(), &up, "job FAILED at start", "t", 400).unwrap();
         let back = l.upgrade.as_ref().unwrap();
-        assert_eq!(back.action, "rollback");
+        assert_eq!(back.action, crate::plan::Action::Rollback);
         assert_eq!(back.phase, Phase::Stopped);
         assert_eq!(back.target_commit, "c1c1c1c1c1c1c1c1");
         assert_eq!(back.target_spec, stable_ledger().spec.unwrap());

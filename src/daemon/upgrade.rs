@@ -497,7 +497,7 @@ impl Executor<'_> {
         l.record_savepoint(SavepointRecord {
             path: location.clone(),
             commit: ledger.applied_commit.clone(),
-            reason: if up.action == Action::Delete.as_str() {
+            reason: if up.action == Action::Delete {
                 "removal"
             } else if upgrade::target_runs(&up.target()) {
                 "upgrade"
@@ -952,12 +952,8 @@ fn specs_and_carry(ledger: &Ledger, up: &Upgrade) -> (JobSpec, Option<JobSpec>, 
     let old = ledger.applied_spec();
     let carry = old
         .as_ref()
-        .map_or(Carry::Nothing, |o| upgrade::carry(action(up), o, &target));
+        .map_or(Carry::Nothing, |o| upgrade::carry(up.action, o, &target));
     (target, old, carry)
-}
-
-fn action(up: &Upgrade) -> crate::plan::Action {
-    crate::plan::Action::parse(&up.action).unwrap_or(crate::plan::Action::SavepointUpgrade)
 }
 
 /// Where the savepoint goes: the target's directory (so a commit can fix an unwritable
