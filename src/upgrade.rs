@@ -608,6 +608,16 @@ spec:
         let back: Upgrade = serde_json::from_str(&text).unwrap();
         assert_eq!(serde_json::to_string(&back).unwrap(), text);
         assert_eq!(back.target().source.file, "j.yaml");
+        // The action is written as text, as before it was typed: ledgers written by an
+        // older flinkops read the same.
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["action"], "savepoint-upgrade");
+        for a in crate::plan::Action::ALL {
+            let mut old = v.clone();
+            old["action"] = a.as_str().into();
+            let read: Upgrade = serde_json::from_value(old).unwrap();
+            assert_eq!(read.action, a);
+        }
     }
 
     #[test]
