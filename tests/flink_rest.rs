@@ -12,7 +12,7 @@ async fn wait_state(client: &FlinkRest, job: &str, state: &str) {
     support::eventually(
         &format!("job {job} {state}"),
         Duration::from_secs(60),
-        || async { (client.job(job).await.ok()?.state == state).then_some(()) },
+        || async { (client.job(job).await.ok()?.state.as_str() == state).then_some(()) },
     )
     .await
 }

@@ -136,7 +136,10 @@ spec:
             || self.runner.logs(),
             || async {
                 let jobs = rest.jobs().await.ok()?;
-                let live: Vec<_> = jobs.iter().filter(|j| j.state == "RUNNING").collect();
+                let live: Vec<_> = jobs
+                    .iter()
+                    .filter(|j| j.state == flinkops::flink::JobState::Running)
+                    .collect();
                 assert!(live.len() <= 1, "two jobs run at once: {jobs:?}");
                 let d = rest.job(&live.first()?.id).await.ok()?;
                 d.fully_running().then(|| {

@@ -142,8 +142,8 @@ spec:
             .unwrap()
             .into_iter()
             .filter(|j| session_job::is_job_of(&self.id(), &j.id))
-            .filter(|j| !matches!(j.state.as_str(), "FINISHED" | "CANCELED" | "FAILED"))
-            .map(|j| (j.id, j.state))
+            .filter(|j| !j.state.is_terminal())
+            .map(|j| (j.id, j.state.to_string()))
             .collect()
     }
 

@@ -99,11 +99,9 @@ async fn job_state(
         .into_iter()
         .filter(|j| crate::session_job::belongs(id, home, &j.id))
         .collect();
-    let live = jobs
-        .iter()
-        .find(|j| !matches!(j.state.as_str(), "FINISHED" | "CANCELED" | "FAILED"));
+    let live = jobs.iter().find(|j| !j.state.is_terminal());
     match live.or(jobs.first()) {
-        Some(j) => Some(j.state.clone()),
+        Some(j) => Some(j.state.to_string()),
         None if home != id => Some(crate::session_job::MISSING.into()),
         None => None,
     }

@@ -65,7 +65,7 @@ pub async fn savepoint(
     let jobs = rest.jobs().await?;
     let running: Vec<_> = jobs
         .iter()
-        .filter(|j| j.state == "RUNNING")
+        .filter(|j| j.state == crate::flink::JobState::Running)
         .filter(|j| crate::session_job::belongs(id, &home, &j.id))
         .collect();
     let [job] = running.as_slice() else {

@@ -307,7 +307,7 @@ impl Executor<'_> {
             .jobs()
             .await?
             .into_iter()
-            .filter(|j| !is_terminal(&j.state))
+            .filter(|j| !j.state.is_terminal())
             .filter(|j| session_job::belongs(id, &home, &j.id))
             .collect::<Vec<_>>();
         let job = match running.as_slice() {
@@ -333,7 +333,7 @@ impl Executor<'_> {
         };
         match carry {
             Carry::Savepoint => {
-                if job.state != "RUNNING" {
+                if job.state != JobState::Running {
                     return Err(StepError::Attempt(format!(
                         "the job is {}, not RUNNING: a savepoint cannot be taken",
                         job.state
@@ -425,8 +425,8 @@ impl Executor<'_> {
                 Err(e) => return Err(e.into()),
             }
             let details = rest.job(&job_id).await?;
-            return match details.state.as_str() {
-                "RUNNING" => {
+            return match details.state {
+                JobState::Running => {
                     let dir = savepoint_dir(&target, old.as_ref());
                     up.trigger = Some(trigger.clone());
                     self.write(id, ledger, &up).await?;
@@ -435,7 +435,7 @@ impl Executor<'_> {
                     self.record(id, ledger, up, "stop-with-savepoint requested again")
                         .await
                 }
-                "FINISHED" => {
+                JobState::Finished => {
                     // Final statistics only: a cached answer could name an older savepoint.
                     tokio::time::sleep(stats_staleness(old.as_ref(), &target)).await;
                     let cps = rest.checkpoints(&job_id).await?;
@@ -452,9 +452,9 @@ impl Executor<'_> {
             };
         }
         let details = rest.job(&job_id).await?;
-        match details.state.as_str() {
-            "CANCELED" | "FINISHED" | "FAILED" => {}
-            "RUNNING" => {
+        match details.state {
+            JobState::Canceled | JobState::Finished | JobState::Failed => {}
+            JobState::Running => {
                 // Crash between recording and cancelling: cancel now (idempotent).
                 rest.cancel(&job_id).await?;
                 return Ok(Step::InFlight("cancel requested".into()));
@@ -654,7 +654,7 @@ impl Executor<'_> {
         let jobs = rest.jobs().await?;
         let Some(job) = jobs
             .iter()
-            .find(|j| !is_terminal(&j.state))
+            .find(|j| !j.state.is_terminal())
             .or_else(|| jobs.first())
         else {
             return Err(StepError::Transient(
@@ -674,11 +674,11 @@ impl Executor<'_> {
         up: &Upgrade,
         rest: &FlinkRest,
         job_id: &str,
-        state: &str,
+        state: &JobState,
     ) -> Result<Step, StepError> {
         let target = up.target();
         match state {
-            "FAILED" => {
+            JobState::Failed => {
                 return Err(StepError::NewVersion(format!(
                     "job {job_id} FAILED at start{}",
                     root_cause(rest, job_id)
@@ -687,7 +687,7 @@ impl Executor<'_> {
                         .unwrap_or_default()
                 )))
             }
-            "RUNNING" => {}
+            JobState::Running => {}
             other => return Err(StepError::Transient(format!("the new job is {other}"))),
         }
         let details = rest.job(job_id).await?;
@@ -740,7 +740,7 @@ impl Executor<'_> {
         // up, being rolled back) goes first: never two of its jobs at once.
         for j in rest.jobs().await? {
             if session_job::is_job_of(id, &j.id)
-                && !is_terminal(&j.state)
+                && !j.state.is_terminal()
                 && up.new_job_id.as_deref() != Some(j.id.as_str())
             {
                 rest.cancel(&j.id).await?;
@@ -1000,11 +1000,8 @@ fn initial(target: &JobSpec, carry: Carry, first: bool) -> Option<String> {
     }
 }
 
-fn is_terminal(state: &str) -> bool {
-    matches!(state, "FINISHED" | "CANCELED" | "FAILED")
-}
-
 use crate::escape::short_commit as short;
+use crate::flink::JobState;
 
 /// The first line of the root exception of a failed job, for the rollback reason.
 async fn root_cause(rest: &FlinkRest, job: &str) -> Option<String> {

@@ -16,13 +16,84 @@ pub struct ClusterOverview {
     pub flink_version: String,
 }
 
-/// A job's state as Flink names it (RUNNING, FINISHED, CANCELED, FAILED, RESTARTING ...).
+/// A Flink job's state (Flink's `JobStatus`). A name this client does not know (a newer
+/// Flink) is kept as written, never an error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobState {
+    Initializing,
+    Created,
+    Running,
+    Failing,
+    Failed,
+    Cancelling,
+    Canceled,
+    Finished,
+    Restarting,
+    Suspended,
+    Reconciling,
+    Other(String),
+}
+
+impl JobState {
+    const KNOWN: [(JobState, &'static str); 11] = [
+        (JobState::Initializing, "INITIALIZING"),
+        (JobState::Created, "CREATED"),
+        (JobState::Running, "RUNNING"),
+        (JobState::Failing, "FAILING"),
+        (JobState::Failed, "FAILED"),
+        (JobState::Cancelling, "CANCELLING"),
+        (JobState::Canceled, "CANCELED"),
+        (JobState::Finished, "FINISHED"),
+        (JobState::Restarting, "RESTARTING"),
+        (JobState::Suspended, "SUSPENDED"),
+        (JobState::Reconciling, "RECONCILING"),
+    ];
+
+    pub fn parse(s: &str) -> JobState {
+        Self::KNOWN.iter().find(|(_, name)| *name == s).map_or_else(
+            || JobState::Other(s.to_string()),
+            |(state, _)| state.clone(),
+        )
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            JobState::Other(s) => s,
+            known => Self::KNOWN
+                .iter()
+                .find(|(state, _)| state == known)
+                .map_or("", |(_, name)| name),
+        }
+    }
+
+    /// Finished for good (Flink's globally terminal states): the job will not run again.
+    pub fn is_terminal(&self) -> bool {
+        matches!(
+            self,
+            JobState::Finished | JobState::Canceled | JobState::Failed
+        )
+    }
+}
+
+impl std::fmt::Display for JobState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for JobState {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(|s| JobState::parse(&s))
+    }
+}
+
+/// `GET /jobs` (one job).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 pub struct JobSummary {
     #[serde(rename = "jid")]
     pub id: String,
     pub name: String,
-    pub state: String,
+    pub state: JobState,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
@@ -38,7 +109,7 @@ pub struct JobDetails {
     #[serde(rename = "jid")]
     pub id: String,
     pub name: String,
-    pub state: String,
+    pub state: JobState,
     #[serde(default)]
     pub vertices: Vec<Vertex>,
 }
@@ -46,7 +117,7 @@ pub struct JobDetails {
 impl JobDetails {
     /// RUNNING with every vertex RUNNING: the job is processing, not just scheduled.
     pub fn fully_running(&self) -> bool {
-        self.state == "RUNNING"
+        self.state == JobState::Running
             && !self.vertices.is_empty()
             && self.vertices.iter().all(|v| v.status == "RUNNING")
     }
@@ -98,4 +169,27 @@ pub struct RunJar {
     /// Configuration for this job only (Flink 1.17+).
     #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub flink_configuration: std::collections::BTreeMap<String, String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn job_states_read_as_flink_writes_them_and_unknown_ones_are_kept() {
+        for (state, name) in JobState::KNOWN {
+            assert_eq!(JobState::parse(name), state);
+            assert_eq!(state.as_str(), name);
+        }
+        let newer: JobState = serde_json::from_str("\"SOMETHING_NEW\"").unwrap();
+        assert_eq!(newer, JobState::Other("SOMETHING_NEW".into()));
+        assert_eq!(newer.to_string(), "SOMETHING_NEW");
+        assert!(!newer.is_terminal());
+        let terminal: Vec<&str> = JobState::KNOWN
+            .iter()
+            .filter(|(s, _)| s.is_terminal())
+            .map(|(_, n)| *n)
+            .collect();
+        assert_eq!(terminal, ["FAILED", "CANCELED", "FINISHED"]);
+    }
 }
