@@ -342,7 +342,11 @@ async fn a_namespace_added_to_the_settings_is_managed_without_a_restart() {
     in_second
         .patch(
             "beta-taskmanager",
-            &kube::api::PatchParams::default(),
+            // A person's edit: another field manager than flinkops.
+            &kube::api::PatchParams {
+                field_manager: Some("kubectl-edit".into()),
+                ..Default::default()
+            },
             &kube::api::Patch::Merge(&patch),
         )
         .await
