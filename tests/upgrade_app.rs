@@ -714,12 +714,20 @@ async fn the_daemon_upgrades_and_reports_the_flink_job_state() {
     assert_eq!(p, 3);
     s.counting(&before, 1).await;
     s.assert_counts_continue(&before);
-    assert_eq!(
-        daemon
-            .metric("flinkops_upgrades_total{result=\"done\"}")
-            .await,
-        Some(1.0)
-    );
+    // Metrics follow the ledger (the job's worker counts it as it finishes).
+    support::eventually_or(
+        "the upgrade counted as done",
+        Duration::from_secs(10),
+        || daemon.log(),
+        || async {
+            (daemon
+                .metric("flinkops_upgrades_total{result=\"done\"}")
+                .await?
+                == 1.0)
+                .then_some(())
+        },
+    )
+    .await;
 
     // Periodic savepoints are a flinkops setting: the commit restarts nothing, the daemon
     // takes them on time and the history keeps the configured count.

@@ -340,10 +340,8 @@ pub async fn run(
                     tracing::warn!("{p}");
                 }
                 periodic.settle(&client, &mut ledgers, unix_now()).await;
-                let outcomes = workers.finished(tokio::time::Instant::now());
-                if let Ok(mut m) = metrics.lock() {
-                    m.record_outcomes(&outcomes);
-                }
+                // Finished workers (their metrics are already counted): holds and backoffs.
+                workers.finished(tokio::time::Instant::now());
                 // Ask Flink about running jobs (applications and session jobs) that no upgrade is
                 // working on.
                 probe.set_targets(
@@ -388,8 +386,12 @@ pub async fn run(
                     if !workers.may_start(&w, cached, now) {
                         continue;
                     }
-                    let wake_tx = tx.clone();
-                    workers.start(&client, &recorder, &cfg.jars, w, move || {
+                    let (wake_tx, metrics) = (tx.clone(), metrics.clone());
+                    workers.start(&client, &recorder, &cfg.jars, w, move |out| {
+                        // Counted as each job finishes, not at the next cycle.
+                        if let Ok(mut m) = metrics.lock() {
+                            m.record_outcomes(std::slice::from_ref(out));
+                        }
                         let _ = wake_tx.try_send(Trigger::Cluster);
                     });
                     started += 1;

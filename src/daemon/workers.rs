@@ -112,19 +112,21 @@ impl Workers {
             })
     }
 
-    /// Runs `work` in its own task; `wake` is called when it finishes.
+    /// Runs `work` in its own task; `done` is called with its outcome when it finishes
+    /// (metrics, waking the loop), before the loop collects it with `finished`.
     pub fn start(
         &mut self,
         client: &kube::Client,
         recorder: &kube::runtime::events::Recorder,
         jars: &JarFetcher,
         work: crate::reconcile::JobWork,
-        wake: impl Fn() + Send + 'static,
+        done: impl Fn(&Outcome) + Send + 'static,
     ) {
         let id = work.id.clone();
         self.started(&work);
         let (client, recorder, jars) = (client.clone(), recorder.clone(), jars.clone());
-        let (done, limit, deadline) = (self.done_tx.clone(), self.limit.clone(), self.deadline);
+        let (done_tx, done_cb) = (self.done_tx.clone(), done);
+        let (limit, deadline) = (self.limit.clone(), self.deadline);
         let task = tokio::spawn(async move {
             let _permit = limit.acquire_owned().await;
             let (id, action) = (work.id.clone(), work.action);
@@ -134,8 +136,8 @@ impl Workers {
                 Ok(out) => out,
                 Err(_) => timed_out(id, action, deadline),
             };
-            let _ = done.send(out);
-            wake();
+            done_cb(&out);
+            let _ = done_tx.send(out);
         });
         self.running.insert(id, task.abort_handle());
     }
@@ -397,7 +399,7 @@ mod tests {
         // An upgrade step begins by reading the ledger: it never gets an answer.
         let mut hung = work("a", Action::SavepointUpgrade, &[]);
         hung.upgrade = Some(crate::reconcile::UpgradeWork::Continue);
-        w.start(&client, &recorder, &jars, hung.clone(), move || {
+        w.start(&client, &recorder, &jars, hung.clone(), move |_| {
             let _ = tx.send(());
         });
         assert!(w.is_running(&hung.id));
