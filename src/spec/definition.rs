@@ -5,7 +5,7 @@
 use super::decode::{Cx, Fields};
 use super::model::*;
 use super::names::{check_job_name, check_namespace};
-use super::resource::{decode_resource, ResourceInput};
+use super::resource::{decode_resource, decode_resources, ResourceInput, ResourcesInput};
 use super::settings::Settings;
 use super::yaml::{Node, Pos};
 use std::collections::BTreeMap;
@@ -500,14 +500,9 @@ fn decode_cluster(
     };
     let component = |c: Option<ComponentInput>, default: ResourceInput, fallback: ResourceInput| {
         let c = c.unwrap_or_default();
-        let r = c.resource.or(fallback).or(default);
         Component {
             replicas: c.replicas.unwrap_or(0),
-            resource: Resource {
-                cpu_millis: r.cpu_millis.unwrap_or(1000),
-                memory_bytes: r.memory_bytes.unwrap_or(1 << 30),
-                ephemeral_storage_bytes: r.ephemeral_storage_bytes,
-            },
+            resource: resolve_resource(&c, fallback, default),
             pod_template: c.pod_template,
         }
     };
@@ -515,13 +510,14 @@ fn decode_cluster(
     if job_manager.replicas == 0 {
         job_manager.replicas = 1;
     }
+    let task_manager = component(tm, DEFAULT_TM, d.task_manager);
     Some(Cluster {
         image,
         image_pull_policy: pull,
         flink_version: version,
         service_account,
         job_manager,
-        task_manager: component(tm, DEFAULT_TM, d.task_manager),
+        task_manager,
         pod_template,
         log_configuration,
         ingress,
@@ -532,7 +528,63 @@ fn decode_cluster(
 struct ComponentInput {
     replicas: Option<i32>,
     resource: ResourceInput,
+    /// `resources`, when written (then `resource` is not).
+    resources: Option<ResourcesInput>,
     pod_template: Option<serde_json::Value>,
+}
+
+/// A component's resources, resolved: its own `resources` or `resource`, else the
+/// settings' `defaults.<component>.resource`, else Flink's default memory and 1 CPU. Its
+/// memory is Flink's process memory and the container's memory request: the request, else
+/// the limit, as the Apache operator reads `resources`. Limits: as written in
+/// `resources`, else the requests (a request written without a limit, as Kubernetes takes
+/// it, has the request as its limit too, except ephemeral storage, which then has no limit,
+/// as the operator renders it).
+fn resolve_resource(
+    input: &ComponentInput,
+    fallback: ResourceInput,
+    default: ResourceInput,
+) -> Resource {
+    // A limit written without a request is the request too, as Kubernetes defaults it.
+    let (req, lim) = match &input.resources {
+        Some(rs) => (rs.requests.or(rs.limits), rs.limits),
+        None => (input.resource, input.resource),
+    };
+    let memory = req
+        .memory_bytes
+        .or(fallback.memory_bytes)
+        .or(default.memory_bytes)
+        .unwrap_or(1 << 30);
+    let cpu = req
+        .cpu_millis
+        .or(fallback.cpu_millis)
+        .or(default.cpu_millis)
+        .unwrap_or(1000);
+    let ephemeral = req
+        .ephemeral_storage_bytes
+        .or(fallback.ephemeral_storage_bytes);
+    let request_only_storage = input
+        .resources
+        .is_some_and(|rs| rs.requests.ephemeral_storage_bytes.is_some());
+    let limits = Limits {
+        cpu_millis: lim.cpu_millis.unwrap_or(cpu),
+        memory_bytes: lim.memory_bytes.unwrap_or(memory),
+        ephemeral_storage_bytes: if request_only_storage {
+            lim.ephemeral_storage_bytes
+        } else {
+            lim.ephemeral_storage_bytes.or(ephemeral)
+        },
+    };
+    let mut out = Resource {
+        cpu_millis: cpu,
+        memory_bytes: memory,
+        ephemeral_storage_bytes: ephemeral,
+        limits: None,
+    };
+    if limits != out.limits() {
+        out.limits = Some(limits);
+    }
+    out
 }
 
 fn decode_component(
@@ -556,14 +608,26 @@ fn decode_component(
             out.replicas = Some(n as i32);
         }
     }
-    if let Some(n) = f.take("resource") {
-        out.resource = decode_resource(cx, n, &f.field("resource"));
+    // Both forms are read (so every error in either shows), then one is kept.
+    let old = f
+        .take("resource")
+        .map(|n| decode_resource(cx, n, &f.field("resource")));
+    let new = f
+        .take("resources")
+        .map(|n| decode_resources(cx, n, &f.field("resources")));
+    if let (Some(_), Some(_)) = (old, new) {
+        let second = ["resource", "resources"]
+            .into_iter()
+            .max_by_key(|k| node.key_pos(k))
+            .unwrap_or("resources");
+        cx.error(
+            node.key_pos(second).unwrap_or(node.pos),
+            &f.field(second),
+            "`resource` and `resources` are both set: write one (`resources`, Kubernetes requests and limits, replaces the deprecated `resource`)",
+        );
     }
-    f.unsupported(
-        cx,
-        "resources",
-        "write `resource: {cpu, memory, ephemeralStorage}`; flinkops sets requests and limits from it",
-    );
+    out.resource = old.unwrap_or_default();
+    out.resources = new;
     if let Some(n) = f.take("podTemplate") {
         out.pod_template = super::pod_template::check(cx, n, &f.field("podTemplate"), policy);
     }
