@@ -467,6 +467,37 @@ spec:
 ";
 
     #[test]
+    fn memory_set_in_the_flink_configuration_is_what_runs() {
+        // Before, the process memory was always overwritten by the resource's (Flink's
+        // default when none was written), and the container sized by it.
+        let yaml = "\
+apiVersion: flink.apache.org/v1beta1
+kind: FlinkDeployment
+metadata: {name: orders, namespace: streaming}
+spec:
+  image: flink:2.0
+  flinkConfiguration:
+    taskmanager.memory.process.size: 3072m
+  job: {jarURI: 'local:///opt/flink/usrlib/o.jar'}
+";
+        let objects = rendered(yaml);
+        let cm = objects.iter().find(|o| o.kind == "ConfigMap").unwrap();
+        let config = cm.body["data"]["config.yaml"].as_str().unwrap();
+        assert!(
+            config.contains("    process:\n      size: 3g\n"),
+            "{config}"
+        );
+        assert_eq!(
+            container_resources(&objects, "orders-taskmanager")["limits"]["memory"],
+            "3Gi"
+        );
+        assert_eq!(
+            container_resources(&objects, "orders-jobmanager")["limits"]["memory"],
+            "1600Mi"
+        );
+    }
+
+    #[test]
     fn the_container_gets_the_requests_and_limits() {
         let objects = rendered(APP);
         assert_eq!(

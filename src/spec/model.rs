@@ -139,6 +139,10 @@ pub struct Limits {
     pub ephemeral_storage_bytes: Option<u64>,
 }
 
+/// Flink's process memory keys, which flinkops sets from each component's memory.
+pub const JM_PROCESS_MEMORY: &str = "jobmanager.memory.process.size";
+pub const TM_PROCESS_MEMORY: &str = "taskmanager.memory.process.size";
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Job {

@@ -187,7 +187,8 @@ struct Component {
     /// together with `resources`.
     resource: Option<Resource>,
     /// The main container's Kubernetes requests and limits. Flink's process memory is the
-    /// memory request, else the limit, as in the Apache operator; without either, the
+    /// memory request, else the limit, as in the Apache operator; without either it is
+    /// `jobmanager/taskmanager.memory.process.size` from flinkConfiguration, else the
     /// settings' default, else Flink's. Not together with `resource`.
     resources: Option<ResourceRequirements>,
     /// A Pod template for this component's Pods.

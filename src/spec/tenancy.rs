@@ -270,13 +270,22 @@ pub fn check_job(cx: &mut Cx, team: &Team, job: &JobSpec, spec: &Node, doc: Pos)
             if over.is_none() {
                 continue;
             }
-            let written = [
+            let process_memory = if key == "jobManager" {
+                super::model::JM_PROCESS_MEMORY
+            } else {
+                super::model::TM_PROCESS_MEMORY
+            };
+            let mut places = vec![
                 vec![key, "resources", "limits", field],
                 vec![key, "resources", "requests", field],
                 vec![key, "resource", field],
-            ]
-            .into_iter()
-            .find_map(|path| Some((at(&path)?, format!("spec.{}", path.join(".")))));
+            ];
+            if field == "memory" {
+                places.push(vec!["flinkConfiguration", process_memory]);
+            }
+            let written = places
+                .into_iter()
+                .find_map(|path| Some((at(&path)?, format!("spec.{}", path.join(".")))));
             let field_path = written
                 .as_ref()
                 .map_or(format!("spec.{key}.resource.{field}"), |(_, f)| f.clone());

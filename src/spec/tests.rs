@@ -1004,3 +1004,60 @@ fn team_ceilings_hold_for_resources_limits() {
         vec!["teams/orders/a.yaml:10:23: spec.taskManager.resources.requests.cpu: cpu 3 per pod is over team `orders`'s ceiling of 2"]
     );
 }
+
+#[test]
+fn memory_in_the_flink_configuration_is_honoured_when_no_resource_sets_it() {
+    let gib = 1u64 << 30;
+    let conf = |keys: &str| format!("  flinkConfiguration:\n{keys}");
+    let job_conf = conf(
+        "    jobmanager.memory.process.size: 2048m\n    taskmanager.memory.process.size: 3g\n",
+    );
+    // Without resource memory: the definition's own configuration (over Flink's default
+    // and over the settings' default resource).
+    let settings = "defaults:\n  taskManager:\n    resource: {memory: 5g}\n";
+    let (jm, tm) = resources_of(&job_conf, Some(settings));
+    assert_eq!((jm.memory_bytes, tm.memory_bytes), (2 * gib, 3 * gib));
+    // A resource's memory wins over it, as the operator's resource overwrites it.
+    let (_, tm) = resources_of(
+        &format!("{job_conf}  taskManager:\n    resources: {{limits: {{memory: 4g}}}}\n"),
+        None,
+    );
+    assert_eq!(tm.memory_bytes, 4 * gib);
+    // The settings' flinkConfiguration comes after the settings' default resource, and
+    // before Flink's default.
+    let settings_conf =
+        "defaults:\n  flinkConfiguration:\n    taskmanager.memory.process.size: 6g\n    jobmanager.memory.process.size: 1g\n  jobManager:\n    resource: {memory: 2g}\n";
+    let (jm, tm) = resources_of("", Some(settings_conf));
+    assert_eq!((jm.memory_bytes, tm.memory_bytes), (2 * gib, 6 * gib));
+}
+
+#[test]
+fn memory_in_the_flink_configuration_must_be_a_size_where_it_is_used() {
+    let text = app_with(
+        "  image: flink:2.0\n",
+        "  image: flink:2.0\n  flinkConfiguration:\n    taskmanager.memory.process.size: lots\n    jobmanager.memory.process.size: lots\n  jobManager:\n    resource: {memory: 2g}\n",
+    );
+    // The JobManager's value is overridden by its resource: never read, no error.
+    assert_eq!(
+        errors(&[("a.yaml", &text)]),
+        vec!["a.yaml:9:38: spec.flinkConfiguration.taskmanager.memory.process.size: `lots` is not a size (examples: 2048m, 2g, 2Gi)"]
+    );
+    let settings =
+        "defaults:\n  flinkConfiguration:\n    taskmanager.memory.process.size: 2 apples\n";
+    assert_eq!(
+        errors(&[("flinkops.yaml", settings), ("a.yaml", APP)]),
+        vec!["a.yaml:7:3: spec.flinkConfiguration.taskmanager.memory.process.size: `2 apples` has unknown unit `apples` (use Flink units k, m, g, t or Kubernetes Ki, Mi, Gi, Ti) (from defaults in flinkops.yaml)"]
+    );
+}
+
+#[test]
+fn team_ceilings_hold_for_memory_from_the_flink_configuration() {
+    let app = app_with(
+        "  image: flink:2.0\n",
+        "  image: flink:2.0\n  flinkConfiguration:\n    taskmanager.memory.process.size: 8g\n",
+    );
+    assert_eq!(
+        errors(&[("flinkops.yaml", TEAMS), ("teams/orders/a.yaml", &app)]),
+        vec!["teams/orders/a.yaml:9:38: spec.flinkConfiguration.taskmanager.memory.process.size: memory 8Gi per pod is over team `orders`'s ceiling of 4Gi"]
+    );
+}
