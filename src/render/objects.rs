@@ -101,9 +101,16 @@ pub fn objects(spec: &JobSpec, cx: &Context, spec_hash: &str) -> Vec<Object> {
     };
     let conf = config::effective(spec, cx.restore_from);
     let files = config::files(&conf, cluster.flink_version, &cluster.log_configuration);
-    // Logging files are left out: log4j reloads them (monitorInterval), so changing them
-    // must not replace the pods.
-    let flink_files: BTreeMap<&String, &String> = files
+    // The hash stands for the Flink configuration the pods must restart for: the files
+    // without the defaults a running job does not need (config::hashed). Logging files
+    // are left out: log4j reloads them (monitorInterval), so changing them must not
+    // replace the pods.
+    let hashed = config::files(
+        &config::hashed(spec, cx.restore_from),
+        cluster.flink_version,
+        &BTreeMap::new(),
+    );
+    let flink_files: BTreeMap<&String, &String> = hashed
         .iter()
         .filter(|(k, _)| *k == config::CONFIG_YAML || *k == config::LEGACY_CONF)
         .collect();
