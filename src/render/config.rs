@@ -52,6 +52,7 @@ appender.rolling.strategy.max = 10
 
 /// Keeps completed checkpoints when a job is cancelled (last-state upgrades rely on it).
 pub const CHECKPOINT_RETENTION: &str = "execution.checkpointing.externalized-checkpoint-retention";
+pub const CHECKPOINT_INTERVAL: &str = "execution.checkpointing.interval";
 
 /// The Java module options Flink's own distribution ships in its default configuration
 /// (`env.java.opts.all` in conf/flink-conf.yaml of 1.18 and conf/config.yaml of 1.19 to
@@ -86,6 +87,14 @@ pub fn savepoint_dir(conf: &BTreeMap<String, String>) -> Option<&str> {
         .map(String::as_str)
 }
 
+/// The checkpoint interval the Apache operator gives a last-state job that sets none
+/// (its DEFAULT_CHECKPOINTING_INTERVAL): a last-state upgrade needs a checkpoint.
+pub const DEFAULT_LAST_STATE_INTERVAL: &str = "5 min";
+
+const V1_15: FlinkVersion = FlinkVersion {
+    major: 1,
+    minor: 15,
+};
 const V1_18: FlinkVersion = FlinkVersion {
     major: 1,
     minor: 18,
@@ -115,19 +124,39 @@ pub fn java_opts_key(version: Option<FlinkVersion>) -> Option<&'static str> {
     }
 }
 
-/// Checkpoints kept on cancellation for a last-state job: last-state upgrades cancel the
-/// job and restore its latest checkpoint, which Flink deletes on cancellation unless told
-/// to keep it.
+/// Whether the configuration turns on high availability (as Flink decides it).
+fn high_availability(conf: &BTreeMap<String, String>) -> bool {
+    conf.get("high-availability.type")
+        .or_else(|| conf.get("high-availability"))
+        .is_some_and(|v| !v.eq_ignore_ascii_case("none"))
+}
+
+/// The Apache operator's defaults for a job (application or session job): its name,
+/// checkpoints kept on cancellation for a job whose state matters, and a checkpoint
+/// interval for a last-state job.
 fn job_defaults(spec: &JobSpec, out: &mut Vec<Default>) {
-    if spec
-        .job
-        .as_ref()
-        .is_some_and(|j| j.upgrade_mode == UpgradeMode::LastState && spec.cluster.is_some())
-    {
+    let Some(job) = &spec.job else { return };
+    out.push(Default {
+        key: "pipeline.name",
+        value: spec.id.name.clone(),
+        restarts: false,
+    });
+    if job.upgrade_mode != UpgradeMode::Stateless {
+        // last-state upgrades cancel the job and restore its latest checkpoint, which
+        // Flink deletes on cancellation unless told to keep it: a last-state job restarts
+        // for it (as it always has); a savepoint job keeps its checkpoints from its next
+        // start (a switch to last-state restarts it, as this is then counted).
         out.push(Default {
             key: CHECKPOINT_RETENTION,
             value: "RETAIN_ON_CANCELLATION".into(),
-            restarts: true,
+            restarts: job.upgrade_mode == UpgradeMode::LastState,
+        });
+    }
+    if job.upgrade_mode == UpgradeMode::LastState {
+        out.push(Default {
+            key: CHECKPOINT_INTERVAL,
+            value: DEFAULT_LAST_STATE_INTERVAL.into(),
+            restarts: false,
         });
     }
 }
@@ -139,10 +168,30 @@ fn defaults(spec: &JobSpec) -> Vec<Default> {
     let Some(cluster) = &spec.cluster else {
         return out;
     };
-    if let Some(key) = java_opts_key(cluster.flink_version) {
+    let version = cluster.flink_version;
+    // Nobody cancels a job by hand from the Flink UI behind flinkops' back.
+    out.push(Default {
+        key: "web.cancel.enable",
+        value: "false".into(),
+        restarts: false,
+    });
+    if let Some(key) = java_opts_key(version) {
         out.push(Default {
             key,
             value: JAVA17_OPTS.into(),
+            restarts: false,
+        });
+    }
+    // A job whose main() fails is reported as a FAILED job rather than a JobManager that
+    // exits (Flink 1.15+). Flink refuses it unless one job per cluster is enforced, which
+    // it does only with high availability: without, the application would fail.
+    if spec.kind == crate::spec::JobKind::Application
+        && version.is_none_or(|v| v >= V1_15)
+        && high_availability(&spec.flink_configuration)
+    {
+        out.push(Default {
+            key: "execution.submit-failed-job-on-application-error",
+            value: "true".into(),
             restarts: false,
         });
     }
@@ -670,6 +719,131 @@ spec:
         assert!(JAVA17_OPTS
             .split(' ')
             .all(|o| o.starts_with("--add-exports=") || o.starts_with("--add-opens=")));
+    }
+
+    fn with_mode(extra: &str, mode: UpgradeMode) -> JobSpec {
+        let mut spec = deployment(extra);
+        spec.job.as_mut().unwrap().upgrade_mode = mode;
+        spec
+    }
+
+    #[test]
+    fn the_operator_s_job_defaults() {
+        let conf = effective(&deployment(""), None);
+        assert_eq!(conf["pipeline.name"], "orders");
+        assert_eq!(conf["web.cancel.enable"], "false");
+        // Savepoint and last-state jobs keep their checkpoints on cancellation.
+        assert_eq!(conf[CHECKPOINT_RETENTION], "RETAIN_ON_CANCELLATION");
+        let last_state = effective(&with_mode("", UpgradeMode::LastState), None);
+        assert_eq!(last_state[CHECKPOINT_RETENTION], "RETAIN_ON_CANCELLATION");
+        // A last-state job needs checkpoints: the operator's interval when none is set.
+        assert_eq!(last_state[CHECKPOINT_INTERVAL], "5 min");
+        assert!(!conf.contains_key(CHECKPOINT_INTERVAL));
+        let stateless = effective(&with_mode("", UpgradeMode::Stateless), None);
+        assert!(!stateless.contains_key(CHECKPOINT_RETENTION));
+        assert!(!stateless.contains_key(CHECKPOINT_INTERVAL));
+        // Without high availability Flink refuses submit-failed-job-on-application-error
+        // (one job per cluster is not enforced): the application would not start.
+        let key = "execution.submit-failed-job-on-application-error";
+        assert!(!conf.contains_key(key));
+        let ha = "  flinkConfiguration:\n    high-availability.type: kubernetes\n";
+        assert_eq!(effective(&deployment(ha), None)[key], "true");
+        let none = "  flinkConfiguration:\n    high-availability.type: NONE\n";
+        assert!(!effective(&deployment(none), None).contains_key(key));
+        // Flink has it from 1.15 on.
+        for (version, has) in [("v1_14", false), ("v1_15", true), ("v2_0", true)] {
+            let spec = deployment(&format!("  flinkVersion: {version}\n{ha}"));
+            assert_eq!(effective(&spec, None).contains_key(key), has, "{version}");
+        }
+    }
+
+    #[test]
+    fn a_session_cluster_gets_the_cluster_defaults_only() {
+        let text = "\
+apiVersion: flink.apache.org/v1beta1
+kind: FlinkDeployment
+metadata: {name: shared, namespace: streaming}
+spec:
+  image: flink:2.0
+  flinkConfiguration: {high-availability.type: kubernetes}
+";
+        let catalog = crate::spec::testing::catalog(&[("a.yaml", text)]);
+        let conf = effective(catalog.jobs.values().next().unwrap(), None);
+        assert_eq!(conf["web.cancel.enable"], "false");
+        assert!(conf.contains_key("env.java.default-opts.all"));
+        for key in [
+            "pipeline.name",
+            CHECKPOINT_RETENTION,
+            "execution.submit-failed-job-on-application-error",
+        ] {
+            assert!(!conf.contains_key(key), "{key}");
+        }
+    }
+
+    #[test]
+    fn a_value_the_definition_sets_wins_over_every_default() {
+        let mine = "  flinkVersion: v2_0
+  flinkConfiguration:
+    pipeline.name: Orders (prod)
+    web.cancel.enable: true
+    execution.checkpointing.externalized-checkpoint-retention: DELETE_ON_CANCELLATION
+    execution.checkpointing.interval: 30s
+    execution.submit-failed-job-on-application-error: false
+    high-availability.type: kubernetes
+    env.java.default-opts.all: -Dmine=1
+";
+        let conf = effective(&with_mode(mine, UpgradeMode::LastState), None);
+        for (key, value) in [
+            ("pipeline.name", "Orders (prod)"),
+            ("web.cancel.enable", "true"),
+            (CHECKPOINT_RETENTION, "DELETE_ON_CANCELLATION"),
+            (CHECKPOINT_INTERVAL, "30s"),
+            ("execution.submit-failed-job-on-application-error", "false"),
+            ("env.java.default-opts.all", "-Dmine=1"),
+        ] {
+            assert_eq!(conf[key], value, "{key}");
+        }
+        // The settings' defaults are the repository's own values: they win too.
+        let settings = "defaults:\n  flinkConfiguration:\n    web.cancel.enable: true\n";
+        let app = "\
+apiVersion: flink.apache.org/v1beta1
+kind: FlinkDeployment
+metadata: {name: orders, namespace: streaming}
+spec:
+  image: flink:2.0
+  job: {jarURI: local:///a.jar}
+";
+        let catalog =
+            crate::spec::testing::catalog(&[("flinkops.yaml", settings), ("a.yaml", app)]);
+        let spec = catalog.jobs.values().next().unwrap();
+        assert_eq!(effective(spec, None)["web.cancel.enable"], "true");
+    }
+
+    #[test]
+    fn the_job_defaults_restart_nothing_but_a_last_state_job_s_retention() {
+        for mode in [
+            UpgradeMode::Stateless,
+            UpgradeMode::Savepoint,
+            UpgradeMode::LastState,
+        ] {
+            let ha = "  flinkConfiguration:\n    high-availability.type: kubernetes\n";
+            let spec = with_mode(ha, mode);
+            let (all, counted) = (effective(&spec, None), hashed(&spec, None));
+            let extra: Vec<&String> = all.keys().filter(|k| !counted.contains_key(*k)).collect();
+            let mut want = vec![
+                "env.java.default-opts.all",
+                "execution.submit-failed-job-on-application-error",
+                "pipeline.name",
+                "web.cancel.enable",
+            ];
+            if mode == UpgradeMode::Savepoint {
+                want.insert(1, CHECKPOINT_RETENTION);
+            }
+            if mode == UpgradeMode::LastState {
+                want.insert(1, CHECKPOINT_INTERVAL);
+            }
+            assert_eq!(extra, want, "{mode:?}");
+        }
     }
 
     #[test]
