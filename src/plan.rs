@@ -355,7 +355,8 @@ fn action_for(o: &JobSpec, n: &JobSpec, changes: &[Change]) -> Action {
     }
 }
 
-fn upgrade_action(mode: UpgradeMode) -> Action {
+/// The restart that carries a job's state in `mode`.
+pub fn upgrade_action(mode: UpgradeMode) -> Action {
     match mode {
         UpgradeMode::Savepoint => Action::SavepointUpgrade,
         UpgradeMode::LastState => Action::LastStateUpgrade,
