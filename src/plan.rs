@@ -361,7 +361,8 @@ fn action_for(o: &JobSpec, n: &JobSpec, changes: &[Change]) -> Action {
     }
 }
 
-fn upgrade_action(mode: UpgradeMode) -> Action {
+/// The restart that carries a job's state in `mode`.
+pub fn upgrade_action(mode: UpgradeMode) -> Action {
     match mode {
         UpgradeMode::Savepoint => Action::SavepointUpgrade,
         UpgradeMode::LastState => Action::LastStateUpgrade,
@@ -640,6 +641,23 @@ fn component_changes(
             .map_or("(none)".into(), k8s_bytes),
         true,
     );
+    if a.resource.limits != b.resource.limits {
+        let limits = |r: &crate::spec::Resource| match r.limits {
+            None => "(= requests)".to_string(),
+            Some(l) => format!(
+                "cpu {}, memory {}, ephemeral-storage {}",
+                k8s_cpu(l.cpu_millis),
+                flink_bytes(l.memory_bytes),
+                l.ephemeral_storage_bytes.map_or("(none)".into(), k8s_bytes)
+            ),
+        };
+        f(
+            &format!("{name}.resources.limits"),
+            limits(&a.resource),
+            limits(&b.resource),
+            true,
+        );
+    }
     if a.pod_template != b.pod_template {
         f(
             &format!("{name}.podTemplate"),
@@ -824,6 +842,20 @@ spec:
             (
                 Action::SavepointUpgrade,
                 vec!["taskManager.resource.memory 1728m → 4g".into()]
+            )
+        );
+        // `resources` limits apart from the requests are a change of their own.
+        assert_eq!(
+            one(
+                "  job:\n",
+                "  taskManager:\n    resources: {requests: {cpu: 1}, limits: {cpu: 2}}\n  job:\n"
+            ),
+            (
+                Action::SavepointUpgrade,
+                vec![
+                    "taskManager.resources.limits (= requests) → cpu 2, memory 1728m, ephemeral-storage (none)"
+                        .into()
+                ]
             )
         );
         assert_eq!(

@@ -8,7 +8,7 @@ use crate::ownership::yield_foreign_fields;
 use crate::plan::{self, Action};
 use crate::render::{self, Object, ANN_SPEC_HASH, LABEL_COMPONENT, LABEL_JOB};
 use crate::spec::JobKind;
-use crate::spec::{Catalog, JobId, JobState};
+use crate::spec::{Catalog, JobId, JobState, UpgradeMode};
 use crate::upgrade::Upgrade;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -318,6 +318,23 @@ pub fn reconcile_quietly<L: std::borrow::Borrow<LiveObject>>(
                 let mut up = Upgrade::new(work.action, commit, spec, &opts.now, opts.unix_now);
                 up.cluster_hash = restarting_cluster(spec, &plans, catalog);
                 work.upgrade = Some(UpgradeWork::Start(Box::new(up)));
+            } else if let Some(why) = rerendered(spec, objects, ledger, work.action) {
+                // The definition is unchanged, but this flinkops renders its Flink
+                // configuration differently from what the pods run (a flinkops upgrade):
+                // applying it as drift would replace the pods without the job's state.
+                let mode = spec
+                    .job
+                    .as_ref()
+                    .map_or(UpgradeMode::Savepoint, |j| j.upgrade_mode);
+                work.action = plan::upgrade_action(mode);
+                work.reasons = vec![why];
+                work.upgrade = Some(UpgradeWork::Start(Box::new(Upgrade::new(
+                    work.action,
+                    commit,
+                    spec,
+                    &opts.now,
+                    opts.unix_now,
+                ))));
             } else if needs_state_transfer(spec, work.action) {
                 // Stateless jobs are simply redeployed: their Deployments are Recreate, so
                 // the old JobManager is gone before the new one starts.
@@ -460,6 +477,53 @@ fn fingerprint(
     versions.hash(&mut h);
     flink_state.hash(&mut h);
     h.finish()
+}
+
+/// Why a running stateful application whose definition did not change must restart:
+/// its JobManager's pods run a Flink configuration (their `flinkops.io/config-hash`)
+/// other than the one this flinkops renders for the same definition, which happens when
+/// a flinkops upgrade renders it differently. None otherwise (a stateless job or a
+/// session cluster has its pods replaced as drift, as before).
+fn rerendered(
+    spec: &crate::spec::JobSpec,
+    live: &[&LiveObject],
+    ledger: Option<&Ledger>,
+    action: Action,
+) -> Option<String> {
+    let job = spec.job.as_ref()?;
+    if action != Action::None
+        || spec.kind != JobKind::Application
+        || job.state != JobState::Running
+        || job.upgrade_mode == UpgradeMode::Stateless
+    {
+        return None;
+    }
+    let name = format!("{}-jobmanager", spec.id.name);
+    let template_hash = |body: &serde_json::Value| {
+        body.pointer("/spec/template/metadata/annotations")
+            .and_then(|a| a.get(render::ANN_CONFIG_HASH))
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_string)
+    };
+    let running = live
+        .iter()
+        .find(|o| o.kind == "Deployment" && o.name == name)
+        .and_then(|o| template_hash(&o.body()))?;
+    let rendered = render::render(
+        spec,
+        &render::Context {
+            commit: "",
+            restore_from: ledger?.restore_from.as_deref(),
+        },
+    );
+    let want = rendered
+        .objects
+        .iter()
+        .find(|o| o.kind == "Deployment" && o.name == name)
+        .and_then(|o| template_hash(&o.body))?;
+    (want != running).then(|| {
+        "the definition is unchanged, but this flinkops renders its Flink configuration differently from what its pods run (after a flinkops upgrade): the job restarts with its state to take it".to_string()
+    })
 }
 
 /// A change that stops a job whose state must survive (not upgradeMode stateless).
@@ -986,6 +1050,70 @@ spec:
         assert_eq!(l.history.len(), 1);
         assert_eq!(l.history[0].action, "create");
         assert!(w.delete.is_empty());
+    }
+
+    /// `live` as an older flinkops left it: the JobManager's pods run another Flink
+    /// configuration than this one renders for the same definition.
+    fn rendered_by_an_older_flinkops(live: &mut [LiveObject]) {
+        let jm = live
+            .iter_mut()
+            .find(|o| o.kind == "Deployment" && o.name.ends_with("-jobmanager"))
+            .unwrap();
+        let mut body = jm.body();
+        body["spec"]["template"]["metadata"]["annotations"][render::ANN_CONFIG_HASH] = "0ld".into();
+        *jm = LiveObject::new("Deployment", &body);
+    }
+
+    #[test]
+    fn a_configuration_rendered_differently_restarts_a_stateful_job_with_its_state() {
+        let app = APP.replace(
+            "parallelism: 2\n",
+            "parallelism: 2\n    upgradeMode: savepoint\n",
+        );
+        let (mut live, ledgers) = synced(&[("a.yaml", &app)], C1);
+        rendered_by_an_older_flinkops(&mut live);
+        let work = reconcile(&catalog(&[("a.yaml", &app)]), C2, &live, &ledgers, &opts());
+        assert_eq!(work.len(), 1, "{work:?}");
+        let w = &work[0];
+        assert_eq!(w.action, Action::SavepointUpgrade);
+        assert!(w.reasons[0].contains("after a flinkops upgrade"), "{w:?}");
+        assert!(
+            w.apply.is_empty(),
+            "nothing is applied before the savepoint"
+        );
+        assert!(matches!(w.upgrade, Some(UpgradeWork::Start(_))), "{w:?}");
+
+        let last_state = app.replace("upgradeMode: savepoint", "upgradeMode: last-state");
+        let (mut live, ledgers) = synced(&[("a.yaml", &last_state)], C1);
+        rendered_by_an_older_flinkops(&mut live);
+        let work = reconcile(
+            &catalog(&[("a.yaml", &last_state)]),
+            C2,
+            &live,
+            &ledgers,
+            &opts(),
+        );
+        assert_eq!(work[0].action, Action::LastStateUpgrade, "{work:?}");
+    }
+
+    #[test]
+    fn a_configuration_rendered_differently_is_drift_for_a_stateless_or_suspended_job() {
+        // A stateless job restarts empty either way; a suspended one has no pods.
+        for app in [
+            APP.to_string(),
+            APP.replace(
+                "parallelism: 2\n",
+                "parallelism: 2\n    upgradeMode: savepoint\n    state: suspended\n",
+            ),
+        ] {
+            let (mut live, ledgers) = synced(&[("a.yaml", &app)], C1);
+            rendered_by_an_older_flinkops(&mut live);
+            let work = reconcile(&catalog(&[("a.yaml", &app)]), C2, &live, &ledgers, &opts());
+            assert_eq!(work.len(), 1, "{work:?}");
+            assert_eq!(work[0].action, Action::None, "{app}");
+            assert!(work[0].upgrade.is_none());
+            assert_eq!(work[0].drift.len(), 1, "{work:?}");
+        }
     }
 
     #[test]

@@ -102,7 +102,9 @@ pub fn jar_source(uri: &str) -> Result<JarSource, String> {
 }
 
 /// The run request for `spec`'s jar: restoring from `restore_from`, as Flink job `job_id`.
-/// The session job's Flink configuration goes with it (flinkops' own keys do not).
+/// The session job's Flink configuration goes with it (flinkops' own keys do not), with
+/// the Apache operator's job defaults for what it leaves out (its name, checkpoints kept
+/// on cancellation for a stateful job, a checkpoint interval for a last-state job).
 pub fn run_request(spec: &JobSpec, restore_from: Option<&str>, job_id: &str) -> RunJar {
     let job = spec.job.as_ref();
     RunJar {
@@ -113,12 +115,7 @@ pub fn run_request(spec: &JobSpec, restore_from: Option<&str>, job_id: &str) -> 
         allow_non_restored_state: restore_from.is_some()
             && job.and_then(|j| j.allow_non_restored_state) == Some(true),
         job_id: Some(job_id.to_string()),
-        flink_configuration: spec
-            .flink_configuration
-            .iter()
-            .filter(|(k, _)| !crate::spec::is_operator_key(k))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
+        flink_configuration: crate::render::config::effective(spec, None),
     }
 }
 
@@ -221,8 +218,13 @@ spec:
         assert_eq!(run.job_id.as_deref(), Some("00ff"));
         assert_eq!(
             run.flink_configuration.keys().collect::<Vec<_>>(),
-            vec!["pipeline.max-parallelism"]
+            vec![
+                "execution.checkpointing.externalized-checkpoint-retention",
+                "pipeline.max-parallelism",
+                "pipeline.name"
+            ]
         );
+        assert_eq!(run.flink_configuration["pipeline.name"], "top");
         // Without state to restore, allowNonRestoredState means nothing.
         assert!(!run_request(spec, None, "00ff").allow_non_restored_state);
         assert_eq!(

@@ -73,6 +73,12 @@ spec:
   job: {jarURI: local:///a.jar, upgradeMode: savepoint}
 ";
     assert!(errors(&jobs, &documents(good)[0]).is_empty());
+    let with_resources = good.replacen(
+        "image: flink:2.0",
+        "image: flink:2.0\n  taskManager: {resources: {requests: {cpu: 1, memory: 2Gi}, limits: {ephemeral-storage: 10Gi}}}",
+        1,
+    );
+    assert!(errors(&jobs, &documents(&with_resources)[0]).is_empty());
     for (from, to) in [
         ("upgradeMode: savepoint", "upgradeMod: savepoint"),
         ("upgradeMode: savepoint", "upgradeMode: snapshot"),
@@ -80,6 +86,14 @@ spec:
         ("name: orders", "name: Orders_1"),
         ("kind: FlinkDeployment", "kind: FlinkDeploy"),
         ("jarURI: local:///a.jar, ", ""),
+        (
+            "image: flink:2.0",
+            "image: flink:2.0\n  taskManager: {resources: {requests: {nvidia.com/gpu: 1}}}",
+        ),
+        (
+            "image: flink:2.0",
+            "image: flink:2.0\n  taskManager: {resources: {limits: {ephemeralStorage: 1Gi}}}",
+        ),
     ] {
         let bad = good.replacen(from, to, 1);
         assert!(

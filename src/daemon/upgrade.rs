@@ -697,9 +697,12 @@ impl Executor<'_> {
             ));
         }
         // RUNNING is not yet working: a job that fails on its first record is RUNNING for
-        // a moment. With checkpointing on, the first completed checkpoint proves it.
-        let conf = render::config::effective(&target, None);
-        if conf.contains_key("execution.checkpointing.interval")
+        // a moment. With checkpointing on, the first completed checkpoint proves it; only
+        // an interval the definition sets counts (the default a last-state job gets, five
+        // minutes, could outlast the readiness timeout).
+        if target
+            .flink_configuration
+            .contains_key(render::config::CHECKPOINT_INTERVAL)
             && rest.checkpoints(job_id).await?.completed == 0
         {
             return Err(StepError::Transient(

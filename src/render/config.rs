@@ -1,8 +1,8 @@
 //! The Flink configuration files in a job's ConfigMap.
 
 use crate::spec::quantity::flink_bytes;
-use crate::spec::{FlinkVersion, JobSpec};
-use std::collections::BTreeMap;
+use crate::spec::{FlinkVersion, JobSpec, UpgradeMode, JM_PROCESS_MEMORY, TM_PROCESS_MEMORY};
+use std::collections::{BTreeMap, BTreeSet};
 
 pub const RPC_PORT: i32 = 6123;
 pub const BLOB_PORT: i32 = 6124;
@@ -13,12 +13,15 @@ pub const CONFIG_YAML: &str = "config.yaml";
 pub const LEGACY_CONF: &str = "flink-conf.yaml";
 pub const LOG4J_CONSOLE: &str = "log4j-console.properties";
 
-/// Flink's console logging, with monitorInterval so a changed log configuration is
-/// picked up without restarting the job.
+/// The log4j configuration a cluster gets unless its logConfiguration has this file: the
+/// Apache operator's (console, and a rolling file at `log.file`, which Flink's start
+/// scripts set and the Flink UI's log tab and log-tailing sidecars read), with
+/// monitorInterval so a changed log configuration is picked up without a restart.
 pub const DEFAULT_LOG4J: &str = "\
 monitorInterval=30
 rootLogger.level = INFO
 rootLogger.appenderRef.console.ref = ConsoleAppender
+rootLogger.appenderRef.rolling.ref = RollingFileAppender
 logger.akka.name = akka
 logger.akka.level = INFO
 logger.kafka.name = org.apache.kafka
@@ -33,10 +36,49 @@ appender.console.name = ConsoleAppender
 appender.console.type = CONSOLE
 appender.console.layout.type = PatternLayout
 appender.console.layout.pattern = %d{yyyy-MM-dd HH:mm:ss,SSS} %-5p %-60c %x - %m%n
+appender.rolling.name = RollingFileAppender
+appender.rolling.type = RollingFile
+appender.rolling.append = false
+appender.rolling.fileName = ${sys:log.file}
+appender.rolling.filePattern = ${sys:log.file}.%i
+appender.rolling.layout.type = PatternLayout
+appender.rolling.layout.pattern = %d{yyyy-MM-dd HH:mm:ss,SSS} %-5p %-60c %x - %m%n
+appender.rolling.policies.type = Policies
+appender.rolling.policies.size.type = SizeBasedTriggeringPolicy
+appender.rolling.policies.size.size = 100MB
+appender.rolling.strategy.type = DefaultRolloverStrategy
+appender.rolling.strategy.max = 10
 ";
 
 /// Keeps completed checkpoints when a job is cancelled (last-state upgrades rely on it).
 pub const CHECKPOINT_RETENTION: &str = "execution.checkpointing.externalized-checkpoint-retention";
+pub const CHECKPOINT_INTERVAL: &str = "execution.checkpointing.interval";
+
+/// The Java module options Flink's own distribution ships in its default configuration
+/// (`env.java.opts.all` in conf/flink-conf.yaml of 1.18 and conf/config.yaml of 1.19 to
+/// 2.x, the same list): without them Flink fails on Java 17 images, and the config.yaml
+/// flinkops writes replaces the distribution's.
+pub const JAVA17_OPTS: &str = "\
+--add-exports=java.base/sun.net.util=ALL-UNNAMED \
+--add-exports=java.rmi/sun.rmi.registry=ALL-UNNAMED \
+--add-exports=jdk.compiler/com.sun.tools.javac.api=ALL-UNNAMED \
+--add-exports=jdk.compiler/com.sun.tools.javac.file=ALL-UNNAMED \
+--add-exports=jdk.compiler/com.sun.tools.javac.parser=ALL-UNNAMED \
+--add-exports=jdk.compiler/com.sun.tools.javac.tree=ALL-UNNAMED \
+--add-exports=jdk.compiler/com.sun.tools.javac.util=ALL-UNNAMED \
+--add-exports=java.security.jgss/sun.security.krb5=ALL-UNNAMED \
+--add-opens=java.base/java.lang=ALL-UNNAMED \
+--add-opens=java.base/java.net=ALL-UNNAMED \
+--add-opens=java.base/java.io=ALL-UNNAMED \
+--add-opens=java.base/java.nio=ALL-UNNAMED \
+--add-opens=java.base/sun.nio.ch=ALL-UNNAMED \
+--add-opens=java.base/java.lang.reflect=ALL-UNNAMED \
+--add-opens=java.base/java.text=ALL-UNNAMED \
+--add-opens=java.base/java.time=ALL-UNNAMED \
+--add-opens=java.base/java.util=ALL-UNNAMED \
+--add-opens=java.base/java.util.concurrent=ALL-UNNAMED \
+--add-opens=java.base/java.util.concurrent.atomic=ALL-UNNAMED \
+--add-opens=java.base/java.util.concurrent.locks=ALL-UNNAMED";
 
 /// Where savepoints go, from the effective configuration (Flink 2 key, then the legacy one).
 pub fn savepoint_dir(conf: &BTreeMap<String, String>) -> Option<&str> {
@@ -45,9 +87,154 @@ pub fn savepoint_dir(conf: &BTreeMap<String, String>) -> Option<&str> {
         .map(String::as_str)
 }
 
+/// The checkpoint interval the Apache operator gives a last-state job that sets none
+/// (its DEFAULT_CHECKPOINTING_INTERVAL): a last-state upgrade needs a checkpoint.
+pub const DEFAULT_LAST_STATE_INTERVAL: &str = "5 min";
+
+const V1_15: FlinkVersion = FlinkVersion {
+    major: 1,
+    minor: 15,
+};
+const V1_18: FlinkVersion = FlinkVersion {
+    major: 1,
+    minor: 18,
+};
+
+/// A setting flinkops adds when the definition (or the settings' defaults) leaves it out:
+/// the definition's value always wins.
+struct Default {
+    key: &'static str,
+    value: String,
+    /// Whether pods that run without it must restart to take it, so the config hash
+    /// counts it. Most defaults change nothing a running job relies on: a flinkops
+    /// version that adds one rewrites the ConfigMap and restarts nothing, and the pods
+    /// read it when they next start (see docs/repository-format.md).
+    restarts: bool,
+}
+
+/// Where the Java 17 options go for a Flink version: `env.java.default-opts.all` from
+/// 1.19 on (and when the version is unknown), where `env.java.opts.all` adds to it as on
+/// the Apache operator; `env.java.opts.all` in 1.18, which has no default options; none
+/// before, as Flink runs on Java 17 from 1.18 only.
+pub fn java_opts_key(version: Option<FlinkVersion>) -> Option<&'static str> {
+    match version {
+        Some(v) if v < V1_18 => None,
+        Some(v) if v == V1_18 => Some("env.java.opts.all"),
+        _ => Some("env.java.default-opts.all"),
+    }
+}
+
+/// Whether the configuration turns on high availability (as Flink decides it).
+fn high_availability(conf: &BTreeMap<String, String>) -> bool {
+    conf.get("high-availability.type")
+        .or_else(|| conf.get("high-availability"))
+        .is_some_and(|v| !v.eq_ignore_ascii_case("none"))
+}
+
+/// The Apache operator's defaults for a job (application or session job): its name,
+/// checkpoints kept on cancellation for a job whose state matters, and a checkpoint
+/// interval for a last-state job.
+fn job_defaults(spec: &JobSpec, out: &mut Vec<Default>) {
+    let Some(job) = &spec.job else { return };
+    out.push(Default {
+        key: "pipeline.name",
+        value: spec.id.name.clone(),
+        restarts: false,
+    });
+    if job.upgrade_mode != UpgradeMode::Stateless {
+        // last-state upgrades cancel the job and restore its latest checkpoint, which
+        // Flink deletes on cancellation unless told to keep it: a last-state job restarts
+        // for it (as it always has); a savepoint job keeps its checkpoints from its next
+        // start (a switch to last-state restarts it, as this is then counted).
+        out.push(Default {
+            key: CHECKPOINT_RETENTION,
+            value: "RETAIN_ON_CANCELLATION".into(),
+            restarts: job.upgrade_mode == UpgradeMode::LastState,
+        });
+    }
+    if job.upgrade_mode == UpgradeMode::LastState {
+        out.push(Default {
+            key: CHECKPOINT_INTERVAL,
+            value: DEFAULT_LAST_STATE_INTERVAL.into(),
+            restarts: false,
+        });
+    }
+}
+
+/// Every default of `spec`, in the order they apply.
+fn defaults(spec: &JobSpec) -> Vec<Default> {
+    let mut out = Vec::new();
+    job_defaults(spec, &mut out);
+    let Some(cluster) = &spec.cluster else {
+        return out;
+    };
+    let version = cluster.flink_version;
+    // Nobody cancels a job by hand from the Flink UI behind flinkops' back.
+    out.push(Default {
+        key: "web.cancel.enable",
+        value: "false".into(),
+        restarts: false,
+    });
+    if let Some(key) = java_opts_key(version) {
+        out.push(Default {
+            key,
+            value: JAVA17_OPTS.into(),
+            restarts: false,
+        });
+    }
+    // A job whose main() fails is reported as a FAILED job rather than a JobManager that
+    // exits (Flink 1.15+). Flink refuses it unless one job per cluster is enforced, which
+    // it does only with high availability: without, the application would fail.
+    if spec.kind == crate::spec::JobKind::Application
+        && version.is_none_or(|v| v >= V1_15)
+        && high_availability(&spec.flink_configuration)
+    {
+        out.push(Default {
+            key: "execution.submit-failed-job-on-application-error",
+            value: "true".into(),
+            restarts: false,
+        });
+    }
+    out
+}
+
 /// The effective Flink configuration of a cluster: the job's configuration, then what
-/// flinkops must control for the pods to find each other.
+/// flinkops must control for the pods to find each other, then the defaults the
+/// definition leaves out. For a session job: what is submitted with it.
 pub fn effective(spec: &JobSpec, restore_from: Option<&str>) -> BTreeMap<String, String> {
+    effective_and_lazy(spec, restore_from).0
+}
+
+/// What the config hash stands for (what the pods must restart for): the effective
+/// configuration without the defaults that running pods do not restart for.
+pub fn hashed(spec: &JobSpec, restore_from: Option<&str>) -> BTreeMap<String, String> {
+    let (mut conf, lazy) = effective_and_lazy(spec, restore_from);
+    conf.retain(|k, _| !lazy.contains(k.as_str()));
+    conf
+}
+
+/// The effective configuration, and the keys in it that came from a default pods do not
+/// restart for.
+fn effective_and_lazy(
+    spec: &JobSpec,
+    restore_from: Option<&str>,
+) -> (BTreeMap<String, String>, BTreeSet<&'static str>) {
+    let mut conf = forced(spec, restore_from);
+    let mut lazy = BTreeSet::new();
+    for d in defaults(spec) {
+        if conf.contains_key(d.key) {
+            continue;
+        }
+        conf.insert(d.key.to_string(), d.value);
+        if !d.restarts {
+            lazy.insert(d.key);
+        }
+    }
+    (conf, lazy)
+}
+
+/// The job's configuration and what flinkops sets whatever it says.
+fn forced(spec: &JobSpec, restore_from: Option<&str>) -> BTreeMap<String, String> {
     let mut conf = spec.flink_configuration.clone();
     conf.retain(|k, _| !crate::spec::is_operator_key(k));
     let Some(cluster) = &spec.cluster else {
@@ -66,12 +253,14 @@ pub fn effective(spec: &JobSpec, restore_from: Option<&str>) -> BTreeMap<String,
     set("rest.bind-address", "0.0.0.0".into());
     set("jobmanager.bind-host", "0.0.0.0".into());
     set("taskmanager.bind-host", "0.0.0.0".into());
+    // Each component's memory, resolved from its resources, the configuration's own
+    // value or the defaults (spec::definition::resolve_resource).
     set(
-        "jobmanager.memory.process.size",
+        JM_PROCESS_MEMORY,
         flink_bytes(cluster.job_manager.resource.memory_bytes),
     );
     set(
-        "taskmanager.memory.process.size",
+        TM_PROCESS_MEMORY,
         flink_bytes(cluster.task_manager.resource.memory_bytes),
     );
     if let Some(job) = &spec.job {
@@ -91,16 +280,6 @@ pub fn effective(spec: &JobSpec, restore_from: Option<&str>) -> BTreeMap<String,
                 allow.to_string(),
             );
         }
-    }
-    // last-state upgrades cancel the job and restore its latest checkpoint, which Flink
-    // deletes on cancellation unless told to keep it.
-    if spec
-        .job
-        .as_ref()
-        .is_some_and(|j| j.upgrade_mode == crate::spec::UpgradeMode::LastState)
-    {
-        conf.entry(CHECKPOINT_RETENTION.to_string())
-            .or_insert_with(|| "RETAIN_ON_CANCELLATION".into());
     }
     conf
 }
@@ -445,5 +624,252 @@ spec:
         let logging = conf(&[(LOG4J_CONSOLE, "rootLogger.level = DEBUG\n")]);
         let out = files(&BTreeMap::new(), None, &logging);
         assert_eq!(out[LOG4J_CONSOLE], "rootLogger.level = DEBUG\n");
+        // Another file leaves the default in place.
+        let logging = conf(&[("logback-console.xml", "<configuration/>")]);
+        let out = files(&BTreeMap::new(), None, &logging);
+        assert_eq!(out[LOG4J_CONSOLE], DEFAULT_LOG4J);
+    }
+
+    #[test]
+    fn the_default_log4j_logs_to_the_console_and_the_log_file() {
+        // The Flink UI's log tab and log-tailing sidecars read the file Flink's start
+        // scripts name in log.file.
+        let lines: Vec<&str> = DEFAULT_LOG4J.lines().collect();
+        for want in [
+            "rootLogger.appenderRef.console.ref = ConsoleAppender",
+            "rootLogger.appenderRef.rolling.ref = RollingFileAppender",
+            "appender.rolling.type = RollingFile",
+            "appender.rolling.fileName = ${sys:log.file}",
+            "appender.rolling.policies.size.size = 100MB",
+            "appender.rolling.strategy.max = 10",
+            "monitorInterval=30",
+        ] {
+            assert!(lines.contains(&want), "{want}");
+        }
+    }
+
+    /// A FlinkDeployment with `extra` under `spec` (indented by two).
+    fn deployment(extra: &str) -> JobSpec {
+        let text = format!(
+            "\
+apiVersion: flink.apache.org/v1beta1
+kind: FlinkDeployment
+metadata: {{name: orders, namespace: streaming}}
+spec:
+  image: flink:2.0
+{extra}  job: {{jarURI: local:///a.jar, upgradeMode: savepoint}}
+"
+        );
+        let catalog = crate::spec::testing::catalog(&[("a.yaml", &text)]);
+        assert!(catalog.is_valid(), "{:?}", catalog.errors());
+        catalog.jobs.into_values().next().unwrap()
+    }
+
+    #[test]
+    fn java_17_options_are_there_unless_the_definition_sets_them() {
+        let opts = |extra: &str, key: &str| effective(&deployment(extra), None).get(key).cloned();
+        // Flink 1.19 and later, and an unknown version: the default options, which a
+        // definition's env.java.opts.all adds to.
+        for extra in ["", "  flinkVersion: v1_20\n", "  flinkVersion: v2_0\n"] {
+            assert_eq!(
+                opts(extra, "env.java.default-opts.all").as_deref(),
+                Some(JAVA17_OPTS),
+                "{extra}"
+            );
+        }
+        let own = "  flinkConfiguration:\n    env.java.opts.all: -XX:+UseG1GC\n";
+        assert_eq!(
+            opts(own, "env.java.default-opts.all").as_deref(),
+            Some(JAVA17_OPTS)
+        );
+        assert_eq!(
+            opts(own, "env.java.opts.all").as_deref(),
+            Some("-XX:+UseG1GC")
+        );
+        // The definition's default options win.
+        let theirs = "  flinkConfiguration:\n    env.java.default-opts.all: --add-opens=x\n";
+        assert_eq!(
+            opts(theirs, "env.java.default-opts.all").as_deref(),
+            Some("--add-opens=x")
+        );
+        // 1.18 has no default options: env.java.opts.all, unless the definition sets it.
+        let v118 = "  flinkVersion: v1_18\n";
+        assert_eq!(
+            opts(v118, "env.java.opts.all").as_deref(),
+            Some(JAVA17_OPTS)
+        );
+        assert_eq!(opts(v118, "env.java.default-opts.all"), None);
+        let spec = deployment(v118);
+        let legacy = &files(
+            &effective(&spec, None),
+            FlinkVersion::parse("v1_18"),
+            &BTreeMap::new(),
+        )[LEGACY_CONF];
+        assert!(legacy.contains(&format!("env.java.opts.all: {JAVA17_OPTS}\n")));
+        assert_eq!(
+            opts(&format!("{v118}{own}"), "env.java.opts.all").as_deref(),
+            Some("-XX:+UseG1GC")
+        );
+        // Before 1.18 Flink does not run on Java 17.
+        let v117 = "  flinkVersion: v1_17\n";
+        assert_eq!(opts(v117, "env.java.opts.all"), None);
+        assert_eq!(opts(v117, "env.java.default-opts.all"), None);
+        // The list is Flink's own: module options only, one space apart.
+        assert_eq!(JAVA17_OPTS.split(' ').count(), 20);
+        assert!(JAVA17_OPTS
+            .split(' ')
+            .all(|o| o.starts_with("--add-exports=") || o.starts_with("--add-opens=")));
+    }
+
+    fn with_mode(extra: &str, mode: UpgradeMode) -> JobSpec {
+        let mut spec = deployment(extra);
+        spec.job.as_mut().unwrap().upgrade_mode = mode;
+        spec
+    }
+
+    #[test]
+    fn the_operator_s_job_defaults() {
+        let conf = effective(&deployment(""), None);
+        assert_eq!(conf["pipeline.name"], "orders");
+        assert_eq!(conf["web.cancel.enable"], "false");
+        // Savepoint and last-state jobs keep their checkpoints on cancellation.
+        assert_eq!(conf[CHECKPOINT_RETENTION], "RETAIN_ON_CANCELLATION");
+        let last_state = effective(&with_mode("", UpgradeMode::LastState), None);
+        assert_eq!(last_state[CHECKPOINT_RETENTION], "RETAIN_ON_CANCELLATION");
+        // A last-state job needs checkpoints: the operator's interval when none is set.
+        assert_eq!(last_state[CHECKPOINT_INTERVAL], "5 min");
+        assert!(!conf.contains_key(CHECKPOINT_INTERVAL));
+        let stateless = effective(&with_mode("", UpgradeMode::Stateless), None);
+        assert!(!stateless.contains_key(CHECKPOINT_RETENTION));
+        assert!(!stateless.contains_key(CHECKPOINT_INTERVAL));
+        // Without high availability Flink refuses submit-failed-job-on-application-error
+        // (one job per cluster is not enforced): the application would not start.
+        let key = "execution.submit-failed-job-on-application-error";
+        assert!(!conf.contains_key(key));
+        let ha = "  flinkConfiguration:\n    high-availability.type: kubernetes\n";
+        assert_eq!(effective(&deployment(ha), None)[key], "true");
+        let none = "  flinkConfiguration:\n    high-availability.type: NONE\n";
+        assert!(!effective(&deployment(none), None).contains_key(key));
+        // Flink has it from 1.15 on.
+        for (version, has) in [("v1_14", false), ("v1_15", true), ("v2_0", true)] {
+            let spec = deployment(&format!("  flinkVersion: {version}\n{ha}"));
+            assert_eq!(effective(&spec, None).contains_key(key), has, "{version}");
+        }
+    }
+
+    #[test]
+    fn a_session_cluster_gets_the_cluster_defaults_only() {
+        let text = "\
+apiVersion: flink.apache.org/v1beta1
+kind: FlinkDeployment
+metadata: {name: shared, namespace: streaming}
+spec:
+  image: flink:2.0
+  flinkConfiguration: {high-availability.type: kubernetes}
+";
+        let catalog = crate::spec::testing::catalog(&[("a.yaml", text)]);
+        let conf = effective(catalog.jobs.values().next().unwrap(), None);
+        assert_eq!(conf["web.cancel.enable"], "false");
+        assert!(conf.contains_key("env.java.default-opts.all"));
+        for key in [
+            "pipeline.name",
+            CHECKPOINT_RETENTION,
+            "execution.submit-failed-job-on-application-error",
+        ] {
+            assert!(!conf.contains_key(key), "{key}");
+        }
+    }
+
+    #[test]
+    fn a_value_the_definition_sets_wins_over_every_default() {
+        let mine = "  flinkVersion: v2_0
+  flinkConfiguration:
+    pipeline.name: Orders (prod)
+    web.cancel.enable: true
+    execution.checkpointing.externalized-checkpoint-retention: DELETE_ON_CANCELLATION
+    execution.checkpointing.interval: 30s
+    execution.submit-failed-job-on-application-error: false
+    high-availability.type: kubernetes
+    env.java.default-opts.all: -Dmine=1
+";
+        let conf = effective(&with_mode(mine, UpgradeMode::LastState), None);
+        for (key, value) in [
+            ("pipeline.name", "Orders (prod)"),
+            ("web.cancel.enable", "true"),
+            (CHECKPOINT_RETENTION, "DELETE_ON_CANCELLATION"),
+            (CHECKPOINT_INTERVAL, "30s"),
+            ("execution.submit-failed-job-on-application-error", "false"),
+            ("env.java.default-opts.all", "-Dmine=1"),
+        ] {
+            assert_eq!(conf[key], value, "{key}");
+        }
+        // The settings' defaults are the repository's own values: they win too.
+        let settings = "defaults:\n  flinkConfiguration:\n    web.cancel.enable: true\n";
+        let app = "\
+apiVersion: flink.apache.org/v1beta1
+kind: FlinkDeployment
+metadata: {name: orders, namespace: streaming}
+spec:
+  image: flink:2.0
+  job: {jarURI: local:///a.jar}
+";
+        let catalog =
+            crate::spec::testing::catalog(&[("flinkops.yaml", settings), ("a.yaml", app)]);
+        let spec = catalog.jobs.values().next().unwrap();
+        assert_eq!(effective(spec, None)["web.cancel.enable"], "true");
+    }
+
+    #[test]
+    fn the_job_defaults_restart_nothing_but_a_last_state_job_s_retention() {
+        for mode in [
+            UpgradeMode::Stateless,
+            UpgradeMode::Savepoint,
+            UpgradeMode::LastState,
+        ] {
+            let ha = "  flinkConfiguration:\n    high-availability.type: kubernetes\n";
+            let spec = with_mode(ha, mode);
+            let (all, counted) = (effective(&spec, None), hashed(&spec, None));
+            let extra: Vec<&String> = all.keys().filter(|k| !counted.contains_key(*k)).collect();
+            let mut want = vec![
+                "env.java.default-opts.all",
+                "execution.submit-failed-job-on-application-error",
+                "pipeline.name",
+                "web.cancel.enable",
+            ];
+            if mode == UpgradeMode::Savepoint {
+                want.insert(1, CHECKPOINT_RETENTION);
+            }
+            if mode == UpgradeMode::LastState {
+                want.insert(1, CHECKPOINT_INTERVAL);
+            }
+            assert_eq!(extra, want, "{mode:?}");
+        }
+    }
+
+    #[test]
+    fn config_yaml_keeps_the_java_options_as_one_string() {
+        let text = config_yaml(&effective(&deployment(""), None));
+        let back: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+        assert_eq!(back["env"]["java"]["default-opts"]["all"], JAVA17_OPTS);
+    }
+
+    #[test]
+    fn defaults_a_running_job_does_not_need_restart_nothing() {
+        // They are written, but the config hash does not count them: a flinkops version
+        // that adds one replaces no pods.
+        let spec = deployment("");
+        assert!(effective(&spec, None).contains_key("env.java.default-opts.all"));
+        assert!(!hashed(&spec, None).contains_key("env.java.default-opts.all"));
+        // Written in the definition, it is the definition's and counts.
+        let spec = deployment("  flinkConfiguration:\n    env.java.default-opts.all: -Dx=1\n");
+        assert_eq!(hashed(&spec, None)["env.java.default-opts.all"], "-Dx=1");
+        // Checkpoints kept for a last-state job count, as they always did: switching to
+        // last-state restarts the job so that it keeps them.
+        let mut last_state = deployment("");
+        last_state.job.as_mut().unwrap().upgrade_mode = UpgradeMode::LastState;
+        assert_eq!(
+            hashed(&last_state, None)[CHECKPOINT_RETENTION],
+            "RETAIN_ON_CANCELLATION"
+        );
     }
 }

@@ -101,9 +101,16 @@ pub fn objects(spec: &JobSpec, cx: &Context, spec_hash: &str) -> Vec<Object> {
     };
     let conf = config::effective(spec, cx.restore_from);
     let files = config::files(&conf, cluster.flink_version, &cluster.log_configuration);
-    // Logging files are left out: log4j reloads them (monitorInterval), so changing them
-    // must not replace the pods.
-    let flink_files: BTreeMap<&String, &String> = files
+    // The hash stands for the Flink configuration the pods must restart for: the files
+    // without the defaults a running job does not need (config::hashed). Logging files
+    // are left out: log4j reloads them (monitorInterval), so changing them must not
+    // replace the pods.
+    let hashed = config::files(
+        &config::hashed(spec, cx.restore_from),
+        cluster.flink_version,
+        &BTreeMap::new(),
+    );
+    let flink_files: BTreeMap<&String, &String> = hashed
         .iter()
         .filter(|(k, _)| *k == config::CONFIG_YAML || *k == config::LEGACY_CONF)
         .collect();
@@ -245,13 +252,17 @@ fn pod_template(
     config_hash: &str,
 ) -> PodTemplateSpec {
     let r = &comp.resource;
-    let mut quantities = BTreeMap::from([
-        ("cpu".to_string(), Quantity(k8s_cpu(r.cpu_millis))),
-        ("memory".to_string(), Quantity(k8s_bytes(r.memory_bytes))),
-    ]);
-    if let Some(e) = r.ephemeral_storage_bytes {
-        quantities.insert("ephemeral-storage".into(), Quantity(k8s_bytes(e)));
-    }
+    let quantities = |cpu: u64, memory: u64, storage: Option<u64>| {
+        let mut q = BTreeMap::from([
+            ("cpu".to_string(), Quantity(k8s_cpu(cpu))),
+            ("memory".to_string(), Quantity(k8s_bytes(memory))),
+        ]);
+        if let Some(e) = storage {
+            q.insert("ephemeral-storage".into(), Quantity(k8s_bytes(e)));
+        }
+        q
+    };
+    let limits = r.limits();
     let container = Container {
         name: MAIN_CONTAINER.into(),
         image: Some(cluster.image.clone()),
@@ -259,8 +270,16 @@ fn pod_template(
         args: Some(args),
         ports: Some(ports),
         resources: Some(ResourceRequirements {
-            requests: Some(quantities.clone()),
-            limits: Some(quantities),
+            requests: Some(quantities(
+                r.cpu_millis,
+                r.memory_bytes,
+                r.ephemeral_storage_bytes,
+            )),
+            limits: Some(quantities(
+                limits.cpu_millis,
+                limits.memory_bytes,
+                limits.ephemeral_storage_bytes,
+            )),
             ..Default::default()
         }),
         liveness_probe: Some(Probe {
@@ -410,4 +429,97 @@ fn ingress(n: &Names, spec: &crate::spec::Ingress) -> Object {
         ..Default::default()
     };
     object("networking.k8s.io/v1", "Ingress", &meta, &ing)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::testing::catalog;
+
+    fn rendered(yaml: &str) -> Vec<Object> {
+        let c = catalog(&[("a.yaml", yaml)]);
+        assert!(c.is_valid(), "{:?}", c.errors());
+        let spec = c.jobs.values().next().unwrap();
+        render(
+            spec,
+            &Context {
+                commit: "c",
+                restore_from: None,
+            },
+        )
+        .objects
+    }
+
+    fn container_resources(objects: &[Object], name: &str) -> serde_json::Value {
+        let d = objects
+            .iter()
+            .find(|o| o.kind == "Deployment" && o.name == name)
+            .unwrap();
+        d.body["spec"]["template"]["spec"]["containers"][0]["resources"].clone()
+    }
+
+    const APP: &str = "\
+apiVersion: flink.apache.org/v1beta1
+kind: FlinkDeployment
+metadata: {name: orders, namespace: streaming}
+spec:
+  image: flink:2.0
+  jobManager:
+    resource: {cpu: 0.5, memory: 2048m, ephemeralStorage: 2Gi}
+  taskManager:
+    resources:
+      requests: {cpu: 1, memory: 2Gi, ephemeral-storage: 10G}
+      limits: {cpu: 2, memory: 3Gi}
+  job: {jarURI: 'local:///opt/flink/usrlib/o.jar'}
+";
+
+    #[test]
+    fn memory_set_in_the_flink_configuration_is_what_runs() {
+        // Before, the process memory was always overwritten by the resource's (Flink's
+        // default when none was written), and the container sized by it.
+        let yaml = "\
+apiVersion: flink.apache.org/v1beta1
+kind: FlinkDeployment
+metadata: {name: orders, namespace: streaming}
+spec:
+  image: flink:2.0
+  flinkConfiguration:
+    taskmanager.memory.process.size: 3072m
+  job: {jarURI: 'local:///opt/flink/usrlib/o.jar'}
+";
+        let objects = rendered(yaml);
+        let cm = objects.iter().find(|o| o.kind == "ConfigMap").unwrap();
+        let config = cm.body["data"]["config.yaml"].as_str().unwrap();
+        assert!(
+            config.contains("    process:\n      size: 3g\n"),
+            "{config}"
+        );
+        assert_eq!(
+            container_resources(&objects, "orders-taskmanager")["limits"]["memory"],
+            "3Gi"
+        );
+        assert_eq!(
+            container_resources(&objects, "orders-jobmanager")["limits"]["memory"],
+            "1600Mi"
+        );
+    }
+
+    #[test]
+    fn the_container_gets_the_requests_and_limits() {
+        let objects = rendered(APP);
+        assert_eq!(
+            container_resources(&objects, "orders-jobmanager"),
+            json!({
+                "requests": {"cpu": "500m", "memory": "2Gi", "ephemeral-storage": "2Gi"},
+                "limits": {"cpu": "500m", "memory": "2Gi", "ephemeral-storage": "2Gi"},
+            })
+        );
+        assert_eq!(
+            container_resources(&objects, "orders-taskmanager"),
+            json!({
+                "requests": {"cpu": "1", "memory": "2Gi", "ephemeral-storage": "9765625Ki"},
+                "limits": {"cpu": "2", "memory": "3Gi"},
+            })
+        );
+    }
 }

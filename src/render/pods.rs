@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 #[derive(Debug, Clone, PartialEq)]
 pub struct Pods {
     components: BTreeMap<String, (Value, Value)>,
-    /// The rendered Flink configuration (what the config-hash annotation stands for).
+    /// The Flink configuration the config-hash annotation stands for.
     flink_conf: BTreeMap<String, String>,
 }
 
@@ -43,7 +43,7 @@ pub fn pods(spec: &JobSpec) -> Pods {
         .collect();
     Pods {
         components,
-        flink_conf: config::effective(spec, None),
+        flink_conf: config::hashed(spec, None),
     }
 }
 

@@ -113,6 +113,19 @@ impl<'n> Fields<'n> {
         child(&self.path, key)
     }
 
+    /// The entries not taken so far (keys and values), now counted as taken: for a mapping
+    /// whose other keys deserve a message of their own rather than "unknown field".
+    pub fn take_rest(&mut self) -> Vec<(&'n Node, &'n Node)> {
+        let mut out = Vec::new();
+        for (i, (k, v)) in self.entries.iter().enumerate() {
+            if !self.used[i] {
+                self.used[i] = true;
+                out.push((k, v));
+            }
+        }
+        out
+    }
+
     /// Reports every field that was not taken.
     pub fn finish(self, cx: &mut Cx) {
         if let Some(known) = &mut cx.known_fields {

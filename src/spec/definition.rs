@@ -5,7 +5,8 @@
 use super::decode::{Cx, Fields};
 use super::model::*;
 use super::names::{check_job_name, check_namespace};
-use super::resource::{decode_resource, ResourceInput};
+use super::quantity::parse_memory;
+use super::resource::{decode_resource, decode_resources, ResourceInput, ResourcesInput};
 use super::settings::Settings;
 use super::yaml::{Node, Pos};
 use std::collections::BTreeMap;
@@ -161,7 +162,7 @@ pub fn decode_document(
                 check_legacy_conf(cx, &conf, root.pos);
             }
             let slots = task_slots(cx, &conf);
-            let mut cluster = decode_cluster(cx, &mut spec, settings, version);
+            let mut cluster = decode_cluster(cx, &mut spec, settings, version, &conf);
             out.restart_nonce = spec.int(cx, "restartNonce").map(|(n, _)| n);
             if let Some(job_node) = job_node {
                 out.kind = JobKind::Application;
@@ -451,6 +452,7 @@ fn decode_cluster(
     spec: &mut Fields,
     settings: &Settings,
     version: Option<FlinkVersion>,
+    conf: &BTreeMap<String, (String, Pos)>,
 ) -> Option<Cluster> {
     let d = &settings.defaults;
     let image_written = spec.string(cx, "image");
@@ -498,30 +500,30 @@ fn decode_cluster(
             return None;
         }
     };
-    let component = |c: Option<ComponentInput>, default: ResourceInput, fallback: ResourceInput| {
+    let at = spec.pos;
+    let mut component = |c: Option<ComponentInput>,
+                         default: ResourceInput,
+                         fallback: ResourceInput,
+                         memory_key: &str| {
         let c = c.unwrap_or_default();
-        let r = c.resource.or(fallback).or(default);
         Component {
             replicas: c.replicas.unwrap_or(0),
-            resource: Resource {
-                cpu_millis: r.cpu_millis.unwrap_or(1000),
-                memory_bytes: r.memory_bytes.unwrap_or(1 << 30),
-                ephemeral_storage_bytes: r.ephemeral_storage_bytes,
-            },
+            resource: resolve_resource(cx, &c, fallback, default, conf, memory_key, at),
             pod_template: c.pod_template,
         }
     };
-    let mut job_manager = component(jm, DEFAULT_JM, d.job_manager);
+    let mut job_manager = component(jm, DEFAULT_JM, d.job_manager, JM_PROCESS_MEMORY);
     if job_manager.replicas == 0 {
         job_manager.replicas = 1;
     }
+    let task_manager = component(tm, DEFAULT_TM, d.task_manager, TM_PROCESS_MEMORY);
     Some(Cluster {
         image,
         image_pull_policy: pull,
         flink_version: version,
         service_account,
         job_manager,
-        task_manager: component(tm, DEFAULT_TM, d.task_manager),
+        task_manager,
         pod_template,
         log_configuration,
         ingress,
@@ -532,7 +534,99 @@ fn decode_cluster(
 struct ComponentInput {
     replicas: Option<i32>,
     resource: ResourceInput,
+    /// `resources`, when written (then `resource` is not).
+    resources: Option<ResourcesInput>,
     pod_template: Option<serde_json::Value>,
+}
+
+/// A component's resources, resolved. Its memory is Flink's process memory and the
+/// container's memory request, from the most specific place that sets it: the
+/// component's own `resources` (the request, else the limit, as the Apache operator reads
+/// it) or `resource`; `jobmanager/taskmanager.memory.process.size` in the definition's
+/// flinkConfiguration; the settings' `defaults.<component>.resource`; that key in the
+/// settings' flinkConfiguration; Flink's default. CPU and ephemeral storage: written, else
+/// the settings' defaults, else 1 CPU and none. Limits: as written in `resources`, else
+/// the requests (a request written without a limit, as Kubernetes takes it, has the
+/// request as its limit too, except ephemeral storage, which then has no limit, as the
+/// operator renders it).
+fn resolve_resource(
+    cx: &mut Cx,
+    input: &ComponentInput,
+    fallback: ResourceInput,
+    default: ResourceInput,
+    conf: &BTreeMap<String, (String, Pos)>,
+    memory_key: &str,
+    at: Pos,
+) -> Resource {
+    // A limit written without a request is the request too, as Kubernetes defaults it.
+    let (req, lim) = match &input.resources {
+        Some(rs) => (rs.requests.or(rs.limits), rs.limits),
+        None => (input.resource, input.resource),
+    };
+    // The key in the definition's flinkConfiguration (written there: a position) or in the
+    // settings' (no position); a value that is not a size is an error where it was set.
+    let from_conf = |cx: &mut Cx, settings_level: bool| -> Option<u64> {
+        let (text, pos) = conf.get(memory_key)?;
+        if (*pos == Pos::default()) != settings_level {
+            return None;
+        }
+        match parse_memory(text) {
+            Ok(bytes) => Some(bytes),
+            Err(e) => {
+                let (pos, from) = if settings_level {
+                    (
+                        at,
+                        format!(" (from defaults in {})", super::settings::SETTINGS_FILE),
+                    )
+                } else {
+                    (*pos, String::new())
+                };
+                cx.error(
+                    pos,
+                    &format!("spec.flinkConfiguration.{memory_key}"),
+                    format!("{e}{from}"),
+                );
+                None
+            }
+        }
+    };
+    let memory = req
+        .memory_bytes
+        .or_else(|| from_conf(cx, false))
+        .or(fallback.memory_bytes)
+        .or_else(|| from_conf(cx, true))
+        .or(default.memory_bytes)
+        .unwrap_or(1 << 30);
+    let cpu = req
+        .cpu_millis
+        .or(fallback.cpu_millis)
+        .or(default.cpu_millis)
+        .unwrap_or(1000);
+    let ephemeral = req
+        .ephemeral_storage_bytes
+        .or(fallback.ephemeral_storage_bytes);
+    let request_only_storage = input
+        .resources
+        .is_some_and(|rs| rs.requests.ephemeral_storage_bytes.is_some());
+    let limits = Limits {
+        cpu_millis: lim.cpu_millis.unwrap_or(cpu),
+        memory_bytes: lim.memory_bytes.unwrap_or(memory),
+        ephemeral_storage_bytes: if request_only_storage {
+            lim.ephemeral_storage_bytes
+        } else {
+            lim.ephemeral_storage_bytes.or(ephemeral)
+        },
+    };
+    let mut out = Resource {
+        cpu_millis: cpu,
+        memory_bytes: memory,
+        ephemeral_storage_bytes: ephemeral,
+        limits: None,
+    };
+    if limits != out.limits() {
+        out.limits = Some(limits);
+    }
+    out
 }
 
 fn decode_component(
@@ -556,14 +650,26 @@ fn decode_component(
             out.replicas = Some(n as i32);
         }
     }
-    if let Some(n) = f.take("resource") {
-        out.resource = decode_resource(cx, n, &f.field("resource"));
+    // Both forms are read (so every error in either shows), then one is kept.
+    let old = f
+        .take("resource")
+        .map(|n| decode_resource(cx, n, &f.field("resource")));
+    let new = f
+        .take("resources")
+        .map(|n| decode_resources(cx, n, &f.field("resources")));
+    if let (Some(_), Some(_)) = (old, new) {
+        let second = ["resource", "resources"]
+            .into_iter()
+            .max_by_key(|k| node.key_pos(k))
+            .unwrap_or("resources");
+        cx.error(
+            node.key_pos(second).unwrap_or(node.pos),
+            &f.field(second),
+            "`resource` and `resources` are both set: write one (`resources`, Kubernetes requests and limits, replaces the deprecated `resource`)",
+        );
     }
-    f.unsupported(
-        cx,
-        "resources",
-        "write `resource: {cpu, memory, ephemeralStorage}`; flinkops sets requests and limits from it",
-    );
+    out.resource = old.unwrap_or_default();
+    out.resources = new;
     if let Some(n) = f.take("podTemplate") {
         out.pod_template = super::pod_template::check(cx, n, &f.field("podTemplate"), policy);
     }

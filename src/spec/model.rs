@@ -105,13 +105,43 @@ pub struct Component {
     pub pod_template: Option<serde_json::Value>,
 }
 
+/// The main container's requests (and Flink's process memory: `memory_bytes`), with its
+/// limits where `resources` sets them apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Resource {
     pub cpu_millis: u64,
     pub memory_bytes: u64,
     pub ephemeral_storage_bytes: Option<u64>,
+    /// Limits that differ from the requests above; None: limits = requests (always so
+    /// for `resource`, and left out of the JSON so such specs hash as they always did).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<Limits>,
 }
+
+impl Resource {
+    /// The container's limits.
+    pub fn limits(&self) -> Limits {
+        self.limits.unwrap_or(Limits {
+            cpu_millis: self.cpu_millis,
+            memory_bytes: self.memory_bytes,
+            ephemeral_storage_bytes: self.ephemeral_storage_bytes,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Limits {
+    pub cpu_millis: u64,
+    pub memory_bytes: u64,
+    /// None: no ephemeral-storage limit.
+    pub ephemeral_storage_bytes: Option<u64>,
+}
+
+/// Flink's process memory keys, which flinkops sets from each component's memory.
+pub const JM_PROCESS_MEMORY: &str = "jobmanager.memory.process.size";
+pub const TM_PROCESS_MEMORY: &str = "taskmanager.memory.process.size";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -4,6 +4,9 @@
 //! Flink's MemorySize reads them) and Kubernetes binary quantities (`2Gi`, `512Mi`).
 //! Kubernetes decimal suffixes would read differently in Flink (`2G` is 2 GiB there), so
 //! the Flink reading wins for k/m/g/t and the others are rejected rather than guessed.
+//! The Apache operator reads memory the same way (Flink's reading first), also in
+//! `resources`. Ephemeral storage in `resources` is a plain Kubernetes quantity there
+//! (`parse_k8s_bytes`): `10G` is 10^10 bytes.
 
 const KI: f64 = 1024.0;
 
@@ -36,6 +39,60 @@ pub fn parse_memory(text: &str) -> Result<u64, String> {
         },
     };
     let bytes = (n * factor).round();
+    if bytes < 1.0 {
+        return Err(format!("`{text}` must be greater than zero"));
+    }
+    if bytes > u64::MAX as f64 / 2.0 {
+        return Err(format!("`{text}` is too large"));
+    }
+    Ok(bytes as u64)
+}
+
+/// Bytes from a Kubernetes quantity, as Kubernetes reads it: binary (`Ki` … `Ei`),
+/// decimal (`k`, `M`, `G`, `T`, `P`, `E`) or an exponent (`10e9`). A fraction of a byte
+/// is rounded up, as Kubernetes does; `m` (thousandths) is rejected: no one means
+/// half a byte.
+pub fn parse_k8s_bytes(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let unsigned = t.strip_prefix('+').unwrap_or(t);
+    let split = unsigned
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(unsigned.len());
+    let (num, suffix) = unsigned.split_at(split);
+    let bad = || format!("`{text}` is not a Kubernetes quantity (examples: 10Gi, 500Mi, 10G)");
+    if num.is_empty() || num == "." {
+        return Err(if t.starts_with('-') {
+            format!("`{text}` must be greater than zero")
+        } else {
+            bad()
+        });
+    }
+    let n: f64 = num.parse().map_err(|_| bad())?;
+    let factor = match suffix {
+        "" => 1.0,
+        "Ki" => KI,
+        "Mi" => KI.powi(2),
+        "Gi" => KI.powi(3),
+        "Ti" => KI.powi(4),
+        "Pi" => KI.powi(5),
+        "Ei" => KI.powi(6),
+        "k" => 1e3,
+        "M" => 1e6,
+        "G" => 1e9,
+        "T" => 1e12,
+        "P" => 1e15,
+        "E" => 1e18,
+        "m" => {
+            return Err(format!(
+                "`{text}` is {n} thousandths of a byte in Kubernetes; write Mi or M for megabytes"
+            ))
+        }
+        s => match s.strip_prefix(['e', 'E']).map(str::parse::<i32>) {
+            Some(Ok(exp)) if (0..=18).contains(&exp) => 10f64.powi(exp),
+            _ => return Err(bad()),
+        },
+    };
+    let bytes = (n * factor).ceil();
     if bytes < 1.0 {
         return Err(format!("`{text}` must be greater than zero"));
     }
@@ -131,6 +188,33 @@ mod tests {
             Err("`0m` must be greater than zero".into())
         );
         assert!(parse_memory("-1g").is_err());
+    }
+
+    #[test]
+    fn kubernetes_quantities_read_as_kubernetes_reads_them() {
+        assert_eq!(parse_k8s_bytes("10Gi"), Ok(10 << 30));
+        assert_eq!(parse_k8s_bytes("10G"), Ok(10_000_000_000));
+        assert_eq!(parse_k8s_bytes("1.5k"), Ok(1500));
+        assert_eq!(parse_k8s_bytes("512"), Ok(512));
+        assert_eq!(parse_k8s_bytes("2e9"), Ok(2_000_000_000));
+        assert_eq!(parse_k8s_bytes("0.5Ki"), Ok(512));
+        assert_eq!(parse_k8s_bytes("+1Mi"), Ok(1 << 20));
+        assert!(parse_k8s_bytes("500m").unwrap_err().contains("thousandths"));
+        assert_eq!(
+            parse_k8s_bytes("10g"),
+            Err("`10g` is not a Kubernetes quantity (examples: 10Gi, 500Mi, 10G)".into())
+        );
+        assert_eq!(
+            parse_k8s_bytes("-1Gi"),
+            Err("`-1Gi` must be greater than zero".into())
+        );
+        assert_eq!(
+            parse_k8s_bytes("0"),
+            Err("`0` must be greater than zero".into())
+        );
+        assert!(parse_k8s_bytes("lots").is_err());
+        assert!(parse_k8s_bytes("").is_err());
+        assert!(parse_k8s_bytes("1e40").is_err());
     }
 
     #[test]

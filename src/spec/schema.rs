@@ -183,7 +183,14 @@ struct Component {
     /// for the job's parallelism at `taskmanager.numberOfTaskSlots` per TaskManager.
     #[schemars(range(min = 1, max = 1000))]
     replicas: Option<i64>,
+    /// The older form (deprecated by the Apache operator): requests = limits. Not
+    /// together with `resources`.
     resource: Option<Resource>,
+    /// The main container's Kubernetes requests and limits. Flink's process memory is the
+    /// memory request, else the limit, as in the Apache operator; without either it is
+    /// `jobmanager/taskmanager.memory.process.size` from flinkConfiguration, else the
+    /// settings' default, else Flink's. Not together with `resource`.
+    resources: Option<ResourceRequirements>,
     /// A Pod template for this component's Pods.
     pod_template: Option<serde_json::Map<String, serde_json::Value>>,
 }
@@ -196,6 +203,30 @@ struct Resource {
     cpu: Option<Quantity>,
     /// Flink sizes (`2048m`, `2g`) or Kubernetes quantities (`2Gi`).
     memory: Option<Quantity>,
+    ephemeral_storage: Option<Quantity>,
+}
+
+/// Kubernetes ResourceRequirements of the main container. A limit without a request is
+/// the request too; a request without a limit is the limit too (except ephemeral-storage,
+/// which then has no limit). A request above its limit is an error.
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct ResourceRequirements {
+    requests: Option<ResourceList>,
+    limits: Option<ResourceList>,
+}
+
+/// Other resources (GPUs, hugepages) go in the main container of `podTemplate`.
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct ResourceList {
+    /// Cores: `0.5`, `2`, `500m`.
+    cpu: Option<Quantity>,
+    /// Read as the Apache operator reads it: Flink sizes first (`2048m`, `2g`; `2G` is
+    /// 2 GiB), else Kubernetes binary quantities (`2Gi`).
+    memory: Option<Quantity>,
+    /// A Kubernetes quantity (`10Gi`; `10G` is 10^10 bytes).
+    #[serde(rename = "ephemeral-storage")]
     ephemeral_storage: Option<Quantity>,
 }
 
@@ -462,9 +493,11 @@ mod tests {
             .collect()
     }
 
+    // Both resource forms at once are an error, but both are read (the decoder reports
+    // every error), so one document shows every field.
     const CLUSTER_MAPPINGS: &str = "
-  jobManager: {resource: {cpu: 1}}
-  taskManager: {resource: {cpu: 1}}
+  jobManager: {resource: {cpu: 1}, resources: {requests: {cpu: 1}, limits: {cpu: 1}}}
+  taskManager: {resource: {cpu: 1}, resources: {requests: {cpu: 1}, limits: {cpu: 1}}}
   ingress: {template: x}
 ";
     const JOB: &str = "  job: {jarURI: local:///a.jar}\n";
@@ -503,7 +536,9 @@ mod tests {
         let d = described(&jobs(), "FlinkDeployment");
         assert!(!d[""].contains("status"));
         assert!(!d["spec.job"].contains("savepointTriggerNonce"));
-        assert!(!d["spec.jobManager"].contains("resources"));
+        assert!(d["spec.jobManager"].contains("resources"));
+        assert!(!d["spec.jobManager.resources"].contains("claims"));
+        assert!(d["spec.taskManager.resources.limits"].contains("ephemeral-storage"));
     }
 
     fn checked_in(name: &str) -> Value {

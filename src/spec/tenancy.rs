@@ -250,7 +250,8 @@ pub fn check_job(cx: &mut Cx, team: &Team, job: &JobSpec, spec: &Node, doc: Pos)
         ("jobManager", &c.job_manager),
         ("taskManager", &c.task_manager),
     ] {
-        let r = &comp.resource;
+        // What a pod may use: its limits (the requests, unless `resources` sets limits).
+        let r = comp.resource.limits();
         let checks = [
             (
                 "cpu",
@@ -269,7 +270,26 @@ pub fn check_job(cx: &mut Cx, team: &Team, job: &JobSpec, spec: &Node, doc: Pos)
             if over.is_none() {
                 continue;
             }
-            let (pos, from) = match at(&[key, "resource", field]) {
+            let process_memory = if key == "jobManager" {
+                super::model::JM_PROCESS_MEMORY
+            } else {
+                super::model::TM_PROCESS_MEMORY
+            };
+            let mut places = vec![
+                vec![key, "resources", "limits", field],
+                vec![key, "resources", "requests", field],
+                vec![key, "resource", field],
+            ];
+            if field == "memory" {
+                places.push(vec!["flinkConfiguration", process_memory]);
+            }
+            let written = places
+                .into_iter()
+                .find_map(|path| Some((at(&path)?, format!("spec.{}", path.join(".")))));
+            let field_path = written
+                .as_ref()
+                .map_or(format!("spec.{key}.resource.{field}"), |(_, f)| f.clone());
+            let (pos, from) = match written.map(|(p, _)| p) {
                 Some(p) => (p, String::new()),
                 None => (
                     if spec.pos == Pos::default() {
@@ -285,7 +305,7 @@ pub fn check_job(cx: &mut Cx, team: &Team, job: &JobSpec, spec: &Node, doc: Pos)
             };
             cx.error(
                 pos,
-                &format!("spec.{key}.resource.{field}"),
+                &field_path,
                 format!(
                     "{field} {value} per pod{from} is over team `{name}`'s ceiling of {}",
                     max.unwrap_or_default()

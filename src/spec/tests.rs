@@ -819,3 +819,245 @@ defaults:
         300
     );
 }
+
+/// The JobManager and TaskManager resources of APP with `components` (YAML under `spec`).
+fn resources_of(components: &str, settings: Option<&str>) -> (Resource, Resource) {
+    let app = app_with(
+        "  image: flink:2.0\n",
+        &format!("  image: flink:2.0\n{components}"),
+    );
+    let mut files = vec![("a.yaml", app.as_str())];
+    if let Some(s) = settings {
+        files.push(("flinkops.yaml", s));
+    }
+    let c = load(&snapshot(&files));
+    assert!(c.is_valid(), "{:?}", c.errors());
+    let cl = c.jobs.values().next().unwrap().cluster.clone().unwrap();
+    (cl.job_manager.resource, cl.task_manager.resource)
+}
+
+#[test]
+fn resources_set_requests_and_limits_as_written() {
+    let (jm, tm) = resources_of(
+        "  jobManager:
+    resources:
+      requests: {cpu: 500m, memory: 2Gi}
+      limits: {cpu: 1, memory: 3Gi, ephemeral-storage: 10G}
+  taskManager:
+    resources:
+      requests: {memory: 2g, ephemeral-storage: 1Gi}
+",
+        None,
+    );
+    assert_eq!(
+        jm,
+        Resource {
+            cpu_millis: 500,
+            memory_bytes: 2 << 30,
+            // A limit without a request is the request too, as Kubernetes takes it.
+            ephemeral_storage_bytes: Some(10_000_000_000),
+            limits: Some(Limits {
+                cpu_millis: 1000,
+                memory_bytes: 3 << 30,
+                ephemeral_storage_bytes: Some(10_000_000_000),
+            }),
+        }
+    );
+    // A request without a limit is the limit too; ephemeral storage then has no limit,
+    // as the operator renders it.
+    assert_eq!(
+        tm,
+        Resource {
+            cpu_millis: 1000,
+            memory_bytes: 2 << 30,
+            ephemeral_storage_bytes: Some(1 << 30),
+            limits: Some(Limits {
+                cpu_millis: 1000,
+                memory_bytes: 2 << 30,
+                ephemeral_storage_bytes: None,
+            }),
+        }
+    );
+}
+
+#[test]
+fn resources_that_mean_what_resource_means_resolve_to_the_same_spec() {
+    // Equal requests and limits are the old form's meaning: the same spec, the same hash,
+    // nothing restarts when a definition moves from `resource` to `resources`.
+    let old = resources_of(
+        "  taskManager:\n    resource: {cpu: 2, memory: 4g, ephemeralStorage: 8Gi}\n",
+        None,
+    );
+    for new in [
+        "  taskManager:\n    resources: {requests: {cpu: 2, memory: 4Gi, ephemeral-storage: 8Gi}, limits: {cpu: 2, memory: 4Gi, ephemeral-storage: 8Gi}}\n",
+        "  taskManager:\n    resources: {limits: {cpu: 2, memory: 4g, ephemeral-storage: 8Gi}}\n",
+    ] {
+        assert_eq!(resources_of(new, None), old, "{new}");
+    }
+    assert_eq!(old.1.limits, None);
+}
+
+#[test]
+fn memory_is_the_request_else_the_limit_else_the_defaults() {
+    let settings = "defaults:\n  taskManager:\n    resource: {cpu: 3, memory: 3g}\n";
+    let memory = |components: &str, settings: Option<&str>| resources_of(components, settings).1;
+    let gib = 1u64 << 30;
+    // The request, as the Apache operator takes it (also when a limit is set).
+    let r = memory(
+        "  taskManager:\n    resources: {requests: {memory: 2g}, limits: {memory: 4g}}\n",
+        Some(settings),
+    );
+    assert_eq!(
+        (r.memory_bytes, r.limits().memory_bytes),
+        (2 * gib, 4 * gib)
+    );
+    // Else the limit.
+    let r = memory(
+        "  taskManager:\n    resources: {limits: {memory: 4g}}\n",
+        Some(settings),
+    );
+    assert_eq!(
+        (r.memory_bytes, r.limits().memory_bytes),
+        (4 * gib, 4 * gib)
+    );
+    // Else the settings' default (cpu from `resources`, the rest from the default).
+    let r = memory(
+        "  taskManager:\n    resources: {requests: {cpu: 1}}\n",
+        Some(settings),
+    );
+    assert_eq!((r.cpu_millis, r.memory_bytes), (1000, 3 * gib));
+    // Else Flink's.
+    let r = memory("  taskManager:\n    resources: {}\n", None);
+    assert_eq!((r.cpu_millis, r.memory_bytes), (1000, 1728 << 20));
+}
+
+#[test]
+fn resources_errors_are_located() {
+    let text = app_with(
+        "  image: flink:2.0\n",
+        "  image: flink:2.0
+  jobManager:
+    resources:
+      requests: {cpu: -1, memory: lots, ephemeral-storage: 500m}
+      limits: {nvidia.com/gpu: 1, ephemeralStorage: 1Gi}
+      claims: [{name: gpu}]
+  taskManager:
+    resources:
+      requests: {cpu: 2, memory: 4Gi}
+      limits: {cpu: 1, memory: 2Gi}
+    resource: {cpu: 1}
+",
+    );
+    assert_eq!(
+        errors(&[("a.yaml", &text)]),
+        vec![
+            "a.yaml:10:23: spec.jobManager.resources.requests.cpu: `-1` must be greater than zero",
+            "a.yaml:10:35: spec.jobManager.resources.requests.memory: `lots` is not a size (examples: 2048m, 2g, 2Gi)",
+            "a.yaml:10:60: spec.jobManager.resources.requests.ephemeral-storage: `500m` is 500 thousandths of a byte in Kubernetes; write Mi or M for megabytes",
+            "a.yaml:11:16: spec.jobManager.resources.limits.nvidia.com/gpu: `nvidia.com/gpu`: flinkops renders cpu, memory and ephemeral-storage from here; request other resources for the main container (flink-main-container) in podTemplate, where they are kept",
+            "a.yaml:11:35: spec.jobManager.resources.limits.ephemeralStorage: unknown resource `ephemeralStorage` (did you mean `ephemeral-storage`?)",
+            "a.yaml:12:15: spec.jobManager.resources.claims: not supported by flinkops: resource claims (dynamic resource allocation) are not rendered; add them to the main container in podTemplate",
+            "a.yaml:15:23: spec.taskManager.resources.requests.cpu: the cpu request (2) is more than its limit (1, spec.taskManager.resources.limits.cpu); Kubernetes refuses such a pod",
+            "a.yaml:15:34: spec.taskManager.resources.requests.memory: the memory request (4Gi) is more than its limit (2Gi, spec.taskManager.resources.limits.memory); Kubernetes refuses such a pod",
+            "a.yaml:17:5: spec.taskManager.resource: `resource` and `resources` are both set: write one (`resources`, Kubernetes requests and limits, replaces the deprecated `resource`)",
+        ]
+    );
+    // The second of the two is the one named, whichever comes first.
+    let text = app_with(
+        "  image: flink:2.0\n",
+        "  image: flink:2.0\n  taskManager:\n    resource: {cpu: 1}\n    resources: {requests: {cpu: 1}}\n",
+    );
+    assert_eq!(
+        errors(&[("a.yaml", &text)]),
+        vec!["a.yaml:10:5: spec.taskManager.resources: `resource` and `resources` are both set: write one (`resources`, Kubernetes requests and limits, replaces the deprecated `resource`)"]
+    );
+    let text = app_with(
+        "  image: flink:2.0\n",
+        "  image: flink:2.0\n  taskManager:\n    resources: {requests: [cpu]}\n",
+    );
+    assert_eq!(
+        errors(&[("a.yaml", &text)]),
+        vec!["a.yaml:9:27: spec.taskManager.resources.requests: expected a mapping, got a list"]
+    );
+}
+
+#[test]
+fn team_ceilings_hold_for_resources_limits() {
+    let files = |app: &str| errors(&[("flinkops.yaml", TEAMS), ("teams/orders/a.yaml", app)]);
+    let big = app_with(
+        "  image: flink:2.0\n",
+        "  image: flink:2.0\n  taskManager:\n    resources:\n      requests: {cpu: 1, memory: 2Gi}\n      limits: {cpu: 3, memory: 8Gi}\n",
+    );
+    assert_eq!(
+        files(&big),
+        vec![
+            "teams/orders/a.yaml:11:21: spec.taskManager.resources.limits.cpu: cpu 3 per pod is over team `orders`'s ceiling of 2",
+            "teams/orders/a.yaml:11:32: spec.taskManager.resources.limits.memory: memory 8Gi per pod is over team `orders`'s ceiling of 4Gi",
+        ]
+    );
+    let requested = app_with(
+        "  image: flink:2.0\n",
+        "  image: flink:2.0\n  taskManager:\n    resources:\n      requests: {cpu: 3}\n",
+    );
+    assert_eq!(
+        files(&requested),
+        vec!["teams/orders/a.yaml:10:23: spec.taskManager.resources.requests.cpu: cpu 3 per pod is over team `orders`'s ceiling of 2"]
+    );
+}
+
+#[test]
+fn memory_in_the_flink_configuration_is_honoured_when_no_resource_sets_it() {
+    let gib = 1u64 << 30;
+    let conf = |keys: &str| format!("  flinkConfiguration:\n{keys}");
+    let job_conf = conf(
+        "    jobmanager.memory.process.size: 2048m\n    taskmanager.memory.process.size: 3g\n",
+    );
+    // Without resource memory: the definition's own configuration (over Flink's default
+    // and over the settings' default resource).
+    let settings = "defaults:\n  taskManager:\n    resource: {memory: 5g}\n";
+    let (jm, tm) = resources_of(&job_conf, Some(settings));
+    assert_eq!((jm.memory_bytes, tm.memory_bytes), (2 * gib, 3 * gib));
+    // A resource's memory wins over it, as the operator's resource overwrites it.
+    let (_, tm) = resources_of(
+        &format!("{job_conf}  taskManager:\n    resources: {{limits: {{memory: 4g}}}}\n"),
+        None,
+    );
+    assert_eq!(tm.memory_bytes, 4 * gib);
+    // The settings' flinkConfiguration comes after the settings' default resource, and
+    // before Flink's default.
+    let settings_conf =
+        "defaults:\n  flinkConfiguration:\n    taskmanager.memory.process.size: 6g\n    jobmanager.memory.process.size: 1g\n  jobManager:\n    resource: {memory: 2g}\n";
+    let (jm, tm) = resources_of("", Some(settings_conf));
+    assert_eq!((jm.memory_bytes, tm.memory_bytes), (2 * gib, 6 * gib));
+}
+
+#[test]
+fn memory_in_the_flink_configuration_must_be_a_size_where_it_is_used() {
+    let text = app_with(
+        "  image: flink:2.0\n",
+        "  image: flink:2.0\n  flinkConfiguration:\n    taskmanager.memory.process.size: lots\n    jobmanager.memory.process.size: lots\n  jobManager:\n    resource: {memory: 2g}\n",
+    );
+    // The JobManager's value is overridden by its resource: never read, no error.
+    assert_eq!(
+        errors(&[("a.yaml", &text)]),
+        vec!["a.yaml:9:38: spec.flinkConfiguration.taskmanager.memory.process.size: `lots` is not a size (examples: 2048m, 2g, 2Gi)"]
+    );
+    let settings =
+        "defaults:\n  flinkConfiguration:\n    taskmanager.memory.process.size: 2 apples\n";
+    assert_eq!(
+        errors(&[("flinkops.yaml", settings), ("a.yaml", APP)]),
+        vec!["a.yaml:7:3: spec.flinkConfiguration.taskmanager.memory.process.size: `2 apples` has unknown unit `apples` (use Flink units k, m, g, t or Kubernetes Ki, Mi, Gi, Ti) (from defaults in flinkops.yaml)"]
+    );
+}
+
+#[test]
+fn team_ceilings_hold_for_memory_from_the_flink_configuration() {
+    let app = app_with(
+        "  image: flink:2.0\n",
+        "  image: flink:2.0\n  flinkConfiguration:\n    taskmanager.memory.process.size: 8g\n",
+    );
+    assert_eq!(
+        errors(&[("flinkops.yaml", TEAMS), ("teams/orders/a.yaml", &app)]),
+        vec!["teams/orders/a.yaml:9:38: spec.flinkConfiguration.taskmanager.memory.process.size: memory 8Gi per pod is over team `orders`'s ceiling of 4Gi"]
+    );
+}

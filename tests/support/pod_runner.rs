@@ -248,6 +248,12 @@ async fn start_pod(
         "-Dlog4j.configurationFile=file:{}",
         conf_dir.join("log4j-console.properties").display()
     ));
+    // As Flink's start scripts do: the rendered log4j configuration also writes the file
+    // log.file names (the Flink UI's log tab reads it).
+    cmd.arg(format!(
+        "-Dlog.file={}",
+        dir.join(format!("{name}-{component}.flink.log")).display()
+    ));
     let cp = classpath(&env.flink_home);
     match args.first().map(String::as_str) {
         Some("standalone-job") => {
