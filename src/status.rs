@@ -214,7 +214,11 @@ fn table(rows: &[Row], daemon: Option<&Result<DaemonStatus, String>>) -> String 
                 };
                 out.push_str(&format!(
                     "{id:<width$}  {:<15}  {:<12}  {:<11}  {:<11}  {:<20}  {}\n",
-                    l.spec.as_ref().map_or("?", |s| s.kind.as_str()),
+                    // A job not yet applied: the kind it is becoming.
+                    l.spec
+                        .as_ref()
+                        .or(l.upgrade.as_ref().map(|u| &u.target_spec))
+                        .map_or("?", |s| s.kind.as_str()),
                     terminal(short(&l.applied_commit)),
                     health,
                     terminal(l.flink_state.as_deref().unwrap_or("-")),
