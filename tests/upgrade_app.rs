@@ -1031,7 +1031,20 @@ async fn a_frozen_job_manager_holds_up_only_its_own_job() {
     );
     let other = |p| support::app_job("other", &other_ns.name, p, "stateless");
     s.repo.write("other.yaml", &other(1));
-    s.commit(&s.savepoint_job(2), "counter and another job");
+    // Flink's own failure detection must not act on the freeze (its default 50 s
+    // heartbeat timeout, reached under load, fails the job over to its last checkpoint,
+    // and then the counts go back for Flink's reasons, not flinkops').
+    let job = |p| {
+        s.job(
+            p,
+            &format!(
+                "    execution.checkpointing.savepoint-dir: {}\n    heartbeat.timeout: '300000'",
+                s.savepoints()
+            ),
+            "    upgradeMode: savepoint\n    args: [\"20\"]",
+        )
+    };
+    s.commit(&job(2), "counter and another job");
     let daemon = s.daemon();
     s.ledger_when(&daemon, "deployed and Healthy", |l| {
         l.health == Health::Healthy && l.flink_state.as_deref() == Some("RUNNING")
@@ -1041,7 +1054,7 @@ async fn a_frozen_job_manager_holds_up_only_its_own_job() {
 
     assert_eq!(s.runner.signal("jobmanager", libc::SIGSTOP), 1);
     let before = s.log_names();
-    let upgrade = s.commit(&s.savepoint_job(3), "parallelism 3");
+    let upgrade = s.commit(&job(3), "parallelism 3");
     let l = s
         .ledger_when(&daemon, "the upgrade waiting for its JobManager", |l| {
             l.upgrade.is_some()
