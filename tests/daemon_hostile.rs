@@ -42,17 +42,12 @@ async fn a_hostile_commit_neither_stops_nor_fools_the_daemon() {
         &support::app_job("beta", &ns.name, 2, "stateless"),
     );
     let c1 = repo.commit("alpha and beta");
-    let daemon = Daemon::start(
+    let daemon = Daemon::following(
         &env,
+        repo.path(),
+        &ns.name,
         repo.path().with_extension("daemon.log"),
-        &[
-            "--interval",
-            "1h",
-            "--repo",
-            repo.path().to_str().unwrap(),
-            "--state-namespace",
-            &ns.name,
-        ],
+        &[],
         &[],
     );
     let wait = Duration::from_secs(60);

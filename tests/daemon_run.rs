@@ -52,17 +52,12 @@ async fn run_follows_commits_heals_drift_and_stops_on_sigterm() {
     );
     let c1 = repo.commit("alpha");
     let repo_arg = repo.path().to_str().unwrap().to_string();
-    let mut daemon = Daemon::start(
+    let mut daemon = Daemon::following(
         &env,
+        repo.path(),
+        &ns.name,
         repo.path().with_extension("daemon.log"),
-        &[
-            "--interval",
-            "1h",
-            "--repo",
-            &repo_arg,
-            "--state-namespace",
-            &ns.name,
-        ],
+        &[],
         &[],
     );
     let wait = Duration::from_secs(30);
@@ -292,18 +287,12 @@ async fn a_namespace_added_to_the_settings_is_managed_without_a_restart() {
         &support::app_job("alpha", &first.name, 1, "stateless"),
     );
     let c1 = repo.commit("alpha");
-    let repo_arg = repo.path().to_str().unwrap().to_string();
-    let daemon = Daemon::start(
+    let daemon = Daemon::following(
         &env,
+        repo.path(),
+        &first.name,
         repo.path().with_extension("daemon.log"),
-        &[
-            "--interval",
-            "1h",
-            "--repo",
-            &repo_arg,
-            "--state-namespace",
-            &first.name,
-        ],
+        &[],
         &[],
     );
     let wait = Duration::from_secs(30);

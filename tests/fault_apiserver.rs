@@ -48,18 +48,12 @@ async fn a_frozen_apiserver_stalls_nothing_for_good() {
         &support::app_job("alpha", &ns.name, 1, "stateless"),
     );
     let c1 = repo.commit("alpha");
-    let repo_arg = repo.path().to_str().unwrap().to_string();
-    let daemon = Daemon::start(
+    let daemon = Daemon::following(
         &env,
+        repo.path(),
+        &ns.name,
         repo.path().with_extension("daemon.log"),
-        &[
-            "--interval",
-            "1h",
-            "--repo",
-            &repo_arg,
-            "--state-namespace",
-            &ns.name,
-        ],
+        &[],
         &[],
     );
     let wait = Duration::from_secs(60);

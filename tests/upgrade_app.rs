@@ -195,18 +195,12 @@ spec:
     }
 
     fn daemon_with(&self, envs: &[(&str, &str)]) -> support::daemon::Daemon {
-        let repo = self.repo.path().to_str().unwrap().to_string();
-        support::daemon::Daemon::start(
+        support::daemon::Daemon::following(
             &self.env,
+            self.repo.path(),
+            &self.ns.name,
             self.state.path().join("daemon.log"),
-            &[
-                "--interval",
-                "1h",
-                "--repo",
-                &repo,
-                "--state-namespace",
-                &self.ns.name,
-            ],
+            &[],
             envs,
         )
     }

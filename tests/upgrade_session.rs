@@ -427,17 +427,12 @@ async fn a_jar_server_that_never_answers_holds_up_only_its_own_job() {
             open.push(conn);
         }
     });
-    let repo = s.repo.path().to_str().unwrap().to_string();
-    let daemon = support::daemon::Daemon::start(
+    let daemon = support::daemon::Daemon::following(
         &env,
+        s.repo.path(),
+        &s.ns.name,
         s.state.path().join("daemon.log"),
         &[
-            "--interval",
-            "1h",
-            "--repo",
-            &repo,
-            "--state-namespace",
-            &s.ns.name,
             "--jar-host",
             "127.0.0.1",
             "--jar-allow-internal-addresses",

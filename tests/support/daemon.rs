@@ -12,6 +12,29 @@ pub struct Daemon {
 }
 
 impl Daemon {
+    /// `flinkops run` following the local repository `repo` (new commits are seen through
+    /// the file system; the interval is an hour), its status in `state_namespace`, with
+    /// `extra` arguments and `envs`; stderr goes to `log`.
+    pub fn following(
+        env: &TestEnv,
+        repo: &std::path::Path,
+        state_namespace: &str,
+        log: PathBuf,
+        extra: &[&str],
+        envs: &[(&str, &str)],
+    ) -> Daemon {
+        let mut args = vec![
+            "--interval",
+            "1h",
+            "--repo",
+            repo.to_str().expect("a UTF-8 test path"),
+            "--state-namespace",
+            state_namespace,
+        ];
+        args.extend_from_slice(extra);
+        Daemon::start(env, log, &args, envs)
+    }
+
     /// Starts `flinkops run --listen 127.0.0.1:<free port> --log-format json ARGS…` with
     /// the test cluster's kubeconfig and `envs`; stderr goes to `log`.
     pub fn start(env: &TestEnv, log: PathBuf, args: &[&str], envs: &[(&str, &str)]) -> Daemon {
