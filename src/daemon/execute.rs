@@ -5,7 +5,7 @@
 use crate::cluster::ledger::Health;
 use crate::cluster::ops;
 use crate::daemon::jar::JarFetcher;
-use crate::daemon::upgrade::{Executor, Reach, Step};
+use crate::daemon::upgrade::{Executor, Live, Reach, Step};
 use crate::plan::Action;
 use crate::reconcile::{JobWork, UpgradeWork};
 use crate::spec::JobId;
@@ -232,15 +232,13 @@ async fn execute_job_in_span(client: &Client, jars: &JarFetcher, w: JobWork) -> 
         ledger_version: None,
     };
     if let Some(u) = w.upgrade {
-        let exec = Executor {
+        let edges = Live {
             client,
             jars,
             reach: Reach::detect(),
-            now: &crate::daemon::sync::now_rfc3339(),
-            unix_now: crate::daemon::sync::unix_now(),
-            version: Default::default(),
-            applied: Default::default(),
         };
+        let now = crate::daemon::sync::now_rfc3339();
+        let exec = Executor::new(&edges, &now, crate::daemon::sync::unix_now());
         let start = match u {
             UpgradeWork::Start(up) => Some(*up),
             UpgradeWork::Continue => None,

@@ -14,6 +14,8 @@
 //! Nothing of the old job is removed before its savepoint is known complete (Stopped), and
 //! the path restored from is the one recorded at Stopped, never an older one.
 
+pub mod transition;
+
 use crate::cluster::ledger::{Health, HistoryEntry, Ledger};
 use crate::plan::Action;
 use crate::spec::{JobSpec, JobState, UpgradeMode};
