@@ -474,6 +474,22 @@ pub fn changes(o: &JobSpec, n: &JobSpec) -> Vec<Change> {
             opt(&nj.savepoint_redeploy_nonce),
             true,
         );
+        if oj.savepoint_trigger_nonce != nj.savepoint_trigger_nonce {
+            // A new value is a one-shot action (the Apache operator's meaning); removing
+            // the nonce asks for nothing.
+            let then = match nj.savepoint_trigger_nonce {
+                Some(_) => ": one savepoint of the running job, no restart",
+                None => "",
+            };
+            add(
+                false,
+                format!(
+                    "savepointTriggerNonce {} → {}{then}",
+                    opt(&oj.savepoint_trigger_nonce),
+                    opt(&nj.savepoint_trigger_nonce)
+                ),
+            );
+        }
     }
     if o.session_cluster != n.session_cluster {
         add(
@@ -953,6 +969,22 @@ spec:
     }
 
     #[test]
+    fn a_new_savepoint_trigger_nonce_is_an_update_that_names_the_savepoint() {
+        let with = "    upgradeMode: savepoint\n";
+        let first = APP.replace(with, &format!("{with}    savepointTriggerNonce: 1\n"));
+        let second = APP.replace(with, &format!("{with}    savepointTriggerNonce: 2\n"));
+        let out = run(&[("a.yaml", &first)], &[("a.yaml", &second)]);
+        assert_eq!(out[0].1, Action::Update);
+        assert_eq!(
+            out[0].2,
+            vec!["savepointTriggerNonce 1 → 2: one savepoint of the running job, no restart"]
+        );
+        let out = run(&[("a.yaml", &second)], &[("a.yaml", APP)]);
+        assert_eq!(out[0].1, Action::Update);
+        assert_eq!(out[0].2, vec!["savepointTriggerNonce 2 → (none)"]);
+    }
+
+    #[test]
     fn redeploy_nonce_redeploys_from_initial_savepoint() {
         let with = "    upgradeMode: savepoint\n    initialSavepointPath: s3://b/sp-1\n";
         let base = APP.replace("    upgradeMode: savepoint\n", with);
@@ -1159,6 +1191,7 @@ spec:
     initialSavepointPath: file:///sp/first
     allowNonRestoredState: false
     savepointRedeployNonce: 1
+    savepointTriggerNonce: 1
 ";
 
     /// Every field of a definition changed alone: the plan restarts the job exactly when
@@ -1208,6 +1241,7 @@ spec:
             ("initialSavepointPath", "file:///sp/first", "file:///sp/second"),
             ("allowNonRestoredState", "allowNonRestoredState: false", "allowNonRestoredState: true"),
             ("savepointRedeployNonce", "savepointRedeployNonce: 1", "savepointRedeployNonce: 2"),
+            ("savepointTriggerNonce", "savepointTriggerNonce: 1", "savepointTriggerNonce: 2"),
         ];
         let load = |text: &str| {
             let c = catalog(&[("a.yaml", text)]);

@@ -759,6 +759,10 @@ fn desired_job(
         next.spec = Some(spec.clone());
         next.restore_from = restore_from;
         next.removed = None;
+        if ledger.is_none_or(|l| l.spec.is_none()) {
+            // A first deployment: a savepointTriggerNonce it starts with asks for nothing.
+            next.savepoint_nonce = spec.job.as_ref().and_then(|j| j.savepoint_trigger_nonce);
+        }
         next.health = if spec
             .job
             .as_ref()

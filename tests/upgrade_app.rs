@@ -723,6 +723,32 @@ async fn the_daemon_upgrades_and_reports_the_flink_job_state() {
     )
     .await;
 
+    // A new savepointTriggerNonce: one savepoint of the running job, recorded with the
+    // commit; nothing restarts.
+    let nonce = s.savepoint_job(3).replace(
+        "    upgradeMode: savepoint",
+        "    upgradeMode: savepoint\n    savepointTriggerNonce: 1",
+    );
+    let c_nonce = s.commit(&nonce, "savepointTriggerNonce 1");
+    let l = s
+        .ledger_when(&daemon, "the nonce's savepoint recorded", |l| {
+            l.savepoint_nonce == Some(1)
+        })
+        .await;
+    assert_eq!(l.applied_commit, c_nonce);
+    let taken: Vec<_> = l
+        .savepoints
+        .iter()
+        .filter(|s| s.reason == "savepointTriggerNonce 1")
+        .collect();
+    assert_eq!(taken.len(), 1, "{:?}", l.savepoints);
+    assert_eq!(taken[0].commit, c_nonce);
+    assert_eq!(s.running_job().await.0, job, "not restarted by the nonce");
+    assert!(l
+        .history
+        .iter()
+        .all(|h| h.action != "savepoint-upgrade" || h.commit != c_nonce));
+
     // Periodic savepoints are a flinkops setting: the commit restarts nothing, the daemon
     // takes them on time and the history keeps the configured count.
     let periodic = |p| {

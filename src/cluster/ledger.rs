@@ -75,6 +75,10 @@ pub struct Ledger {
     /// Savepoints taken, oldest first (bounded).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub savepoints: Vec<crate::upgrade::SavepointRecord>,
+    /// The `savepointTriggerNonce` whose savepoint is taken (or that was already set
+    /// when the job was deployed or restarted): a spec with another value is owed one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub savepoint_nonce: Option<i64>,
     /// Set when the job was removed from Git: the ledger stays as its tombstone (the
     /// savepoint lineage), so adding the job again resumes from its last savepoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -1,5 +1,5 @@
-//! Periodic savepoints (`kubernetes.operator.periodic.savepoint.interval`): the run loop
-//! starts them in the background for jobs that are due and records the results between
+//! Savepoints outside upgrades: periodic ones (`kubernetes.operator.periodic.savepoint.interval`)
+//! and the one a new `savepointTriggerNonce` asks for. The run loop starts them in the background for jobs that are due and records the results between
 //! cycles, so the savepoint history is only ever written by the loop itself (a background
 //! write could be overwritten by a cycle working from a watch cache that has not seen it).
 
@@ -8,7 +8,9 @@ use super::upgrade::Reach;
 use crate::cluster::ledger::Ledger;
 use crate::cluster::ops;
 use crate::spec::JobId;
-use crate::upgrade::{next_periodic_savepoint, periodic_savepoint_due, SavepointRecord};
+use crate::upgrade::{
+    next_periodic_savepoint, periodic_savepoint_due, savepoint_nonce_owed, SavepointRecord,
+};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,14 +26,21 @@ const RETRY_AFTER_SECS: u64 = 300;
 /// this, even if nothing about it changes.
 const RECHECK_SECS: u64 = 30;
 
+/// A savepoint taken, and the `savepointTriggerNonce` it answers (if it was owed one).
+#[derive(Debug, Clone)]
+struct Taken {
+    record: SavepointRecord,
+    nonce: Option<i64>,
+}
+
 pub struct Periodic {
     in_flight: BTreeSet<JobId>,
     /// Jobs whose last attempt failed, and when.
     failed_at: BTreeMap<JobId, u64>,
     /// Taken but not yet seen in the watch cache's ledger.
-    unsettled: Vec<(JobId, SavepointRecord)>,
-    done_tx: mpsc::UnboundedSender<(JobId, anyhow::Result<SavepointRecord>)>,
-    done_rx: mpsc::UnboundedReceiver<(JobId, anyhow::Result<SavepointRecord>)>,
+    unsettled: Vec<(JobId, Taken)>,
+    done_tx: mpsc::UnboundedSender<(JobId, anyhow::Result<Taken>)>,
+    done_rx: mpsc::UnboundedReceiver<(JobId, anyhow::Result<Taken>)>,
     limit: Arc<Semaphore>,
 }
 
@@ -65,10 +74,11 @@ impl Periodic {
         while let Ok((id, result)) = self.done_rx.try_recv() {
             self.in_flight.remove(&id);
             match result {
-                Ok(record) => {
-                    tracing::info!(job = %id, path = %record.path, "periodic savepoint taken");
+                Ok(taken) => {
+                    let path = &taken.record.path;
+                    tracing::info!(job = %id, %path, reason = %taken.record.reason, "savepoint taken");
                     self.failed_at.remove(&id);
-                    self.unsettled.push((id, record));
+                    self.unsettled.push((id, taken));
                 }
                 Err(e) => {
                     tracing::warn!(job = %id, "periodic savepoint failed: {e:#}");
@@ -77,14 +87,21 @@ impl Periodic {
             }
         }
         let mut still = Vec::new();
-        for (id, record) in std::mem::take(&mut self.unsettled) {
+        for (id, taken) in std::mem::take(&mut self.unsettled) {
             let Some(ledger) = ledgers.get_mut(&id) else {
                 continue; // the job is gone
             };
-            if ledger.savepoints.iter().any(|s| s.path == record.path) {
+            if ledger
+                .savepoints
+                .iter()
+                .any(|s| s.path == taken.record.path)
+            {
                 continue; // the cache has it: settled
             }
-            ledger.record_savepoint(record.clone());
+            ledger.record_savepoint(taken.record.clone());
+            if taken.nonce.is_some() {
+                ledger.savepoint_nonce = taken.nonce;
+            }
             // Conditional on the cache's version: if the ledger moved on meanwhile (an
             // upgrade began), this write fails and the next cycle records the savepoint
             // on the newer ledger.
@@ -93,7 +110,7 @@ impl Periodic {
                 Ok(version) => ledger.resource_version = Some(version),
                 Err(e) => tracing::warn!(job = %id, "recording a periodic savepoint: {e}"),
             }
-            still.push((id, record));
+            still.push((id, taken));
         }
         self.unsettled = still;
     }
@@ -139,13 +156,19 @@ impl Periodic {
                 continue;
             }
             self.in_flight.insert(id.clone());
+            let nonce = savepoint_nonce_owed(ledger);
+            let reason = match nonce {
+                Some(n) => format!("savepointTriggerNonce {n}"),
+                None => "periodic".to_string(),
+            };
             let (client, id, ledger) = (client.clone(), id.clone(), ledger.clone());
             let (done, limit, wake) = (self.done_tx.clone(), self.limit.clone(), wake.clone());
             tokio::spawn(async move {
                 let _permit = limit.acquire_owned().await;
-                tracing::info!(job = %id, "taking a periodic savepoint");
-                let result =
-                    savepoint(&client, Reach::detect(), &id, &ledger, TIMEOUT, "periodic").await;
+                tracing::info!(job = %id, %reason, "taking a savepoint");
+                let result = savepoint(&client, Reach::detect(), &id, &ledger, TIMEOUT, &reason)
+                    .await
+                    .map(|record| Taken { record, nonce });
                 crate::fault::delay("periodic-savepoint-taken").await;
                 let _ = done.send((id, result));
                 wake();

@@ -831,11 +831,7 @@ fn decode_job(
             "savepointRedeployNonce redeploys from initialSavepointPath, which is not set",
         );
     }
-    f.unsupported(
-        cx,
-        "savepointTriggerNonce",
-        "trigger a savepoint with `flinkops savepoint NAMESPACE/NAME`",
-    );
+    let savepoint_trigger_nonce = f.int(cx, "savepointTriggerNonce").map(|(n, _)| n);
     f.unsupported(
         cx,
         "checkpointTriggerNonce",
@@ -853,6 +849,7 @@ fn decode_job(
         initial_savepoint_path,
         allow_non_restored_state,
         savepoint_redeploy_nonce,
+        savepoint_trigger_nonce,
     })
 }
 

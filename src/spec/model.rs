@@ -155,6 +155,9 @@ pub struct Job {
     pub initial_savepoint_path: Option<String>,
     pub allow_non_restored_state: Option<bool>,
     pub savepoint_redeploy_nonce: Option<i64>,
+    /// A new value takes one savepoint of the running job; nothing restarts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub savepoint_trigger_nonce: Option<i64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -272,6 +272,9 @@ struct Job {
     allow_non_restored_state: Option<bool>,
     /// Changing it redeploys from `initialSavepointPath`, discarding the current state.
     savepoint_redeploy_nonce: Option<i64>,
+    /// Changing it to a new value takes one savepoint of the running job, recorded in its
+    /// savepoint history with the commit; nothing restarts.
+    savepoint_trigger_nonce: Option<i64>,
 }
 
 #[derive(JsonSchema)]
@@ -535,7 +538,7 @@ mod tests {
     fn unsupported_fields_are_not_described() {
         let d = described(&jobs(), "FlinkDeployment");
         assert!(!d[""].contains("status"));
-        assert!(!d["spec.job"].contains("savepointTriggerNonce"));
+        assert!(!d["spec.job"].contains("autoscalerResetNonce"));
         assert!(d["spec.jobManager"].contains("resources"));
         assert!(!d["spec.jobManager.resources"].contains("claims"));
         assert!(d["spec.taskManager.resources.limits"].contains("ephemeral-storage"));

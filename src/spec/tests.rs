@@ -202,11 +202,33 @@ fn unsupported_operator_fields_are_rejected_with_reason() {
     );
     let text = app_with(
         "    upgradeMode: savepoint\n",
-        "    upgradeMode: savepoint\n    savepointTriggerNonce: 3\n",
+        "    upgradeMode: savepoint\n    autoscalerResetNonce: 3\n",
     );
     assert_eq!(
         errors(&[("a.yaml", &text)]),
-        vec!["a.yaml:12:28: spec.job.savepointTriggerNonce: not supported by flinkops: trigger a savepoint with `flinkops savepoint NAMESPACE/NAME`"]
+        vec!["a.yaml:12:27: spec.job.autoscalerResetNonce: not supported by flinkops: flinkops has no autoscaler"]
+    );
+}
+
+#[test]
+fn a_savepoint_trigger_nonce_is_an_integer() {
+    let text = app_with(
+        "    upgradeMode: savepoint\n",
+        "    upgradeMode: savepoint\n    savepointTriggerNonce: 3\n",
+    );
+    let c = super::testing::catalog(&[("a.yaml", &text)]);
+    assert!(c.errors().is_empty(), "{:?}", c.errors());
+    let job = c.jobs.values().next().unwrap().job.clone().unwrap();
+    assert_eq!(job.savepoint_trigger_nonce, Some(3));
+    let text = app_with(
+        "    upgradeMode: savepoint\n",
+        "    upgradeMode: savepoint\n    savepointTriggerNonce: soon\n",
+    );
+    let errs = errors(&[("a.yaml", &text)]);
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(
+        errs[0].starts_with("a.yaml:12:28: spec.job.savepointTriggerNonce: "),
+        "{errs:?}"
     );
 }
 

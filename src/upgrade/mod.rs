@@ -187,10 +187,22 @@ pub fn checkpoint_stats_staleness(spec: &JobSpec) -> std::time::Duration {
 /// The Apache operator's keys for periodic savepoints and the savepoint history's length.
 pub use crate::spec::operator_keys::{PERIODIC_SAVEPOINT_INTERVAL, SAVEPOINT_HISTORY_MAX};
 
-/// When a job's next periodic savepoint is due (Unix seconds): its interval after its
-/// last savepoint of any kind (at once when it has none). None when it has no interval or
-/// nothing runs.
+/// The `savepointTriggerNonce` a running job owes a savepoint for: the applied spec's,
+/// when the ledger has not recorded it as taken (or as already set at deployment).
+pub fn savepoint_nonce_owed(ledger: &Ledger) -> Option<i64> {
+    let spec = ledger.spec.as_ref()?;
+    let nonce = spec.job.as_ref()?.savepoint_trigger_nonce?;
+    (ledger.savepoint_nonce != Some(nonce) && target_runs(spec) && ledger.removed.is_none())
+        .then_some(nonce)
+}
+
+/// When a job's next savepoint outside upgrades is due (Unix seconds): at once for a
+/// `savepointTriggerNonce` it owes, else its periodic interval after its last savepoint
+/// of any kind (at once when it has none). None when neither applies or nothing runs.
 pub fn next_periodic_savepoint(ledger: &Ledger) -> Option<u64> {
+    if savepoint_nonce_owed(ledger).is_some() {
+        return Some(0);
+    }
     let spec = ledger.spec.as_ref()?;
     let every = PERIODIC_SAVEPOINT_INTERVAL.get(&spec.flink_configuration)?;
     if !target_runs(spec) {
@@ -312,6 +324,8 @@ pub fn complete(ledger: &Ledger, up: &Upgrade, now: &str) -> Ledger {
     l.health_reason = None;
     l.upgrade = None;
     l.removed = None;
+    // The job restarted with this spec: its nonce asks for nothing more.
+    l.savepoint_nonce = target.job.as_ref().and_then(|j| j.savepoint_trigger_nonce);
     let result = match (&up.rollback_of, &up.restore_from) {
         (Some(bad), Some(p)) => format!(
             "rolled back from {} to this commit, restored from {p}",
@@ -732,6 +746,45 @@ spec:
         assert!(periodic_savepoint_due(&l, 1_600));
         l.health = Health::Degraded;
         assert!(!periodic_savepoint_due(&l, 1_600), "not while unhealthy");
+    }
+
+    #[test]
+    fn a_new_savepoint_trigger_nonce_is_owed_one_savepoint_at_once() {
+        let mut l = stable_ledger();
+        l.health = Health::Healthy;
+        let with = |l: &Ledger, n: Option<i64>| {
+            let mut l = l.clone();
+            l.spec
+                .as_mut()
+                .unwrap()
+                .job
+                .as_mut()
+                .unwrap()
+                .savepoint_trigger_nonce = n;
+            l
+        };
+        assert_eq!(savepoint_nonce_owed(&with(&l, None)), None);
+        let owed = with(&l, Some(2));
+        assert_eq!(savepoint_nonce_owed(&owed), Some(2));
+        assert_eq!(next_periodic_savepoint(&owed), Some(0));
+        assert!(periodic_savepoint_due(&owed, 1));
+        // Taken (or set when the job was deployed): nothing more until it changes.
+        let mut taken = owed.clone();
+        taken.savepoint_nonce = Some(2);
+        assert_eq!(savepoint_nonce_owed(&taken), None);
+        assert!(
+            !periodic_savepoint_due(&taken, 1_000_000),
+            "no interval either"
+        );
+        assert_eq!(savepoint_nonce_owed(&with(&taken, Some(3))), Some(3));
+        // Nothing runs to take it of: a suspended or removed job owes nothing.
+        let mut suspended = owed.clone();
+        suspended.spec.as_mut().unwrap().job.as_mut().unwrap().state = JobState::Suspended;
+        assert_eq!(savepoint_nonce_owed(&suspended), None);
+        // An upgrade restarts the job with its spec: the nonce it carries is settled.
+        let target = owed.applied_spec().unwrap();
+        let up = Upgrade::new(Action::SavepointUpgrade, "c9", &target, "t", 10);
+        assert_eq!(complete(&l, &up, "t").savepoint_nonce, Some(2));
     }
 
     #[test]
