@@ -34,6 +34,8 @@ const DEFAULT_TM: ResourceInput = ResourceInput {
 #[derive(Debug)]
 pub struct Decoded {
     pub id: Option<JobId>,
+    /// Where the document names its job (`metadata.name`, else the document's start):
+    /// errors about the job as a whole, such as a second definition, point there.
     pub pos: Pos,
     pub spec: Option<JobSpec>,
 }
@@ -102,6 +104,9 @@ pub fn decode_document(
     };
     let (id, labels, annotations) = decode_metadata(cx, &mut top, settings, team);
     decoded.id = id.clone();
+    if let Some(name) = root.get("metadata").and_then(|m| m.get("name")) {
+        decoded.pos = name.pos;
+    }
     let spec_node = top.take("spec");
     top.unsupported(
         cx,
@@ -455,7 +460,8 @@ fn decode_cluster(
     conf: &BTreeMap<String, (String, Pos)>,
 ) -> Option<Cluster> {
     let d = &settings.defaults;
-    let image_written = spec.string(cx, "image");
+    let image_node = spec.take("image");
+    let image_written = image_node.and_then(|n| super::decode::string(cx, n, "spec.image"));
     let pull = pull_policy(cx, spec).or_else(|| d.image_pull_policy.clone());
     let service_account = spec
         .string(cx, "serviceAccount")
@@ -488,6 +494,8 @@ fn decode_cluster(
         (Some(i), _, _) => i,
         (None, Some(i), _) => i.clone(),
         (None, None, Some(v)) => v.default_image(),
+        // Written but not a string: that error is reported already.
+        (None, None, None) if image_node.is_some() => return None,
         (None, None, None) => {
             cx.error(
                 spec.pos,
