@@ -904,6 +904,24 @@ fn check_jar_uri(uri: &str, application: bool) -> Result<(), String> {
             "`{uri}`: an application cluster runs the jar from its image, so jarURI must be local:///path/in/image.jar"
         ));
     }
+    if application {
+        // `local://opt/x.jar` names host `opt` and path `/x.jar`: no file Flink would find.
+        if !rest.starts_with('/') || rest.ends_with('/') {
+            return Err(format!(
+                "`{uri}` names no file in the image: write local:/// and the jar's absolute path (three slashes: the path begins with the third)"
+            ));
+        }
+        // Flink reads these as URI syntax (`#` fragment, `?` query, `%` escapes, decoded by
+        // some Flink versions and not others) or as the separator of pipeline.classpaths.
+        if let Some(c) = rest
+            .chars()
+            .find(|c| c.is_whitespace() || c.is_control() || "#?;%".contains(*c))
+        {
+            return Err(format!(
+                "`{uri}`: {c:?} in the path is read by Flink as something other than part of the file name; rename the jar or its folder"
+            ));
+        }
+    }
     if !application {
         crate::session_job::jar_source(uri)?;
     }

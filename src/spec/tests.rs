@@ -228,6 +228,44 @@ fn application_jar_must_be_in_the_image() {
 }
 
 #[test]
+fn an_application_jar_uri_names_a_file_flink_can_find() {
+    let jar = |uri: &str| {
+        errors(&[(
+            "a.yaml",
+            &app_with("local:///opt/flink/usrlib/orders.jar", uri),
+        )])
+    };
+    // Two slashes: `opt` would be a host, and the path /flink/usrlib/orders.jar.
+    assert_eq!(
+        jar("local://opt/flink/usrlib/orders.jar"),
+        vec!["a.yaml:9:13: spec.job.jarURI: `local://opt/flink/usrlib/orders.jar` names no file in the image: write local:/// and the jar's absolute path (three slashes: the path begins with the third)"]
+    );
+    assert_eq!(jar("local:///opt/flink/usrlib/").len(), 1);
+    for (uri, c) in [
+        ("'local:///opt/flink/my jobs/orders.jar'", "' '"),
+        ("'local:///opt/flink/usrlib/orders#2.jar'", "'#'"),
+        ("local:///opt/flink/usrlib/orders.jar?v=2", "'?'"),
+        ("local:///opt/flink/usrlib/a.jar;b.jar", "';'"),
+        ("local:///opt/flink/usrlib/orders%202.jar", "'%'"),
+    ] {
+        let errs = jar(uri);
+        assert_eq!(errs.len(), 1, "{uri}: {errs:?}");
+        assert!(
+            errs[0].starts_with("a.yaml:9:13: spec.job.jarURI: ")
+                && errs[0].contains(&format!("{c} in the path is read by Flink as something other than part of the file name")),
+            "{uri}: {errs:?}"
+        );
+    }
+    // Any absolute path in the image, in usrlib or not.
+    for ok in [
+        "local:///opt/flink/artifacts/orders.jar",
+        "local:///opt/flink/usrlib/jobs/orders-1.2.jar",
+    ] {
+        assert!(jar(ok).is_empty(), "{ok}");
+    }
+}
+
+#[test]
 fn a_session_job_jar_is_one_flinkops_can_upload() {
     let text = |uri: &str| {
         format!(
