@@ -55,6 +55,9 @@ pub enum Command {
         format: ValidateFormat,
     },
     /// Print the Kubernetes objects rendered for each valid job at a revision.
+    ///
+    /// They are what sync applies to a job that is not deployed yet: a job with
+    /// initialSavepointPath starts from it (execution.savepoint.path in its configuration).
     Render {
         #[command(flatten)]
         repo: RepoArgs,
@@ -731,15 +734,19 @@ fn render_cmd(args: &RepoArgs, rev: &str, job: Option<&str>, output: RenderForma
         }
         return Ok(EXIT_ERROR);
     }
-    let cx = render::Context {
-        commit: &commit,
-        restore_from: None,
-    };
+    // Each job as sync applies it when it is first deployed: restoring from its
+    // initialSavepointPath, if any.
     let objects: Vec<render::Object> = catalog
         .jobs
         .values()
         .filter(|s| wanted.as_ref().is_none_or(|w| *w == s.id))
-        .flat_map(|s| render::render(s, &cx).objects)
+        .flat_map(|s| {
+            let cx = render::Context {
+                commit: &commit,
+                restore_from: render::first_restore(s),
+            };
+            render::render(s, &cx).objects
+        })
         .collect();
     let mut out = std::io::stdout().lock();
     match output {

@@ -690,10 +690,7 @@ fn desired_job(
     let restore_from = match ledger {
         Some(_) if work.action.restarts_job() => None,
         Some(l) => l.restore_from.clone(),
-        None => spec
-            .job
-            .as_ref()
-            .and_then(|j| j.initial_savepoint_path.clone()),
+        None => render::first_restore(spec).map(str::to_string),
     };
     let rendered = render::render(
         spec,

@@ -292,6 +292,54 @@ fn formats_colour_and_render() {
 }
 
 #[test]
+fn render_shows_a_first_deployment_restoring_from_its_initial_savepoint() {
+    // What sync applies to a job not deployed yet starts from initialSavepointPath;
+    // render shows that, not a job started empty.
+    let (repo, _, _) = examples_then(&[(
+        "jobs/orders-enrichment.yaml",
+        "upgradeMode: savepoint",
+        "upgradeMode: savepoint\n    initialSavepointPath: s3://flink/savepoints/orders/savepoint-1",
+    )]);
+    let p = repo.path().to_str().unwrap();
+    // The job's Flink configuration (config.yaml of its ConfigMap), as Flink reads it.
+    let config = |job: &str| -> serde_yaml::Value {
+        let out = flinkops(&["render", "--repo", p, "--job", job, "-o", "json"]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let objects: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let text = objects
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["kind"] == "ConfigMap")
+            .and_then(|cm| cm["data"]["config.yaml"].as_str())
+            .expect("a ConfigMap with config.yaml")
+            .to_string();
+        serde_yaml::from_str(&text).unwrap()
+    };
+    let orders = config("streaming/orders-enrichment");
+    assert_eq!(
+        orders["execution"]["savepoint"]["path"].as_str(),
+        Some("s3://flink/savepoints/orders/savepoint-1"),
+        "{orders:?}"
+    );
+    // A job without initialSavepointPath starts empty.
+    let clicks = config("streaming/clickstream-sessionizer");
+    assert_eq!(
+        clicks["execution"]["shutdown-on-application-finish"].as_bool(),
+        Some(false)
+    );
+    assert!(
+        clicks["execution"]["savepoint"]["path"].is_null(),
+        "{clicks:?}"
+    );
+}
+
+#[test]
 fn command_line_errors_are_clear_and_never_exit_2() {
     let plain = tempfile::tempdir().unwrap();
     let out = flinkops(&["validate", "--repo", plain.path().to_str().unwrap()]);

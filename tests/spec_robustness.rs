@@ -518,7 +518,7 @@ fn the_namespace_allow_list_holds_for_the_resolved_namespace() {
     let c = with_settings("namespaces: [streaming]\n", &implicit);
     assert_eq!(
         messages(&c),
-        vec!["app.yaml:4:3: metadata.namespace: no namespace is written, and the default namespace `default` is not allowed by flinkops.yaml (allowed: streaming)"]
+        vec!["app.yaml:3:1: metadata.namespace: no namespace is written, and the default namespace `default` is not allowed by flinkops.yaml (allowed: streaming)"]
     );
     let c = with_settings(
         "namespaces: [streaming]\ndefaultNamespace: kube-system\n",
@@ -527,7 +527,7 @@ fn the_namespace_allow_list_holds_for_the_resolved_namespace() {
     assert_eq!(
         messages(&c),
         vec![
-            "app.yaml:4:3: metadata.namespace: no namespace is written, and the default namespace `kube-system` is not allowed by flinkops.yaml (allowed: streaming)",
+            "app.yaml:3:1: metadata.namespace: no namespace is written, and the default namespace `kube-system` is not allowed by flinkops.yaml (allowed: streaming)",
             "flinkops.yaml:2:19: defaultNamespace: `kube-system` is not one of `namespaces` (allowed: streaming)",
         ]
     );

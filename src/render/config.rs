@@ -80,6 +80,35 @@ pub const JAVA17_OPTS: &str = "\
 --add-opens=java.base/java.util.concurrent.atomic=ALL-UNNAMED \
 --add-opens=java.base/java.util.concurrent.locks=ALL-UNNAMED";
 
+/// Flink's user library folder in the official images: the standalone entrypoint puts
+/// every jar under it (sub-folders too) on the job's classpath by itself.
+pub const USRLIB: &str = "/opt/flink/usrlib";
+pub const CLASSPATHS: &str = "pipeline.classpaths";
+
+/// Whether an application's JobManager takes the job's jar as `--jars`: Flink 1.19 and
+/// later (and an unknown version, rendered as the newest), which fetch it and read the
+/// entry class from it.
+pub fn jar_as_argument(version: Option<FlinkVersion>) -> bool {
+    version.is_none_or(|v| !v.needs_legacy_conf())
+}
+
+/// How an application's jar (`local:///path`, as validated) reaches Flink before 1.19,
+/// which has no `--jars`: as a `pipeline.classpaths` entry (`file:///path`, as the Apache
+/// operator passes it), which Flink adds to the job's classpath. None when `--jars`
+/// carries it, and for a jar under `USRLIB`, which Flink loads with the folder: listing it
+/// again would make Flink find its entry class twice and refuse to choose.
+pub fn jar_classpath(jar_uri: &str, version: Option<FlinkVersion>) -> Option<String> {
+    if jar_as_argument(version) {
+        return None;
+    }
+    let path = jar_uri.strip_prefix("local://")?;
+    let in_usrlib = path
+        .strip_prefix(USRLIB)
+        .and_then(|rest| rest.strip_prefix('/'))
+        .is_some_and(|rest| rest.split('/').all(|s| !matches!(s, "" | "." | "..")));
+    (!in_usrlib).then(|| format!("file://{path}"))
+}
+
 /// Where savepoints go, from the effective configuration (Flink 2 key, then the legacy one).
 pub fn savepoint_dir(conf: &BTreeMap<String, String>) -> Option<&str> {
     conf.get("execution.checkpointing.savepoint-dir")
@@ -264,6 +293,16 @@ fn forced(spec: &JobSpec, restore_from: Option<&str>) -> BTreeMap<String, String
         flink_bytes(cluster.task_manager.resource.memory_bytes),
     );
     if let Some(job) = &spec.job {
+        // The job's jar first, then any classpaths the definition sets itself.
+        if let Some(jar) = jar_classpath(&job.jar_uri, cluster.flink_version) {
+            let theirs = conf.get(CLASSPATHS).cloned().unwrap_or_default();
+            let mut list = vec![jar.as_str()];
+            list.extend(theirs.split(';').filter(|c| !c.is_empty() && *c != jar));
+            conf.insert(CLASSPATHS.to_string(), list.join(";"));
+        }
+        let mut set = |k: &str, v: String| {
+            conf.insert(k.to_string(), v);
+        };
         set("parallelism.default", job.parallelism.to_string());
         // Keep the JobManager up after the job stops (e.g. stop-with-savepoint), so it
         // cannot exit, be restarted by its Deployment and re-run the job from a stale

@@ -35,6 +35,12 @@ pub struct Context<'a> {
     pub restore_from: Option<&'a str>,
 }
 
+/// The savepoint a job that was never deployed starts from: its `initialSavepointPath`.
+/// Sync renders a first deployment with it, and `flinkops render` shows that render.
+pub fn first_restore(spec: &JobSpec) -> Option<&str> {
+    spec.job.as_ref()?.initial_savepoint_path.as_deref()
+}
+
 /// One Kubernetes object, as JSON with sorted keys.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Object {

@@ -136,8 +136,9 @@ pub fn objects(spec: &JobSpec, cx: &Context, spec_hash: &str) -> Vec<Object> {
             if let Some(class) = &job.entry_class {
                 a.extend(["--job-classname".to_string(), class.clone()]);
             }
-            // Flink 1.19+ takes the jar location; older images must keep it in usrlib.
-            if cluster.flink_version.is_none_or(|v| !v.needs_legacy_conf()) {
+            // Flink 1.19+ takes the jar location here; older versions get it in
+            // pipeline.classpaths (config::jar_classpath).
+            if config::jar_as_argument(cluster.flink_version) {
                 a.extend(["--jars".to_string(), job.jar_uri.clone()]);
             }
             // Everything after `--` is the job's: without it --jars would swallow the
@@ -501,6 +502,118 @@ spec:
         assert_eq!(
             container_resources(&objects, "orders-jobmanager")["limits"]["memory"],
             "1600Mi"
+        );
+    }
+
+    /// An application on `version` with its jar at `jar` (local://…): the JobManager's
+    /// arguments and the Flink configuration files.
+    fn jar_render(version: &str, jar: &str) -> (Vec<String>, BTreeMap<String, String>) {
+        let yaml = format!(
+            "\
+apiVersion: flink.apache.org/v1beta1
+kind: FlinkDeployment
+metadata: {{name: orders, namespace: streaming}}
+spec:
+  flinkVersion: {version}
+  job: {{jarURI: '{jar}', entryClass: com.example.Orders}}
+"
+        );
+        let objects = rendered(&yaml);
+        let jm = objects
+            .iter()
+            .find(|o| o.name == "orders-jobmanager")
+            .unwrap();
+        let args = serde_json::from_value(
+            jm.body["spec"]["template"]["spec"]["containers"][0]["args"].clone(),
+        )
+        .unwrap();
+        let cm = objects.iter().find(|o| o.kind == "ConfigMap").unwrap();
+        let files = serde_json::from_value(cm.body["data"].clone()).unwrap();
+        (args, files)
+    }
+
+    #[test]
+    fn before_flink_1_19_the_jar_is_on_the_pipeline_classpath() {
+        for version in ["v1_16", "v1_17", "v1_18"] {
+            let (args, files) = jar_render(version, "local:///opt/flink/artifacts/orders.jar");
+            // No --jars, which these versions do not know.
+            assert_eq!(
+                args,
+                ["standalone-job", "--job-classname", "com.example.Orders"],
+                "{version}"
+            );
+            // flink-conf.yaml is what these versions read; config.yaml says the same.
+            assert!(
+                files[config::LEGACY_CONF]
+                    .lines()
+                    .any(|l| l == "pipeline.classpaths: file:///opt/flink/artifacts/orders.jar"),
+                "{version}: {}",
+                files[config::LEGACY_CONF]
+            );
+            let conf: serde_yaml::Value =
+                serde_yaml::from_str(&files[config::CONFIG_YAML]).unwrap();
+            assert_eq!(
+                conf["pipeline"]["classpaths"].as_str(),
+                Some("file:///opt/flink/artifacts/orders.jar")
+            );
+        }
+        // A jar in usrlib is on the classpath already: listed twice, Flink would find its
+        // entry class twice.
+        let (_, files) = jar_render("v1_17", "local:///opt/flink/usrlib/jobs/orders.jar");
+        assert!(!files[config::LEGACY_CONF].contains("pipeline.classpaths"));
+        // A path that only looks as if it were in usrlib is listed.
+        let (_, files) = jar_render("v1_17", "local:///opt/flink/usrlib/../orders.jar");
+        assert!(files[config::LEGACY_CONF]
+            .contains("pipeline.classpaths: file:///opt/flink/usrlib/../orders.jar\n"));
+    }
+
+    #[test]
+    fn from_flink_1_19_the_jar_is_an_argument() {
+        for version in ["v1_19", "v1_20", "v2_0", "v2_3"] {
+            for jar in [
+                "local:///opt/flink/artifacts/orders.jar",
+                "local:///opt/flink/usrlib/orders.jar",
+            ] {
+                let (args, files) = jar_render(version, jar);
+                assert_eq!(
+                    args,
+                    [
+                        "standalone-job",
+                        "--job-classname",
+                        "com.example.Orders",
+                        "--jars",
+                        jar
+                    ],
+                    "{version}"
+                );
+                assert!(
+                    !files[config::CONFIG_YAML].contains("classpaths"),
+                    "{version}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_definition_s_own_classpaths_are_kept_after_the_job_s_jar() {
+        let yaml = "\
+apiVersion: flink.apache.org/v1beta1
+kind: FlinkDeployment
+metadata: {name: orders, namespace: streaming}
+spec:
+  flinkVersion: v1_18
+  flinkConfiguration:
+    pipeline.classpaths: [file:///opt/flink/lib-extra/udf.jar, file:///opt/flink/artifacts/o.jar]
+  job: {jarURI: 'local:///opt/flink/artifacts/o.jar'}
+";
+        let objects = rendered(yaml);
+        let cm = objects.iter().find(|o| o.kind == "ConfigMap").unwrap();
+        let legacy = cm.body["data"][config::LEGACY_CONF].as_str().unwrap();
+        assert!(
+            legacy.contains(
+                "pipeline.classpaths: file:///opt/flink/artifacts/o.jar;file:///opt/flink/lib-extra/udf.jar\n"
+            ),
+            "{legacy}"
         );
     }
 

@@ -167,6 +167,30 @@ spec:
     }
 
     #[test]
+    fn a_new_jar_replaces_the_pods_on_every_flink_version() {
+        for (version, what) in [
+            ("v1_17", "the Flink configuration (pipeline.classpaths)"),
+            ("v2_0", "spec.containers[0].args"),
+        ] {
+            let old = BASE
+                .replace(
+                    "  image: flink:2.0\n",
+                    &format!("  image: flink:2.0\n  flinkVersion: {version}\n"),
+                )
+                .replace("usrlib/o.jar", "artifacts/o.jar");
+            let new = old.replace("o.jar", "o-2.jar");
+            let changes = pod_changes(&pods(&spec(&old)), &pods(&spec(&new)));
+            assert!(
+                changes
+                    .iter()
+                    .any(|c| c.starts_with("pods of orders-jobmanager are replaced")
+                        && c.contains(what)),
+                "{version}: {changes:?}"
+            );
+        }
+    }
+
+    #[test]
     fn labels_and_provenance_leave_the_pods_alone() {
         let new = BASE.replace(
             "namespace: streaming}",

@@ -34,6 +34,8 @@ const DEFAULT_TM: ResourceInput = ResourceInput {
 #[derive(Debug)]
 pub struct Decoded {
     pub id: Option<JobId>,
+    /// Where the document names its job (`metadata.name`, else the document's start):
+    /// errors about the job as a whole, such as a second definition, point there.
     pub pos: Pos,
     pub spec: Option<JobSpec>,
 }
@@ -102,6 +104,9 @@ pub fn decode_document(
     };
     let (id, labels, annotations) = decode_metadata(cx, &mut top, settings, team);
     decoded.id = id.clone();
+    if let Some(name) = root.get("metadata").and_then(|m| m.get("name")) {
+        decoded.pos = name.pos;
+    }
     let spec_node = top.take("spec");
     top.unsupported(
         cx,
@@ -455,7 +460,8 @@ fn decode_cluster(
     conf: &BTreeMap<String, (String, Pos)>,
 ) -> Option<Cluster> {
     let d = &settings.defaults;
-    let image_written = spec.string(cx, "image");
+    let image_node = spec.take("image");
+    let image_written = image_node.and_then(|n| super::decode::string(cx, n, "spec.image"));
     let pull = pull_policy(cx, spec).or_else(|| d.image_pull_policy.clone());
     let service_account = spec
         .string(cx, "serviceAccount")
@@ -488,6 +494,8 @@ fn decode_cluster(
         (Some(i), _, _) => i,
         (None, Some(i), _) => i.clone(),
         (None, None, Some(v)) => v.default_image(),
+        // Written but not a string: that error is reported already.
+        (None, None, None) if image_node.is_some() => return None,
         (None, None, None) => {
             cx.error(
                 spec.pos,
@@ -892,6 +900,24 @@ fn check_jar_uri(uri: &str, application: bool) -> Result<(), String> {
         return Err(format!(
             "`{uri}`: an application cluster runs the jar from its image, so jarURI must be local:///path/in/image.jar"
         ));
+    }
+    if application {
+        // `local://opt/x.jar` names host `opt` and path `/x.jar`: no file Flink would find.
+        if !rest.starts_with('/') || rest.ends_with('/') {
+            return Err(format!(
+                "`{uri}` names no file in the image: write local:/// and the jar's absolute path (three slashes: the path begins with the third)"
+            ));
+        }
+        // Flink reads these as URI syntax (`#` fragment, `?` query, `%` escapes, decoded by
+        // some Flink versions and not others) or as the separator of pipeline.classpaths.
+        if let Some(c) = rest
+            .chars()
+            .find(|c| c.is_whitespace() || c.is_control() || "#?;%".contains(*c))
+        {
+            return Err(format!(
+                "`{uri}`: {c:?} in the path is read by Flink as something other than part of the file name; rename the jar or its folder"
+            ));
+        }
     }
     if !application {
         crate::session_job::jar_source(uri)?;

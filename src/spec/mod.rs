@@ -120,6 +120,10 @@ pub fn load(snapshot: &Snapshot) -> Catalog {
     }
 
     let mut seen: BTreeMap<JobId, Vec<(String, yaml::Pos)>> = BTreeMap::new();
+    // Every document that decoded without errors, a second definition of a job included:
+    // the checks across files still run on each, so that being defined twice does not
+    // hide a document's other errors.
+    let mut valid: Vec<JobSpec> = Vec::new();
     let paths: Vec<&String> = snapshot
         .files
         .keys()
@@ -159,7 +163,7 @@ pub fn load(snapshot: &Snapshot) -> Catalog {
                         .or_default()
                         .push((path.clone(), decoded.pos));
                     if let Some(spec) = decoded.spec {
-                        catalog.jobs.insert(id, spec);
+                        valid.push(spec);
                     } else {
                         catalog.blocked.entry(id).or_default().extend(errors);
                     }
@@ -172,8 +176,16 @@ pub fn load(snapshot: &Snapshot) -> Catalog {
             }
         }
     }
-    check_duplicates(&mut catalog, seen);
-    check_session_clusters(&mut catalog);
+    check_duplicates(&mut catalog, &seen);
+    let mut duplicates = Vec::new();
+    for spec in valid {
+        if seen.get(&spec.id).is_some_and(|places| places.len() > 1) {
+            duplicates.push(spec);
+        } else {
+            catalog.jobs.insert(spec.id.clone(), spec);
+        }
+    }
+    check_session_clusters(&mut catalog, &duplicates);
     catalog
 }
 
@@ -245,18 +257,18 @@ pub fn is_definition_path(path: &str, roots: &[String]) -> bool {
     })
 }
 
-fn check_duplicates(catalog: &mut Catalog, seen: BTreeMap<JobId, Vec<(String, yaml::Pos)>>) {
+/// A job defined more than once is blocked, with an error at each definition's name.
+fn check_duplicates(catalog: &mut Catalog, seen: &BTreeMap<JobId, Vec<(String, yaml::Pos)>>) {
     for (id, places) in seen {
         if places.len() < 2 {
             continue;
         }
-        catalog.jobs.remove(&id);
         let list: Vec<String> = places
             .iter()
             .map(|(f, p)| format!("{f}:{}", p.line))
             .collect();
         let errors = catalog.blocked.entry(id.clone()).or_default();
-        for (file, pos) in &places {
+        for (file, pos) in places {
             errors.push(SpecError {
                 file: file.clone(),
                 line: pos.line,
@@ -268,9 +280,12 @@ fn check_duplicates(catalog: &mut Catalog, seen: BTreeMap<JobId, Vec<(String, ya
     }
 }
 
-fn check_session_clusters(catalog: &mut Catalog) {
+/// Each session job's cluster must be a session cluster defined in its namespace: checked
+/// for every valid job and for each definition of a job defined more than once
+/// (`duplicates`), whose errors are reported with the duplicate's.
+fn check_session_clusters(catalog: &mut Catalog, duplicates: &[JobSpec]) {
     let mut bad: Vec<(JobId, SpecError)> = Vec::new();
-    for spec in catalog.jobs.values() {
+    for spec in catalog.jobs.values().chain(duplicates) {
         let Some(cluster) = &spec.session_cluster else {
             continue;
         };

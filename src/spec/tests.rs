@@ -118,7 +118,7 @@ fn missing_image_and_version_is_an_error() {
     let text = SESSION.replace("  flinkVersion: v1_20\n", "  serviceAccount: flink\n");
     assert_eq!(
         errors(&[("s.yaml", &text)]),
-        vec!["s.yaml:7:3: spec.image: no image: set spec.image, spec.flinkVersion, or defaults.image in flinkops.yaml"]
+        vec!["s.yaml:6:1: spec.image: no image: set spec.image, spec.flinkVersion, or defaults.image in flinkops.yaml"]
     );
 }
 
@@ -171,7 +171,7 @@ spec:
             "bad.yaml:11:33: spec.jobManager.resource.memory: `lots` is not a size (examples: 2048m, 2g, 2Gi)",
             "bad.yaml:13:15: spec.taskManager.replicas: must be between 1 and 1000, got 0",
             "bad.yaml:14:24: spec.taskManager.resource.memory: `2P` has unknown unit `P` (use Flink units k, m, g, t or Kubernetes Ki, Mi, Gi, Ti)",
-            "bad.yaml:16:5: spec.job.jarURI: jarURI is required",
+            "bad.yaml:15:3: spec.job.jarURI: jarURI is required",
             "bad.yaml:16:18: spec.job.parallelism: must be at least 1, got 0",
             "bad.yaml:17:18: spec.job.upgradeMode: `savepointt` is not one of stateless, savepoint, last-state",
             "bad.yaml:18:12: spec.job.state: `paused` is not one of running, suspended",
@@ -250,6 +250,44 @@ fn application_jar_must_be_in_the_image() {
 }
 
 #[test]
+fn an_application_jar_uri_names_a_file_flink_can_find() {
+    let jar = |uri: &str| {
+        errors(&[(
+            "a.yaml",
+            &app_with("local:///opt/flink/usrlib/orders.jar", uri),
+        )])
+    };
+    // Two slashes: `opt` would be a host, and the path /flink/usrlib/orders.jar.
+    assert_eq!(
+        jar("local://opt/flink/usrlib/orders.jar"),
+        vec!["a.yaml:9:13: spec.job.jarURI: `local://opt/flink/usrlib/orders.jar` names no file in the image: write local:/// and the jar's absolute path (three slashes: the path begins with the third)"]
+    );
+    assert_eq!(jar("local:///opt/flink/usrlib/").len(), 1);
+    for (uri, c) in [
+        ("'local:///opt/flink/my jobs/orders.jar'", "' '"),
+        ("'local:///opt/flink/usrlib/orders#2.jar'", "'#'"),
+        ("local:///opt/flink/usrlib/orders.jar?v=2", "'?'"),
+        ("local:///opt/flink/usrlib/a.jar;b.jar", "';'"),
+        ("local:///opt/flink/usrlib/orders%202.jar", "'%'"),
+    ] {
+        let errs = jar(uri);
+        assert_eq!(errs.len(), 1, "{uri}: {errs:?}");
+        assert!(
+            errs[0].starts_with("a.yaml:9:13: spec.job.jarURI: ")
+                && errs[0].contains(&format!("{c} in the path is read by Flink as something other than part of the file name")),
+            "{uri}: {errs:?}"
+        );
+    }
+    // Any absolute path in the image, in usrlib or not.
+    for ok in [
+        "local:///opt/flink/artifacts/orders.jar",
+        "local:///opt/flink/usrlib/jobs/orders-1.2.jar",
+    ] {
+        assert!(jar(ok).is_empty(), "{ok}");
+    }
+}
+
+#[test]
 fn a_session_job_jar_is_one_flinkops_can_upload() {
     let text = |uri: &str| {
         format!(
@@ -321,10 +359,65 @@ fn duplicate_jobs_name_both_files() {
     assert_eq!(
         errs,
         vec![
-            "a.yaml:1:1: metadata.name: streaming/orders is defined more than once: a.yaml:1, b/c.yaml:1",
-            "b/c.yaml:1:1: metadata.name: streaming/orders is defined more than once: a.yaml:1, b/c.yaml:1",
+            "a.yaml:4:9: metadata.name: streaming/orders is defined more than once: a.yaml:4, b/c.yaml:4",
+            "b/c.yaml:4:9: metadata.name: streaming/orders is defined more than once: a.yaml:4, b/c.yaml:4",
         ]
     );
+}
+
+#[test]
+fn a_duplicate_is_reported_at_each_document_s_metadata_name() {
+    // The second definition is the second document of its file: the error is at its
+    // name, not at the file's first line.
+    let two = format!("{SESSION}---\n{APP}");
+    let errs = errors(&[("a.yaml", APP), ("b.yaml", &two)]);
+    assert_eq!(
+        errs,
+        vec![
+            "a.yaml:4:9: metadata.name: streaming/orders is defined more than once: a.yaml:4, b.yaml:12",
+            "b.yaml:12:9: metadata.name: streaming/orders is defined more than once: a.yaml:4, b.yaml:12",
+        ]
+    );
+}
+
+#[test]
+fn a_duplicate_s_other_errors_are_reported_too() {
+    // An error found while reading the document...
+    let broken = app_with("parallelism: 2", "parallelism: 0");
+    let errs = errors(&[("a.yaml", APP), ("b.yaml", &broken)]);
+    assert_eq!(errs.len(), 3, "{errs:?}");
+    assert!(
+        errs.contains(&"b.yaml:10:18: spec.job.parallelism: must be at least 1, got 0".to_string()),
+        "{errs:?}"
+    );
+    // ...and one found across files (its session cluster is not defined).
+    let job = "\
+apiVersion: flink.apache.org/v1beta1
+kind: FlinkSessionJob
+metadata:
+  name: top
+  namespace: streaming
+spec:
+  deploymentName: nowhere
+  job:
+    jarURI: https://example.com/top.jar
+";
+    let errs = errors(&[("a.yaml", job), ("b.yaml", job)]);
+    let missing = "spec.deploymentName: session cluster streaming/nowhere is not defined";
+    for file in ["a.yaml", "b.yaml"] {
+        assert!(
+            errs.iter().any(|e| e.starts_with(&format!(
+                "{file}:4:9: metadata.name: streaming/top is defined more than once"
+            ))),
+            "{errs:?}"
+        );
+        assert!(
+            errs.iter()
+                .any(|e| e.starts_with(&format!("{file}:7:19: {missing}"))),
+            "{errs:?}"
+        );
+    }
+    assert_eq!(errs.len(), 4, "{errs:?}");
 }
 
 #[test]
@@ -489,11 +582,43 @@ fn status_and_wrong_top_level_types_are_rejected() {
     let text = format!("{APP}status:\n  jobStatus: {{}}\n");
     assert_eq!(
         errors(&[("a.yaml", &text)]),
-        vec!["a.yaml:13:3: status: not supported by flinkops: status is written by the cluster, not by Git; remove it"]
+        vec!["a.yaml:12:1: status: not supported by flinkops: status is written by the cluster, not by Git; remove it"]
     );
     assert_eq!(
         errors(&[("a.yaml", "- a\n- b\n")]),
         vec!["a.yaml:1:1: expected a mapping, got a list"]
+    );
+}
+
+#[test]
+fn a_rejected_mapping_is_reported_at_its_key() {
+    // A mapping written below its key starts at its first child; the error is about the
+    // key's value as a whole, so it points at the key.
+    let text = app_with("  image: flink:2.0\n", "  image:\n    name: flink:2.0\n");
+    assert_eq!(
+        errors(&[("a.yaml", &text)]),
+        vec!["a.yaml:7:3: spec.image: expected a string, got a mapping"]
+    );
+    let cluster = "\
+apiVersion: flink.apache.org/v1
+kind: FlinkCluster
+metadata: {name: reporting}
+spec:
+  image: flink:2.0
+  job:
+    jarURI: local:///opt/flink/usrlib/r.jar
+";
+    let errs = errors(&[("c.yaml", cluster)]);
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(
+        errs[0].starts_with("c.yaml:6:3: spec.job: not supported by flinkops"),
+        "{errs:?}"
+    );
+    // A mapping written on the key's line (flow style) is still located at its start.
+    let text = app_with("  image: flink:2.0\n", "  image: {name: flink:2.0}\n");
+    assert_eq!(
+        errors(&[("a.yaml", &text)]),
+        vec!["a.yaml:7:10: spec.image: expected a string, got a mapping"]
     );
 }
 
@@ -581,7 +706,7 @@ fn teams_own_their_folders_and_jobs_stay_in_their_namespaces() {
     let settings = format!("defaultNamespace: billing\n{TEAMS}");
     assert_eq!(
         errors(&[("flinkops.yaml", &settings), ("teams/orders/a.yaml", &unwritten)]),
-        vec!["teams/orders/a.yaml:4:3: metadata.namespace: no namespace is written, and the default namespace `billing` is not one of team `orders`'s namespaces (allowed: orders-prod, streaming)"]
+        vec!["teams/orders/a.yaml:3:1: metadata.namespace: no namespace is written, and the default namespace `billing` is not one of team `orders`'s namespaces (allowed: orders-prod, streaming)"]
     );
 }
 
@@ -639,7 +764,7 @@ fn jobs_over_a_team_ceiling_are_errors_at_the_field() {
     let settings = format!("defaults:\n  jobManager:\n    resource: {{memory: 8Gi}}\n{TEAMS}");
     assert_eq!(
         errors(&[("flinkops.yaml", &settings), ("teams/orders/a.yaml", APP)]),
-        vec!["teams/orders/a.yaml:7:3: spec.jobManager.resource.memory: memory 8Gi per pod (from defaults in flinkops.yaml or Flink's) is over team `orders`'s ceiling of 4Gi"]
+        vec!["teams/orders/a.yaml:6:1: spec.jobManager.resource.memory: memory 8Gi per pod (from defaults in flinkops.yaml or Flink's) is over team `orders`'s ceiling of 4Gi"]
     );
 }
 
@@ -652,7 +777,7 @@ fn a_team_may_be_refused_pod_templates() {
     .replace("namespace: streaming", "namespace: billing");
     assert_eq!(
         errors(&[("flinkops.yaml", TEAMS), ("teams/billing/a.yaml", &with_template)]),
-        vec!["teams/billing/a.yaml:9:5: spec.podTemplate: team `billing` may not use podTemplate (allowPodTemplate is false)"]
+        vec!["teams/billing/a.yaml:8:3: spec.podTemplate: team `billing` may not use podTemplate (allowPodTemplate is false)"]
     );
 }
 
@@ -1068,7 +1193,7 @@ fn memory_in_the_flink_configuration_must_be_a_size_where_it_is_used() {
         "defaults:\n  flinkConfiguration:\n    taskmanager.memory.process.size: 2 apples\n";
     assert_eq!(
         errors(&[("flinkops.yaml", settings), ("a.yaml", APP)]),
-        vec!["a.yaml:7:3: spec.flinkConfiguration.taskmanager.memory.process.size: `2 apples` has unknown unit `apples` (use Flink units k, m, g, t or Kubernetes Ki, Mi, Gi, Ti) (from defaults in flinkops.yaml)"]
+        vec!["a.yaml:6:1: spec.flinkConfiguration.taskmanager.memory.process.size: `2 apples` has unknown unit `apples` (use Flink units k, m, g, t or Kubernetes Ki, Mi, Gi, Ti) (from defaults in flinkops.yaml)"]
     );
 }
 

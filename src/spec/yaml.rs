@@ -444,7 +444,18 @@ pub fn parse_documents(text: &str) -> Result<Vec<Document>, YamlError> {
                     keys.insert(text, node.pos);
                     *pending = Some(node);
                 }
-                Some(key) => entries.push((key, node)),
+                Some(key) => {
+                    let mut node = node;
+                    // A list or mapping written below its key starts at its first item,
+                    // which an error about the value as a whole would then seem to blame:
+                    // it is located at its key instead.
+                    if matches!(node.value, Value::Seq(_) | Value::Map(_))
+                        && node.pos.line > key.pos.line
+                    {
+                        node.pos = key.pos;
+                    }
+                    entries.push((key, node));
+                }
             },
         }
     }
@@ -580,7 +591,24 @@ mod tests {
             .collect();
         assert_eq!(docs[0].root.locate(&path).pos, Pos { line: 4, col: 14 });
         let missing: Vec<String> = vec!["spec".into(), "nope".into()];
-        assert_eq!(docs[0].root.locate(&missing).pos.line, 2);
+        assert_eq!(docs[0].root.locate(&missing).pos, Pos { line: 1, col: 1 });
+    }
+
+    #[test]
+    fn a_list_or_mapping_below_its_key_is_located_at_the_key() {
+        let docs = parse_documents("a:\n  b: 1\nc:\n- x\nd: {e: 1}\nf: [1]\n").unwrap();
+        let root = &docs[0].root;
+        assert_eq!(root.get("a").unwrap().pos, Pos { line: 1, col: 1 });
+        assert_eq!(root.get("c").unwrap().pos, Pos { line: 3, col: 1 });
+        // Written on the key's line, a collection keeps its own start.
+        assert_eq!(root.get("d").unwrap().pos, Pos { line: 5, col: 4 });
+        assert_eq!(root.get("f").unwrap().pos, Pos { line: 6, col: 4 });
+        // Items of a list are not moved.
+        let items = parse_documents("- a: 1\n  b: 2\n").unwrap();
+        match &items[0].root.value {
+            Value::Seq(v) => assert_eq!(v[0].pos, Pos { line: 1, col: 3 }),
+            other => panic!("expected a list, got {other:?}"),
+        }
     }
 
     #[test]
