@@ -240,12 +240,25 @@ enum Quantity {
 #[derive(JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct IngressSpec {
-    /// Host (and path) of the Flink UI: `{{name}}.{{namespace}}.example.com` or
-    /// `example.com/{{namespace}}/{{name}}`.
+    /// Host and/or path of the Flink UI, read as a URL as the Apache operator reads it:
+    /// `{{name}}.{{namespace}}.example.com` (the whole host),
+    /// `example.com/{{namespace}}/{{name}}(/|$)(.*)` (a path, with the controller's rewrite
+    /// annotation) or `/{{namespace}}/{{name}}` (any host).
     template: String,
     class_name: Option<String>,
     annotations: Option<BTreeMap<String, String>>,
     labels: Option<BTreeMap<String, String>>,
+    /// Kubernetes IngressTLS entries, used as written (not templated).
+    tls: Option<Vec<IngressTls>>,
+}
+
+#[derive(JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct IngressTls {
+    /// Host names the certificate covers (`*.example.com` allowed).
+    hosts: Option<Vec<String>>,
+    /// The Secret holding the certificate and key.
+    secret_name: Option<String>,
 }
 
 #[derive(JsonSchema)]
@@ -498,7 +511,7 @@ mod tests {
     const CLUSTER_MAPPINGS: &str = "
   jobManager: {resource: {cpu: 1}, resources: {requests: {cpu: 1}, limits: {cpu: 1}}}
   taskManager: {resource: {cpu: 1}, resources: {requests: {cpu: 1}, limits: {cpu: 1}}}
-  ingress: {template: x}
+  ingress: {template: x, tls: [{}]}
 ";
     const JOB: &str = "  job: {jarURI: local:///a.jar}\n";
 

@@ -1061,3 +1061,45 @@ fn team_ceilings_hold_for_memory_from_the_flink_configuration() {
         vec!["teams/orders/a.yaml:9:38: spec.flinkConfiguration.taskmanager.memory.process.size: memory 8Gi per pod is over team `orders`'s ceiling of 4Gi"]
     );
 }
+
+#[test]
+fn ingress_tls_and_template_errors_are_located() {
+    let text = app_with(
+        "  image: flink:2.0\n",
+        "  image: flink:2.0
+  ingress:
+    template: '{{name}}.example.com:8080'
+    tls:
+      - hosts: ['{{name}}.example.com', orders.example.com]
+        secretName: Flink_TLS
+        secretNam: x
+      - plain
+    className: 7
+",
+    );
+    let f = "spec.ingress";
+    assert_eq!(
+        errors(&[("a.yaml", &text)]),
+        vec![
+            format!("a.yaml:9:15: {f}.template: `{{{{name}}}}.example.com:8080` names a port (`:8080`); an Ingress rule matches a host name, whatever the port: remove it"),
+            format!("a.yaml:11:17: {f}.tls[0].hosts[0]: `{{{{name}}}}.example.com` is not a host name: lowercase letters, digits, '-' and '.', each part starting and ending with a letter or digit, a wildcard only as a leading `*.`, at most 253 characters; TLS hosts are used as written (the operator fills in {{{{name}}}} and {{{{namespace}}}} only in the template)"),
+            format!("a.yaml:12:21: {f}.tls[0].secretName: `Flink_TLS` is not a Secret name: lowercase letters, digits, '-' and '.', each part starting and ending with a letter or digit, at most 253 characters"),
+            format!("a.yaml:13:9: {f}.tls[0].secretNam: unknown field `secretNam` (did you mean `secretName`?)"),
+            format!("a.yaml:14:9: {f}.tls[1]: expected a mapping, got a string"),
+            format!("a.yaml:15:16: {f}.className: expected a string, got an integer"),
+        ]
+    );
+    let text = app_with(
+        "  image: flink:2.0\n",
+        "  image: flink:2.0\n  ingress:\n    template: x.example.com\n    tls: {secretName: x}\n",
+    );
+    assert_eq!(
+        errors(&[("a.yaml", &text)]),
+        vec!["a.yaml:10:10: spec.ingress.tls: expected a list of TLS entries ({hosts, secretName}), got a mapping"]
+    );
+    let text = app_with(
+        "  image: flink:2.0\n",
+        "  image: flink:2.0\n  ingress:\n    template: '{{namespace}}.{{name}}.127.0.0.1.nip.io'\n    tls:\n      - hosts: ['*.example.com']\n        secretName: flink-tls\n",
+    );
+    assert!(errors(&[("a.yaml", &text)]).is_empty());
+}
