@@ -522,6 +522,15 @@ spec:
         );
     }
 
+    #[test]
+    fn resource_ephemeral_storage_is_the_request_and_limit_as_a_kubernetes_quantity() {
+        let objects = rendered(&APP.replace("ephemeralStorage: 2Gi", "ephemeralStorage: 2G"));
+        let r = container_resources(&objects, "orders-jobmanager");
+        // 2G is 2×10^9 bytes, as the operator reads it (written in exact binary units).
+        assert_eq!(r["requests"]["ephemeral-storage"], "1953125Ki");
+        assert_eq!(r["limits"]["ephemeral-storage"], "1953125Ki");
+    }
+
     /// The Ingress rendered for APP with `ingress` (YAML under `spec.ingress`).
     fn ingress_body(ingress: &str) -> serde_json::Value {
         let yaml = APP.replacen("  job: {", &format!("  ingress:\n{ingress}  job: {{"), 1);

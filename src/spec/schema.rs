@@ -203,6 +203,8 @@ struct Resource {
     cpu: Option<Quantity>,
     /// Flink sizes (`2048m`, `2g`) or Kubernetes quantities (`2Gi`).
     memory: Option<Quantity>,
+    /// The container's request and limit: a Kubernetes quantity, as the Apache operator
+    /// reads it (`10Gi`; `10G` is 10^10 bytes).
     ephemeral_storage: Option<Quantity>,
 }
 

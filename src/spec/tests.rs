@@ -1103,3 +1103,49 @@ fn ingress_tls_and_template_errors_are_located() {
     );
     assert!(errors(&[("a.yaml", &text)]).is_empty());
 }
+
+#[test]
+fn resource_ephemeral_storage_is_a_kubernetes_quantity() {
+    // As the operator reads `resource.ephemeralStorage` (Quantity.parse): `2G` is 2×10^9
+    // bytes, `2Gi` 2×2^30; it is the container's request and limit alike.
+    let settings = "defaults:\n  jobManager:\n    resource: {ephemeralStorage: 1G}\n";
+    let (jm, tm) = resources_of(
+        "  taskManager:\n    resource: {ephemeralStorage: 2G}\n",
+        Some(settings),
+    );
+    assert_eq!(tm.ephemeral_storage_bytes, Some(2_000_000_000));
+    assert_eq!(tm.limits().ephemeral_storage_bytes, Some(2_000_000_000));
+    assert_eq!(jm.ephemeral_storage_bytes, Some(1_000_000_000));
+    let (_, tm) = resources_of(
+        "  taskManager:\n    resource: {ephemeralStorage: 2Gi}\n",
+        None,
+    );
+    assert_eq!(tm.ephemeral_storage_bytes, Some(2 << 30));
+
+    let text = app_with(
+        "  image: flink:2.0\n",
+        "  image: flink:2.0\n  jobManager:\n    resource: {ephemeralStorage: 2g}\n  taskManager:\n    resource: {ephemeralStorage: 512m}\n",
+    );
+    assert_eq!(
+        errors(&[("a.yaml", &text)]),
+        vec![
+            "a.yaml:9:34: spec.jobManager.resource.ephemeralStorage: `2g` is not a Kubernetes quantity (its units are case-sensitive): write 2Gi (2 × 2^30 bytes) or 2G (2 × 10^9 bytes)",
+            "a.yaml:11:34: spec.taskManager.resource.ephemeralStorage: `512m` is 512 thousandths of a byte in Kubernetes; write Mi or M for megabytes",
+        ]
+    );
+    let settings = "defaults:\n  taskManager:\n    resource: {ephemeralStorage: 1gb}\n";
+    assert_eq!(
+        errors(&[("flinkops.yaml", settings), ("a.yaml", APP)]),
+        vec!["flinkops.yaml:3:34: defaults.taskManager.resource.ephemeralStorage: `1gb` is not a Kubernetes quantity (its units are case-sensitive): write 1Gi (1 × 2^30 bytes) or 1G (1 × 10^9 bytes)"]
+    );
+    // With `resources` it is one or the other, as for every part of `resource`: the
+    // operator would ignore `resource` (logging a warning); flinkops names the second.
+    let text = app_with(
+        "  image: flink:2.0\n",
+        "  image: flink:2.0\n  taskManager:\n    resource: {ephemeralStorage: 1Gi}\n    resources: {limits: {ephemeral-storage: 2Gi}}\n",
+    );
+    assert_eq!(
+        errors(&[("a.yaml", &text)]),
+        vec!["a.yaml:10:5: spec.taskManager.resources: `resource` and `resources` are both set: write one (`resources`, Kubernetes requests and limits, replaces the deprecated `resource`)"]
+    );
+}
