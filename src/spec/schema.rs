@@ -125,7 +125,9 @@ struct Metadata {
 /// Flink configuration: flat (`a.b: x`) or nested YAML; scalar values; lists become
 /// `;`-joined. Keys under `kubernetes.operator.` are flinkops settings (readiness timeout,
 /// rollback, periodic savepoints, savepoint history): not passed to Flink, and changing
-/// one restarts nothing. The load checks them (`operator_keys`), not this schema.
+/// one restarts nothing. The load checks them (`operator_keys`), not this schema; it also
+/// refuses the Apache operator's autoscaler options (`job.autoscaler.`): flinkops has no
+/// autoscaler.
 type FlinkConfiguration = BTreeMap<String, serde_json::Value>;
 
 #[derive(JsonSchema)]

@@ -1149,3 +1149,54 @@ fn resource_ephemeral_storage_is_a_kubernetes_quantity() {
         vec!["a.yaml:10:5: spec.taskManager.resources: `resource` and `resources` are both set: write one (`resources`, Kubernetes requests and limits, replaces the deprecated `resource`)"]
     );
 }
+
+#[test]
+fn autoscaler_options_are_errors_where_written() {
+    let text = app_with(
+        "  image: flink:2.0\n",
+        "  image: flink:2.0
+  flinkConfiguration:
+    job.autoscaler.enabled: true
+    job:
+      autoscaler:
+        target.utilization: 0.6
+    kubernetes.operator.job.autoscaler.stabilization.interval: 1m
+",
+    );
+    let what = "an option of the Apache operator's autoscaler; flinkops has no autoscaler, so it would do nothing: remove it, and set the job's parallelism in Git (spec.job.parallelism)";
+    let f = "spec.flinkConfiguration";
+    assert_eq!(
+        errors(&[("a.yaml", &text)]),
+        vec![
+            format!("a.yaml:9:5: {f}.job.autoscaler.enabled: `job.autoscaler.enabled` is {what}"),
+            format!("a.yaml:12:9: {f}.job.autoscaler.target.utilization: `job.autoscaler.target.utilization` is {what}"),
+            format!("a.yaml:13:5: {f}.kubernetes.operator.job.autoscaler.stabilization.interval: `kubernetes.operator.job.autoscaler.stabilization.interval` is {what}"),
+        ]
+    );
+    let job = "\
+apiVersion: flink.apache.org/v1beta1
+kind: FlinkSessionJob
+metadata:
+  name: top
+  namespace: streaming
+spec:
+  deploymentName: shared
+  flinkConfiguration:
+    job.autoscaler.enabled: \"true\"
+  job:
+    jarURI: https://example.com/top.jar
+";
+    assert_eq!(
+        errors(&[("j.yaml", job), ("s.yaml", SESSION)]),
+        vec![format!(
+            "j.yaml:9:5: {f}.job.autoscaler.enabled: `job.autoscaler.enabled` is {what}"
+        )]
+    );
+    let settings = "defaults:\n  flinkConfiguration:\n    job.autoscaler.enabled: \"true\"\n";
+    let c = load(&snapshot(&[("flinkops.yaml", settings), ("a.yaml", APP)]));
+    assert_eq!(
+        c.errors().iter().map(|e| e.to_string()).collect::<Vec<_>>(),
+        vec![format!("flinkops.yaml:3:5: defaults.flinkConfiguration.job.autoscaler.enabled: `job.autoscaler.enabled` is {what}")]
+    );
+    assert!(!c.settings_errors.is_empty());
+}
