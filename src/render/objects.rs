@@ -12,7 +12,7 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::api::networking::v1::{
     HTTPIngressPath, HTTPIngressRuleValue, Ingress, IngressBackend, IngressRule,
-    IngressServiceBackend, IngressSpec, ServiceBackendPort,
+    IngressServiceBackend, IngressSpec, IngressTLS, ServiceBackendPort,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
@@ -375,17 +375,11 @@ fn service_port(name: &str, p: i32) -> ServicePort {
     }
 }
 
-/// Host and path from the operator-style template: `{{name}}.{{namespace}}.example.com`
-/// (host only) or `example.com/{{namespace}}/{{name}}` (host and path; host may be empty).
+/// The operator's Ingress (IngressUtils): one rule, with the template's host (if any) and
+/// one path, `ImplementationSpecific`, with the template's path (if any: a host-only
+/// template routes all of the host); TLS as written.
 fn ingress(n: &Names, spec: &crate::spec::Ingress) -> Object {
-    let text = spec
-        .template
-        .replace("{{name}}", &n.spec.id.name)
-        .replace("{{namespace}}", &n.spec.id.namespace);
-    let (host, path) = match text.split_once('/') {
-        Some((h, p)) => (h.to_string(), format!("/{p}")),
-        None => (text.clone(), "/".to_string()),
-    };
+    let url = crate::spec::ingress::url(&spec.template, &n.spec.id.name, &n.spec.id.namespace);
     // The ingress's own labels and annotations first, flinkops' on top: they are how the
     // object is found, pruned and told apart from another job's (validation rejects
     // definitions that set them; this keeps them ours regardless).
@@ -402,16 +396,21 @@ fn ingress(n: &Names, spec: &crate::spec::Ingress) -> Object {
         metadata: meta.clone(),
         spec: Some(IngressSpec {
             ingress_class_name: spec.class_name.clone(),
+            tls: (!spec.tls.is_empty()).then(|| {
+                spec.tls
+                    .iter()
+                    .map(|t| IngressTLS {
+                        hosts: (!t.hosts.is_empty()).then(|| t.hosts.clone()),
+                        secret_name: t.secret_name.clone(),
+                    })
+                    .collect()
+            }),
             rules: Some(vec![IngressRule {
-                host: (!host.is_empty()).then_some(host),
+                host: url.host,
                 http: Some(HTTPIngressRuleValue {
                     paths: vec![HTTPIngressPath {
-                        path: Some(path.clone()),
-                        path_type: if path == "/" {
-                            "Prefix".into()
-                        } else {
-                            "ImplementationSpecific".into()
-                        },
+                        path: url.path,
+                        path_type: "ImplementationSpecific".into(),
                         backend: IngressBackend {
                             service: Some(IngressServiceBackend {
                                 name: n.name("rest"),
@@ -633,6 +632,102 @@ spec:
                 "requests": {"cpu": "1", "memory": "2Gi", "ephemeral-storage": "9765625Ki"},
                 "limits": {"cpu": "2", "memory": "3Gi"},
             })
+        );
+    }
+
+    #[test]
+    fn resource_ephemeral_storage_is_the_request_and_limit_as_a_kubernetes_quantity() {
+        let objects = rendered(&APP.replace("ephemeralStorage: 2Gi", "ephemeralStorage: 2G"));
+        let r = container_resources(&objects, "orders-jobmanager");
+        // 2G is 2×10^9 bytes, as the operator reads it (written in exact binary units).
+        assert_eq!(r["requests"]["ephemeral-storage"], "1953125Ki");
+        assert_eq!(r["limits"]["ephemeral-storage"], "1953125Ki");
+    }
+
+    /// The Ingress rendered for APP with `ingress` (YAML under `spec.ingress`).
+    fn ingress_body(ingress: &str) -> serde_json::Value {
+        let yaml = APP.replacen("  job: {", &format!("  ingress:\n{ingress}  job: {{"), 1);
+        let objects = rendered(&yaml);
+        let ing = objects
+            .iter()
+            .find(|o| o.kind == "Ingress" && o.name == "orders-rest")
+            .unwrap();
+        ing.body.clone()
+    }
+
+    fn ingress_spec(ingress: &str) -> serde_json::Value {
+        ingress_body(ingress)["spec"].clone()
+    }
+
+    fn rest_backend() -> serde_json::Value {
+        json!({"service": {"name": "orders-rest", "port": {"number": 8081}}})
+    }
+
+    #[test]
+    fn a_host_only_template_renders_the_operators_rule() {
+        // The operator's IngressUtils reads the template as a URL: a host and no path give
+        // a rule for that host whose one path has no `path` (all of the host).
+        assert_eq!(
+            ingress_spec("    template: '{{name}}.{{namespace}}.flink.k8s.io'\n"),
+            json!({"rules": [{
+                "host": "orders.streaming.flink.k8s.io",
+                "http": {"paths": [{"backend": rest_backend(), "pathType": "ImplementationSpecific"}]},
+            }]})
+        );
+        // A scheme is dropped and the placeholders are read in any case, as there; a
+        // trailing slash is a path.
+        assert_eq!(
+            ingress_spec("    template: 'HTTPS://{{Name}}.{{NAMESPACE}}.flink.k8s.io/'\n"),
+            json!({"rules": [{
+                "host": "orders.streaming.flink.k8s.io",
+                "http": {"paths": [{"backend": rest_backend(), "path": "/", "pathType": "ImplementationSpecific"}]},
+            }]})
+        );
+    }
+
+    #[test]
+    fn a_path_template_renders_its_path_as_written() {
+        // The operator's documented nginx setup: a regex path, with the rewrite annotation
+        // and class written by the definition (the operator adds neither).
+        let body = ingress_body(
+            "    template: 'flink.k8s.io/{{namespace}}/{{name}}(/|$)(.*)'\n    className: nginx\n    annotations: {nginx.ingress.kubernetes.io/rewrite-target: /$2}\n",
+        );
+        assert_eq!(
+            body["metadata"]["annotations"]["nginx.ingress.kubernetes.io/rewrite-target"],
+            "/$2"
+        );
+        assert_eq!(
+            body["spec"],
+            json!({"ingressClassName": "nginx", "rules": [{
+                "host": "flink.k8s.io",
+                "http": {"paths": [{"backend": rest_backend(), "path": "/streaming/orders(/|$)(.*)", "pathType": "ImplementationSpecific"}]},
+            }]})
+        );
+        // Without a host, a rule for every host.
+        assert_eq!(
+            ingress_spec("    template: '/{{namespace}}/{{name}}(/|$)(.*)'\n"),
+            json!({"rules": [{
+                "http": {"paths": [{"backend": rest_backend(), "path": "/streaming/orders(/|$)(.*)", "pathType": "ImplementationSpecific"}]},
+            }]})
+        );
+    }
+
+    #[test]
+    fn ingress_tls_is_rendered_as_written() {
+        let spec = ingress_spec(
+            "    template: '{{name}}.example.com'\n    tls:\n      - hosts: [orders.example.com, '*.example.com']\n        secretName: flink-tls\n      - secretName: default-tls\n",
+        );
+        assert_eq!(
+            spec["tls"],
+            json!([
+                {"hosts": ["orders.example.com", "*.example.com"], "secretName": "flink-tls"},
+                {"secretName": "default-tls"},
+            ])
+        );
+        assert!(
+            ingress_spec("    template: '{{name}}.example.com'\n    tls: []\n")
+                .get("tls")
+                .is_none()
         );
     }
 }

@@ -167,7 +167,7 @@ pub fn decode_document(
                 check_legacy_conf(cx, &conf, root.pos);
             }
             let slots = task_slots(cx, &conf);
-            let mut cluster = decode_cluster(cx, &mut spec, settings, version, &conf);
+            let mut cluster = decode_cluster(cx, &mut spec, &out.id, settings, version, &conf);
             out.restart_nonce = spec.int(cx, "restartNonce").map(|(n, _)| n);
             if let Some(job_node) = job_node {
                 out.kind = JobKind::Application;
@@ -455,6 +455,7 @@ fn task_slots(cx: &mut Cx, conf: &BTreeMap<String, (String, Pos)>) -> Option<i32
 fn decode_cluster(
     cx: &mut Cx,
     spec: &mut Fields,
+    id: &JobId,
     settings: &Settings,
     version: Option<FlinkVersion>,
     conf: &BTreeMap<String, (String, Pos)>,
@@ -488,7 +489,9 @@ fn decode_cluster(
         .take("podTemplate")
         .and_then(|n| super::pod_template::check(cx, n, "spec.podTemplate", &settings.pod_policy));
     let log_configuration = spec.file_map(cx, "logConfiguration").unwrap_or_default();
-    let ingress = spec.take("ingress").and_then(|n| decode_ingress(cx, n));
+    let ingress = spec
+        .take("ingress")
+        .and_then(|n| super::ingress::decode(cx, n, id));
 
     let image = match (image_written, &d.image, version) {
         (Some(i), _, _) => i,
@@ -923,22 +926,4 @@ fn check_jar_uri(uri: &str, application: bool) -> Result<(), String> {
         crate::session_job::jar_source(uri)?;
     }
     Ok(())
-}
-
-fn decode_ingress(cx: &mut Cx, node: &Node) -> Option<Ingress> {
-    let mut f = Fields::of(cx, node, "spec.ingress")?;
-    let template = f.string(cx, "template");
-    if template.is_none() {
-        cx.error(node.pos, "spec.ingress.template", "template is required");
-    }
-    let class_name = f.string(cx, "className");
-    let annotations = f.labels(cx, "annotations").unwrap_or_default();
-    let labels = f.labels(cx, "labels").unwrap_or_default();
-    f.finish(cx);
-    Some(Ingress {
-        template: template?,
-        class_name,
-        annotations,
-        labels,
-    })
 }

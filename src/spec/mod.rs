@@ -5,6 +5,7 @@
 pub mod decode;
 pub mod definition;
 pub mod error;
+pub mod ingress;
 pub mod limits;
 pub mod model;
 pub mod names;

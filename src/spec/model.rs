@@ -226,11 +226,26 @@ impl JobState {
 #[serde(rename_all = "camelCase")]
 pub struct Ingress {
     /// Host and/or path template with `{{name}}` and `{{namespace}}`, as in the Apache
-    /// operator: `{{name}}.{{namespace}}.flink.example.com` or `example.com/{{namespace}}/{{name}}`.
+    /// operator: `{{name}}.{{namespace}}.flink.example.com` or `example.com/{{namespace}}/{{name}}`
+    /// (read by `spec::ingress::url`).
     pub template: String,
     pub class_name: Option<String>,
     pub annotations: BTreeMap<String, String>,
     pub labels: BTreeMap<String, String>,
+    /// Kubernetes IngressTLS entries, as written. Left out of the JSON when there are
+    /// none, so specs without TLS hash as they always did.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tls: Vec<IngressTls>,
+}
+
+/// One TLS entry of an Ingress: the hosts a certificate covers and the Secret holding it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IngressTls {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_name: Option<String>,
 }
 
 /// `v1_20` style Flink version.

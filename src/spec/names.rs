@@ -31,6 +31,38 @@ pub fn check_namespace(ns: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// What a DNS-1123 subdomain may hold, for messages.
+const SUBDOMAIN_RULE: &str =
+    "lowercase letters, digits, '-' and '.', each part starting and ending with a letter or digit";
+
+/// A DNS-1123 subdomain, as Kubernetes checks one: at most 253 characters, dot-separated
+/// parts of lowercase letters, digits and '-' (Kubernetes bounds only the whole length).
+fn is_subdomain(s: &str) -> bool {
+    s.len() <= 253 && s.split('.').all(is_label)
+}
+
+/// A host name as an Ingress takes it in a rule or a TLS entry: a DNS-1123 subdomain, or
+/// one with a leading `*.` (a wildcard).
+pub fn check_host(host: &str) -> Result<(), String> {
+    let name = host.strip_prefix("*.").unwrap_or(host);
+    if host.len() <= 253 && is_subdomain(name) {
+        return Ok(());
+    }
+    Err(format!(
+        "`{host}` is not a host name: {SUBDOMAIN_RULE}, a wildcard only as a leading `*.`, at most 253 characters"
+    ))
+}
+
+/// The name of a Kubernetes object named by a DNS-1123 subdomain (a Secret).
+pub fn check_secret_name(name: &str) -> Result<(), String> {
+    if is_subdomain(name) {
+        return Ok(());
+    }
+    Err(format!(
+        "`{name}` is not a Secret name: {SUBDOMAIN_RULE}, at most 253 characters"
+    ))
+}
+
 fn is_label(s: &str) -> bool {
     !s.is_empty()
         && s.bytes()
@@ -80,6 +112,39 @@ mod tests {
         assert!(check_job_name(&"a".repeat(45)).is_ok());
         let err = check_job_name(&"a".repeat(46)).unwrap_err();
         assert!(err.contains("at most 45"), "{err}");
+    }
+
+    #[test]
+    fn ingress_hosts_and_secret_names_are_dns_1123_subdomains() {
+        for ok in [
+            "example.com",
+            "a",
+            "flink-ui.team-1.example.com",
+            "*.example.com",
+        ] {
+            assert_eq!(check_host(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "",
+            "Example.com",
+            "a..b",
+            ".a",
+            "a.",
+            "-a.b",
+            "a_b.c",
+            "*",
+            "a.*.b",
+            "**.a",
+            "{{name}}.a",
+            "a b",
+        ] {
+            assert!(check_host(bad).is_err(), "{bad}");
+        }
+        assert!(check_host(&format!("{}.com", "a".repeat(250))).is_err());
+        assert_eq!(check_secret_name("flink-tls.v1"), Ok(()));
+        for bad in ["", "Flink", "*.a", "a_b"] {
+            assert!(check_secret_name(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

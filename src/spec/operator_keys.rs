@@ -2,8 +2,9 @@
 //! Operator's names for operator settings. flinkops applies a few of them (`SUPPORTED`);
 //! each is read by one parser (`Setting::parse`) that both the check at load and the
 //! runtime use, so they cannot disagree. The operator's other options are refused as not
-//! applied (`APACHE_OPTIONS`), and any other key under the prefix is unknown. Pure: keys
-//! and text in, verdicts out.
+//! applied (`APACHE_OPTIONS`), and any other key under the prefix is unknown. So are the
+//! options of the operator's autoscaler (`job.autoscaler.`), which Flink would otherwise
+//! take silently: flinkops has no autoscaler. Pure: keys and text in, verdicts out.
 
 use super::model::OPERATOR_PREFIX;
 use std::collections::BTreeMap;
@@ -233,14 +234,17 @@ pub const APACHE_OPTIONS: &[&str] = &[
 
 /// Families of Apache operator options named by a prefix (after `kubernetes.operator.`):
 /// metric reporters and scopes, listener plugins, blue/green deployments, per-version and
-/// per-namespace defaults, and the autoscaler's old names.
+/// per-namespace defaults. (The autoscaler's old names there are `autoscaler`'s.)
 pub const APACHE_OPTION_FAMILIES: &[&str] = &[
     "bluegreen.",
     "default-configuration.",
-    "job.autoscaler.",
     "metrics.",
     "plugins.listeners.",
 ];
+
+/// The Apache operator's autoscaler reads its options under `job.autoscaler.` (and, by
+/// their old names, under `kubernetes.operator.job.autoscaler.`).
+pub const AUTOSCALER_PREFIX: &str = "job.autoscaler.";
 
 /// What is wrong with a `kubernetes.operator.` key or its value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -256,6 +260,9 @@ pub enum Problem {
 /// Checks one flinkConfiguration entry: Ok for every key outside the prefix (those are
 /// Flink's) and for a supported key with a valid value.
 pub fn check(key: &str, value: &str) -> Result<(), Problem> {
+    if let Some(problem) = autoscaler(key) {
+        return Err(problem);
+    }
     let Some(rest) = key.strip_prefix(OPERATOR_PREFIX) else {
         return Ok(());
     };
@@ -275,14 +282,35 @@ pub fn check(key: &str, value: &str) -> Result<(), Problem> {
         .map(|s| &s.key[OPERATOR_PREFIX.len()..])
         .collect();
     let mut message = format!("unknown flinkops setting `{key}`");
-    match super::decode::closest(rest, &names) {
-        Some(best) => message.push_str(&format!(" (did you mean `{OPERATOR_PREFIX}{best}`?)")),
-        None => {
+    let closest = super::decode::closest;
+    match (closest(rest, &names), closest(rest, APACHE_OPTIONS)) {
+        (Some(best), _) => message.push_str(&format!(" (did you mean `{OPERATOR_PREFIX}{best}`?)")),
+        (None, Some(apache)) => message.push_str(&format!(
+            " (did you mean `{OPERATOR_PREFIX}{apache}`? flinkops does not apply that Apache Flink Kubernetes Operator option either: remove the key)"
+        )),
+        (None, None) => {
             let keys: Vec<&str> = SUPPORTED.iter().map(|s| s.key).collect();
             message.push_str(&format!("; flinkops applies {}", keys.join(", ")));
         }
     }
     Err(Problem::Unknown(message))
+}
+
+/// An option of the operator's autoscaler, by today's name or the old one, or a near miss
+/// of either (`job.autoscaling.…`): flinkops has no autoscaler, so each would do nothing.
+fn autoscaler(key: &str) -> Option<Problem> {
+    let rest = key.strip_prefix(OPERATOR_PREFIX).unwrap_or(key);
+    let segment = rest.strip_prefix("job.")?.split('.').next()?;
+    let what = if segment == "autoscaler" {
+        "is an option of the Apache operator's autoscaler".to_string()
+    } else if super::decode::closest(segment, &["autoscaler"]).is_some() {
+        format!("looks like an option of the Apache operator's autoscaler (`{AUTOSCALER_PREFIX}…`)")
+    } else {
+        return None;
+    };
+    Some(Problem::NotApplied(format!(
+        "`{key}` {what}; flinkops has no autoscaler, so it would do nothing: remove it, and set the job's parallelism in Git (spec.job.parallelism)"
+    )))
 }
 
 #[cfg(test)]
@@ -427,7 +455,6 @@ mod tests {
             "kubernetes.operator.savepoint.history.max.age",
             "kubernetes.operator.periodic.checkpoint.interval",
             "kubernetes.operator.reconciler.reschedule.interval",
-            "kubernetes.operator.job.autoscaler.enabled",
             "kubernetes.operator.metrics.reporter.slf4j.interval",
             "kubernetes.operator.plugins.listeners.audit.class",
         ] {
@@ -441,11 +468,68 @@ mod tests {
     }
 
     #[test]
+    fn autoscaler_options_are_refused_flinkops_has_no_autoscaler() {
+        let no_autoscaler = |key: &str| {
+            Err(Problem::NotApplied(format!(
+                "`{key}` is an option of the Apache operator's autoscaler; flinkops has no autoscaler, so it would do nothing: remove it, and set the job's parallelism in Git (spec.job.parallelism)"
+            )))
+        };
+        // Today's names (outside `kubernetes.operator.`: Flink would take them silently)
+        // and the old ones.
+        for key in [
+            "job.autoscaler.enabled",
+            "job.autoscaler.target.utilization",
+            "job.autoscaler",
+            "kubernetes.operator.job.autoscaler.enabled",
+            "kubernetes.operator.job.autoscaler.scaling.enabled",
+        ] {
+            assert_eq!(check(key, "true"), no_autoscaler(key), "{key}");
+        }
+        // Near misses would be just as inert.
+        for key in [
+            "job.autoscaling.enabled",
+            "job.autoscalar.enabled",
+            "kubernetes.operator.job.auto-scaler.enabled",
+        ] {
+            assert_eq!(
+                check(key, "true"),
+                Err(Problem::NotApplied(format!(
+                    "`{key}` looks like an option of the Apache operator's autoscaler (`job.autoscaler.…`); flinkops has no autoscaler, so it would do nothing: remove it, and set the job's parallelism in Git (spec.job.parallelism)"
+                ))),
+                "{key}"
+            );
+        }
+        // Flink's own keys are Flink's.
+        for key in [
+            "jobmanager.scheduler",
+            "job.name",
+            "jobstore.type",
+            "autoscaler.x",
+        ] {
+            assert_eq!(check(key, "x"), Ok(()), "{key}");
+        }
+    }
+
+    #[test]
+    fn a_misspelt_apache_option_is_named_too() {
+        assert_eq!(
+            check("kubernetes.operator.job.restart.faild", "true"),
+            Err(Problem::Unknown(
+                "unknown flinkops setting `kubernetes.operator.job.restart.faild` (did you mean `kubernetes.operator.job.restart.failed`? flinkops does not apply that Apache Flink Kubernetes Operator option either: remove the key)".into()
+            ))
+        );
+    }
+
+    #[test]
     fn the_tables_do_not_overlap_and_are_sorted() {
         for s in &SUPPORTED {
             let rest = &s.key[OPERATOR_PREFIX.len()..];
             assert!(!APACHE_OPTIONS.contains(&rest), "{rest}");
             assert!(!APACHE_OPTION_FAMILIES.iter().any(|f| rest.starts_with(f)));
+            assert_eq!(autoscaler(s.key), None);
+        }
+        for o in APACHE_OPTIONS {
+            assert_eq!(autoscaler(&format!("{OPERATOR_PREFIX}{o}")), None, "{o}");
         }
         assert!(APACHE_OPTIONS.windows(2).all(|w| w[0] < w[1]));
         assert!(APACHE_OPTION_FAMILIES.iter().all(|f| f.ends_with('.')));

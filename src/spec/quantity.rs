@@ -5,8 +5,8 @@
 //! Kubernetes decimal suffixes would read differently in Flink (`2G` is 2 GiB there), so
 //! the Flink reading wins for k/m/g/t and the others are rejected rather than guessed.
 //! The Apache operator reads memory the same way (Flink's reading first), also in
-//! `resources`. Ephemeral storage in `resources` is a plain Kubernetes quantity there
-//! (`parse_k8s_bytes`): `10G` is 10^10 bytes.
+//! `resources`. Ephemeral storage, in `resources` and `resource.ephemeralStorage`, is a
+//! plain Kubernetes quantity there (`parse_k8s_bytes`): `10G` is 10^10 bytes.
 
 const KI: f64 = 1024.0;
 
@@ -89,7 +89,7 @@ pub fn parse_k8s_bytes(text: &str) -> Result<u64, String> {
         }
         s => match s.strip_prefix(['e', 'E']).map(str::parse::<i32>) {
             Some(Ok(exp)) if (0..=18).contains(&exp) => 10f64.powi(exp),
-            _ => return Err(bad()),
+            _ => return Err(case_hint(text, num, s).unwrap_or_else(bad)),
         },
     };
     let bytes = (n * factor).ceil();
@@ -100,6 +100,28 @@ pub fn parse_k8s_bytes(text: &str) -> Result<u64, String> {
         return Err(format!("`{text}` is too large"));
     }
     Ok(bytes as u64)
+}
+
+/// For a unit Kubernetes would take in another case (Flink's `2g`, `2GB`, `2kb`): both
+/// Kubernetes units it may have meant, as they differ.
+fn case_hint(text: &str, num: &str, suffix: &str) -> Option<String> {
+    let lower = suffix.to_ascii_lowercase();
+    let base = ["ib", "b", "i"]
+        .into_iter()
+        .find_map(|end| lower.strip_suffix(end))
+        .unwrap_or(&lower);
+    let mut chars = base.chars();
+    let (Some(c), None) = (chars.next(), chars.next()) else {
+        return None;
+    };
+    let power = "kmgtpe".find(c)? + 1;
+    let upper = c.to_ascii_uppercase();
+    let decimal = if c == 'k' { 'k' } else { upper };
+    Some(format!(
+        "`{text}` is not a Kubernetes quantity (its units are case-sensitive): write {num}{upper}i ({num} × 2^{} bytes) or {num}{decimal} ({num} × 10^{} bytes)",
+        10 * power,
+        3 * power
+    ))
 }
 
 /// CPU in millicores, from a number (`0.5`, `2`) or a Kubernetes quantity (`500m`).
@@ -202,8 +224,17 @@ mod tests {
         assert!(parse_k8s_bytes("500m").unwrap_err().contains("thousandths"));
         assert_eq!(
             parse_k8s_bytes("10g"),
-            Err("`10g` is not a Kubernetes quantity (examples: 10Gi, 500Mi, 10G)".into())
+            Err("`10g` is not a Kubernetes quantity (its units are case-sensitive): write 10Gi (10 × 2^30 bytes) or 10G (10 × 10^9 bytes)".into())
         );
+        assert!(parse_k8s_bytes("4KB")
+            .unwrap_err()
+            .contains("write 4Ki (4 × 2^10 bytes) or 4k (4 × 10^3 bytes)"));
+        assert!(parse_k8s_bytes("1mib").unwrap_err().contains("write 1Mi"));
+        assert_eq!(
+            parse_k8s_bytes("10x"),
+            Err("`10x` is not a Kubernetes quantity (examples: 10Gi, 500Mi, 10G)".into())
+        );
+        assert!(parse_k8s_bytes("10bytes").unwrap_err().contains("examples"));
         assert_eq!(
             parse_k8s_bytes("-1Gi"),
             Err("`-1Gi` must be greater than zero".into())

@@ -38,8 +38,10 @@ pub fn decode_resource(cx: &mut Cx, node: &Node, path: &str) -> ResourceInput {
     if let Some(n) = f.take("memory") {
         out.memory_bytes = quantity(cx, n, &f.field("memory"), parse_memory);
     }
+    // A Kubernetes quantity, as the operator reads it (`2G` is 2×10^9 bytes), unlike memory.
     if let Some(n) = f.take("ephemeralStorage") {
-        out.ephemeral_storage_bytes = quantity(cx, n, &f.field("ephemeralStorage"), parse_memory);
+        out.ephemeral_storage_bytes =
+            quantity(cx, n, &f.field("ephemeralStorage"), parse_k8s_bytes);
     }
     f.finish(cx);
     out

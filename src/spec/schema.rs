@@ -125,7 +125,9 @@ struct Metadata {
 /// Flink configuration: flat (`a.b: x`) or nested YAML; scalar values; lists become
 /// `;`-joined. Keys under `kubernetes.operator.` are flinkops settings (readiness timeout,
 /// rollback, periodic savepoints, savepoint history): not passed to Flink, and changing
-/// one restarts nothing. The load checks them (`operator_keys`), not this schema.
+/// one restarts nothing. The load checks them (`operator_keys`), not this schema; it also
+/// refuses the Apache operator's autoscaler options (`job.autoscaler.`): flinkops has no
+/// autoscaler.
 type FlinkConfiguration = BTreeMap<String, serde_json::Value>;
 
 #[derive(JsonSchema)]
@@ -203,6 +205,8 @@ struct Resource {
     cpu: Option<Quantity>,
     /// Flink sizes (`2048m`, `2g`) or Kubernetes quantities (`2Gi`).
     memory: Option<Quantity>,
+    /// The container's request and limit: a Kubernetes quantity, as the Apache operator
+    /// reads it (`10Gi`; `10G` is 10^10 bytes).
     ephemeral_storage: Option<Quantity>,
 }
 
@@ -240,12 +244,25 @@ enum Quantity {
 #[derive(JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct IngressSpec {
-    /// Host (and path) of the Flink UI: `{{name}}.{{namespace}}.example.com` or
-    /// `example.com/{{namespace}}/{{name}}`.
+    /// Host and/or path of the Flink UI, read as a URL as the Apache operator reads it:
+    /// `{{name}}.{{namespace}}.example.com` (the whole host),
+    /// `example.com/{{namespace}}/{{name}}(/|$)(.*)` (a path, with the controller's rewrite
+    /// annotation) or `/{{namespace}}/{{name}}` (any host).
     template: String,
     class_name: Option<String>,
     annotations: Option<BTreeMap<String, String>>,
     labels: Option<BTreeMap<String, String>>,
+    /// Kubernetes IngressTLS entries, used as written (not templated).
+    tls: Option<Vec<IngressTls>>,
+}
+
+#[derive(JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct IngressTls {
+    /// Host names the certificate covers (`*.example.com` allowed).
+    hosts: Option<Vec<String>>,
+    /// The Secret holding the certificate and key.
+    secret_name: Option<String>,
 }
 
 #[derive(JsonSchema)]
@@ -501,7 +518,7 @@ mod tests {
     const CLUSTER_MAPPINGS: &str = "
   jobManager: {resource: {cpu: 1}, resources: {requests: {cpu: 1}, limits: {cpu: 1}}}
   taskManager: {resource: {cpu: 1}, resources: {requests: {cpu: 1}, limits: {cpu: 1}}}
-  ingress: {template: x}
+  ingress: {template: x, tls: [{}]}
 ";
     const JOB: &str = "  job: {jarURI: local:///a.jar}\n";
 

@@ -1208,3 +1208,142 @@ fn team_ceilings_hold_for_memory_from_the_flink_configuration() {
         vec!["teams/orders/a.yaml:9:38: spec.flinkConfiguration.taskmanager.memory.process.size: memory 8Gi per pod is over team `orders`'s ceiling of 4Gi"]
     );
 }
+
+#[test]
+fn ingress_tls_and_template_errors_are_located() {
+    let text = app_with(
+        "  image: flink:2.0\n",
+        "  image: flink:2.0
+  ingress:
+    template: '{{name}}.example.com:8080'
+    tls:
+      - hosts: ['{{name}}.example.com', orders.example.com]
+        secretName: Flink_TLS
+        secretNam: x
+      - plain
+    className: 7
+",
+    );
+    let f = "spec.ingress";
+    assert_eq!(
+        errors(&[("a.yaml", &text)]),
+        vec![
+            format!("a.yaml:9:15: {f}.template: `{{{{name}}}}.example.com:8080` names a port (`:8080`); an Ingress rule matches a host name, whatever the port: remove it"),
+            format!("a.yaml:11:17: {f}.tls[0].hosts[0]: `{{{{name}}}}.example.com` is not a host name: lowercase letters, digits, '-' and '.', each part starting and ending with a letter or digit, a wildcard only as a leading `*.`, at most 253 characters; TLS hosts are used as written (the operator fills in {{{{name}}}} and {{{{namespace}}}} only in the template)"),
+            format!("a.yaml:12:21: {f}.tls[0].secretName: `Flink_TLS` is not a Secret name: lowercase letters, digits, '-' and '.', each part starting and ending with a letter or digit, at most 253 characters"),
+            format!("a.yaml:13:9: {f}.tls[0].secretNam: unknown field `secretNam` (did you mean `secretName`?)"),
+            format!("a.yaml:14:9: {f}.tls[1]: expected a mapping, got a string"),
+            format!("a.yaml:15:16: {f}.className: expected a string, got an integer"),
+        ]
+    );
+    let text = app_with(
+        "  image: flink:2.0\n",
+        "  image: flink:2.0\n  ingress:\n    template: x.example.com\n    tls: {secretName: x}\n",
+    );
+    assert_eq!(
+        errors(&[("a.yaml", &text)]),
+        vec!["a.yaml:10:10: spec.ingress.tls: expected a list of TLS entries ({hosts, secretName}), got a mapping"]
+    );
+    let text = app_with(
+        "  image: flink:2.0\n",
+        "  image: flink:2.0\n  ingress:\n    template: '{{namespace}}.{{name}}.127.0.0.1.nip.io'\n    tls:\n      - hosts: ['*.example.com']\n        secretName: flink-tls\n",
+    );
+    assert!(errors(&[("a.yaml", &text)]).is_empty());
+}
+
+#[test]
+fn resource_ephemeral_storage_is_a_kubernetes_quantity() {
+    // As the operator reads `resource.ephemeralStorage` (Quantity.parse): `2G` is 2×10^9
+    // bytes, `2Gi` 2×2^30; it is the container's request and limit alike.
+    let settings = "defaults:\n  jobManager:\n    resource: {ephemeralStorage: 1G}\n";
+    let (jm, tm) = resources_of(
+        "  taskManager:\n    resource: {ephemeralStorage: 2G}\n",
+        Some(settings),
+    );
+    assert_eq!(tm.ephemeral_storage_bytes, Some(2_000_000_000));
+    assert_eq!(tm.limits().ephemeral_storage_bytes, Some(2_000_000_000));
+    assert_eq!(jm.ephemeral_storage_bytes, Some(1_000_000_000));
+    let (_, tm) = resources_of(
+        "  taskManager:\n    resource: {ephemeralStorage: 2Gi}\n",
+        None,
+    );
+    assert_eq!(tm.ephemeral_storage_bytes, Some(2 << 30));
+
+    let text = app_with(
+        "  image: flink:2.0\n",
+        "  image: flink:2.0\n  jobManager:\n    resource: {ephemeralStorage: 2g}\n  taskManager:\n    resource: {ephemeralStorage: 512m}\n",
+    );
+    assert_eq!(
+        errors(&[("a.yaml", &text)]),
+        vec![
+            "a.yaml:9:34: spec.jobManager.resource.ephemeralStorage: `2g` is not a Kubernetes quantity (its units are case-sensitive): write 2Gi (2 × 2^30 bytes) or 2G (2 × 10^9 bytes)",
+            "a.yaml:11:34: spec.taskManager.resource.ephemeralStorage: `512m` is 512 thousandths of a byte in Kubernetes; write Mi or M for megabytes",
+        ]
+    );
+    let settings = "defaults:\n  taskManager:\n    resource: {ephemeralStorage: 1gb}\n";
+    assert_eq!(
+        errors(&[("flinkops.yaml", settings), ("a.yaml", APP)]),
+        vec!["flinkops.yaml:3:34: defaults.taskManager.resource.ephemeralStorage: `1gb` is not a Kubernetes quantity (its units are case-sensitive): write 1Gi (1 × 2^30 bytes) or 1G (1 × 10^9 bytes)"]
+    );
+    // With `resources` it is one or the other, as for every part of `resource`: the
+    // operator would ignore `resource` (logging a warning); flinkops names the second.
+    let text = app_with(
+        "  image: flink:2.0\n",
+        "  image: flink:2.0\n  taskManager:\n    resource: {ephemeralStorage: 1Gi}\n    resources: {limits: {ephemeral-storage: 2Gi}}\n",
+    );
+    assert_eq!(
+        errors(&[("a.yaml", &text)]),
+        vec!["a.yaml:10:5: spec.taskManager.resources: `resource` and `resources` are both set: write one (`resources`, Kubernetes requests and limits, replaces the deprecated `resource`)"]
+    );
+}
+
+#[test]
+fn autoscaler_options_are_errors_where_written() {
+    let text = app_with(
+        "  image: flink:2.0\n",
+        "  image: flink:2.0
+  flinkConfiguration:
+    job.autoscaler.enabled: true
+    job:
+      autoscaler:
+        target.utilization: 0.6
+    kubernetes.operator.job.autoscaler.stabilization.interval: 1m
+",
+    );
+    let what = "an option of the Apache operator's autoscaler; flinkops has no autoscaler, so it would do nothing: remove it, and set the job's parallelism in Git (spec.job.parallelism)";
+    let f = "spec.flinkConfiguration";
+    assert_eq!(
+        errors(&[("a.yaml", &text)]),
+        vec![
+            format!("a.yaml:9:5: {f}.job.autoscaler.enabled: `job.autoscaler.enabled` is {what}"),
+            format!("a.yaml:12:9: {f}.job.autoscaler.target.utilization: `job.autoscaler.target.utilization` is {what}"),
+            format!("a.yaml:13:5: {f}.kubernetes.operator.job.autoscaler.stabilization.interval: `kubernetes.operator.job.autoscaler.stabilization.interval` is {what}"),
+        ]
+    );
+    let job = "\
+apiVersion: flink.apache.org/v1beta1
+kind: FlinkSessionJob
+metadata:
+  name: top
+  namespace: streaming
+spec:
+  deploymentName: shared
+  flinkConfiguration:
+    job.autoscaler.enabled: \"true\"
+  job:
+    jarURI: https://example.com/top.jar
+";
+    assert_eq!(
+        errors(&[("j.yaml", job), ("s.yaml", SESSION)]),
+        vec![format!(
+            "j.yaml:9:5: {f}.job.autoscaler.enabled: `job.autoscaler.enabled` is {what}"
+        )]
+    );
+    let settings = "defaults:\n  flinkConfiguration:\n    job.autoscaler.enabled: \"true\"\n";
+    let c = load(&snapshot(&[("flinkops.yaml", settings), ("a.yaml", APP)]));
+    assert_eq!(
+        c.errors().iter().map(|e| e.to_string()).collect::<Vec<_>>(),
+        vec![format!("flinkops.yaml:3:5: defaults.flinkConfiguration.job.autoscaler.enabled: `job.autoscaler.enabled` is {what}")]
+    );
+    assert!(!c.settings_errors.is_empty());
+}
