@@ -480,10 +480,12 @@ fn fingerprint(
 }
 
 /// Why a running stateful application whose definition did not change must restart:
-/// its JobManager's pods run a Flink configuration (their `flinkops.io/config-hash`)
-/// other than the one this flinkops renders for the same definition, which happens when
-/// a flinkops upgrade renders it differently. None otherwise (a stateless job or a
-/// session cluster has its pods replaced as drift, as before).
+/// applying what this flinkops renders would replace its pods (a JobManager or
+/// TaskManager pod template, its Flink configuration hash included, differs from the
+/// live one), which happens when a flinkops upgrade renders the same definition
+/// differently, or when someone edited a template by hand. Applied as drift, that would
+/// restart the job without its state. None otherwise (a stateless job or a session
+/// cluster has its pods replaced as drift, as before).
 fn rerendered(
     spec: &crate::spec::JobSpec,
     live: &[&LiveObject],
@@ -498,17 +500,6 @@ fn rerendered(
     {
         return None;
     }
-    let name = format!("{}-jobmanager", spec.id.name);
-    let template_hash = |body: &serde_json::Value| {
-        body.pointer("/spec/template/metadata/annotations")
-            .and_then(|a| a.get(render::ANN_CONFIG_HASH))
-            .and_then(serde_json::Value::as_str)
-            .map(str::to_string)
-    };
-    let running = live
-        .iter()
-        .find(|o| o.kind == "Deployment" && o.name == name)
-        .and_then(|o| template_hash(&o.body()))?;
     let rendered = render::render(
         spec,
         &render::Context {
@@ -516,17 +507,27 @@ fn rerendered(
             restore_from: ledger?.restore_from.as_deref(),
         },
     );
-    let want = rendered
+    rendered
         .objects
         .iter()
-        .find(|o| o.kind == "Deployment" && o.name == name)
-        .and_then(|o| template_hash(&o.body))?;
-    (want != running).then(|| {
-        "the definition is unchanged, but this flinkops renders its Flink configuration differently from what its pods run (after a flinkops upgrade): the job restarts with its state to take it".to_string()
-    })
+        .filter(|o| o.kind == "Deployment")
+        .find_map(|o| {
+            let running = live
+                .iter()
+                .find(|l| l.kind == "Deployment" && l.name == o.name)?
+                .body();
+            // Desired is a subset of live: what the apiserver defaulted is not a change.
+            let d = crate::drift::first_difference(
+                o.body.pointer("/spec/template")?,
+                running.pointer("/spec/template")?,
+            )?;
+            Some(format!(
+                "the definition is unchanged, but applying this flinkops' render would replace the pods of {} ({d}: after a flinkops upgrade, or an edit outside Git): the job restarts with its state to take it",
+                o.name
+            ))
+        })
 }
 
-/// A change that stops a job whose state must survive (not upgradeMode stateless).
 fn needs_state_transfer(spec: &crate::spec::JobSpec, action: Action) -> bool {
     let stateful = spec
         .job
@@ -1066,6 +1067,60 @@ spec:
     }
 
     #[test]
+    fn any_pod_template_rendered_differently_restarts_a_stateful_job_with_its_state() {
+        let app = APP.replace(
+            "parallelism: 2\n",
+            "parallelism: 2\n    upgradeMode: savepoint\n",
+        );
+        let (live, ledgers) = synced(&[("a.yaml", &app)], C1);
+        // Unchanged: nothing to do.
+        let work = reconcile(&catalog(&[("a.yaml", &app)]), C2, &live, &ledgers, &opts());
+        assert!(work.iter().all(|w| w.upgrade.is_none()), "{work:?}");
+        // A TaskManager container resource rendered differently (a flinkops upgrade that
+        // reads ephemeralStorage in other units, say).
+        let mut changed = live.clone();
+        let tm = changed
+            .iter_mut()
+            .find(|o| o.kind == "Deployment" && o.name.ends_with("-taskmanager"))
+            .unwrap();
+        let mut body = tm.body();
+        body["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["memory"] =
+            "1Mi".into();
+        *tm = LiveObject::new("Deployment", &body);
+        let work = reconcile(
+            &catalog(&[("a.yaml", &app)]),
+            C2,
+            &changed,
+            &ledgers,
+            &opts(),
+        );
+        let w = &work[0];
+        assert_eq!(w.action, Action::SavepointUpgrade, "{w:?}");
+        assert!(w.reasons[0].contains("-taskmanager"), "{w:?}");
+        assert!(
+            w.apply.is_empty(),
+            "nothing is applied before the savepoint"
+        );
+        // What the apiserver adds to a template is not a difference.
+        let mut defaulted = live.clone();
+        for o in defaulted.iter_mut().filter(|o| o.kind == "Deployment") {
+            let mut body = o.body();
+            body["spec"]["template"]["spec"]["dnsPolicy"] = "ClusterFirst".into();
+            body["spec"]["template"]["spec"]["containers"][0]["terminationMessagePath"] =
+                "/dev/termination-log".into();
+            *o = LiveObject::new("Deployment", &body);
+        }
+        let work = reconcile(
+            &catalog(&[("a.yaml", &app)]),
+            C2,
+            &defaulted,
+            &ledgers,
+            &opts(),
+        );
+        assert!(work.iter().all(|w| w.upgrade.is_none()), "{work:?}");
+    }
+
+    #[test]
     fn a_configuration_rendered_differently_restarts_a_stateful_job_with_its_state() {
         let app = APP.replace(
             "parallelism: 2\n",
@@ -1078,6 +1133,7 @@ spec:
         let w = &work[0];
         assert_eq!(w.action, Action::SavepointUpgrade);
         assert!(w.reasons[0].contains("after a flinkops upgrade"), "{w:?}");
+        assert!(w.reasons[0].contains("-jobmanager"), "{w:?}");
         assert!(
             w.apply.is_empty(),
             "nothing is applied before the savepoint"
