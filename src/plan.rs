@@ -474,21 +474,29 @@ pub fn changes(o: &JobSpec, n: &JobSpec) -> Vec<Change> {
             opt(&nj.savepoint_redeploy_nonce),
             true,
         );
-        if oj.savepoint_trigger_nonce != nj.savepoint_trigger_nonce {
-            // A new value is a one-shot action (the Apache operator's meaning); removing
-            // the nonce asks for nothing.
-            let then = match nj.savepoint_trigger_nonce {
-                Some(_) => ": one savepoint of the running job, no restart",
-                None => "",
-            };
-            add(
-                false,
-                format!(
-                    "savepointTriggerNonce {} → {}{then}",
-                    opt(&oj.savepoint_trigger_nonce),
-                    opt(&nj.savepoint_trigger_nonce)
-                ),
-            );
+        // A new value is a one-shot action (the Apache operator's meaning); removing a
+        // nonce asks for nothing.
+        for (name, what, a, b) in [
+            (
+                "savepointTriggerNonce",
+                "savepoint",
+                oj.savepoint_trigger_nonce,
+                nj.savepoint_trigger_nonce,
+            ),
+            (
+                "checkpointTriggerNonce",
+                "checkpoint",
+                oj.checkpoint_trigger_nonce,
+                nj.checkpoint_trigger_nonce,
+            ),
+        ] {
+            if a != b {
+                let then = match b {
+                    Some(_) => format!(": one {what} of the running job, no restart"),
+                    None => String::new(),
+                };
+                add(false, format!("{name} {} → {}{then}", opt(&a), opt(&b)));
+            }
         }
     }
     if o.session_cluster != n.session_cluster {
@@ -982,6 +990,15 @@ spec:
         let out = run(&[("a.yaml", &second)], &[("a.yaml", APP)]);
         assert_eq!(out[0].1, Action::Update);
         assert_eq!(out[0].2, vec!["savepointTriggerNonce 2 → (none)"]);
+        let checkpoint = APP.replace(with, &format!("{with}    checkpointTriggerNonce: 7\n"));
+        let out = run(&[("a.yaml", APP)], &[("a.yaml", &checkpoint)]);
+        assert_eq!(out[0].1, Action::Update);
+        assert_eq!(
+            out[0].2,
+            vec![
+                "checkpointTriggerNonce (none) → 7: one checkpoint of the running job, no restart"
+            ]
+        );
     }
 
     #[test]
@@ -1192,6 +1209,7 @@ spec:
     allowNonRestoredState: false
     savepointRedeployNonce: 1
     savepointTriggerNonce: 1
+    checkpointTriggerNonce: 1
 ";
 
     /// Every field of a definition changed alone: the plan restarts the job exactly when
@@ -1242,6 +1260,7 @@ spec:
             ("allowNonRestoredState", "allowNonRestoredState: false", "allowNonRestoredState: true"),
             ("savepointRedeployNonce", "savepointRedeployNonce: 1", "savepointRedeployNonce: 2"),
             ("savepointTriggerNonce", "savepointTriggerNonce: 1", "savepointTriggerNonce: 2"),
+            ("checkpointTriggerNonce", "checkpointTriggerNonce: 1", "checkpointTriggerNonce: 2"),
         ];
         let load = |text: &str| {
             let c = catalog(&[("a.yaml", text)]);

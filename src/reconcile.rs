@@ -760,6 +760,7 @@ fn desired_job(
         if ledger.is_none_or(|l| l.spec.is_none()) {
             // A first deployment: a savepointTriggerNonce it starts with asks for nothing.
             next.savepoint_nonce = spec.job.as_ref().and_then(|j| j.savepoint_trigger_nonce);
+            next.checkpoint_nonce = spec.job.as_ref().and_then(|j| j.checkpoint_trigger_nonce);
         }
         next.health = if spec
             .job

@@ -86,6 +86,18 @@ async fn rest_client_on_a_real_session_cluster() {
     .await;
     assert_eq!(cps.restored, None);
 
+    // A checkpoint on request (checkpointTriggerNonce): numbered after those before it.
+    let trigger = client.trigger_checkpoint(&job, None).await.unwrap();
+    let taken = client
+        .await_checkpoint(&job, &trigger, Duration::from_secs(60))
+        .await
+        .unwrap();
+    let n: u64 = taken
+        .strip_prefix("checkpoint ")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{taken}"));
+    assert!(n > cps.completed.saturating_sub(1), "{taken} after {cps:?}");
+
     // Stop-with-savepoint into a directory that cannot be created (a file is in the way,
     // which stops root too): the operation fails with Flink's reason, the job runs on.
     let blocker = session.dir.path().join("not-a-directory");

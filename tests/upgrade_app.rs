@@ -723,18 +723,33 @@ async fn the_daemon_upgrades_and_reports_the_flink_job_state() {
     )
     .await;
 
-    // A new savepointTriggerNonce: one savepoint of the running job, recorded with the
-    // commit; nothing restarts.
+    // New savepointTriggerNonce and checkpointTriggerNonce values: one savepoint and one
+    // checkpoint of the running job, recorded with the commit; nothing restarts.
     let nonce = s.savepoint_job(3).replace(
         "    upgradeMode: savepoint",
-        "    upgradeMode: savepoint\n    savepointTriggerNonce: 1",
+        "    upgradeMode: savepoint\n    savepointTriggerNonce: 1\n    checkpointTriggerNonce: 1",
     );
-    let c_nonce = s.commit(&nonce, "savepointTriggerNonce 1");
+    let c_nonce = s.commit(&nonce, "trigger nonces 1");
     let l = s
-        .ledger_when(&daemon, "the nonce's savepoint recorded", |l| {
-            l.savepoint_nonce == Some(1)
-        })
+        .ledger_when(
+            &daemon,
+            "the nonces' savepoint and checkpoint recorded",
+            |l| l.savepoint_nonce == Some(1) && l.checkpoint_nonce == Some(1),
+        )
         .await;
+    let checkpoint = l
+        .history
+        .iter()
+        .find(|h| h.action == "checkpoint")
+        .expect("the checkpoint in the history");
+    assert_eq!(checkpoint.commit, c_nonce);
+    assert!(
+        checkpoint.result.starts_with("checkpoint ")
+            && checkpoint
+                .result
+                .ends_with("taken (checkpointTriggerNonce 1)"),
+        "{checkpoint:?}"
+    );
     assert_eq!(l.applied_commit, c_nonce);
     let taken: Vec<_> = l
         .savepoints

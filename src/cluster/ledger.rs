@@ -79,6 +79,9 @@ pub struct Ledger {
     /// when the job was deployed or restarted): a spec with another value is owed one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub savepoint_nonce: Option<i64>,
+    /// The same for `checkpointTriggerNonce`: the one whose checkpoint is taken.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint_nonce: Option<i64>,
     /// Set when the job was removed from Git: the ledger stays as its tombstone (the
     /// savepoint lineage), so adding the job again resumes from its last savepoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]

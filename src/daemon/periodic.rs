@@ -1,15 +1,17 @@
-//! Savepoints outside upgrades: periodic ones (`kubernetes.operator.periodic.savepoint.interval`)
-//! and the one a new `savepointTriggerNonce` asks for. The run loop starts them in the background for jobs that are due and records the results between
+//! Snapshots outside upgrades: periodic savepoints
+//! (`kubernetes.operator.periodic.savepoint.interval`) and the savepoint or checkpoint a new
+//! `savepointTriggerNonce` / `checkpointTriggerNonce` asks for. The run loop starts them in the background for jobs that are due and records the results between
 //! cycles, so the savepoint history is only ever written by the loop itself (a background
 //! write could be overwritten by a cycle working from a watch cache that has not seen it).
 
-use super::savepoint::savepoint;
+use super::savepoint::{checkpoint, savepoint};
 use super::upgrade::Reach;
-use crate::cluster::ledger::Ledger;
+use crate::cluster::ledger::{HistoryEntry, Ledger};
 use crate::cluster::ops;
 use crate::spec::JobId;
 use crate::upgrade::{
-    next_periodic_savepoint, periodic_savepoint_due, savepoint_nonce_owed, SavepointRecord,
+    checkpoint_nonce_owed, next_periodic_savepoint, periodic_savepoint_due, savepoint_nonce_owed,
+    SavepointRecord,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -26,11 +28,59 @@ const RETRY_AFTER_SECS: u64 = 300;
 /// this, even if nothing about it changes.
 const RECHECK_SECS: u64 = 30;
 
-/// A savepoint taken, and the `savepointTriggerNonce` it answers (if it was owed one).
+/// A snapshot taken.
 #[derive(Debug, Clone)]
-struct Taken {
-    record: SavepointRecord,
-    nonce: Option<i64>,
+enum Taken {
+    /// A savepoint, and the `savepointTriggerNonce` it answers (if it was owed one).
+    Savepoint {
+        record: SavepointRecord,
+        nonce: Option<i64>,
+    },
+    /// The checkpoint a `checkpointTriggerNonce` asked for (`checkpoint N`).
+    Checkpoint {
+        what: String,
+        nonce: i64,
+        commit: String,
+        at: String,
+    },
+}
+
+impl Taken {
+    /// Whether `ledger` records it already (the watch cache has seen the write).
+    fn recorded_in(&self, ledger: &Ledger) -> bool {
+        match self {
+            Taken::Savepoint { record, .. } => {
+                ledger.savepoints.iter().any(|s| s.path == record.path)
+            }
+            Taken::Checkpoint { nonce, .. } => ledger.checkpoint_nonce == Some(*nonce),
+        }
+    }
+
+    fn record_in(&self, ledger: &mut Ledger) {
+        match self {
+            Taken::Savepoint { record, nonce } => {
+                ledger.record_savepoint(record.clone());
+                if nonce.is_some() {
+                    ledger.savepoint_nonce = *nonce;
+                }
+            }
+            Taken::Checkpoint {
+                what,
+                nonce,
+                commit,
+                at,
+            } => {
+                ledger.checkpoint_nonce = Some(*nonce);
+                ledger.record(HistoryEntry {
+                    commit: commit.clone(),
+                    spec_hash: ledger.spec_hash.clone(),
+                    action: "checkpoint".into(),
+                    at: at.clone(),
+                    result: format!("{what} taken (checkpointTriggerNonce {nonce})"),
+                });
+            }
+        }
+    }
 }
 
 pub struct Periodic {
@@ -75,13 +125,12 @@ impl Periodic {
             self.in_flight.remove(&id);
             match result {
                 Ok(taken) => {
-                    let path = &taken.record.path;
-                    tracing::info!(job = %id, %path, reason = %taken.record.reason, "savepoint taken");
+                    tracing::info!(job = %id, ?taken, "snapshot taken");
                     self.failed_at.remove(&id);
                     self.unsettled.push((id, taken));
                 }
                 Err(e) => {
-                    tracing::warn!(job = %id, "periodic savepoint failed: {e:#}");
+                    tracing::warn!(job = %id, "savepoint or checkpoint failed: {e:#}");
                     self.failed_at.insert(id, unix_now);
                 }
             }
@@ -91,24 +140,17 @@ impl Periodic {
             let Some(ledger) = ledgers.get_mut(&id) else {
                 continue; // the job is gone
             };
-            if ledger
-                .savepoints
-                .iter()
-                .any(|s| s.path == taken.record.path)
-            {
+            if taken.recorded_in(ledger) {
                 continue; // the cache has it: settled
             }
-            ledger.record_savepoint(taken.record.clone());
-            if taken.nonce.is_some() {
-                ledger.savepoint_nonce = taken.nonce;
-            }
+            taken.record_in(ledger);
             // Conditional on the cache's version: if the ledger moved on meanwhile (an
             // upgrade began), this write fails and the next cycle records the savepoint
             // on the newer ledger.
             match ops::write_ledger(client, &id, ledger).await {
                 // The cycle goes on from what was just written.
                 Ok(version) => ledger.resource_version = Some(version),
-                Err(e) => tracing::warn!(job = %id, "recording a periodic savepoint: {e}"),
+                Err(e) => tracing::warn!(job = %id, "recording a savepoint or checkpoint: {e}"),
             }
             still.push((id, taken));
         }
@@ -156,6 +198,7 @@ impl Periodic {
                 continue;
             }
             self.in_flight.insert(id.clone());
+            let checkpoint_nonce = checkpoint_nonce_owed(ledger);
             let nonce = savepoint_nonce_owed(ledger);
             let reason = match nonce {
                 Some(n) => format!("savepointTriggerNonce {n}"),
@@ -165,10 +208,28 @@ impl Periodic {
             let (done, limit, wake) = (self.done_tx.clone(), self.limit.clone(), wake.clone());
             tokio::spawn(async move {
                 let _permit = limit.acquire_owned().await;
-                tracing::info!(job = %id, %reason, "taking a savepoint");
-                let result = savepoint(&client, Reach::detect(), &id, &ledger, TIMEOUT, &reason)
-                    .await
-                    .map(|record| Taken { record, nonce });
+                let reach = Reach::detect();
+                // One snapshot at a time per job: an owed checkpoint first, then a
+                // savepoint (the next round takes it).
+                let result = match checkpoint_nonce {
+                    Some(nonce) => {
+                        tracing::info!(job = %id, nonce, "taking a checkpoint");
+                        checkpoint(&client, reach, &id, &ledger, TIMEOUT)
+                            .await
+                            .map(|what| Taken::Checkpoint {
+                                what,
+                                nonce,
+                                commit: ledger.applied_commit.clone(),
+                                at: super::sync::now_rfc3339(),
+                            })
+                    }
+                    None => {
+                        tracing::info!(job = %id, %reason, "taking a savepoint");
+                        savepoint(&client, reach, &id, &ledger, TIMEOUT, &reason)
+                            .await
+                            .map(|record| Taken::Savepoint { record, nonce })
+                    }
+                };
                 crate::fault::delay("periodic-savepoint-taken").await;
                 let _ = done.send((id, result));
                 wake();

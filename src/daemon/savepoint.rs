@@ -43,6 +43,44 @@ pub async fn savepoint(
     timeout: Duration,
     reason: &str,
 ) -> Result<SavepointRecord> {
+    let (spec, rest, job) = running_job(client, reach, id, ledger).await?;
+    let dir = required_savepoint_dir(&spec, None).map_err(|e| anyhow::anyhow!("{id}: {e}"))?;
+    let trigger = rest
+        .trigger_savepoint(&job, dir.as_deref(), Some(&trigger_id(&job, unix_now())))
+        .await?;
+    let path = rest.await_savepoint(&job, &trigger, timeout).await?;
+    Ok(SavepointRecord {
+        path,
+        commit: ledger.applied_commit.clone(),
+        reason: reason.into(),
+        at: now_rfc3339(),
+        unix: unix_now(),
+    })
+}
+
+/// Takes a checkpoint of the job `ledger` says runs (Flink 1.17+), without writing
+/// anything; `checkpoint N` when it is complete.
+pub async fn checkpoint(
+    client: &kube::Client,
+    reach: Reach,
+    id: &JobId,
+    ledger: &Ledger,
+    timeout: Duration,
+) -> Result<String> {
+    let (_, rest, job) = running_job(client, reach, id, ledger).await?;
+    let trigger = rest
+        .trigger_checkpoint(&job, Some(&trigger_id(&job, unix_now())))
+        .await?;
+    Ok(rest.await_checkpoint(&job, &trigger, timeout).await?)
+}
+
+/// The applied spec, the REST API and the id of the one Flink job of `id` that runs.
+async fn running_job(
+    client: &kube::Client,
+    reach: Reach,
+    id: &JobId,
+    ledger: &Ledger,
+) -> Result<(crate::spec::JobSpec, crate::flink::FlinkRest, String)> {
     if let Some(up) = &ledger.upgrade {
         bail!(
             "{id}: a {} is in progress ({:?}); try again when it is done",
@@ -56,7 +94,6 @@ pub async fn savepoint(
     if !target_runs(&spec) {
         bail!("{id} is suspended: nothing runs to take a savepoint of");
     }
-    let dir = required_savepoint_dir(&spec, None).map_err(|e| anyhow::anyhow!("{id}: {e}"))?;
     // A session job runs in its session cluster, among other jobs.
     let home = crate::session_job::rest_home(&spec);
     let rest = rest_for(client, reach, &home)
@@ -74,19 +111,6 @@ pub async fn savepoint(
             running
         );
     };
-    let trigger = rest
-        .trigger_savepoint(
-            &job.id,
-            dir.as_deref(),
-            Some(&trigger_id(&job.id, unix_now())),
-        )
-        .await?;
-    let path = rest.await_savepoint(&job.id, &trigger, timeout).await?;
-    Ok(SavepointRecord {
-        path,
-        commit: ledger.applied_commit.clone(),
-        reason: reason.into(),
-        at: now_rfc3339(),
-        unix: unix_now(),
-    })
+    let job = job.id.clone();
+    Ok((spec, rest, job))
 }

@@ -843,11 +843,7 @@ fn decode_job(
         );
     }
     let savepoint_trigger_nonce = f.int(cx, "savepointTriggerNonce").map(|(n, _)| n);
-    f.unsupported(
-        cx,
-        "checkpointTriggerNonce",
-        "checkpoints are taken by Flink's checkpoint interval",
-    );
+    let checkpoint_trigger_nonce = f.int(cx, "checkpointTriggerNonce").map(|(n, _)| n);
     f.unsupported(cx, "autoscalerResetNonce", "flinkops has no autoscaler");
     f.finish(cx);
     Some(Job {
@@ -861,6 +857,7 @@ fn decode_job(
         allow_non_restored_state,
         savepoint_redeploy_nonce,
         savepoint_trigger_nonce,
+        checkpoint_trigger_nonce,
     })
 }
 

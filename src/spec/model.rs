@@ -158,6 +158,10 @@ pub struct Job {
     /// A new value takes one savepoint of the running job; nothing restarts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub savepoint_trigger_nonce: Option<i64>,
+    /// A new value takes one checkpoint of the running job (Flink 1.17+); nothing
+    /// restarts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint_trigger_nonce: Option<i64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

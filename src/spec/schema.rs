@@ -292,6 +292,9 @@ struct Job {
     /// Changing it to a new value takes one savepoint of the running job, recorded in its
     /// savepoint history with the commit; nothing restarts.
     savepoint_trigger_nonce: Option<i64>,
+    /// Changing it to a new value takes one checkpoint of the running job (Flink 1.17+),
+    /// recorded in its history with the commit; nothing restarts.
+    checkpoint_trigger_nonce: Option<i64>,
 }
 
 #[derive(JsonSchema)]

@@ -190,17 +190,37 @@ pub use crate::spec::operator_keys::{PERIODIC_SAVEPOINT_INTERVAL, SAVEPOINT_HIST
 /// The `savepointTriggerNonce` a running job owes a savepoint for: the applied spec's,
 /// when the ledger has not recorded it as taken (or as already set at deployment).
 pub fn savepoint_nonce_owed(ledger: &Ledger) -> Option<i64> {
+    owed(
+        ledger,
+        |j| j.savepoint_trigger_nonce,
+        ledger.savepoint_nonce,
+    )
+}
+
+/// The same for `checkpointTriggerNonce` and a checkpoint.
+pub fn checkpoint_nonce_owed(ledger: &Ledger) -> Option<i64> {
+    owed(
+        ledger,
+        |j| j.checkpoint_trigger_nonce,
+        ledger.checkpoint_nonce,
+    )
+}
+
+fn owed(
+    ledger: &Ledger,
+    nonce: impl Fn(&crate::spec::Job) -> Option<i64>,
+    done: Option<i64>,
+) -> Option<i64> {
     let spec = ledger.spec.as_ref()?;
-    let nonce = spec.job.as_ref()?.savepoint_trigger_nonce?;
-    (ledger.savepoint_nonce != Some(nonce) && target_runs(spec) && ledger.removed.is_none())
-        .then_some(nonce)
+    let nonce = nonce(spec.job.as_ref()?)?;
+    (done != Some(nonce) && target_runs(spec) && ledger.removed.is_none()).then_some(nonce)
 }
 
 /// When a job's next savepoint outside upgrades is due (Unix seconds): at once for a
 /// `savepointTriggerNonce` it owes, else its periodic interval after its last savepoint
 /// of any kind (at once when it has none). None when neither applies or nothing runs.
 pub fn next_periodic_savepoint(ledger: &Ledger) -> Option<u64> {
-    if savepoint_nonce_owed(ledger).is_some() {
+    if savepoint_nonce_owed(ledger).is_some() || checkpoint_nonce_owed(ledger).is_some() {
         return Some(0);
     }
     let spec = ledger.spec.as_ref()?;
@@ -326,6 +346,7 @@ pub fn complete(ledger: &Ledger, up: &Upgrade, now: &str) -> Ledger {
     l.removed = None;
     // The job restarted with this spec: its nonce asks for nothing more.
     l.savepoint_nonce = target.job.as_ref().and_then(|j| j.savepoint_trigger_nonce);
+    l.checkpoint_nonce = target.job.as_ref().and_then(|j| j.checkpoint_trigger_nonce);
     let result = match (&up.rollback_of, &up.restore_from) {
         (Some(bad), Some(p)) => format!(
             "rolled back from {} to this commit, restored from {p}",
@@ -785,6 +806,20 @@ spec:
         let target = owed.applied_spec().unwrap();
         let up = Upgrade::new(Action::SavepointUpgrade, "c9", &target, "t", 10);
         assert_eq!(complete(&l, &up, "t").savepoint_nonce, Some(2));
+        // A checkpoint nonce is owed the same way, and due at once too.
+        let mut cp = l.clone();
+        cp.spec
+            .as_mut()
+            .unwrap()
+            .job
+            .as_mut()
+            .unwrap()
+            .checkpoint_trigger_nonce = Some(5);
+        assert_eq!(checkpoint_nonce_owed(&cp), Some(5));
+        assert_eq!(savepoint_nonce_owed(&cp), None);
+        assert_eq!(next_periodic_savepoint(&cp), Some(0));
+        cp.checkpoint_nonce = Some(5);
+        assert_eq!(checkpoint_nonce_owed(&cp), None);
     }
 
     #[test]
