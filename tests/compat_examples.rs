@@ -370,8 +370,8 @@ fn as_every_operator_cluster(j: &Job, image: &str, application: bool) {
     }
 }
 
-/// The differences of a job that is not `stateless` and does not use high availability
-/// are absent; a stateless job without it differs from the operator's defaults thus.
+/// Where a stateless application without high availability differs from the operator's
+/// job defaults.
 fn stateless_job_defaults(j: &Job) {
     let conf = j.conf();
     // Difference: FlinkConfigBuilder.applyJobConfig keeps checkpoints on cancellation
@@ -573,7 +573,8 @@ fn checkpoint_ha_renders_its_keys_and_volume_but_high_availability_is_not_there_
     assert_eq!(j.replicas("taskmanager"), 2);
     state_on_host_path(&j, "DirectoryOrCreate");
     high_availability_not_yet(&j);
-    // Without high availability's `-D`, the operator's args would be `standalone-job`.
+    // The operator's: `standalone-job -D jobmanager.rpc.address=$(_POD_IP_ADDRESS)`, the
+    // jar in pipeline.classpaths.
     assert_eq!(
         j.args("jobmanager"),
         [
