@@ -2,38 +2,17 @@
 //! byte. The files were reviewed by hand; regenerate with UPDATE_GOLDEN=1 after an
 //! intended change and review the diff.
 
+mod support;
+
 use flinkops::render::{self, Context};
-use flinkops::source::{Entry, Snapshot};
+use flinkops::source::Snapshot;
 use flinkops::spec;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
 
-fn read_dir(root: &Path, dir: &Path, out: &mut Snapshot) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            read_dir(root, &path, out);
-        } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
-            let rel = path
-                .strip_prefix(root)
-                .unwrap()
-                .to_string_lossy()
-                .into_owned();
-            out.files
-                .insert(rel, Entry::File(std::fs::read(&path).unwrap()));
-        }
-    }
-}
-
 fn examples() -> Snapshot {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples-repo");
-    let mut snap = Snapshot {
-        commit: COMMIT.into(),
-        ..Default::default()
-    };
-    read_dir(&root, &root, &mut snap);
-    snap
+    support::dir_snapshot(&support::repo_root().join("examples-repo"), COMMIT)
 }
 
 fn render_all(snap: &Snapshot) -> String {

@@ -81,6 +81,36 @@ fn read_env(path: &Path) -> Result<TestEnv, String> {
     Ok(env)
 }
 
+/// The `*.yaml`/`*.yml` files under `root` as a revision at `commit`, paths relative to
+/// `root`: offline tests of a repository kept as plain files in this one (examples-repo,
+/// tests/compat-repo), read from the working tree so that edits need no commit.
+pub fn dir_snapshot(root: &Path, commit: &str) -> flinkops::source::Snapshot {
+    fn walk(root: &Path, dir: &Path, out: &mut flinkops::source::Snapshot) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+                let rel = path
+                    .strip_prefix(root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
+                out.files.insert(
+                    rel,
+                    flinkops::source::Entry::File(std::fs::read(&path).unwrap()),
+                );
+            }
+        }
+    }
+    let mut snap = flinkops::source::Snapshot {
+        commit: commit.into(),
+        ..Default::default()
+    };
+    walk(root, root, &mut snap);
+    snap
+}
+
 /// A minimal application job definition for cluster tests.
 pub fn app_job(name: &str, ns: &str, parallelism: u32, upgrade_mode: &str) -> String {
     format!(
