@@ -914,6 +914,29 @@ spec:
     }
 
     #[test]
+    fn pod_keys_in_the_flink_configuration_restart_with_the_pods_they_shape() {
+        let (action, reasons) = one(
+            "taskmanager.numberOfTaskSlots: 4",
+            "taskmanager.numberOfTaskSlots: 4\n    kubernetes.taskmanager.node-selector: pool:flink",
+        );
+        assert_eq!(action, Action::SavepointUpgrade);
+        assert_eq!(
+            reasons,
+            vec!["flinkConfiguration kubernetes.taskmanager.node-selector set to pool:flink"]
+        );
+        // Only Secrets' names and keys are in the definition; the plan hides them anyway.
+        let (action, reasons) = one(
+            "taskmanager.numberOfTaskSlots: 4",
+            "taskmanager.numberOfTaskSlots: 4\n    kubernetes.secrets: db:/opt/secrets/db",
+        );
+        assert_eq!(action, Action::SavepointUpgrade);
+        assert_eq!(
+            reasons,
+            vec!["flinkConfiguration kubernetes.secrets set to <redacted>"]
+        );
+    }
+
+    #[test]
     fn flinkops_settings_in_the_flink_configuration_restart_nothing() {
         assert_eq!(
             one(

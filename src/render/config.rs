@@ -265,7 +265,11 @@ fn effective_and_lazy(
 /// The job's configuration and what flinkops sets whatever it says.
 fn forced(spec: &JobSpec, restore_from: Option<&str>) -> BTreeMap<String, String> {
     let mut conf = spec.flink_configuration.clone();
-    conf.retain(|k, _| !crate::spec::is_operator_key(k));
+    // flinkops' settings, and what flinkops applies to the pods (nothing in a standalone
+    // Flink reads it): a change to one counts once, as the pod template it changes.
+    conf.retain(|k, _| {
+        !crate::spec::is_operator_key(k) && !crate::spec::kubernetes_keys::is_pod_key(k)
+    });
     let Some(cluster) = &spec.cluster else {
         return conf;
     };

@@ -3,12 +3,15 @@
 
 use super::config::{self, BLOB_PORT, REST_PORT, RPC_PORT, TM_RPC_PORT};
 use super::*;
+use crate::spec::kubernetes_keys::{self as pod_keys, PodKeys, CONF_DIR};
 use crate::spec::quantity::{k8s_bytes, k8s_cpu};
 use crate::spec::{Cluster, Component, JobKind, JobSpec, JobState};
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
 use k8s_openapi::api::core::v1::{
-    ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, PodSpec, PodTemplateSpec, Probe,
-    ResourceRequirements, Service, ServicePort, ServiceSpec, TCPSocketAction, Volume, VolumeMount,
+    ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EnvVar, EnvVarSource,
+    LocalObjectReference, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SecretKeySelector,
+    SecretVolumeSource, Service, ServicePort, ServiceSpec, TCPSocketAction, Toleration, Volume,
+    VolumeMount,
 };
 use k8s_openapi::api::networking::v1::{
     HTTPIngressPath, HTTPIngressRuleValue, Ingress, IngressBackend, IngressRule,
@@ -21,7 +24,6 @@ use serde_json::json;
 use std::collections::BTreeMap;
 
 const CONFIG_VOLUME: &str = "flink-config";
-const CONF_DIR: &str = "/opt/flink/conf";
 
 struct Names<'a> {
     spec: &'a JobSpec,
@@ -158,10 +160,14 @@ pub fn objects(spec: &JobSpec, cx: &Context, spec_hash: &str) -> Vec<Object> {
         port("rest", REST_PORT),
     ];
     let keys: Vec<String> = files.keys().cloned().collect();
-    for (suffix, component, comp, args, ports, probe_port) in [
+    // What the configuration's kubernetes.* and containerized.* keys set on the pods, as
+    // the operator's decorators apply them (they are not in Flink's configuration).
+    let pod_keys = PodKeys::read(&spec.flink_configuration);
+    for (suffix, component, which, comp, args, ports, probe_port) in [
         (
             "jobmanager",
             "jobmanager",
+            pod_keys::Component::JobManager,
             &cluster.job_manager,
             jm_args,
             jm_ports,
@@ -170,19 +176,32 @@ pub fn objects(spec: &JobSpec, cx: &Context, spec_hash: &str) -> Vec<Object> {
         (
             "taskmanager",
             "taskmanager",
+            pod_keys::Component::TaskManager,
             &cluster.task_manager,
             vec!["taskmanager".to_string()],
             vec![port("rpc", TM_RPC_PORT)],
             TM_RPC_PORT,
         ),
     ] {
-        let meta = n.meta(suffix, component);
+        let mut meta = n.meta(suffix, component);
+        // The keys' labels and annotations are the Deployment's too, as on the operator;
+        // flinkops' own stay on top.
+        let theirs = pod_keys.component(which);
+        for (extra, slot) in [
+            (&theirs.labels, &mut meta.labels),
+            (&theirs.annotations, &mut meta.annotations),
+        ] {
+            let mut merged = extra.clone();
+            merged.extend(slot.take().unwrap_or_default());
+            *slot = Some(merged);
+        }
         let replicas = if running { comp.replicas } else { 0 };
         let pod = pod_template(
             &n,
             cluster,
             comp,
             component,
+            (&pod_keys, which),
             args,
             ports,
             probe_port,
@@ -246,6 +265,7 @@ fn pod_template(
     cluster: &Cluster,
     comp: &Component,
     component: &str,
+    (pod_keys, which): (&PodKeys, pod_keys::Component),
     args: Vec<String>,
     ports: Vec<ContainerPort>,
     probe_port: i32,
@@ -292,43 +312,79 @@ fn pod_template(
             period_seconds: Some(60),
             ..Default::default()
         }),
-        volume_mounts: Some(vec![VolumeMount {
-            name: CONFIG_VOLUME.into(),
-            mount_path: CONF_DIR.into(),
-            ..Default::default()
-        }]),
+        volume_mounts: Some(
+            std::iter::once(VolumeMount {
+                name: CONFIG_VOLUME.into(),
+                mount_path: CONF_DIR.into(),
+                ..Default::default()
+            })
+            .chain(pod_keys.secrets.iter().map(|(secret, path)| VolumeMount {
+                name: PodKeys::volume_name(secret),
+                mount_path: path.clone(),
+                ..Default::default()
+            }))
+            .collect(),
+        ),
+        env: non_empty(env(pod_keys, which)),
         ..Default::default()
     };
+    let theirs = pod_keys.component(which);
+    let mut labels = theirs.labels.clone();
+    labels.extend(n.pod_labels(component));
+    let mut annotations = theirs.annotations.clone();
+    annotations.insert(ANN_CONFIG_HASH.to_string(), config_hash.to_string());
     let ours = PodTemplateSpec {
         metadata: Some(ObjectMeta {
-            labels: Some(n.pod_labels(component)),
-            annotations: Some(BTreeMap::from([(
-                ANN_CONFIG_HASH.to_string(),
-                config_hash.to_string(),
-            )])),
+            labels: Some(labels),
+            annotations: Some(annotations),
             ..Default::default()
         }),
         spec: Some(PodSpec {
-            service_account_name: cluster.service_account.clone(),
+            // The component's key, else spec.serviceAccount (kubernetes.service-account
+            // resolved into it at load).
+            service_account_name: theirs
+                .service_account
+                .clone()
+                .or_else(|| cluster.service_account.clone()),
+            node_selector: (!theirs.node_selector.is_empty()).then(|| theirs.node_selector.clone()),
+            tolerations: non_empty(theirs.tolerations.iter().map(toleration).collect()),
+            image_pull_secrets: non_empty(
+                pod_keys
+                    .image_pull_secrets
+                    .iter()
+                    .map(|name| LocalObjectReference { name: name.clone() })
+                    .collect(),
+            ),
             containers: vec![container],
-            volumes: Some(vec![Volume {
-                name: CONFIG_VOLUME.into(),
-                config_map: Some(ConfigMapVolumeSource {
-                    name: n.name("config"),
-                    items: Some(
-                        config_keys
-                            .iter()
-                            .map(|k| k8s_openapi::api::core::v1::KeyToPath {
-                                key: k.clone(),
-                                path: k.clone(),
-                                ..Default::default()
-                            })
-                            .collect(),
-                    ),
+            volumes: Some(
+                std::iter::once(Volume {
+                    name: CONFIG_VOLUME.into(),
+                    config_map: Some(ConfigMapVolumeSource {
+                        name: n.name("config"),
+                        items: Some(
+                            config_keys
+                                .iter()
+                                .map(|k| k8s_openapi::api::core::v1::KeyToPath {
+                                    key: k.clone(),
+                                    path: k.clone(),
+                                    ..Default::default()
+                                })
+                                .collect(),
+                        ),
+                        ..Default::default()
+                    }),
                     ..Default::default()
-                }),
-                ..Default::default()
-            }]),
+                })
+                .chain(pod_keys.secrets.keys().map(|secret| Volume {
+                    name: PodKeys::volume_name(secret),
+                    secret: Some(SecretVolumeSource {
+                        secret_name: Some(secret.clone()),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }))
+                .collect(),
+            ),
             ..Default::default()
         }),
     };
@@ -349,11 +405,93 @@ fn pod_template(
         }
         merge::merge(&mut merged, &t);
     }
-    merge::merge(
-        &mut merged,
-        &serde_json::to_value(&ours).expect("pod templates serialize"),
-    );
+    let ours = serde_json::to_value(&ours).expect("pod templates serialize");
+    // An environment variable flinkops sets replaces the template's of that name whole
+    // (merged field by field, the template's valueFrom would stay beside our value), as
+    // on the operator, where Kubernetes takes the later of the two.
+    let our_env: Vec<&str> = pod_keys
+        .env_names(which)
+        .into_iter()
+        .map(|(name, _)| name)
+        .collect();
+    if let Some(containers) = merged
+        .pointer_mut("/spec/containers")
+        .and_then(serde_json::Value::as_array_mut)
+    {
+        for c in containers
+            .iter_mut()
+            .filter(|c| c["name"] == MAIN_CONTAINER)
+        {
+            if let Some(env) = c.get_mut("env").and_then(serde_json::Value::as_array_mut) {
+                env.retain(|e| !e["name"].as_str().is_some_and(|n| our_env.contains(&n)));
+            }
+        }
+    }
+    // Tolerations have no names, so merged, ours would replace the template's; the
+    // operator adds its to the template's.
+    let their_tolerations = merged
+        .pointer("/spec/tolerations")
+        .and_then(serde_json::Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    merge::merge(&mut merged, &ours);
+    if let Some(all) = merged
+        .pointer_mut("/spec/tolerations")
+        .and_then(serde_json::Value::as_array_mut)
+    {
+        if ours.pointer("/spec/tolerations").is_some() {
+            let added = std::mem::take(all);
+            *all = their_tolerations;
+            all.extend(added);
+        }
+    }
     serde_json::from_value(merged).expect("validated pod templates merge into a pod template")
+}
+
+fn non_empty<T>(items: Vec<T>) -> Option<Vec<T>> {
+    (!items.is_empty()).then_some(items)
+}
+
+/// A component's environment from the keys: plain variables, the log directory, then
+/// those from Secrets (the order of the operator's decorators).
+fn env(keys: &PodKeys, which: pod_keys::Component) -> Vec<EnvVar> {
+    let plain = keys
+        .component(which)
+        .env
+        .iter()
+        .map(|(name, value)| EnvVar {
+            name: name.clone(),
+            value: Some(value.clone()),
+            ..Default::default()
+        });
+    let log_dir = keys.log_dir.iter().map(|dir| EnvVar {
+        name: pod_keys::LOG_DIR_ENV.into(),
+        value: Some(dir.clone()),
+        ..Default::default()
+    });
+    let secrets = keys.secret_env.iter().map(|e| EnvVar {
+        name: e.env.clone(),
+        value_from: Some(EnvVarSource {
+            secret_key_ref: Some(SecretKeySelector {
+                name: e.secret.clone(),
+                key: e.key.clone(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
+    plain.chain(log_dir).chain(secrets).collect()
+}
+
+fn toleration(t: &pod_keys::Toleration) -> Toleration {
+    Toleration {
+        key: t.key.clone(),
+        operator: t.operator.clone(),
+        value: t.value.clone(),
+        effect: t.effect.clone(),
+        toleration_seconds: t.toleration_seconds,
+    }
 }
 
 fn port(name: &str, p: i32) -> ContainerPort {
@@ -729,5 +867,189 @@ spec:
                 .get("tls")
                 .is_none()
         );
+    }
+
+    /// APP with `conf` (indented by four) as its flinkConfiguration and `extra` (indented
+    /// by two) under spec: its JobManager and TaskManager pod templates.
+    fn pod_templates(conf: &str, extra: &str) -> (serde_json::Value, serde_json::Value) {
+        let yaml = APP.replacen(
+            "  image: flink:2.0\n",
+            &format!("  image: flink:2.0\n  flinkConfiguration:\n{conf}{extra}"),
+            1,
+        );
+        let objects = rendered(&yaml);
+        let template = |name: &str| {
+            objects
+                .iter()
+                .find(|o| o.kind == "Deployment" && o.name == name)
+                .unwrap()
+                .body["spec"]["template"]
+                .clone()
+        };
+        (
+            template("orders-jobmanager"),
+            template("orders-taskmanager"),
+        )
+    }
+
+    const POD_KEYS: &str = "    kubernetes.secrets: db-creds:/opt/secrets/db\n    \
+        kubernetes.env.secretKeyRef: env:DB_PASSWORD,secret:db-creds,key:password\n    \
+        containerized.master.env.JM_ONLY: jm\n    \
+        containerized.taskmanager.env.TM_ONLY: tm\n    \
+        kubernetes.jobmanager.node-selector: disk:ssd\n    \
+        kubernetes.taskmanager.node-selector: pool:flink\n    \
+        kubernetes.taskmanager.tolerations: key:dedicated,operator:Equal,value:flink,effect:NoSchedule\n    \
+        kubernetes.jobmanager.labels: team:orders\n    \
+        kubernetes.taskmanager.annotations: prometheus.io/scrape:'true'\n    \
+        kubernetes.container.image.pull-secrets: regcred\n    \
+        kubernetes.taskmanager.service-account: flink-tm\n";
+
+    #[test]
+    fn secrets_are_mounted_in_the_main_container_of_both_components() {
+        let (jm, tm) = pod_templates(POD_KEYS, "");
+        for t in [&jm, &tm] {
+            let spec = &t["spec"];
+            assert_eq!(
+                spec["volumes"][1],
+                json!({"name": "db-creds-volume", "secret": {"secretName": "db-creds"}})
+            );
+            let main = &spec["containers"][0];
+            assert_eq!(main["name"], MAIN_CONTAINER);
+            assert_eq!(
+                main["volumeMounts"],
+                json!([
+                    {"name": "flink-config", "mountPath": "/opt/flink/conf"},
+                    {"name": "db-creds-volume", "mountPath": "/opt/secrets/db"},
+                ])
+            );
+            assert_eq!(spec["imagePullSecrets"], json!([{"name": "regcred"}]));
+        }
+    }
+
+    #[test]
+    fn environment_comes_from_the_keys_per_component_and_from_secrets() {
+        let (jm, tm) = pod_templates(POD_KEYS, "");
+        let from_secret = json!({"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "db-creds", "key": "password"}}});
+        assert_eq!(
+            jm["spec"]["containers"][0]["env"],
+            json!([{"name": "JM_ONLY", "value": "jm"}, from_secret])
+        );
+        assert_eq!(
+            tm["spec"]["containers"][0]["env"],
+            json!([{"name": "TM_ONLY", "value": "tm"}, from_secret])
+        );
+    }
+
+    #[test]
+    fn node_selectors_tolerations_labels_and_annotations_go_to_their_component() {
+        let (jm, tm) = pod_templates(POD_KEYS, "");
+        assert_eq!(jm["spec"]["nodeSelector"], json!({"disk": "ssd"}));
+        assert_eq!(tm["spec"]["nodeSelector"], json!({"pool": "flink"}));
+        assert!(jm["spec"].get("tolerations").is_none());
+        assert_eq!(
+            tm["spec"]["tolerations"],
+            json!([{"key": "dedicated", "operator": "Equal", "value": "flink", "effect": "NoSchedule"}])
+        );
+        assert_eq!(jm["metadata"]["labels"]["team"], "orders");
+        assert_eq!(jm["metadata"]["labels"][LABEL_COMPONENT], "jobmanager");
+        assert!(tm["metadata"]["labels"].get("team").is_none());
+        assert_eq!(
+            tm["metadata"]["annotations"]["prometheus.io/scrape"],
+            "true"
+        );
+        assert!(tm["metadata"]["annotations"].get(ANN_CONFIG_HASH).is_some());
+        // The component's service account; the JobManager has none (none is set).
+        assert_eq!(tm["spec"]["serviceAccountName"], "flink-tm");
+        assert!(jm["spec"].get("serviceAccountName").is_none());
+    }
+
+    #[test]
+    fn the_keys_merge_with_the_pod_template_as_on_the_operator() {
+        let template = "  podTemplate:\n    metadata:\n      labels: {team: x, tier: stream}\n    spec:\n      serviceAccountName: from-template\n      nodeSelector: {pool: other, zone: a}\n      tolerations: [{key: spot, operator: Exists}]\n      containers:\n        - name: flink-main-container\n          env:\n            - {name: DB_PASSWORD, value: plain}\n            - {name: KEEP, value: k}\n";
+        let conf =
+            "    kubernetes.env.secretKeyRef: env:DB_PASSWORD,secret:db-creds,key:password\n    \
+            kubernetes.taskmanager.node-selector: pool:flink\n    \
+            kubernetes.taskmanager.tolerations: key:dedicated,operator:Exists\n    \
+            kubernetes.taskmanager.labels: team:orders\n";
+        let (_, tm) = pod_templates(conf, template);
+        let spec = &tm["spec"];
+        // Maps: the key's entries over the template's.
+        assert_eq!(spec["nodeSelector"], json!({"pool": "flink", "zone": "a"}));
+        assert_eq!(tm["metadata"]["labels"]["team"], "orders");
+        assert_eq!(tm["metadata"]["labels"]["tier"], "stream");
+        // Tolerations: added to the template's.
+        assert_eq!(
+            spec["tolerations"],
+            json!([{"key": "spot", "operator": "Exists"}, {"key": "dedicated", "operator": "Exists"}])
+        );
+        // A variable the keys set replaces the template's of that name whole.
+        assert_eq!(
+            spec["containers"][0]["env"],
+            json!([
+                {"name": "KEEP", "value": "k"},
+                {"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "db-creds", "key": "password"}}},
+            ])
+        );
+        // Without a service account from spec or keys, the template's stays.
+        assert_eq!(spec["serviceAccountName"], "from-template");
+    }
+
+    #[test]
+    fn the_keys_labels_and_annotations_are_on_the_deployment_too() {
+        let yaml = APP.replacen(
+            "  image: flink:2.0\n",
+            "  image: flink:2.0\n  flinkConfiguration:\n    kubernetes.jobmanager.labels: team:orders\n    kubernetes.jobmanager.annotations: owner:data\n",
+            1,
+        );
+        let objects = rendered(&yaml);
+        let jm = objects
+            .iter()
+            .find(|o| o.name == "orders-jobmanager")
+            .unwrap();
+        assert_eq!(jm.body["metadata"]["labels"]["team"], "orders");
+        assert_eq!(jm.body["metadata"]["annotations"]["owner"], "data");
+        assert_eq!(jm.body["metadata"]["annotations"][ANN_COMMIT], "c");
+        let tm = objects
+            .iter()
+            .find(|o| o.name == "orders-taskmanager")
+            .unwrap();
+        assert!(tm.body["metadata"]["labels"].get("team").is_none());
+    }
+
+    #[test]
+    fn pull_policy_service_account_and_log_dir_from_the_keys() {
+        let conf = "    kubernetes.container.image.pull-policy: Always\n    \
+            kubernetes.service-account: flink\n    \
+            kubernetes.jobmanager.service-account: flink-jm\n    \
+            kubernetes.flink.log.dir: /var/log/flink\n";
+        let (jm, tm) = pod_templates(conf, "");
+        assert_eq!(jm["spec"]["serviceAccountName"], "flink-jm");
+        assert_eq!(tm["spec"]["serviceAccountName"], "flink");
+        for t in [&jm, &tm] {
+            let main = &t["spec"]["containers"][0];
+            assert_eq!(main["imagePullPolicy"], "Always");
+            assert_eq!(
+                main["env"],
+                json!([{"name": "FLINK_LOG_DIR", "value": "/var/log/flink"}])
+            );
+        }
+    }
+
+    #[test]
+    fn pod_keys_are_not_written_to_flinks_configuration() {
+        let yaml = APP.replacen(
+            "  image: flink:2.0\n",
+            &format!("  image: flink:2.0\n  flinkConfiguration:\n{POD_KEYS}    kubernetes.rest-service.exposed.type: ClusterIP\n    kubernetes.cluster-id: orders\n"),
+            1,
+        );
+        let objects = rendered(&yaml);
+        let cm = objects.iter().find(|o| o.kind == "ConfigMap").unwrap();
+        let config = cm.body["data"]["config.yaml"].as_str().unwrap();
+        assert!(!config.contains("secrets"), "{config}");
+        assert!(!config.contains("containerized"), "{config}");
+        assert!(!config.contains("node-selector"), "{config}");
+        assert!(!config.contains("rest-service"), "{config}");
+        // What Flink reads itself stays.
+        assert!(config.contains("cluster-id: orders"), "{config}");
     }
 }

@@ -210,4 +210,40 @@ spec:
             "{changes:?}"
         );
     }
+
+    #[test]
+    fn a_pod_key_replaces_the_pods_it_shapes_and_counts_once() {
+        let with = |conf: &str| {
+            BASE.replace(
+                "  image: flink:2.0\n",
+                &format!("  image: flink:2.0\n  flinkConfiguration:\n{conf}"),
+            )
+        };
+        let old = with("    kubernetes.taskmanager.node-selector: pool:a\n");
+        for (new, want) in [
+            (
+                with("    kubernetes.taskmanager.node-selector: pool:b\n"),
+                "spec.nodeSelector.pool",
+            ),
+            (
+                with("    kubernetes.taskmanager.node-selector: pool:a\n    kubernetes.taskmanager.tolerations: key:k,operator:Exists\n"),
+                "spec.tolerations",
+            ),
+        ] {
+            let changes = pod_changes(&pods(&spec(&old)), &pods(&spec(&new)));
+            // Only the TaskManagers' pods, and only by the field: the key is not in
+            // Flink's configuration, so the config hash does not change with it.
+            assert_eq!(
+                changes,
+                vec![format!("pods of orders-taskmanager are replaced: {want} changes")]
+            );
+        }
+        let secret = with("    kubernetes.taskmanager.node-selector: pool:a\n    kubernetes.secrets: db:/opt/secrets/db\n");
+        let changes = pod_changes(&pods(&spec(&old)), &pods(&spec(&secret)));
+        assert_eq!(changes.len(), 2, "{changes:?}");
+        assert!(
+            changes.iter().all(|c| !c.contains("Flink configuration")),
+            "{changes:?}"
+        );
+    }
 }

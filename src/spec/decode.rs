@@ -219,19 +219,23 @@ impl<'n> Fields<'n> {
     }
 
     /// A flinkConfiguration mapping, read as `string_map`, with its keys under
-    /// `kubernetes.operator.` checked (`operator_keys`): a value flinkops cannot read is
-    /// reported at the value; an operator option flinkops does not apply, or a key it does
-    /// not know, at the key.
+    /// `kubernetes.operator.` (`operator_keys`), `kubernetes.` and `containerized.`
+    /// (`kubernetes_keys`, read for `scope`) checked: a value flinkops cannot read is
+    /// reported at the value; an option flinkops does not apply, or a key it does not
+    /// know, at the key.
     pub fn flink_configuration(
         &mut self,
         cx: &mut Cx,
         key: &'static str,
+        scope: super::kubernetes_keys::Scope,
     ) -> Option<BTreeMap<String, (String, Pos)>> {
         use super::operator_keys::{check, Problem};
         let field = self.field(key);
         let (out, key_pos) = self.flattened(cx, key)?;
         for (name, (value, value_pos)) in &out {
-            let (pos, message) = match check(name, value) {
+            let verdict =
+                check(name, value).and_then(|()| super::kubernetes_keys::check(name, value, scope));
+            let (pos, message) = match verdict {
                 Ok(()) => continue,
                 Err(Problem::Value(m)) => (*value_pos, m),
                 Err(Problem::NotApplied(m) | Problem::Unknown(m)) => {

@@ -3,6 +3,7 @@
 //! FlinkApplication (`flink.apache.org/v1`).
 
 use super::decode::{Cx, Fields};
+use super::kubernetes_keys::{PodKeys, Scope};
 use super::model::*;
 use super::names::{check_job_name, check_namespace};
 use super::quantity::parse_memory;
@@ -205,7 +206,7 @@ pub fn decode_document(
             // Only the job's own configuration travels with a session job: the cluster's
             // defaults are already in the session cluster.
             let conf = spec
-                .flink_configuration(cx, "flinkConfiguration")
+                .flink_configuration(cx, "flinkConfiguration", Scope::SessionJob)
                 .unwrap_or_default();
             out.restart_nonce = spec.int(cx, "restartNonce").map(|(n, _)| n);
             match spec.take("job") {
@@ -347,7 +348,7 @@ fn flink_configuration(
         .map(|(k, v)| (k.clone(), (v.clone(), Pos::default())))
         .collect();
     conf.extend(
-        spec.flink_configuration(cx, "flinkConfiguration")
+        spec.flink_configuration(cx, "flinkConfiguration", Scope::Cluster)
             .unwrap_or_default(),
     );
     conf
@@ -463,9 +464,19 @@ fn decode_cluster(
     let d = &settings.defaults;
     let image_node = spec.take("image");
     let image_written = image_node.and_then(|n| super::decode::string(cx, n, "spec.image"));
-    let pull = pull_policy(cx, spec).or_else(|| d.image_pull_policy.clone());
+    // The spec's fields, else the keys the operator's decorators read, else the
+    // settings' defaults (the operator sets the keys from the fields when they are set).
+    let plain: BTreeMap<String, String> = conf
+        .iter()
+        .map(|(k, (v, _))| (k.clone(), v.clone()))
+        .collect();
+    let keys = PodKeys::read(&plain);
+    let pull = pull_policy(cx, spec)
+        .or(keys.image_pull_policy)
+        .or_else(|| d.image_pull_policy.clone());
     let service_account = spec
         .string(cx, "serviceAccount")
+        .or(keys.service_account)
         .or_else(|| d.service_account.clone());
     if let Some(mode) = spec.take("mode") {
         let field = spec.field("mode");
@@ -488,6 +499,7 @@ fn decode_cluster(
     let pod_template = spec
         .take("podTemplate")
         .and_then(|n| super::pod_template::check(cx, n, "spec.podTemplate", &settings.pod_policy));
+    check_pod_key_conflicts(cx, &plain, conf, &pod_template, &jm, &tm, spec.pos);
     let log_configuration = spec.file_map(cx, "logConfiguration").unwrap_or_default();
     let ingress = spec
         .take("ingress")
@@ -539,6 +551,50 @@ fn decode_cluster(
         log_configuration,
         ingress,
     })
+}
+
+/// The pod keys of flinkConfiguration that cannot hold together or with the pod
+/// templates (`kubernetes_keys::conflicts`), each reported at its key's value.
+fn check_pod_key_conflicts(
+    cx: &mut Cx,
+    plain: &BTreeMap<String, String>,
+    conf: &BTreeMap<String, (String, Pos)>,
+    shared: &Option<serde_json::Value>,
+    jm: &Option<ComponentInput>,
+    tm: &Option<ComponentInput>,
+    at: Pos,
+) {
+    use super::kubernetes_keys::Component;
+    let templates: Vec<(Option<Component>, &serde_json::Value)> = [
+        (None, shared.as_ref()),
+        (
+            Some(Component::JobManager),
+            jm.as_ref().and_then(|c| c.pod_template.as_ref()),
+        ),
+        (
+            Some(Component::TaskManager),
+            tm.as_ref().and_then(|c| c.pod_template.as_ref()),
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(c, t)| Some((c, t?)))
+    .collect();
+    for (key, message) in super::kubernetes_keys::conflicts(plain, &templates) {
+        let pos = conf.get(&key).map_or(Pos::default(), |(_, p)| *p);
+        let (pos, from) = if pos == Pos::default() {
+            (
+                at,
+                format!(" (from defaults in {})", super::settings::SETTINGS_FILE),
+            )
+        } else {
+            (pos, String::new())
+        };
+        cx.error(
+            pos,
+            &format!("spec.flinkConfiguration.{key}"),
+            format!("{message}{from}"),
+        );
+    }
 }
 
 #[derive(Default)]

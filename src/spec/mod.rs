@@ -6,6 +6,7 @@ pub mod decode;
 pub mod definition;
 pub mod error;
 pub mod ingress;
+pub mod kubernetes_keys;
 pub mod limits;
 pub mod model;
 pub mod names;

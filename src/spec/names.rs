@@ -63,6 +63,88 @@ pub fn check_secret_name(name: &str) -> Result<(), String> {
     ))
 }
 
+/// A ServiceAccount name (a DNS-1123 subdomain).
+pub fn check_service_account_name(name: &str) -> Result<(), String> {
+    if is_subdomain(name) {
+        return Ok(());
+    }
+    Err(format!(
+        "`{name}` is not a ServiceAccount name: {SUBDOMAIN_RULE}, at most 253 characters"
+    ))
+}
+
+/// The name part of a qualified name, and a label value when not empty: at most 63
+/// letters, digits, '-', '_' and '.', starting and ending with a letter or digit.
+fn is_qualified_part(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && s.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && s.ends_with(|c: char| c.is_ascii_alphanumeric())
+}
+
+/// A label or annotation key as Kubernetes checks it: a name of at most 63 letters,
+/// digits, '-', '_' and '.' (starting and ending with a letter or digit), optionally
+/// after a DNS-1123 subdomain prefix and `/`.
+pub fn check_qualified_name(key: &str) -> Result<(), String> {
+    let (prefix, name) = match key.split_once('/') {
+        Some((p, n)) => (Some(p), n),
+        None => (None, key),
+    };
+    if prefix.is_none_or(is_subdomain) && is_qualified_part(name) {
+        return Ok(());
+    }
+    Err(format!(
+        "`{key}` is not a Kubernetes label or annotation key: a name of at most 63 letters, digits, '-', '_' and '.', starting and ending with a letter or digit, optionally after a DNS subdomain and `/` (example.com/name)"
+    ))
+}
+
+/// A label value (also a node selector's): empty, or as the name part of a key.
+pub fn check_label_value(value: &str) -> Result<(), String> {
+    if value.is_empty() || is_qualified_part(value) {
+        return Ok(());
+    }
+    Err(format!(
+        "`{value}` is not a Kubernetes label value: at most 63 letters, digits, '-', '_' and '.', starting and ending with a letter or digit"
+    ))
+}
+
+/// An environment variable name as Kubernetes has always taken it (a C identifier, with
+/// '-' and '.' allowed): letters, digits, '_', '-' and '.', not starting with a digit.
+pub fn check_env_name(name: &str) -> Result<(), String> {
+    let ok = name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+        && name.starts_with(|c: char| !c.is_ascii_digit());
+    if ok {
+        return Ok(());
+    }
+    Err(format!(
+        "`{name}` is not an environment variable name: letters, digits, '_', '-' and '.', not starting with a digit"
+    ))
+}
+
+/// A key of a Secret's data: letters, digits, '-', '_' and '.', at most 253.
+pub fn check_secret_key(key: &str) -> Result<(), String> {
+    let ok = !key.is_empty()
+        && key.len() <= 253
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+    if ok {
+        return Ok(());
+    }
+    Err(format!(
+        "`{key}` is not a key of a Secret: letters, digits, '-', '_' and '.', at most 253 characters"
+    ))
+}
+
+/// A DNS-1123 label of at most 63 characters (a volume name).
+pub fn is_dns_label(s: &str) -> bool {
+    s.len() <= 63 && is_label(s)
+}
+
 fn is_label(s: &str) -> bool {
     !s.is_empty()
         && s.bytes()

@@ -187,7 +187,11 @@ fn decode_defaults(cx: &mut Cx, node: &Node) -> Defaults {
     d.flink_version = super::definition::flink_version(cx, &mut f);
     d.service_account = f.string(cx, "serviceAccount");
     d.flink_configuration = f
-        .flink_configuration(cx, "flinkConfiguration")
+        .flink_configuration(
+            cx,
+            "flinkConfiguration",
+            super::kubernetes_keys::Scope::Cluster,
+        )
         .unwrap_or_default()
         .into_iter()
         .map(|(k, (v, _))| (k, v))

@@ -1347,3 +1347,138 @@ spec:
     );
     assert!(!c.settings_errors.is_empty());
 }
+
+/// APP with `conf` (lines indented by four) as its flinkConfiguration, which starts at
+/// line 9.
+fn app_with_conf(conf: &str) -> String {
+    app_with(
+        "  image: flink:2.0\n",
+        &format!("  image: flink:2.0\n  flinkConfiguration:\n{conf}"),
+    )
+}
+
+#[test]
+fn kubernetes_keys_are_checked_at_load_and_located() {
+    let ok = app_with_conf(
+        "    kubernetes.secrets: db-creds:/opt/secrets/db\n    \
+         kubernetes.env.secretKeyRef: env:DB_PASSWORD,secret:db-creds,key:password\n    \
+         containerized.master.env.JM_ONLY: '1'\n    \
+         kubernetes.taskmanager.node-selector: pool:flink\n    \
+         kubernetes.taskmanager.tolerations:\n      \
+         - key:dedicated,operator:Equal,value:flink,effect:NoSchedule\n      - operator:Exists\n    \
+         kubernetes.cluster-id: orders\n",
+    );
+    let c = load(&snapshot(&[("a.yaml", &ok)]));
+    assert!(c.is_valid(), "{:?}", c.errors());
+    // The stored map is the text as written (YAML lists `;`-joined, as Flink reads them).
+    let spec = c.jobs.values().next().unwrap();
+    assert_eq!(
+        spec.flink_configuration["kubernetes.taskmanager.tolerations"],
+        "key:dedicated,operator:Equal,value:flink,effect:NoSchedule;operator:Exists"
+    );
+
+    let bad = app_with_conf(
+        "    kubernetes.secrets: db-creds\n    \
+         kubernetes.taskmanager.tolerations: key:a,operator:Exists,value:b\n    \
+         containerized.taskmanager.env.2X: y\n    \
+         kubernetes.jobmanager.cpu: 2\n    \
+         kubernetes.taskmanager.node-selectr: a:b\n    \
+         kubernetes.rest-service.exposed.type: LoadBalancer\n",
+    );
+    let f = "spec.flinkConfiguration";
+    assert_eq!(
+        errors(&[("a.yaml", &bad)]),
+        vec![
+            format!("a.yaml:9:25: {f}.kubernetes.secrets: `db-creds` is not `secret:path` (entries are separated by `,`; quote one that holds `,` or `:`)"),
+            format!("a.yaml:10:41: {f}.kubernetes.taskmanager.tolerations: entry 1: operator Exists takes no value"),
+            format!("a.yaml:11:5: {f}.containerized.taskmanager.env.2X: `containerized.taskmanager.env.2X` sets the environment variable `2X`, but `2X` is not an environment variable name: letters, digits, '_', '-' and '.', not starting with a digit"),
+            format!("a.yaml:12:5: {f}.kubernetes.jobmanager.cpu: `kubernetes.jobmanager.cpu` is a Kubernetes option flinkops does not apply; set spec.jobManager.resources (or resource) instead"),
+            format!("a.yaml:13:5: {f}.kubernetes.taskmanager.node-selectr: unknown Kubernetes option `kubernetes.taskmanager.node-selectr` (did you mean `kubernetes.taskmanager.node-selector`?)"),
+            format!("a.yaml:14:43: {f}.kubernetes.rest-service.exposed.type: `LoadBalancer`: flinkops applies only `ClusterIP` here; flinkops renders the REST Service `<name>-rest` as ClusterIP: expose it outside the cluster with spec.ingress, or remove the key"),
+        ]
+    );
+}
+
+#[test]
+fn kubernetes_keys_in_session_jobs_and_settings_defaults() {
+    let job = "\
+apiVersion: flink.apache.org/v1beta1
+kind: FlinkSessionJob
+metadata:
+  name: top
+  namespace: streaming
+spec:
+  deploymentName: shared
+  flinkConfiguration:
+    containerized.taskmanager.env.A: b
+    kubernetes.namespace: streaming
+  job:
+    jarURI: https://example.com/top.jar
+";
+    assert_eq!(
+        errors(&[("j.yaml", job), ("s.yaml", SESSION)]),
+        vec!["j.yaml:9:5: spec.flinkConfiguration.containerized.taskmanager.env.A: `containerized.taskmanager.env.A` shapes the pods, and a session job runs in its session cluster's pods: set it in the session cluster's flinkConfiguration"]
+    );
+    // The settings' defaults are a cluster's configuration: pod keys apply, and are
+    // checked where they are written.
+    let settings = "\
+defaults:
+  flinkConfiguration:
+    kubernetes.container.image.pull-secrets: Regcred
+";
+    let c = load(&snapshot(&[("flinkops.yaml", settings), ("a.yaml", APP)]));
+    assert_eq!(
+        c.errors().iter().map(|e| e.to_string()).collect::<Vec<_>>(),
+        vec!["flinkops.yaml:3:46: defaults.flinkConfiguration.kubernetes.container.image.pull-secrets: `Regcred` is not a Secret name: lowercase letters, digits, '-' and '.', each part starting and ending with a letter or digit, at most 253 characters"]
+    );
+}
+
+#[test]
+fn pod_keys_that_collide_are_errors_at_the_key() {
+    let text = app_with(
+        "  image: flink:2.0\n",
+        "  image: flink:2.0\n  flinkConfiguration:\n    \
+         kubernetes.secrets: db:/opt/secrets/db\n    \
+         kubernetes.flink.log.dir: /var/log/flink\n    \
+         kubernetes.env.secretKeyRef: env:FLINK_LOG_DIR,secret:db,key:dir\n  \
+         taskManager:\n    podTemplate:\n      spec:\n        volumes:\n          \
+         - {name: db-volume, emptyDir: {}}\n",
+    );
+    let f = "spec.flinkConfiguration";
+    assert_eq!(
+        errors(&[("a.yaml", &text)]),
+        vec![
+            format!("a.yaml:9:25: {f}.kubernetes.secrets: Secret `db` is mounted from the volume `db-volume`, which spec.taskManager.podTemplate declares too: rename one"),
+            format!("a.yaml:11:34: {f}.kubernetes.env.secretKeyRef: the environment variable `FLINK_LOG_DIR` is set by kubernetes.flink.log.dir and by kubernetes.env.secretKeyRef: set it once"),
+        ]
+    );
+}
+
+#[test]
+fn pull_policy_and_service_account_keys_yield_to_the_spec_fields() {
+    let conf = "    kubernetes.container.image.pull-policy: never\n    \
+                kubernetes.service-account: flink-conf\n";
+    let c = load(&snapshot(&[("a.yaml", &app_with_conf(conf))]));
+    assert!(c.is_valid(), "{:?}", c.errors());
+    let cl = c.jobs.values().next().unwrap().cluster.clone().unwrap();
+    assert_eq!(cl.image_pull_policy.as_deref(), Some("Never"));
+    assert_eq!(cl.service_account.as_deref(), Some("flink-conf"));
+    // The operator sets the keys from the fields when they are written: the fields win.
+    let text = app_with_conf(conf).replace(
+        "  image: flink:2.0\n",
+        "  image: flink:2.0\n  imagePullPolicy: Always\n  serviceAccount: flink\n",
+    );
+    let c = load(&snapshot(&[("a.yaml", &text)]));
+    let cl = c.jobs.values().next().unwrap().cluster.clone().unwrap();
+    assert_eq!(cl.image_pull_policy.as_deref(), Some("Always"));
+    assert_eq!(cl.service_account.as_deref(), Some("flink"));
+    // And the keys win over the settings' defaults.
+    let settings = "defaults:\n  imagePullPolicy: IfNotPresent\n  serviceAccount: default-sa\n";
+    let c = load(&snapshot(&[
+        ("flinkops.yaml", settings),
+        ("a.yaml", &app_with_conf(conf)),
+    ]));
+    let cl = c.jobs.values().next().unwrap().cluster.clone().unwrap();
+    assert_eq!(cl.image_pull_policy.as_deref(), Some("Never"));
+    assert_eq!(cl.service_account.as_deref(), Some("flink-conf"));
+}
