@@ -212,12 +212,22 @@ spec:
         what: &str,
         check: impl Fn(&Ledger) -> bool,
     ) -> Ledger {
+        // The last ledger seen goes into the failure message: what it waited on.
+        let seen = std::sync::Mutex::new(None::<Ledger>);
         support::eventually_or(
             what,
             Duration::from_secs(150),
-            || format!("{}\n{}", daemon.log(), self.runner.logs()),
+            || {
+                let last = seen.lock().unwrap().clone();
+                format!(
+                    "{}\n{}\nlast ledger: {last:#?}",
+                    daemon.log(),
+                    self.runner.logs()
+                )
+            },
             || async {
                 let l = support::kube::ledger(&self.client, &self.ns.name, "counter").await?;
+                *seen.lock().unwrap() = Some(l.clone());
                 check(&l).then_some(l)
             },
         )
