@@ -227,9 +227,14 @@ impl<'a, E: Edges> Executor<'a, E> {
         why: &str,
     ) -> Result<Step, OpError> {
         let l = upgrade::fail(ledger, up, why, self.now, self.unix_now);
-        self.put(id, &l).await?;
+        self.settle(id, &l, why).await
+    }
+
+    /// Writes the ledger that settles a failure; the step reports its last error.
+    async fn settle(&self, id: &JobId, l: &Ledger, why: &str) -> Result<Step, OpError> {
+        self.put(id, l).await?;
         Ok(Step::Failed(
-            l.last_error.unwrap_or_else(|| why.to_string()),
+            l.last_error.clone().unwrap_or_else(|| why.to_string()),
         ))
     }
 
@@ -247,12 +252,7 @@ impl<'a, E: Edges> Executor<'a, E> {
                 self.note(id, ledger, up, &why).await?;
                 Ok(Step::InFlight(why))
             }
-            AfterNewVersion::Settled(l) => {
-                self.put(id, &l).await?;
-                Ok(Step::Failed(
-                    l.last_error.unwrap_or_else(|| why.to_string()),
-                ))
-            }
+            AfterNewVersion::Settled(l) => self.settle(id, &l, why).await,
         }
     }
 

@@ -6,7 +6,7 @@ use super::*;
 use crate::flink::{Checkpoints, JobState, Operation};
 use crate::plan::Action;
 use crate::spec::testing::catalog;
-use crate::upgrade::transition::tests::{job, ledger, spec, upgrade, SAVEPOINTS};
+use crate::upgrade::transition::tests::{job, ledger, spec, upgrade, SAVEPOINTS, SESSION};
 
 const NOW: u64 = 1_000;
 
@@ -348,28 +348,15 @@ async fn a_new_version_whose_objects_were_not_all_applied_is_applied_again() {
 
 #[test]
 fn only_a_session_job_may_leave_the_savepoint_directory_to_its_cluster() {
-    let c = catalog(&[(
-        "a.yaml",
-        "apiVersion: flink.apache.org/v1beta1
+    let app = "apiVersion: flink.apache.org/v1beta1
 kind: FlinkDeployment
 metadata: {name: app, namespace: ns}
 spec:
   image: flink:2.3
   job: {jarURI: 'local:///a.jar', upgradeMode: savepoint}
 ---
-apiVersion: flink.apache.org/v1beta1
-kind: FlinkDeployment
-metadata: {name: shared, namespace: ns}
-spec: {image: flink:2.3}
----
-apiVersion: flink.apache.org/v1beta1
-kind: FlinkSessionJob
-metadata: {name: s, namespace: ns}
-spec:
-  deploymentName: shared
-  job: {jarURI: 'file:///s.jar', upgradeMode: savepoint}
-",
-    )]);
+";
+    let c = catalog(&[("a.yaml", &format!("{app}{SESSION}"))]);
     let job = |name: &str| c.jobs.values().find(|s| s.id.name == name).unwrap();
     assert!(required_savepoint_dir(job("app"), None)
         .unwrap_err()

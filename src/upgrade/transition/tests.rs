@@ -174,9 +174,8 @@ fn pending_cancels_a_last_state_job_only_with_a_checkpoint_to_carry() {
     assert_eq!(checkpoint_to_carry(&with), Ok(()));
 }
 
-#[test]
-fn a_session_job_counts_only_its_own_jobs_in_the_cluster() {
-    let text = "apiVersion: flink.apache.org/v1beta1
+/// A session cluster `shared` and its savepoint-mode session job `s`.
+pub(crate) const SESSION: &str = "apiVersion: flink.apache.org/v1beta1
 kind: FlinkDeployment
 metadata: {name: shared, namespace: ns}
 spec: {image: flink:2.3}
@@ -188,7 +187,10 @@ spec:
   deploymentName: shared
   job: {jarURI: 'file:///s.jar', upgradeMode: savepoint}
 ";
-    let c = catalog(&[("s.yaml", text)]);
+
+#[test]
+fn a_session_job_counts_only_its_own_jobs_in_the_cluster() {
+    let c = catalog(&[("s.yaml", SESSION)]);
     let s = c.jobs.values().find(|j| j.id.name == "s").unwrap().clone();
     let mut moved = s.clone();
     moved.job.as_mut().unwrap().parallelism = 2;
