@@ -220,9 +220,10 @@ spec:
             || {
                 let last = seen.lock().unwrap().clone();
                 format!(
-                    "{}\n{}\nlast ledger: {last:#?}",
+                    "{}\n{}\n{}\nlast ledger: {last:#?}",
                     daemon.log(),
-                    self.runner.logs()
+                    self.runner.logs(),
+                    support::cluster_diagnostics(&self.env, &self.ns.name)
                 )
             },
             || async {

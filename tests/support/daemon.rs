@@ -44,6 +44,9 @@ impl Daemon {
             .arg(format!("127.0.0.1:{port}"))
             .args(args)
             .env("KUBECONFIG", &env.kubeconfig)
+            // Each cycle's triggers and workers in the log: a test that waits on the daemon
+            // shows whether it was still cycling.
+            .env("FLINKOPS_LOG", "info,flinkops::daemon::run=debug")
             .env_remove("FLINKOPS_GIT_TOKEN")
             .env_remove("FLINKOPS_WEBHOOK_SECRET")
             .stdout(Stdio::null())

@@ -13,28 +13,79 @@ use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use kube::api::Api;
 use kube::runtime::watcher;
 use kube::Client;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use tempfile::TempDir;
 
 #[derive(Default)]
 struct Running {
-    /// Pod uid → (pod name, component, process).
-    procs: HashMap<String, (String, String, Proc)>,
+    /// Pod uid → its process.
+    procs: HashMap<String, Started>,
+    /// Pods whose process is being prepared (uids); a deletion meanwhile removes them.
+    starting: HashSet<String>,
+}
+
+struct Started {
+    name: String,
+    component: String,
+    job: String,
+    ip: String,
+    proc_: Proc,
 }
 
 pub struct PodRunner {
     pub dir: Arc<TempDir>,
     running: Arc<Mutex<Running>>,
+    journal: Journal,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl Drop for PodRunner {
     fn drop(&mut self) {
         self.task.abort();
-        if let Ok(mut r) = self.running.lock() {
-            r.procs.clear();
+        let procs = match self.running.lock() {
+            Ok(mut r) => std::mem::take(&mut r.procs),
+            Err(_) => HashMap::new(),
+        };
+        drop(procs);
+        if std::thread::panicking() {
+            // A failed test keeps what its pods printed: the temporary directory goes.
+            let kept = std::env::temp_dir().join(format!(
+                "flinkops-failed-{}",
+                self.dir.path().file_name().unwrap().to_string_lossy()
+            ));
+            let copied = std::process::Command::new("cp")
+                .args(["-r", "--"])
+                .arg(self.dir.path())
+                .arg(&kept)
+                .status()
+                .is_ok_and(|s| s.success());
+            if copied {
+                eprintln!("pod runner: logs kept in {}", kept.display());
+            }
+        }
+    }
+}
+
+/// What the runner did and when (`runner.events` in its directory): the first place to
+/// look when a test waits for a job that never runs.
+#[derive(Clone)]
+struct Journal(Arc<Mutex<std::fs::File>>);
+
+impl Journal {
+    fn new(dir: &Path) -> Journal {
+        let f = std::fs::File::create(dir.join("runner.events")).unwrap();
+        Journal(Arc::new(Mutex::new(f)))
+    }
+
+    fn note(&self, line: String) {
+        use std::io::Write;
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        if let Ok(mut f) = self.0.lock() {
+            let _ = writeln!(f, "{}.{:03} {line}", t.as_secs(), t.subsec_millis());
         }
     }
 }
@@ -43,51 +94,81 @@ impl PodRunner {
     pub fn start(env: &TestEnv, client: &Client, namespace: &str) -> PodRunner {
         let dir = Arc::new(tempfile::tempdir().unwrap());
         let running = Arc::new(Mutex::new(Running::default()));
+        let journal = Journal::new(dir.path());
         let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
         let cms: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
         let cfg = watcher::Config::default().labels("app.kubernetes.io/managed-by=flinkops");
-        let (env, r, d) = (env.clone(), running.clone(), dir.clone());
+        let (env, r, d, j) = (env.clone(), running.clone(), dir.clone(), journal.clone());
+        // The loop only records and spawns: a Pod that takes long to start (a TaskManager
+        // waiting for its JobManager) never delays stopping another Pod's process.
         let task = tokio::spawn(async move {
             let mut stream = std::pin::pin!(watcher(pods.clone(), cfg));
             while let Some(event) = stream.next().await {
-                let pod = match event {
-                    Ok(watcher::Event::Apply(p)) | Ok(watcher::Event::InitApply(p)) => p,
-                    Ok(watcher::Event::Delete(p)) => {
-                        let uid = p.metadata.uid.unwrap_or_default();
-                        r.lock().unwrap().procs.remove(&uid);
-                        continue;
-                    }
+                let (pod, deleted) = match event {
+                    Ok(watcher::Event::Apply(p)) | Ok(watcher::Event::InitApply(p)) => (p, false),
+                    Ok(watcher::Event::Delete(p)) => (p, true),
                     _ => continue,
                 };
                 let uid = pod.metadata.uid.clone().unwrap_or_default();
-                let gone = pod.metadata.deletion_timestamp.is_some();
-                if gone {
-                    r.lock().unwrap().procs.remove(&uid);
-                    continue;
-                }
+                let name = pod.metadata.name.clone().unwrap_or_default();
                 let ip = pod.status.as_ref().and_then(|s| s.pod_ip.clone());
+                if deleted || pod.metadata.deletion_timestamp.is_some() {
+                    stop(&r, &j, &uid, &name);
+                    continue;
+                }
                 let phase = pod.status.as_ref().and_then(|s| s.phase.clone());
-                if ip.is_none() || phase.as_deref() != Some("Running") {
+                let Some(ip) = ip.filter(|_| phase.as_deref() == Some("Running")) else {
                     continue;
-                }
-                if r.lock().unwrap().procs.contains_key(&uid) {
-                    continue;
-                }
-                match start_pod(&env, &pods, &cms, &pod, d.path()).await {
-                    Ok((component, proc_)) => {
-                        let name = pod.metadata.name.clone().unwrap_or_default();
-                        r.lock()
-                            .unwrap()
-                            .procs
-                            .insert(uid, (name, component, proc_));
-                    }
-                    Err(e) => {
-                        eprintln!("pod runner: {}: {e}", pod.metadata.name.unwrap_or_default())
+                };
+                {
+                    let mut run = r.lock().unwrap();
+                    if run.procs.contains_key(&uid) || !run.starting.insert(uid.clone()) {
+                        continue;
                     }
                 }
+                j.note(format!("{name}: Running at {ip}, starting"));
+                let (env, r, d, j) = (env.clone(), r.clone(), d.clone(), j.clone());
+                let (pods, cms) = (pods.clone(), cms.clone());
+                tokio::spawn(async move {
+                    let k = Kubelet {
+                        env: &env,
+                        pods: &pods,
+                        cms: &cms,
+                        running: &r,
+                        journal: &j,
+                        dir: d.path(),
+                    };
+                    let started = start_pod(k, &pod, &ip).await;
+                    let mut run = r.lock().unwrap();
+                    let wanted = run.starting.remove(&uid);
+                    match started {
+                        Ok(s) if wanted => {
+                            j.note(format!(
+                                "{name}: started {} (pid {})",
+                                s.component,
+                                s.proc_.child.id()
+                            ));
+                            run.procs.insert(uid, s);
+                        }
+                        Ok(s) => {
+                            j.note(format!("{name}: deleted while starting, stopped"));
+                            drop(run);
+                            drop(s);
+                        }
+                        Err(e) => {
+                            j.note(format!("{name}: not started: {e}"));
+                            eprintln!("pod runner: {name}: {e}");
+                        }
+                    }
+                });
             }
         });
-        PodRunner { dir, running, task }
+        PodRunner {
+            dir,
+            running,
+            journal,
+            task,
+        }
     }
 
     /// Sends `signal` to the Flink processes of `component` (jobmanager, taskmanager);
@@ -95,11 +176,12 @@ impl PodRunner {
     pub fn signal(&self, component: &str, signal: i32) -> usize {
         let r = self.running.lock().unwrap();
         let mut n = 0;
-        for (_, c, p) in r.procs.values() {
-            if c == component {
+        for s in r.procs.values() {
+            if s.component == component {
+                self.journal.note(format!("{}: signal {signal}", s.name));
                 // SAFETY: signalling our own child's process group.
                 unsafe {
-                    libc::kill(-(p.child.id() as i32), signal);
+                    libc::kill(-(s.proc_.child.id() as i32), signal);
                 }
                 n += 1;
             }
@@ -113,7 +195,7 @@ impl PodRunner {
         let mut v: Vec<(String, String)> = r
             .procs
             .values()
-            .map(|(n, c, _)| (n.clone(), c.clone()))
+            .map(|s| (s.name.clone(), s.component.clone()))
             .collect();
         v.sort();
         v
@@ -149,30 +231,70 @@ impl PodRunner {
         out
     }
 
+    /// The runner's journal, then the last 30 lines of every log, for timeout messages.
     pub fn logs(&self) -> String {
         let mut s = String::new();
-        for entry in std::fs::read_dir(self.dir.path()).unwrap().flatten() {
-            if entry.path().extension().is_some_and(|e| e == "log") {
-                let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
-                let tail: Vec<&str> = text.lines().rev().take(30).collect();
-                s.push_str(&format!("==> {} <==\n", entry.path().display()));
-                for l in tail.into_iter().rev() {
-                    s.push_str(l);
-                    s.push('\n');
-                }
+        let events = self.dir.path().join("runner.events");
+        s.push_str(&format!("==> {} <==\n", events.display()));
+        s.push_str(&std::fs::read_to_string(&events).unwrap_or_default());
+        let mut logs: Vec<_> = std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "log"))
+            .collect();
+        logs.sort();
+        for path in logs {
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            let tail: Vec<&str> = text.lines().rev().take(30).collect();
+            s.push_str(&format!("==> {} <==\n", path.display()));
+            for l in tail.into_iter().rev() {
+                s.push_str(l);
+                s.push('\n');
             }
         }
         s
     }
 }
 
-async fn start_pod(
-    env: &TestEnv,
-    pods: &Api<Pod>,
-    cms: &Api<ConfigMap>,
-    pod: &Pod,
-    dir: &Path,
-) -> Result<(String, Proc), String> {
+/// Stops the process of a Pod that is going away (or forgets that it was starting).
+fn stop(r: &Mutex<Running>, j: &Journal, uid: &str, name: &str) {
+    let (proc_, was_starting) = {
+        let mut run = r.lock().unwrap();
+        (run.procs.remove(uid), run.starting.remove(uid))
+    };
+    if let Some(s) = proc_ {
+        j.note(format!(
+            "{name}: going away, killing pid {}",
+            s.proc_.child.id()
+        ));
+        drop(s); // SIGKILL to the group, then reaped: the IP's ports are free after this
+        j.note(format!("{name}: stopped"));
+    } else if was_starting {
+        j.note(format!("{name}: going away while starting"));
+    }
+}
+
+/// What starting a Pod's process reads and records.
+#[derive(Clone, Copy)]
+struct Kubelet<'a> {
+    env: &'a TestEnv,
+    pods: &'a Api<Pod>,
+    cms: &'a Api<ConfigMap>,
+    running: &'a Mutex<Running>,
+    journal: &'a Journal,
+    dir: &'a Path,
+}
+
+async fn start_pod(k: Kubelet<'_>, pod: &Pod, ip: &str) -> Result<Started, String> {
+    let Kubelet {
+        env,
+        pods,
+        cms,
+        running,
+        journal,
+        dir,
+    } = k;
     let name = pod.metadata.name.clone().unwrap_or_default();
     let labels = pod.metadata.labels.clone().unwrap_or_default();
     let component = labels
@@ -183,7 +305,7 @@ async fn start_pod(
         .get("flinkops.io/job")
         .cloned()
         .ok_or("no job label")?;
-    let ip = pod.status.as_ref().and_then(|s| s.pod_ip.clone()).unwrap();
+    let ip = ip.to_string();
     let spec = pod.spec.as_ref().ok_or("no spec")?;
     let container = spec
         .containers
@@ -203,32 +325,72 @@ async fn start_pod(
         .map_err(|e| format!("ConfigMap {cm_name}: {e}"))?
         .data
         .unwrap_or_default();
-    // The JobManager's address: the JobManager Pod of the same job.
+    // The JobManager's address. A TaskManager reaches its JobManager through the Service
+    // name, which follows the JobManager Pod that serves now: here it is the address of
+    // a JobManager Pod of the same job that is not going away, whose process runs, and
+    // that was rendered from the same configuration (an old JobManager Pod may not be
+    // marked for deletion yet when the new TaskManager starts). A TaskManager may start
+    // before its JobManager (a kubelet would start it anyway and let Flink retry): wait,
+    // and after 60 s take any running JobManager of the job.
     let jm_ip = if component == "jobmanager" {
         ip.clone()
     } else {
         let lp = kube::api::ListParams::default().labels(&format!(
             "flinkops.io/job={job},app.kubernetes.io/component=jobmanager"
         ));
-        // A TaskManager may start before its JobManager Pod has an IP (a kubelet would
-        // start it anyway and let it retry the connection): wait for the address.
+        let hash = config_hash(pod);
         let mut found = None;
-        for _ in 0..120 {
-            found = pods
-                .list(&lp)
-                .await
-                .map_err(|e| e.to_string())?
-                .items
-                .iter()
-                .filter(|p| p.metadata.deletion_timestamp.is_none())
-                .find_map(|p| p.status.as_ref()?.pod_ip.clone());
+        for attempt in 0..240 {
+            let listed = pods.list(&lp).await.map_err(|e| e.to_string())?.items;
+            found = {
+                let run = running.lock().unwrap();
+                let mut live: Vec<(&Pod, String)> = listed
+                    .iter()
+                    .filter(|p| p.metadata.deletion_timestamp.is_none())
+                    .filter_map(|p| {
+                        Some((p, run.procs.get(p.metadata.uid.as_deref()?)?.ip.clone()))
+                    })
+                    .collect();
+                // Newest first.
+                live.sort_by_key(|(p, _)| std::cmp::Reverse(p.metadata.creation_timestamp.clone()));
+                live.iter()
+                    .find(|(p, _)| config_hash(p) == hash)
+                    .or_else(|| live.first().filter(|_| attempt >= 120))
+                    .map(|(_, ip)| ip.clone())
+            };
             if found.is_some() {
                 break;
             }
             tokio::time::sleep(std::time::Duration::from_millis(500)).await;
         }
-        found.ok_or("the JobManager Pod got no IP within 60 s")?
+        found.ok_or("no running JobManager for the job within 120 s")?
     };
+    // KWOK hands a deleted Pod's IP to the next Pod: the old process must be gone before
+    // a new one binds there (its Delete event may still be on its way).
+    for waited in 0.. {
+        let holder = {
+            let run = running.lock().unwrap();
+            run.procs
+                .values()
+                .find(|s| s.ip == ip)
+                .map(|s| s.name.clone())
+        };
+        match holder {
+            None => break,
+            Some(other) if waited >= 120 => {
+                return Err(format!("{other} still runs at {ip} after 60 s"))
+            }
+            Some(other) if waited == 0 => {
+                eprintln!("pod runner: {name}: waiting for {other} to leave {ip}");
+                journal.note(format!("{name}: waiting for {other} to leave {ip}"))
+            }
+            Some(_) => {}
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    journal.note(format!(
+        "{name}: {component} of {job} at {ip}, JobManager at {jm_ip}"
+    ));
     let conf_dir = dir.join(format!("{name}-conf"));
     std::fs::create_dir_all(&conf_dir).map_err(|e| e.to_string())?;
     let config = translate_config(
@@ -289,7 +451,22 @@ async fn start_pod(
         }
         other => return Err(format!("unknown container args {other:?}")),
     }
-    Ok((component, Proc::spawn(cmd, log)))
+    Ok(Started {
+        name,
+        component,
+        job,
+        ip,
+        proc_: Proc::spawn(cmd, log),
+    })
+}
+
+/// The configuration a Pod was rendered from (its config-hash annotation).
+fn config_hash(pod: &Pod) -> Option<String> {
+    pod.metadata
+        .annotations
+        .as_ref()?
+        .get("flinkops.io/config-hash")
+        .cloned()
 }
 
 /// The rendered configuration with addresses made local: flat keys, Service names and
