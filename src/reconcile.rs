@@ -119,6 +119,9 @@ pub struct JobWork {
     pub ledger: Option<Ledger>,
     /// Whether the job's ledger is deleted too (the job is gone from Git).
     pub delete_ledger: bool,
+    /// Whether Flink's high-availability ConfigMaps of the job are deleted, once its pods
+    /// are gone (the job is gone from Git; Flink leaves them behind).
+    pub delete_ha_metadata: bool,
     /// The ledger as it was, to record a failure in without claiming the new spec.
     pub previous_ledger: Option<Ledger>,
     /// A change that carries the job's state (savepoint, checkpoint) across a restart:
@@ -141,6 +144,7 @@ impl JobWork {
             && self.delete.is_empty()
             && self.ledger.is_none()
             && !self.delete_ledger
+            && !self.delete_ha_metadata
     }
 }
 
@@ -254,6 +258,7 @@ pub fn reconcile_quietly<L: std::borrow::Borrow<LiveObject>>(
             delete: Vec::new(),
             ledger: None,
             delete_ledger: false,
+            delete_ha_metadata: false,
             previous_ledger: ledger.cloned(),
             upgrade: None,
         };
@@ -431,12 +436,24 @@ pub fn reconcile_quietly<L: std::borrow::Borrow<LiveObject>>(
                     Some(_) => work.delete_ledger = all_gone,
                     None => {}
                 }
+                // Once, as the job leaves (its ledger becomes a tombstone or goes).
+                work.delete_ha_metadata = all_gone
+                    && (work.delete_ledger || work.ledger.is_some())
+                    && ledger
+                        .and_then(|l| l.spec.as_ref())
+                        .is_some_and(|s| render::config::high_availability(&s.flink_configuration));
                 if work.reasons.is_empty() {
                     work.reasons.push("no longer defined in Git".into());
                 }
                 if let Some(sp) = ledger.and_then(Ledger::last_savepoint) {
                     work.reasons.push(format!(
                         "its last savepoint {sp} is kept: adding the job again resumes from it"
+                    ));
+                }
+                if work.delete_ha_metadata {
+                    work.reasons.push(format!(
+                        "Flink's high-availability ConfigMaps ({}) are removed once its pods are gone",
+                        render::config::ha_selector(&id.name)
                     ));
                 }
             }
@@ -1251,6 +1268,44 @@ spec:
         assert_eq!(work[0].action, Action::Delete);
         assert_eq!(work[0].delete.len(), 5);
         assert!(work[0].delete_ledger);
+    }
+
+    #[test]
+    fn a_job_with_high_availability_leaves_no_ha_configmaps_behind() {
+        let ha = APP.replace(
+            "  image: flink:2.0\n",
+            "  image: flink:2.0\n  flinkConfiguration:\n    high-availability.type: kubernetes\n    high-availability.storageDir: file:///ha\n",
+        );
+        let (live, ledgers) = synced(&[("a.yaml", &ha)], C1);
+        let work = reconcile(&catalog(&[]), C2, &live, &ledgers, &opts());
+        assert_eq!(work[0].action, Action::Delete);
+        assert!(
+            work[0].delete_ledger && work[0].delete_ha_metadata,
+            "{work:?}"
+        );
+        assert!(
+            work[0]
+                .reasons
+                .iter()
+                .any(|r| r.contains("app=orders,configmap-type=high-availability")),
+            "{:?}",
+            work[0].reasons
+        );
+        // Some objects protected from pruning: the pods may stay, so the HA data stays.
+        let mut kept = live.clone();
+        let jm = kept
+            .iter_mut()
+            .find(|o| o.name == "orders-jobmanager")
+            .unwrap();
+        let mut body = jm.body();
+        body["metadata"]["annotations"][ANN_PRUNE] = "false".into();
+        *jm = LiveObject::new("Deployment", &body);
+        let work = reconcile(&catalog(&[]), C2, &kept, &ledgers, &opts());
+        assert!(!work[0].delete_ha_metadata, "{work:?}");
+        // Without high availability there is nothing of Flink's to remove.
+        let (live, ledgers) = synced(&[("a.yaml", APP)], C1);
+        let work = reconcile(&catalog(&[]), C2, &live, &ledgers, &opts());
+        assert!(work[0].delete_ledger && !work[0].delete_ha_metadata);
     }
 
     #[test]

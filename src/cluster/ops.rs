@@ -203,6 +203,63 @@ pub async fn scale_to_zero(client: &Client, namespace: &str, name: &str) -> Resu
     Ok(true)
 }
 
+/// Deletes Flink's high-availability ConfigMaps of a job that is gone, once none of its
+/// pods is left (a JobManager still running would write its leader ConfigMap again).
+/// Waits for the pods up to `wait`; Err when they are still there (the next cycle tries
+/// again: the ledger is written only after this). Returns how many were deleted.
+pub async fn delete_ha_metadata(
+    client: &Client,
+    id: &JobId,
+    wait: std::time::Duration,
+) -> Result<usize, OpError> {
+    use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+    use kube::api::ListParams;
+    fenced(|| format!("the high-availability ConfigMaps of {id}"))?;
+    let kube_err = |what: String| move |source| OpError::Kube { what, source };
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &id.namespace);
+    let ours = ListParams::default().labels(&format!("{}={}", crate::render::LABEL_JOB, id.name));
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let left = pods
+            .list(&ours)
+            .await
+            .map_err(kube_err(format!("listing the pods of {id}")))?
+            .items
+            .len();
+        if left == 0 {
+            break;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(OpError::Ledger(format!(
+                "{left} pods of {id} are still terminating: its high-availability ConfigMaps are removed once they are gone"
+            )));
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), &id.namespace);
+    let ha = ListParams::default().labels(&crate::render::config::ha_selector(&id.name));
+    let found = cms.list(&ha).await.map_err(kube_err(format!(
+        "listing the high-availability ConfigMaps of {id}"
+    )))?;
+    let mut deleted = 0;
+    for cm in found.items {
+        let Some(name) = cm.metadata.name else {
+            continue;
+        };
+        delete(
+            client,
+            &ObjectRef {
+                kind: CONFIG_MAP.kind.into(),
+                namespace: id.namespace.clone(),
+                name,
+            },
+        )
+        .await?;
+        deleted += 1;
+    }
+    Ok(deleted)
+}
+
 pub async fn delete_ledger(client: &Client, id: &JobId) -> Result<(), OpError> {
     delete(
         client,

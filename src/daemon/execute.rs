@@ -15,6 +15,9 @@ use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::Client;
 use tracing::Instrument;
 
+/// How long a removed job's high-availability cleanup waits for its pods to go.
+const HA_CLEANUP_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {
     pub id: JobId,
@@ -282,6 +285,13 @@ async fn execute_job_in_span(client: &Client, jars: &JarFetcher, w: JobWork) -> 
             crate::fault::point("before-prune");
             ops::delete(client, r).await?;
             out.deleted += 1;
+        }
+        if w.delete_ha_metadata {
+            let n = ops::delete_ha_metadata(client, &w.id, HA_CLEANUP_WAIT).await?;
+            tracing::info!(
+                configmaps = n,
+                "removed Flink's high-availability ConfigMaps"
+            );
         }
         if let Some(l) = &w.ledger {
             out.ledger_version = Some(ops::write_ledger(client, &w.id, l).await?);

@@ -267,6 +267,7 @@ mod tests {
             delete: Vec::new(),
             ledger: None,
             delete_ledger: false,
+            delete_ha_metadata: false,
             previous_ledger: None,
             upgrade: None,
         }

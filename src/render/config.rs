@@ -10,6 +10,8 @@ pub const TM_RPC_PORT: i32 = 6122;
 pub const REST_PORT: i32 = 8081;
 
 pub const CONFIG_YAML: &str = "config.yaml";
+/// The JobManager's RPC port under high availability (a range in Flink; fixed here).
+pub const HA_JOBMANAGER_PORT: &str = "high-availability.jobmanager.port";
 pub const LEGACY_CONF: &str = "flink-conf.yaml";
 pub const LOG4J_CONSOLE: &str = "log4j-console.properties";
 
@@ -154,7 +156,7 @@ pub fn java_opts_key(version: Option<FlinkVersion>) -> Option<&'static str> {
 }
 
 /// Whether the configuration turns on high availability (as Flink decides it).
-fn high_availability(conf: &BTreeMap<String, String>) -> bool {
+pub fn high_availability(conf: &BTreeMap<String, String>) -> bool {
     conf.get("high-availability.type")
         .or_else(|| conf.get("high-availability"))
         .is_some_and(|v| !v.eq_ignore_ascii_case("none"))
@@ -259,7 +261,62 @@ fn effective_and_lazy(
             lazy.insert(d.key);
         }
     }
+    if let Some(id) = fixed_job_id(spec, &conf, &lazy, restore_from) {
+        conf.insert(FIXED_JOB_ID.to_string(), id);
+    }
     (conf, lazy)
+}
+
+/// The labels Flink's Kubernetes HA services put on the ConfigMaps they write (leader,
+/// job graphs, checkpoint pointers) for cluster id `name`, which flinkops sets to the
+/// job's name.
+pub fn ha_selector(name: &str) -> String {
+    format!("app={name},configmap-type=high-availability")
+}
+
+/// Flink's internal key for the job id an application runs as.
+pub const FIXED_JOB_ID: &str = "$internal.pipeline.job-id";
+
+/// The Flink job id of an application with high availability, as the Apache operator
+/// fixes one per deployment. With high availability Flink keys the job's HA metadata
+/// (job graph, checkpoint pointers) and its job result by the job id, which it would
+/// otherwise derive from the cluster id: the same for every deployment, so a new version
+/// could find the previous one's leftovers and recover the old job graph, or take the job
+/// for finished. The id is the same for as long as the pods run (a JobManager restart
+/// recovers its job) and new with each start that changes the restart-relevant
+/// configuration or the state the job starts from: a pure function of both, so the
+/// render stays reproducible from the ledger.
+fn fixed_job_id(
+    spec: &JobSpec,
+    conf: &BTreeMap<String, String>,
+    lazy: &BTreeSet<&'static str>,
+    restore_from: Option<&str>,
+) -> Option<String> {
+    use sha2::{Digest, Sha256};
+    if spec.kind != crate::spec::JobKind::Application
+        || spec.job.is_none()
+        || !high_availability(conf)
+        || conf.contains_key(FIXED_JOB_ID)
+    {
+        return None;
+    }
+    let mut h = Sha256::new();
+    for part in [
+        spec.id.namespace.as_str(),
+        spec.id.name.as_str(),
+        restore_from.unwrap_or(""),
+    ] {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    for (k, v) in conf.iter().filter(|(k, _)| !lazy.contains(k.as_str())) {
+        h.update(k.as_bytes());
+        h.update([0]);
+        h.update(v.as_bytes());
+        h.update([0]);
+    }
+    let digest = h.finalize();
+    Some(digest[..16].iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// The job's configuration and what flinkops sets whatever it says.
@@ -286,6 +343,16 @@ fn forced(spec: &JobSpec, restore_from: Option<&str>) -> BTreeMap<String, String
     set("rest.bind-address", "0.0.0.0".into());
     set("jobmanager.bind-host", "0.0.0.0".into());
     set("taskmanager.bind-host", "0.0.0.0".into());
+    if high_availability(&spec.flink_configuration) {
+        // What the Apache operator sets in standalone mode: Flink's Kubernetes HA
+        // services name their ConfigMaps after the cluster id and work in this namespace;
+        // the JobManager's RPC port is fixed so TaskManagers reach the leader it
+        // publishes (its pod IP: see the JobManager's arguments in objects.rs).
+        set("kubernetes.cluster-id", name.clone());
+        set("high-availability.cluster-id", name.clone());
+        set("kubernetes.namespace", spec.id.namespace.clone());
+        set(HA_JOBMANAGER_PORT, RPC_PORT.to_string());
+    }
     // Each component's memory, resolved from its resources, the configuration's own
     // value or the defaults (spec::definition::resolve_resource).
     set(
@@ -789,7 +856,7 @@ spec:
         // (one job per cluster is not enforced): the application would not start.
         let key = "execution.submit-failed-job-on-application-error";
         assert!(!conf.contains_key(key));
-        let ha = "  flinkConfiguration:\n    high-availability.type: kubernetes\n";
+        let ha = "  flinkConfiguration:\n    high-availability.type: kubernetes\n    high-availability.storageDir: file:///ha\n";
         assert_eq!(effective(&deployment(ha), None)[key], "true");
         let none = "  flinkConfiguration:\n    high-availability.type: NONE\n";
         assert!(!effective(&deployment(none), None).contains_key(key));
@@ -808,7 +875,7 @@ kind: FlinkDeployment
 metadata: {name: shared, namespace: streaming}
 spec:
   image: flink:2.0
-  flinkConfiguration: {high-availability.type: kubernetes}
+  flinkConfiguration: {high-availability.type: kubernetes, high-availability.storageDir: \"file:///ha\"}
 ";
         let catalog = crate::spec::testing::catalog(&[("a.yaml", text)]);
         let conf = effective(catalog.jobs.values().next().unwrap(), None);
@@ -833,6 +900,7 @@ spec:
     execution.checkpointing.interval: 30s
     execution.submit-failed-job-on-application-error: false
     high-availability.type: kubernetes
+    high-availability.storageDir: file:///ha
     env.java.default-opts.all: -Dmine=1
 ";
         let conf = effective(&with_mode(mine, UpgradeMode::LastState), None);
@@ -869,7 +937,7 @@ spec:
             UpgradeMode::Savepoint,
             UpgradeMode::LastState,
         ] {
-            let ha = "  flinkConfiguration:\n    high-availability.type: kubernetes\n";
+            let ha = "  flinkConfiguration:\n    high-availability.type: kubernetes\n    high-availability.storageDir: file:///ha\n";
             let spec = with_mode(ha, mode);
             let (all, counted) = (effective(&spec, None), hashed(&spec, None));
             let extra: Vec<&String> = all.keys().filter(|k| !counted.contains_key(*k)).collect();
@@ -914,5 +982,49 @@ spec:
             hashed(&last_state, None)[CHECKPOINT_RETENTION],
             "RETAIN_ON_CANCELLATION"
         );
+    }
+
+    #[test]
+    fn high_availability_gets_the_keys_the_operator_sets_and_a_job_id_per_start() {
+        let ha = "  flinkConfiguration:\n    high-availability.type: kubernetes\n    high-availability.storageDir: file:///ha\n";
+        let spec = deployment(ha);
+        let conf = effective(&spec, None);
+        for (key, value) in [
+            ("kubernetes.cluster-id", "orders"),
+            ("high-availability.cluster-id", "orders"),
+            ("kubernetes.namespace", "streaming"),
+            (HA_JOBMANAGER_PORT, "6123"),
+        ] {
+            assert_eq!(conf.get(key).map(String::as_str), Some(value), "{key}");
+        }
+        let id = conf[FIXED_JOB_ID].clone();
+        assert_eq!(id.len(), 32, "{id}");
+        assert!(id.chars().all(|c| c.is_ascii_hexdigit()), "{id}");
+        // The same for as long as the pods run: the render is reproducible, and the
+        // config hash (so the pods) covers it.
+        assert_eq!(effective(&spec, None)[FIXED_JOB_ID], id);
+        assert_eq!(hashed(&spec, None)[FIXED_JOB_ID], id);
+        // New with the state it starts from, and with a restart-relevant change.
+        let restored = effective(&spec, Some("file:///sp/savepoint-1"));
+        assert_ne!(restored[FIXED_JOB_ID], id);
+        let mut wider = spec.clone();
+        wider.job.as_mut().unwrap().parallelism = 4;
+        assert_ne!(effective(&wider, None)[FIXED_JOB_ID], id);
+        // Another job with the same definition gets another id.
+        let mut other = spec.clone();
+        other.id.name = "payments".into();
+        assert_ne!(effective(&other, None)[FIXED_JOB_ID], id);
+
+        // Without high availability: none of it (standalone Flink reads none of it).
+        let plain = effective(&deployment(""), None);
+        for key in [
+            "kubernetes.cluster-id",
+            "high-availability.cluster-id",
+            "kubernetes.namespace",
+            HA_JOBMANAGER_PORT,
+            FIXED_JOB_ID,
+        ] {
+            assert!(!plain.contains_key(key), "{key}");
+        }
     }
 }

@@ -9,9 +9,9 @@ use crate::spec::{Cluster, Component, JobKind, JobSpec, JobState};
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
 use k8s_openapi::api::core::v1::{
     ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EnvVar, EnvVarSource,
-    LocalObjectReference, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SecretKeySelector,
-    SecretVolumeSource, Service, ServicePort, ServiceSpec, TCPSocketAction, Toleration, Volume,
-    VolumeMount,
+    LocalObjectReference, ObjectFieldSelector, PodSpec, PodTemplateSpec, Probe,
+    ResourceRequirements, SecretKeySelector, SecretVolumeSource, Service, ServicePort, ServiceSpec,
+    TCPSocketAction, Toleration, Volume, VolumeMount,
 };
 use k8s_openapi::api::networking::v1::{
     HTTPIngressPath, HTTPIngressRuleValue, Ingress, IngressBackend, IngressRule,
@@ -132,12 +132,23 @@ pub fn objects(spec: &JobSpec, cx: &Context, spec_hash: &str) -> Vec<Object> {
         .job
         .as_ref()
         .is_none_or(|j| j.state == JobState::Running);
+    // Under high availability the JobManager publishes its pod IP as its address (the
+    // TaskManagers find the leader through the HA ConfigMaps), as on the operator.
+    let ha_address: Vec<String> = if config::high_availability(&spec.flink_configuration) {
+        vec![
+            "-D".to_string(),
+            format!("jobmanager.rpc.address=$({POD_IP_ENV})"),
+        ]
+    } else {
+        Vec::new()
+    };
     let jm_args: Vec<String> = match (&spec.kind, &spec.job) {
         (JobKind::Application, Some(job)) => {
             let mut a = vec!["standalone-job".to_string()];
             if let Some(class) = &job.entry_class {
                 a.extend(["--job-classname".to_string(), class.clone()]);
             }
+            a.extend(ha_address.clone());
             // Flink 1.19+ takes the jar location here; older versions get it in
             // pipeline.classpaths (config::jar_classpath).
             if config::jar_as_argument(cluster.flink_version) {
@@ -152,7 +163,9 @@ pub fn objects(spec: &JobSpec, cx: &Context, spec_hash: &str) -> Vec<Object> {
             a.extend(job.args.iter().cloned());
             a
         }
-        _ => vec!["jobmanager".to_string()],
+        _ => std::iter::once("jobmanager".to_string())
+            .chain(ha_address)
+            .collect(),
     };
     let jm_ports = vec![
         port("rpc", RPC_PORT),
@@ -325,7 +338,11 @@ fn pod_template(
             }))
             .collect(),
         ),
-        env: non_empty(env(pod_keys, which)),
+        env: non_empty(env(
+            pod_keys,
+            which,
+            config::high_availability(&n.spec.flink_configuration),
+        )),
         ..Default::default()
     };
     let theirs = pod_keys.component(which);
@@ -452,9 +469,25 @@ fn non_empty<T>(items: Vec<T>) -> Option<Vec<T>> {
     (!items.is_empty()).then_some(items)
 }
 
-/// A component's environment from the keys: plain variables, the log directory, then
-/// those from Secrets (the order of the operator's decorators).
-fn env(keys: &PodKeys, which: pod_keys::Component) -> Vec<EnvVar> {
+/// A JobManager's own pod IP, which it publishes as its RPC address under high
+/// availability (the operator's name for it, so pod templates that read it keep working).
+pub const POD_IP_ENV: &str = "_POD_IP_ADDRESS";
+
+/// A component's environment: under high availability the JobManager's pod IP, then from
+/// the keys the plain variables, the log directory, and those from Secrets (the order of
+/// the operator's decorators).
+fn env(keys: &PodKeys, which: pod_keys::Component, ha: bool) -> Vec<EnvVar> {
+    let pod_ip = (ha && which == pod_keys::Component::JobManager).then(|| EnvVar {
+        name: POD_IP_ENV.into(),
+        value_from: Some(EnvVarSource {
+            field_ref: Some(ObjectFieldSelector {
+                api_version: Some("v1".into()),
+                field_path: "status.podIP".into(),
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
     let plain = keys
         .component(which)
         .env
@@ -481,7 +514,12 @@ fn env(keys: &PodKeys, which: pod_keys::Component) -> Vec<EnvVar> {
         }),
         ..Default::default()
     });
-    plain.chain(log_dir).chain(secrets).collect()
+    pod_ip
+        .into_iter()
+        .chain(plain)
+        .chain(log_dir)
+        .chain(secrets)
+        .collect()
 }
 
 fn toleration(t: &pod_keys::Toleration) -> Toleration {
@@ -1051,5 +1089,78 @@ spec:
         assert!(!config.contains("rest-service"), "{config}");
         // What Flink reads itself stays.
         assert!(config.contains("cluster-id: orders"), "{config}");
+    }
+
+    const HA: &str =
+        "    high-availability.type: kubernetes\n    high-availability.storageDir: file:///ha\n";
+
+    #[test]
+    fn a_job_manager_with_high_availability_publishes_its_pod_ip_as_the_operator_does() {
+        let (jm, tm) = pod_templates(HA, "");
+        let main = &jm["spec"]["containers"][0];
+        let args: Vec<&str> = main["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
+        let d = args.iter().position(|a| *a == "-D").expect("a -D argument");
+        assert_eq!(args[d + 1], "jobmanager.rpc.address=$(_POD_IP_ADDRESS)");
+        // Flink's own options, so before the job's jar and arguments.
+        assert!(
+            d < args.iter().position(|a| *a == "--jars").unwrap(),
+            "{args:?}"
+        );
+        let env = main["env"].as_array().unwrap();
+        let ip = env
+            .iter()
+            .find(|e| e["name"] == POD_IP_ENV)
+            .expect("the pod IP");
+        assert_eq!(ip["valueFrom"]["fieldRef"]["fieldPath"], "status.podIP");
+        // TaskManagers find the leader through the HA ConfigMaps.
+        let tm_main = &tm["spec"]["containers"][0];
+        assert_eq!(tm_main["args"], json!(["taskmanager"]));
+        assert!(tm_main["env"]
+            .as_array()
+            .is_none_or(|e| e.iter().all(|e| e["name"] != POD_IP_ENV)));
+        // Without high availability: neither.
+        let (jm, _) = pod_templates("    execution.checkpointing.interval: 10s\n", "");
+        let main = &jm["spec"]["containers"][0];
+        assert!(!main["args"].to_string().contains("-D"), "{}", main["args"]);
+        assert!(main["env"].is_null(), "{}", main["env"]);
+    }
+
+    #[test]
+    fn a_session_cluster_with_high_availability_publishes_its_pod_ip_too() {
+        let yaml = format!(
+            "\
+apiVersion: flink.apache.org/v1beta1
+kind: FlinkDeployment
+metadata: {{name: shared, namespace: streaming}}
+spec:
+  image: flink:2.0
+  jobManager: {{replicas: 2}}
+  flinkConfiguration:
+{HA}"
+        );
+        let objects = rendered(&yaml);
+        let jm = objects
+            .iter()
+            .find(|o| o.kind == "Deployment" && o.name == "shared-jobmanager")
+            .unwrap();
+        assert_eq!(jm.body["spec"]["replicas"], 2);
+        assert_eq!(
+            jm.body["spec"]["template"]["spec"]["containers"][0]["args"],
+            json!([
+                "jobmanager",
+                "-D",
+                "jobmanager.rpc.address=$(_POD_IP_ADDRESS)"
+            ])
+        );
+        let config = objects.iter().find(|o| o.kind == "ConfigMap").unwrap();
+        let yaml = config.body["data"]["config.yaml"].as_str().unwrap();
+        // A session cluster runs many jobs: no fixed job id.
+        assert!(!yaml.contains("job-id"), "{yaml}");
+        assert!(yaml.contains("cluster-id: shared"), "{yaml}");
     }
 }

@@ -176,7 +176,7 @@ pub fn decode_document(
             }
             if let (Some(c), Some(slots)) = (cluster.as_mut(), slots) {
                 resolve_task_managers(cx, c, out.job.as_ref(), slots, spec_node);
-                check_job_manager_replicas(cx, c, &conf, spec_node);
+                check_high_availability(cx, c, &conf, spec_node, &out.id);
             }
             out.flink_configuration = with_state_dirs(conf, settings, &out.id, version);
             out.cluster = cluster;
@@ -792,17 +792,22 @@ fn resolve_task_managers(cx: &mut Cx, c: &mut Cluster, job: Option<&Job>, slots:
     }
 }
 
-fn check_job_manager_replicas(
+/// High availability as flinkops renders it (render::config::forced): more than one
+/// JobManager needs it; it needs a storage directory; the cluster id and namespace Flink's
+/// Kubernetes HA services use are the job's, so a definition that names others is
+/// refused rather than overridden.
+fn check_high_availability(
     cx: &mut Cx,
     c: &Cluster,
     conf: &BTreeMap<String, (String, Pos)>,
     spec: &Node,
+    id: &JobId,
 ) {
     let ha = conf
         .get("high-availability.type")
-        .or_else(|| conf.get("high-availability"))
-        .is_some_and(|(v, _)| !v.eq_ignore_ascii_case("none"));
-    if c.job_manager.replicas > 1 && !ha {
+        .or_else(|| conf.get("high-availability"));
+    let on = ha.is_some_and(|(v, _)| !v.eq_ignore_ascii_case("none"));
+    if c.job_manager.replicas > 1 && !on {
         let pos = spec
             .get("jobManager")
             .and_then(|t| t.get("replicas"))
@@ -812,6 +817,30 @@ fn check_job_manager_replicas(
             "spec.jobManager.replicas",
             "more than one JobManager needs high availability (set high-availability.type in flinkConfiguration)",
         );
+    }
+    if let (true, Some((_, pos))) = (on, ha) {
+        if !conf.contains_key("high-availability.storageDir") {
+            cx.error(
+                *pos,
+                "spec.flinkConfiguration",
+                "high availability needs high-availability.storageDir: where Flink keeps the job graph and checkpoint metadata its HA ConfigMaps point to (a path every JobManager reaches, such as s3:// or a shared volume)",
+            );
+        }
+    }
+    for (key, want, what) in [
+        ("kubernetes.cluster-id", &id.name, "the job's name"),
+        ("high-availability.cluster-id", &id.name, "the job's name"),
+        ("kubernetes.namespace", &id.namespace, "the job's namespace"),
+    ] {
+        if let Some((value, pos)) = conf.get(key).filter(|(v, _)| v.trim() != want.as_str()) {
+            cx.error(
+                *pos,
+                &format!("spec.flinkConfiguration.{key}"),
+                format!(
+                    "`{value}`: flinkops sets {key} to {what} (`{want}`), which names the high-availability ConfigMaps it cleans up; remove it"
+                ),
+            );
+        }
     }
 }
 

@@ -352,6 +352,44 @@ fn several_job_managers_need_high_availability() {
 }
 
 #[test]
+fn high_availability_needs_a_storage_directory_and_the_job_s_own_cluster_id() {
+    let ha = |extra: &str| {
+        app_with(
+            "  job:\n",
+            &format!(
+                "  flinkConfiguration:\n    high-availability.type: kubernetes\n{extra}  job:\n"
+            ),
+        )
+    };
+    assert_eq!(
+        errors(&[("a.yaml", &ha(""))]),
+        vec!["a.yaml:9:29: spec.flinkConfiguration: high availability needs high-availability.storageDir: where Flink keeps the job graph and checkpoint metadata its HA ConfigMaps point to (a path every JobManager reaches, such as s3:// or a shared volume)"]
+    );
+    let stored = "    high-availability.storageDir: s3://bucket/ha\n";
+    assert!(errors(&[("a.yaml", &ha(stored))]).is_empty());
+    // What flinkops would set anyway is accepted; anything else is refused at its value.
+    let own =
+        format!("{stored}    kubernetes.cluster-id: orders\n    kubernetes.namespace: streaming\n");
+    assert!(errors(&[("a.yaml", &ha(&own))]).is_empty());
+    let other = format!(
+        "{stored}    kubernetes.cluster-id: orders-prod\n    high-availability.cluster-id: x\n"
+    );
+    assert_eq!(
+        errors(&[("a.yaml", &ha(&other))]),
+        vec![
+            "a.yaml:11:28: spec.flinkConfiguration.kubernetes.cluster-id: `orders-prod`: flinkops sets kubernetes.cluster-id to the job's name (`orders`), which names the high-availability ConfigMaps it cleans up; remove it",
+            "a.yaml:12:35: spec.flinkConfiguration.high-availability.cluster-id: `x`: flinkops sets high-availability.cluster-id to the job's name (`orders`), which names the high-availability ConfigMaps it cleans up; remove it",
+        ]
+    );
+    // NONE is no high availability: nothing needed.
+    let none = app_with(
+        "  job:\n",
+        "  flinkConfiguration:\n    high-availability.type: NONE\n  job:\n",
+    );
+    assert!(errors(&[("a.yaml", &none)]).is_empty());
+}
+
+#[test]
 fn duplicate_jobs_name_both_files() {
     let c = load(&snapshot(&[("a.yaml", APP), ("b/c.yaml", APP)]));
     assert!(c.jobs.is_empty());
