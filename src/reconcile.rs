@@ -1287,7 +1287,7 @@ spec:
             work[0]
                 .reasons
                 .iter()
-                .any(|r| r.contains("app=orders,configmap-type=high-availability")),
+                .any(|r| r.contains("app=orders,type=flink-native-kubernetes")),
             "{:?}",
             work[0].reasons
         );

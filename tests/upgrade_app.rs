@@ -1139,3 +1139,161 @@ async fn a_frozen_job_manager_holds_up_only_its_own_job() {
     s.counting(&before, 1).await;
     s.assert_counts_continue(&before);
 }
+
+/// Flink's high-availability ConfigMaps of the job (leader, job graph, checkpoints).
+async fn ha_configmaps(s: &Scenario) -> Vec<String> {
+    let cms: Api<k8s_openapi::api::core::v1::ConfigMap> =
+        Api::namespaced(s.client.clone(), &s.ns.name);
+    let lp =
+        kube::api::ListParams::default().labels(&flinkops::render::config::ha_selector("counter"));
+    let mut names: Vec<String> = cms
+        .list(&lp)
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|c| c.metadata.name)
+        .filter(|n| flinkops::render::config::is_ha_configmap("counter", n))
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_high_availability_a_lost_job_manager_resumes_the_job_from_its_checkpoint() {
+    let Some(env) = support::testenv() else {
+        return;
+    };
+    let _one = SERIAL.lock().await;
+    let s = Scenario::new(env, "t-ha").await;
+    let ha = format!(
+        "    execution.checkpointing.savepoint-dir: {}\n    high-availability.type: kubernetes\n    high-availability.storageDir: file://{}/ha",
+        s.savepoints(),
+        s.state.path().display()
+    );
+    s.commit(
+        &s.job(2, &ha, "    upgradeMode: savepoint\n    args: [\"20\"]"),
+        "counter with high availability",
+    );
+    s.sync_ok();
+    let (job, _) = s.running_job().await;
+    s.counting(&BTreeSet::new(), 10).await;
+    // The JobManager, elected leader through Flink's Kubernetes HA services, keeps the
+    // job's graph and checkpoints in ConfigMaps named after the job.
+    let ha_maps = support::eventually_or(
+        "the job's checkpoints in an HA ConfigMap",
+        Duration::from_secs(60),
+        || {
+            let (_, cms) = support::kubectl(
+                &s.env,
+                &["get", "configmaps", "--show-labels", "-n", &s.ns.name],
+            );
+            format!("job {job}\n{cms}")
+        },
+        || async {
+            let names = ha_configmaps(&s).await;
+            names.iter().any(|n| n.contains(&job)).then_some(names)
+        },
+    )
+    .await;
+    assert!(
+        ha_maps.iter().any(|n| n == "counter-cluster-config-map"),
+        "{ha_maps:?}"
+    );
+
+    // Checkpoints completed (their pointers in the job's HA ConfigMap).
+    let rest = s.rest().await;
+    support::eventually(
+        "two completed checkpoints",
+        Duration::from_secs(60),
+        || async { (rest.checkpoints(&job).await.ok()?.completed >= 2).then_some(()) },
+    )
+    .await;
+
+    // The JobManager's pod is lost (deleted: its process dies at once). Its Deployment
+    // starts another, which recovers the same job from the HA ConfigMaps and resumes it
+    // from its latest checkpoint on the TaskManager that stayed.
+    let before = s.runner.counters();
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(s.client.clone(), &s.ns.name);
+    let lp = kube::api::ListParams::default()
+        .labels("flinkops.io/job=counter,app.kubernetes.io/component=jobmanager");
+    let old = pods.list(&lp).await.unwrap().items;
+    assert_eq!(old.len(), 1);
+    let old_name = old[0].metadata.name.clone().unwrap();
+    pods.delete(
+        &old_name,
+        &kube::api::DeleteParams::default().grace_period(0),
+    )
+    .await
+    .unwrap();
+    support::eventually_or(
+        "a new JobManager running",
+        Duration::from_secs(60),
+        || s.runner.logs(),
+        || async {
+            let running = s.runner.running();
+            let jms: Vec<_> = running.iter().filter(|(_, c)| c == "jobmanager").collect();
+            (jms.len() == 1 && jms[0].0 != old_name).then_some(())
+        },
+    )
+    .await;
+    let (recovered, _) = s.running_job().await;
+    assert_eq!(recovered, job, "the same Flink job, recovered");
+    let restored = s
+        .rest()
+        .await
+        .checkpoints(&job)
+        .await
+        .unwrap()
+        .restored
+        .expect("restored from a checkpoint");
+    assert!(
+        !restored.is_savepoint && restored.path.contains("/chk-"),
+        "{restored:?}"
+    );
+    support::eventually_or(
+        "the counts going on past where they were",
+        Duration::from_secs(90),
+        || s.runner.logs(),
+        || async {
+            let now = s.runner.counters();
+            before
+                .iter()
+                .all(|(k, c)| now.get(k).is_some_and(|n| *n > c + 5))
+                .then_some(())
+        },
+    )
+    .await;
+    // Resumed, not started over: each key counted 1 once, at the first start.
+    for lines in s.runner.counter_logs().values() {
+        let mut ones: BTreeMap<u64, usize> = BTreeMap::new();
+        for (k, c) in lines {
+            if *c == 1 {
+                *ones.entry(*k).or_default() += 1;
+            }
+        }
+        assert!(
+            ones.values().all(|n| *n == 1),
+            "a key started over: {ones:?}"
+        );
+    }
+    // flinkops took no part: no upgrade, no savepoint.
+    let l = s.ledger().await;
+    assert!(l.upgrade.is_none() && l.savepoints.is_empty(), "{l:?}");
+
+    // Removed from Git: stopped with a savepoint, and Flink's HA ConfigMaps go with the
+    // job's pods (Flink leaves them behind).
+    s.repo.remove("counter.yaml");
+    s.repo.commit("remove the job");
+    s.sync_ok();
+    let l = s.ledger().await;
+    assert!(l.removed.is_some(), "{l:?}");
+    support::eventually_or(
+        "the job's pods gone",
+        Duration::from_secs(30),
+        || s.runner.logs(),
+        || async { s.runner.running().is_empty().then_some(()) },
+    )
+    .await;
+    assert_eq!(ha_configmaps(&s).await, Vec::<String>::new());
+}

@@ -243,7 +243,11 @@ pub async fn delete_ha_metadata(
     )))?;
     let mut deleted = 0;
     for cm in found.items {
-        let Some(name) = cm.metadata.name else {
+        let Some(name) = cm
+            .metadata
+            .name
+            .filter(|n| crate::render::config::is_ha_configmap(&id.name, n))
+        else {
             continue;
         };
         delete(

@@ -269,9 +269,19 @@ fn effective_and_lazy(
 
 /// The labels Flink's Kubernetes HA services put on the ConfigMaps they write (leader,
 /// job graphs, checkpoint pointers) for cluster id `name`, which flinkops sets to the
-/// job's name.
+/// job's name. (Flink before 2.0 adds `configmap-type: high-availability`.)
 pub fn ha_selector(name: &str) -> String {
-    format!("app={name},configmap-type=high-availability")
+    format!("app={name},type=flink-native-kubernetes")
+}
+
+/// Whether a ConfigMap the selector found is one of Flink's HA ConfigMaps of job `name`:
+/// `<name>-cluster-config-map` and `<name>-<job id>-config-map` (Flink 1.15 on), or
+/// `<name>-<component>-leader` (before), and not a native-mode cluster's configuration.
+pub fn is_ha_configmap(name: &str, configmap: &str) -> bool {
+    configmap
+        .strip_prefix(name)
+        .and_then(|rest| rest.strip_prefix('-'))
+        .is_some_and(|rest| rest.ends_with("-config-map") || rest.ends_with("-leader"))
 }
 
 /// Flink's internal key for the job id an application runs as.
@@ -1026,5 +1036,30 @@ spec:
         ] {
             assert!(!plain.contains_key(key), "{key}");
         }
+    }
+
+    #[test]
+    fn flink_s_ha_configmaps_are_told_from_others_by_name() {
+        for ha in [
+            "orders-cluster-config-map",
+            "orders-ed974c5ef3d15ee80e6cca3d8f7bbb23-config-map",
+            "orders-dispatcher-leader",
+            "orders-00000000000000000000000000000000-jobmanager-leader",
+        ] {
+            assert!(is_ha_configmap("orders", ha), "{ha}");
+        }
+        for other in [
+            "flink-config-orders",
+            "orders-config",
+            "orders-flinkops",
+            "orders-eu-cluster-config-map-backup",
+            "ordersx-cluster-config-map",
+        ] {
+            assert!(!is_ha_configmap("orders", other), "{other}");
+        }
+        assert_eq!(
+            ha_selector("orders"),
+            "app=orders,type=flink-native-kubernetes"
+        );
     }
 }

@@ -312,7 +312,31 @@ async fn start_pod(k: Kubelet<'_>, pod: &Pod, ip: &str) -> Result<Started, Strin
         .iter()
         .find(|c| c.name == "flink-main-container")
         .ok_or("no flink-main-container")?;
-    let args = container.args.clone().unwrap_or_default();
+    // The container's environment as a kubelet resolves it (plain values and the pod's
+    // IP; other sources are not needed here), and its arguments with `$(VAR)` expanded.
+    let vars: BTreeMap<String, String> = container
+        .env
+        .iter()
+        .flatten()
+        .filter_map(|e| {
+            let value = match (&e.value, &e.value_from) {
+                (Some(v), _) => v.clone(),
+                (None, Some(from)) => match from.field_ref.as_ref()?.field_path.as_str() {
+                    "status.podIP" => ip.to_string(),
+                    _ => return None,
+                },
+                _ => return None,
+            };
+            Some((e.name.clone(), value))
+        })
+        .collect();
+    let args: Vec<String> = container
+        .args
+        .clone()
+        .unwrap_or_default()
+        .iter()
+        .map(|a| expand(a, &vars))
+        .collect();
     let cm_name = spec
         .volumes
         .iter()
@@ -406,6 +430,9 @@ async fn start_pod(k: Kubelet<'_>, pod: &Pod, ip: &str) -> Result<Started, Strin
     }
     let log = dir.join(format!("{name}-{component}.log"));
     let mut cmd = java_command(dir);
+    // The pod's service account, as Flink's Kubernetes client (high availability) finds
+    // it: here the test cluster's credentials.
+    cmd.envs(&vars).env("KUBECONFIG", &env.kubeconfig);
     cmd.arg(format!(
         "-Dlog4j.configurationFile=file:{}",
         conf_dir.join("log4j-console.properties").display()
@@ -438,7 +465,8 @@ async fn start_pod(k: Kubelet<'_>, pod: &Pod, ip: &str) -> Result<Started, Strin
             cmd.args(["-Xmx512m", "-cp", &cp])
                 .arg("org.apache.flink.runtime.entrypoint.StandaloneSessionClusterEntrypoint")
                 .arg("--configDir")
-                .arg(&conf_dir);
+                .arg(&conf_dir)
+                .args(&args[1..]);
         }
         Some("taskmanager") => {
             let (jvm, dynamic) = super::flink::tm_params(&env.flink_home, &conf_dir);
@@ -458,6 +486,29 @@ async fn start_pod(k: Kubelet<'_>, pod: &Pod, ip: &str) -> Result<Started, Strin
         ip,
         proc_: Proc::spawn(cmd, log),
     })
+}
+
+/// `$(NAME)` replaced by the variable's value, as a kubelet expands container arguments
+/// (an unknown name, or `$$`, is left as written).
+fn expand(arg: &str, vars: &BTreeMap<String, String>) -> String {
+    let mut out = String::new();
+    let mut rest = arg;
+    while let Some(at) = rest.find("$(") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 2..];
+        match after.find(')').map(|end| (&after[..end], end)) {
+            Some((name, end)) if vars.contains_key(name) => {
+                out.push_str(&vars[name]);
+                rest = &after[end + 1..];
+            }
+            _ => {
+                out.push_str("$(");
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The configuration a Pod was rendered from (its config-hash annotation).
