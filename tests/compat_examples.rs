@@ -237,6 +237,7 @@ impl Job {
 fn as_every_operator_cluster(j: &Job, image: &str, application: bool) {
     let name = j.name;
     let conf = j.conf();
+    let ha = conf.contains_key("high-availability.type");
     // KubernetesStandaloneClusterDescriptor.deployClusterInternal fixes the ports a pod
     // exposes (blob 6124, TaskManager rpc 6122, REST 8081); the JobManager's rpc port is
     // Flink's default 6123.
@@ -308,9 +309,20 @@ fn as_every_operator_cluster(j: &Job, image: &str, application: bool) {
             6122
         };
         assert_eq!(main["livenessProbe"]["tcpSocket"]["port"], rpc);
-        // Difference (env): InitJobManagerDecorator adds `_POD_IP_ADDRESS` (the pod's IP)
-        // to the JobManager, used only by the high-availability rpc address below.
-        assert!(main.get("env").is_none(), "{name} {component} env");
+        // InitJobManagerDecorator adds `_POD_IP_ADDRESS` (the pod's IP) to the
+        // JobManager; difference (env): flinkops only where high availability reads it.
+        if ha && component == "jobmanager" {
+            assert_eq!(
+                main["env"],
+                serde_json::json!([{
+                    "name": "_POD_IP_ADDRESS",
+                    "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "status.podIP"}}
+                }]),
+                "{name}"
+            );
+        } else {
+            assert!(main.get("env").is_none(), "{name} {component} env");
+        }
         // Difference (command): CmdStandalone*Decorator sets `kubernetes.entry.path`
         // (/docker-entrypoint.sh); flinkops leaves the image's entrypoint, the same
         // script in the official images.
@@ -342,13 +354,19 @@ fn as_every_operator_cluster(j: &Job, image: &str, application: bool) {
     assert_eq!(ports("taskmanager"), [("rpc".to_string(), 6122)]);
     // Difference: FlinkConfigBuilder.build also writes the Kubernetes client's keys
     // (kubernetes.cluster-id, kubernetes.namespace, execution.target: remote, internal
-    // ones) that standalone Flink does not read outside high availability.
-    for key in [
-        "kubernetes.cluster-id",
-        "kubernetes.namespace",
-        "execution.target",
-    ] {
-        assert!(!conf.contains_key(key), "{name} {key}");
+    // ones) that standalone Flink does not read outside high availability (where
+    // flinkops writes the first two: high_availability_as_the_operator).
+    let client_keys: &[&str] = if ha {
+        &["execution.target"]
+    } else {
+        &[
+            "kubernetes.cluster-id",
+            "kubernetes.namespace",
+            "execution.target",
+        ]
+    };
+    for key in client_keys {
+        assert!(!conf.contains_key(*key), "{name} {key}");
     }
     if application {
         // FlinkConfigBuilder.applyJobOrSessionSpec: kept up after the job finishes.
@@ -389,19 +407,31 @@ fn stateless_job_defaults(j: &Job) {
 /// (CmdStandaloneJobManagerDecorator). Flink's Kubernetes HA services need the cluster id
 /// (no default) and the namespace (default `default`): these assertions change when
 /// high-availability support lands.
-fn high_availability_not_yet(j: &Job) {
+/// KubernetesStandaloneClusterDescriptor and FlinkConfigBuilder under high availability:
+/// the cluster ids (the resource's name), the namespace, the JobManager's rpc port as
+/// the HA port, and CmdStandaloneJobManagerDecorator's `-D jobmanager.rpc.address=
+/// $(_POD_IP_ADDRESS)`; ApplicationReconciler's fixed job id per deployment (theirs is
+/// random, recorded in the resource's status; flinkops derives it from what the
+/// deployment starts from).
+fn high_availability_as_the_operator(j: &Job) {
     let conf = j.conf();
-    for key in [
-        "high-availability.cluster-id",
-        "kubernetes.cluster-id",
-        "kubernetes.namespace",
+    let namespace = j.objects[0].namespace.as_str();
+    for (key, value) in [
+        ("high-availability.cluster-id", j.name),
+        ("kubernetes.cluster-id", j.name),
+        ("kubernetes.namespace", namespace),
+        ("high-availability.jobmanager.port", "6123"),
     ] {
-        assert!(!conf.contains_key(key), "{key}");
+        assert_eq!(conf.get(key).map(String::as_str), Some(value), "{key}");
     }
-    assert!(!j
-        .args("jobmanager")
-        .iter()
-        .any(|a| a.contains("_POD_IP_ADDRESS")));
+    let id = &conf["$internal.pipeline.job-id"];
+    assert!(
+        id.len() == 32 && id.chars().all(|c| c.is_ascii_hexdigit()),
+        "{id}"
+    );
+    let args = j.args("jobmanager");
+    let d = args.iter().position(|a| a == "-D").expect("-D");
+    assert_eq!(args[d + 1], "jobmanager.rpc.address=$(_POD_IP_ADDRESS)");
 }
 
 #[test]
@@ -551,7 +581,7 @@ fn state_on_host_path(j: &Job, host_type: &str) {
 }
 
 #[test]
-fn checkpoint_ha_renders_its_keys_and_volume_but_high_availability_is_not_there_yet() {
+fn checkpoint_ha_renders_its_keys_volume_and_high_availability() {
     let j = render("payments-ledger");
     as_every_operator_cluster(&j, "flink:2.1", true);
     let conf = j.conf();
@@ -587,13 +617,15 @@ fn checkpoint_ha_renders_its_keys_and_volume_but_high_availability_is_not_there_
     j.assert_sized("taskmanager", 2048, 1000);
     assert_eq!(j.replicas("taskmanager"), 2);
     state_on_host_path(&j, "DirectoryOrCreate");
-    high_availability_not_yet(&j);
+    high_availability_as_the_operator(&j);
     // The operator's: `standalone-job -D jobmanager.rpc.address=$(_POD_IP_ADDRESS)`, the
     // jar in pipeline.classpaths.
     assert_eq!(
         j.args("jobmanager"),
         [
             "standalone-job",
+            "-D",
+            "jobmanager.rpc.address=$(_POD_IP_ADDRESS)",
             "--jars",
             "local:///opt/flink/examples/streaming/StateMachineExample.jar"
         ]
@@ -607,7 +639,7 @@ fn reactive_keeps_the_scheduler_mode_and_the_factory_named_high_availability() {
     let conf = j.conf();
     assert_eq!(conf["scheduler-mode"], "REACTIVE");
     // HighAvailabilityMode.isHighAvailabilityModeActivated takes a factory class as HA,
-    // so the operator sets submit-failed-job (and its HA keys, not yet here).
+    // so the operator sets submit-failed-job and its HA keys, as flinkops does.
     assert_eq!(
         conf["high-availability.type"],
         "org.apache.flink.kubernetes.highavailability.KubernetesHaServicesFactory"
@@ -619,7 +651,7 @@ fn reactive_keeps_the_scheduler_mode_and_the_factory_named_high_availability() {
     // getNumTaskManagers: ceil(3 / 2).
     assert_eq!(j.replicas("taskmanager"), 2);
     state_on_host_path(&j, "DirectoryOrCreate");
-    high_availability_not_yet(&j);
+    high_availability_as_the_operator(&j);
 }
 
 #[test]

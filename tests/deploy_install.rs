@@ -6,30 +6,11 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
-use support::{git::TestRepo, TestEnv};
+use support::{git::TestRepo, run_tool as run, TestEnv};
 
 const SA: &str = "system:serviceaccount:flinkops:flinkops";
 const MANAGED: [&str; 2] = ["streaming", "analytics"];
-
-/// Runs `program args` with the test cluster's kubeconfig, `stdin` piped in.
-fn run(env: &TestEnv, program: &Path, args: &[&str], stdin: Option<&str>) -> (i32, String) {
-    use std::io::Write;
-    let mut child = Command::new(program)
-        .args(args)
-        .current_dir(support::repo_root())
-        .env("KUBECONFIG", &env.kubeconfig)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    input.write_all(stdin.unwrap_or("").as_bytes()).unwrap();
-    drop(input);
-    support::code_and_output(child.wait_with_output().unwrap())
-}
 
 fn ok(what: &str, (code, out): (i32, String)) -> String {
     assert_eq!(code, 0, "{what}:\n{out}");
@@ -302,6 +283,11 @@ fn the_helm_chart_lints_and_renders_objects_the_apiserver_accepts() {
     assert!(!namespaced.contains("kind: ClusterRole"), "{namespaced}");
     assert!(namespaced.contains("--namespace=default"), "{namespaced}");
     assert!(namespaced.contains("--leader-election"), "{namespaced}");
+    // The service account Flink runs as, with its high-availability rights, per namespace.
+    assert!(
+        namespaced.contains("name: flink-high-availability"),
+        "{namespaced}"
+    );
     ok(
         "server-side dry-run of the namespaced chart",
         run(

@@ -1171,8 +1171,19 @@ async fn with_high_availability_a_lost_job_manager_resumes_the_job_from_its_chec
         s.savepoints(),
         s.state.path().display()
     );
+    // The service account Flink runs as, with the rights deploy/ gives it.
+    let rbac =
+        std::fs::read_to_string(support::repo_root().join("deploy/manifests/rbac-flink.yaml"))
+            .unwrap()
+            .replace("namespace: streaming", &format!("namespace: {}", s.ns.name));
+    let (code, out) = support::run_tool(&s.env, &s.env.kubectl, &["apply", "-f", "-"], Some(&rbac));
+    assert_eq!(code, 0, "{out}");
     s.commit(
-        &s.job(2, &ha, "    upgradeMode: savepoint\n    args: [\"20\"]"),
+        &s.job(2, &ha, "    upgradeMode: savepoint\n    args: [\"20\"]")
+            .replace(
+                "  jobManager:\n",
+                "  serviceAccount: flink\n  jobManager:\n",
+            ),
         "counter with high availability",
     );
     s.sync_ok();

@@ -240,6 +240,31 @@ pub fn cluster_diagnostics(env: &TestEnv, namespace: &str) -> String {
     out
 }
 
+/// Runs `program args` in the repository with the test cluster's kubeconfig, `stdin`
+/// piped in; returns the exit code and everything it printed.
+pub fn run_tool(
+    env: &TestEnv,
+    program: &std::path::Path,
+    args: &[&str],
+    stdin: Option<&str>,
+) -> (i32, String) {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(program)
+        .args(args)
+        .current_dir(repo_root())
+        .env("KUBECONFIG", &env.kubeconfig)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.unwrap_or("").as_bytes()).unwrap();
+    drop(input);
+    code_and_output(child.wait_with_output().unwrap())
+}
+
 /// Runs the test environment's kubectl; returns the exit code and everything it printed.
 pub fn kubectl(env: &TestEnv, args: &[&str]) -> (i32, String) {
     code_and_output(

@@ -430,9 +430,15 @@ async fn start_pod(k: Kubelet<'_>, pod: &Pod, ip: &str) -> Result<Started, Strin
     }
     let log = dir.join(format!("{name}-{component}.log"));
     let mut cmd = java_command(dir);
+    cmd.envs(&vars);
     // The pod's service account, as Flink's Kubernetes client (high availability) finds
-    // it: here the test cluster's credentials.
-    cmd.envs(&vars).env("KUBECONFIG", &env.kubeconfig);
+    // it: a token for it, so what the pod may do is what its RBAC grants. (A pod that
+    // names none gets no credentials here; the default account has no rights anyway.)
+    if let Some(account) = &spec.service_account_name {
+        let namespace = pod.metadata.namespace.clone().unwrap_or_default();
+        let kubeconfig = service_account_kubeconfig(env, &namespace, account, &conf_dir)?;
+        cmd.env("KUBECONFIG", kubeconfig);
+    }
     cmd.arg(format!(
         "-Dlog4j.configurationFile=file:{}",
         conf_dir.join("log4j-console.properties").display()
@@ -486,6 +492,43 @@ async fn start_pod(k: Kubelet<'_>, pod: &Pod, ip: &str) -> Result<Started, Strin
         ip,
         proc_: Proc::spawn(cmd, log),
     })
+}
+
+/// A kubeconfig with a token of service account `account` in `namespace` (what a pod
+/// would find mounted), for the test cluster's API server, written into `dir`.
+fn service_account_kubeconfig(
+    env: &TestEnv,
+    namespace: &str,
+    account: &str,
+    dir: &Path,
+) -> Result<std::path::PathBuf, String> {
+    let (code, token) = super::kubectl(
+        env,
+        &["create", "token", account, "-n", namespace, "--duration=2h"],
+    );
+    if code != 0 {
+        return Err(format!(
+            "a token for service account {namespace}/{account}: {token}"
+        ));
+    }
+    let admin: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(&env.kubeconfig).map_err(|e| e.to_string())?)
+            .map_err(|e| e.to_string())?;
+    let cluster = &admin["clusters"][0]["cluster"];
+    let config = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "c", "cluster": {
+            "server": cluster["server"].as_str(),
+            "certificate-authority": cluster["certificate-authority"].as_str(),
+        }}],
+        "users": [{"name": account, "user": {"token": token.trim()}}],
+        "contexts": [{"name": "pod", "context": {"cluster": "c", "user": account, "namespace": namespace}}],
+        "current-context": "pod",
+    });
+    let path = dir.join("kubeconfig");
+    std::fs::write(&path, config.to_string()).map_err(|e| e.to_string())?;
+    Ok(path)
 }
 
 /// `$(NAME)` replaced by the variable's value, as a kubelet expands container arguments

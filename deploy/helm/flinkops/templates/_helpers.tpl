@@ -29,3 +29,12 @@ app.kubernetes.io/instance: {{ .Release.Name }}
   resources: [events]
   verbs: [create, patch]
 {{- end -}}
+
+{{- /* What Flink's Kubernetes high-availability services do in their namespace: elect
+the leader through a ConfigMap lock and keep job graphs and checkpoint pointers in
+ConfigMaps. */ -}}
+{{- define "flinkops.flinkRules" -}}
+- apiGroups: [""]
+  resources: [configmaps]
+  verbs: [get, list, watch, create, update, patch, delete]
+{{- end -}}
