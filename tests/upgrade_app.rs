@@ -129,12 +129,14 @@ spec:
 
     /// The one job running in the JobManager, once all its tasks run: (id, parallelism).
     async fn running_job(&self) -> (String, u32) {
-        let rest = self.rest().await;
         support::eventually_or(
             "exactly one job, fully RUNNING",
             Duration::from_secs(120),
             || self.runner.logs(),
             || async {
+                // Looked up on every try, as a Service would route: right after a sync the
+                // JobManager Pod found may be the old one, about to be deleted.
+                let rest = self.rest().await;
                 let jobs = rest.jobs().await.ok()?;
                 let live: Vec<_> = jobs
                     .iter()

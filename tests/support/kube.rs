@@ -82,10 +82,12 @@ pub async fn jobmanager_rest(
         || async {
             let lp = kube::api::ListParams::default().labels(&selector);
             let list = pods.list(&lp).await.ok()?;
+            // The newest: an old JobManager Pod may not be marked for deletion yet.
             let p = list
                 .items
                 .into_iter()
-                .find(|p| p.metadata.deletion_timestamp.is_none())?;
+                .filter(|p| p.metadata.deletion_timestamp.is_none())
+                .max_by_key(|p| p.metadata.creation_timestamp.clone())?;
             p.status?.pod_ip
         },
     )
