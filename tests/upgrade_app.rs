@@ -285,19 +285,14 @@ fn last_counts(
     logs: &BTreeMap<String, Vec<(u64, u64)>>,
     pick: impl Fn(&str) -> bool,
 ) -> BTreeMap<u64, (u64, u64)> {
-    let mut out: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
-    for (_, lines) in logs.iter().filter(|(n, _)| pick(n)) {
-        let mut last: BTreeMap<u64, u64> = BTreeMap::new();
-        for &(k, c) in lines {
-            last.insert(k, c);
-        }
-        for (k, c) in last {
-            let e = out.entry(k).or_insert((c, c));
-            e.0 = e.0.min(c);
-            e.1 = e.1.max(c);
-        }
-    }
-    out
+    let lasts: BTreeMap<String, Vec<(u64, u64)>> = logs
+        .iter()
+        .map(|(name, lines)| {
+            let last: BTreeMap<u64, u64> = lines.iter().copied().collect();
+            (name.clone(), last.into_iter().collect())
+        })
+        .collect();
+    counts_in(&lasts, pick)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

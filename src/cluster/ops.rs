@@ -203,6 +203,27 @@ pub async fn scale_to_zero(client: &Client, namespace: &str, name: &str) -> Resu
     Ok(true)
 }
 
+/// The job's pods (both components, or one).
+pub async fn job_pods(
+    client: &Client,
+    id: &JobId,
+    component: Option<&str>,
+) -> Result<Vec<k8s_openapi::api::core::v1::Pod>, OpError> {
+    use crate::render::{LABEL_COMPONENT, LABEL_JOB};
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client.clone(), &id.namespace);
+    let mut selector = format!("{LABEL_JOB}={}", id.name);
+    if let Some(c) = component {
+        selector.push_str(&format!(",{LABEL_COMPONENT}={c}"));
+    }
+    pods.list(&kube::api::ListParams::default().labels(&selector))
+        .await
+        .map(|l| l.items)
+        .map_err(|source| OpError::Kube {
+            what: format!("listing the pods of {id}"),
+            source,
+        })
+}
+
 /// Deletes Flink's high-availability ConfigMaps of a job that is gone, once none of its
 /// pods is left (a JobManager still running would write its leader ConfigMap again).
 /// Waits for the pods up to `wait`; Err when they are still there (the next cycle tries
@@ -212,20 +233,12 @@ pub async fn delete_ha_metadata(
     id: &JobId,
     wait: std::time::Duration,
 ) -> Result<usize, OpError> {
-    use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+    use k8s_openapi::api::core::v1::ConfigMap;
     use kube::api::ListParams;
     fenced(|| format!("the high-availability ConfigMaps of {id}"))?;
-    let kube_err = |what: String| move |source| OpError::Kube { what, source };
-    let pods: Api<Pod> = Api::namespaced(client.clone(), &id.namespace);
-    let ours = ListParams::default().labels(&format!("{}={}", crate::render::LABEL_JOB, id.name));
     let deadline = tokio::time::Instant::now() + wait;
     loop {
-        let left = pods
-            .list(&ours)
-            .await
-            .map_err(kube_err(format!("listing the pods of {id}")))?
-            .items
-            .len();
+        let left = job_pods(client, id, None).await?.len();
         if left == 0 {
             break;
         }
@@ -238,9 +251,10 @@ pub async fn delete_ha_metadata(
     }
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), &id.namespace);
     let ha = ListParams::default().labels(&crate::render::config::ha_selector(&id.name));
-    let found = cms.list(&ha).await.map_err(kube_err(format!(
-        "listing the high-availability ConfigMaps of {id}"
-    )))?;
+    let found = cms.list(&ha).await.map_err(|source| OpError::Kube {
+        what: format!("listing the high-availability ConfigMaps of {id}"),
+        source,
+    })?;
     let mut deleted = 0;
     for cm in found.items {
         let Some(name) = cm

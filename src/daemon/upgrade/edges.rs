@@ -8,12 +8,12 @@ use crate::cluster::ledger::Ledger;
 use crate::cluster::ops::{self, OpError};
 use crate::daemon::jar::{Jar, JarError, JarFetcher};
 use crate::flink::{Checkpoints, FlinkError, FlinkRest, JobDetails, JobSummary, Operation, RunJar};
-use crate::render::{Object, ANN_CONFIG_HASH, LABEL_COMPONENT, LABEL_JOB};
+use crate::render::{Object, ANN_CONFIG_HASH};
 use crate::spec::JobId;
 use crate::upgrade::transition::Template;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, ListParams};
+use kube::api::Api;
 use kube::Client;
 use std::future::Future;
 
@@ -184,15 +184,9 @@ async fn job_pods(
     id: &JobId,
     component: Option<&str>,
 ) -> Result<Vec<Pod>, String> {
-    let pods: Api<Pod> = Api::namespaced(client.clone(), &id.namespace);
-    let mut selector = format!("{LABEL_JOB}={}", id.name);
-    if let Some(c) = component {
-        selector.push_str(&format!(",{LABEL_COMPONENT}={c}"));
-    }
-    pods.list(&ListParams::default().labels(&selector))
+    crate::cluster::ops::job_pods(client, id, component)
         .await
-        .map(|l| l.items)
-        .map_err(|e| format!("listing the job's pods: {e}"))
+        .map_err(|e| e.to_string())
 }
 
 /// The job's JobManager REST API.
