@@ -178,8 +178,11 @@ spec:
     fn assert_counts_continue(&self, before: &BTreeSet<String>) {
         let logs = self.runner.counter_logs();
         // Where the old job stopped: a failover of its own (Flink restoring its last
-        // checkpoint) may have rewound it below the highest count it printed.
-        let old = last_counts(&logs, |n| before.contains(n));
+        // checkpoint), or an earlier last-state upgrade, may have rewound it below the
+        // highest count any of its logs printed.
+        let old = last_counts(&self.runner.counter_logs_oldest_first(), |n| {
+            before.contains(n)
+        });
         let new = counts_in(&logs, |n| !before.contains(n));
         assert_eq!(old.len(), 4, "old counts: {old:?}");
         assert_eq!(new.len(), 4, "new counts: {new:?}\n{}", self.runner.logs());
@@ -279,20 +282,23 @@ fn counts_in(
     out
 }
 
-/// Per key, the last count a log printed (the newest log's, so the highest of the
-/// last ones): (first, last) like `counts_in`, with `last` where the job stopped.
+/// Per key, (first count, last count printed), over the logs whose names pass `pick`,
+/// given oldest first: `last` is the newest log's last count for the key, where the job
+/// stopped. Not the highest: after a last-state restore an older log may have counted
+/// further than the newest got before it stopped.
 fn last_counts(
-    logs: &BTreeMap<String, Vec<(u64, u64)>>,
+    logs: &[(String, Vec<(u64, u64)>)],
     pick: impl Fn(&str) -> bool,
 ) -> BTreeMap<u64, (u64, u64)> {
-    let lasts: BTreeMap<String, Vec<(u64, u64)>> = logs
-        .iter()
-        .map(|(name, lines)| {
-            let last: BTreeMap<u64, u64> = lines.iter().copied().collect();
-            (name.clone(), last.into_iter().collect())
-        })
-        .collect();
-    counts_in(&lasts, pick)
+    let mut out: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
+    for (_, lines) in logs.iter().filter(|(n, _)| pick(n)) {
+        for &(k, c) in lines {
+            let e = out.entry(k).or_insert((c, c));
+            e.0 = e.0.min(c);
+            e.1 = c;
+        }
+    }
+    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

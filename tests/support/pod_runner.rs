@@ -231,6 +231,19 @@ impl PodRunner {
         out
     }
 
+    /// `counter_logs`, oldest first: by when each was last written (a TaskManager's log
+    /// stops growing when its pod goes).
+    pub fn counter_logs_oldest_first(&self) -> Vec<(String, Vec<(u64, u64)>)> {
+        let written = |name: &str| {
+            std::fs::metadata(self.dir.path().join(name))
+                .and_then(|m| m.modified())
+                .ok()
+        };
+        let mut logs: Vec<_> = self.counter_logs().into_iter().collect();
+        logs.sort_by_key(|(name, _)| (written(name), name.clone()));
+        logs
+    }
+
     /// The runner's journal, then the last 30 lines of every log, for timeout messages.
     pub fn logs(&self) -> String {
         let mut s = String::new();
