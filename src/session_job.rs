@@ -61,11 +61,15 @@ pub enum JarSource {
     File(std::path::PathBuf),
     /// Downloaded over HTTP(S).
     Http(String),
+    /// A file in the session cluster's image, at this absolute path: flinkops uploads a
+    /// jar whose class path names it (`image_jar`).
+    Image(String),
 }
 
-/// The jar of a session job's jarURI; schemes other than file and http(s) cannot be
-/// uploaded by flinkops. What can be judged without the daemon's settings is judged here
-/// (at validation): the scheme, an absolute file path that does not climb (`..`), a host.
+/// The jar of a session job's jarURI: a file or a download flinkops uploads, or a file in
+/// the cluster's image (`local://`). What can be judged without the daemon's settings is
+/// judged here (at validation): the scheme, an absolute file path that does not climb
+/// (`..`), a host.
 /// Whether the daemon may read or download it is `daemon::jar`'s question. Errors never
 /// show credentials in the URI.
 pub fn jar_source(uri: &str) -> Result<JarSource, String> {
@@ -96,8 +100,12 @@ pub fn jar_source(uri: &str) -> Result<JarSource, String> {
         }
         return Ok(JarSource::Http(uri.to_string()));
     }
+    if let Some(path) = uri.strip_prefix("local://") {
+        // The path's syntax (absolute, no URI syntax) is checked with every local jarURI.
+        return Ok(JarSource::Image(path.to_string()));
+    }
     Err(format!(
-        "`{shown}`: flinkops uploads a session job's jar to its session cluster, so jarURI must be file://, http:// or https://"
+        "`{shown}`: a session job's jar is uploaded by flinkops (file://, http://, https://) or is in its cluster's image (local://)"
     ))
 }
 
@@ -163,8 +171,12 @@ mod tests {
             jar_source("https://repo.example.com/a.jar"),
             Ok(JarSource::Http("https://repo.example.com/a.jar".into()))
         );
-        let err = jar_source("local:///opt/flink/usrlib/a.jar").unwrap_err();
-        assert!(err.contains("file://, http:// or https://"), "{err}");
+        assert_eq!(
+            jar_source("local:///opt/flink/usrlib/a.jar"),
+            Ok(JarSource::Image("/opt/flink/usrlib/a.jar".into()))
+        );
+        let err = jar_source("s3://bucket/a.jar").unwrap_err();
+        assert!(err.contains("local://"), "{err}");
         // Credentials in a URI are never printed.
         let err = jar_source("ftp://deploy:hunter2@repo.example.com/a.jar").unwrap_err();
         assert!(!err.contains("hunter2"), "{err}");

@@ -76,3 +76,33 @@ async fn server_side_applied_deployment_becomes_available() {
         assert!(ip.starts_with("127."), "pod IP {ip} is not loopback");
     }
 }
+
+/// The fake node heartbeats through its Lease. Without it, every 10 minutes
+/// (node-monitor-grace-period) the node lifecycle controller found the node silent, marked
+/// every Pod NotReady and KWOK never made them Ready again: whatever test ran at that mark
+/// saw its Deployments 0/N ready and timed out.
+#[tokio::test]
+async fn the_node_renews_its_lease() {
+    let Some(env) = support::testenv() else {
+        return;
+    };
+    let client = support::kube::client(&env).await;
+    let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
+        Api::namespaced(client, "kube-node-lease");
+    let renewed = || async {
+        leases
+            .get_opt("kwok-node-0")
+            .await
+            .ok()
+            .flatten()
+            .and_then(|l| l.spec?.renew_time)
+    };
+    let first =
+        support::eventually("a Lease of kwok-node-0", Duration::from_secs(60), renewed).await;
+    support::eventually(
+        "kwok-node-0 renewing its Lease",
+        Duration::from_secs(60),
+        || async { renewed().await.filter(|t| *t != first) },
+    )
+    .await;
+}

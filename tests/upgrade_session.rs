@@ -399,6 +399,56 @@ async fn a_session_cluster_restart_carries_its_session_job_s_state_to_the_new_po
     assert!(out.contains("0 jobs with work"), "{out}");
 }
 
+/// The seed format's example: a FlinkApplication on a FlinkCluster whose jar is in the
+/// cluster's image (`local://`). The pod runner's image is this machine, so the test jar's
+/// own path is the path in the image. flinkops uploads a jar whose manifest's class path
+/// names it, and Flink loads the job from there on the JobManager and the TaskManager.
+/// Upgraded with a savepoint, the counts go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seed_example_runs_a_jar_from_the_cluster_image_and_carries_its_state() {
+    let Some(env) = support::testenv() else {
+        return;
+    };
+    let _one = SERIAL.lock().await;
+    let s = Scenario::new(env, 4).await;
+    let seed = |text: String| {
+        text.replace(
+            "apiVersion: flink.apache.org/v1beta1\nkind: FlinkDeployment",
+            "apiVersion: flink.apache.org/v1\nkind: FlinkCluster",
+        )
+        .replace(
+            "apiVersion: flink.apache.org/v1beta1\nkind: FlinkSessionJob",
+            "apiVersion: flink.apache.org/v1\nkind: FlinkApplication",
+        )
+        .replace("deploymentName: shared", "flinkCluster: {name: shared}")
+        .replace("jarURI: file://", "jarURI: local://")
+    };
+    s.repo.write("shared.yaml", &seed(s.cluster(4)));
+    let application = seed(s.job(1, "running"));
+    assert!(application.contains("kind: FlinkApplication") && application.contains("local:///"));
+    s.commit(
+        &application,
+        "seed cluster and application, jar in the image",
+    );
+    s.sync_ok();
+    let (first, p) = s.running_job().await;
+    assert_eq!(p, 1);
+    s.counting_past(&BTreeMap::new(), 10).await;
+    let before = s.counts();
+    let c2 = s.commit(&seed(s.job(2, "running")), "parallelism 2");
+    println!("{}", s.sync_ok());
+    let (second, p) = s.running_job().await;
+    assert_eq!(p, 2);
+    assert_ne!(second, first);
+    s.counting_past(&before, 5).await;
+    s.assert_counts_continuous();
+    let l = s.ledger().await;
+    assert_eq!(l.applied_commit, c2);
+    assert_eq!(l.savepoints.len(), 1, "{:?}", l.savepoints);
+    let restored = s.rest().await.checkpoints(&second).await.unwrap().restored;
+    assert_eq!(restored.map(|r| r.path), Some(l.savepoints[0].path.clone()));
+}
+
 /// A session job whose jar server accepts the connection and never answers: the download
 /// hangs until `--jar-download-timeout`, and meanwhile the daemon applies a commit to
 /// another job. Then the session job says why it is not running.

@@ -120,6 +120,10 @@ impl JarFetcher {
         let result = match session_job::jar_source(uri).map_err(JarError::Refused)? {
             JarSource::File(path) => self.read_file(&path).await,
             JarSource::Http(url) => self.download(&url).await,
+            // The upgrade runs such a jar through `image_jar`; there is nothing to fetch.
+            JarSource::Image(_) => Err(JarError::Refused(
+                "is in the session cluster's image, not where flinkops runs".into(),
+            )),
         };
         result.map_err(|e| match e {
             JarError::Refused(why) => JarError::Refused(in_uri(why)),

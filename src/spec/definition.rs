@@ -871,6 +871,17 @@ fn decode_job(
             cx.error(n.pos, &f.field("entryClass"), e);
         }
     }
+    // A session job's jar in the cluster's image runs through a jar flinkops makes, whose
+    // manifest must name the entry class: flinkops cannot read the image jar's manifest.
+    if let (Some(uri), Some(n), false, None) = (&jar_uri, jar_node, application, &entry_class) {
+        if uri.starts_with("local://") {
+            cx.error(
+                n.pos,
+                &f.field("entryClass"),
+                format!("`{uri}` is in the session cluster's image, so entryClass is required: flinkops cannot read that jar's manifest (write the class whose main method starts the job)"),
+            );
+        }
+    }
     let args = f.string_list(cx, "args").unwrap_or_default();
     let parallelism = match f.int(cx, "parallelism") {
         Some((p, _)) if p >= 1 && p <= i32::MAX as i64 => Some(p as i32),
@@ -969,7 +980,8 @@ fn enum_field<T>(
 }
 
 /// Application clusters start the jar from the image (standalone mode cannot fetch it);
-/// session jobs' jars are uploaded by flinkops, from a file or over HTTP(S).
+/// session jobs' jars are uploaded by flinkops, from a file or over HTTP(S), or are in the
+/// session cluster's image (`image_jar`).
 fn check_jar_uri(uri: &str, application: bool) -> Result<(), String> {
     let Some((scheme, rest)) = uri.split_once("://") else {
         return Err(format!(
@@ -986,7 +998,7 @@ fn check_jar_uri(uri: &str, application: bool) -> Result<(), String> {
             "`{uri}`: an application cluster runs the jar from its image, so jarURI must be local:///path/in/image.jar"
         ));
     }
-    if application {
+    if scheme == "local" {
         // `local://opt/x.jar` names host `opt` and path `/x.jar`: no file Flink would find.
         if !rest.starts_with('/') || rest.ends_with('/') {
             return Err(format!(

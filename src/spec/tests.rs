@@ -311,9 +311,25 @@ spec:
     ] {
         assert!(errors(&[("s.yaml", &text(ok))]).is_empty(), "{ok}");
     }
+    // A jar in the session cluster's image needs its entry class named, and a path that
+    // names a file, as an application's does.
     assert_eq!(
         errors(&[("s.yaml", &text("local:///opt/flink/usrlib/enrich.jar"))]),
-        vec!["s.yaml:11:17: spec.job.jarURI: `local:///opt/flink/usrlib/enrich.jar`: flinkops uploads a session job's jar to its session cluster, so jarURI must be file://, http:// or https://"]
+        vec!["s.yaml:11:17: spec.job.entryClass: `local:///opt/flink/usrlib/enrich.jar` is in the session cluster's image, so entryClass is required: flinkops cannot read that jar's manifest (write the class whose main method starts the job)"]
+    );
+    let with_class = |uri: &str| text(uri).replace("'}", "', entryClass: com.example.Enrich}");
+    assert!(errors(&[(
+        "s.yaml",
+        &with_class("local:///opt/flink/usrlib/enrich.jar")
+    )])
+    .is_empty());
+    assert_eq!(
+        errors(&[("s.yaml", &with_class("local://opt/enrich.jar"))]),
+        vec!["s.yaml:11:17: spec.job.jarURI: `local://opt/enrich.jar` names no file in the image: write local:/// and the jar's absolute path (three slashes: the path begins with the third)"]
+    );
+    assert_eq!(
+        errors(&[("s.yaml", &with_class("s3://bucket/enrich.jar"))]),
+        vec!["s.yaml:11:17: spec.job.jarURI: `s3://bucket/enrich.jar`: a session job's jar is uploaded by flinkops (file://, http://, https://) or is in its cluster's image (local://)"]
     );
 }
 

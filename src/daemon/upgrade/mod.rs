@@ -17,10 +17,11 @@ pub use edges::{rest_for, Edges, FlinkApi, Live};
 use crate::cluster::kinds::DEPLOYMENT;
 use crate::cluster::ledger::{Health, Ledger};
 use crate::cluster::ops::OpError;
-use crate::daemon::jar::JarError;
+use crate::daemon::jar::{Jar, JarError};
 use crate::flink::{FlinkError, JobState};
+use crate::image_jar;
 use crate::render::{self, ANN_CONFIG_HASH};
-use crate::session_job;
+use crate::session_job::{self, JarSource};
 use crate::spec::{JobId, JobKind, JobSpec};
 use crate::upgrade::transition::{
     self as t, AfterNewVersion, Cancelling, Found, NewJob, Obstacle, Start, Stopping, Template,
@@ -637,18 +638,25 @@ impl<'a, E: Edges> Executor<'a, E> {
         restore_from: Option<&str>,
         job_id: &str,
     ) -> Result<(), StepError> {
-        let uri = target
-            .job
-            .as_ref()
-            .map(|j| j.jar_uri.as_str())
-            .unwrap_or("");
-        let jar = self.edges.fetch_jar(uri).await.map_err(|e| {
-            let why = format!("session job {}: {e}", target.id);
-            match e {
-                JarError::Refused(_) => StepError::NewVersion(why),
-                JarError::Unavailable(_) => StepError::Transient(why),
-            }
-        })?;
+        let job = target.job.as_ref();
+        let uri = job.map(|j| j.jar_uri.as_str()).unwrap_or("");
+        let jar = match (
+            session_job::jar_source(uri),
+            job.and_then(|j| j.entry_class.as_deref()),
+        ) {
+            // In the cluster's image: nothing to fetch (validation requires the class).
+            (Ok(JarSource::Image(path)), Some(class)) => Jar {
+                name: image_jar::upload_name(&path),
+                bytes: image_jar::launcher(&path, class),
+            },
+            _ => self.edges.fetch_jar(uri).await.map_err(|e| {
+                let why = format!("session job {}: {e}", target.id);
+                match e {
+                    JarError::Refused(_) => StepError::NewVersion(why),
+                    JarError::Unavailable(_) => StepError::Transient(why),
+                }
+            })?,
+        };
         let jar = rest.upload_jar(jar).await?;
         let run = session_job::run_request(target, restore_from, job_id);
         let result = rest.run_jar(&jar, &run).await;
