@@ -9,7 +9,7 @@
 use super::flink::{classpath, java_command, parse_counters, Proc};
 use super::TestEnv;
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
 use kube::api::Api;
 use kube::runtime::watcher;
 use kube::Client;
@@ -417,11 +417,45 @@ async fn start_pod(k: Kubelet<'_>, pod: &Pod, ip: &str) -> Result<Started, Strin
     ));
     let conf_dir = dir.join(format!("{name}-conf"));
     std::fs::create_dir_all(&conf_dir).map_err(|e| e.to_string())?;
-    let config = translate_config(
+    let mut config = translate_config(
         data.get("config.yaml").map(String::as_str).unwrap_or(""),
         &ip,
         &jm_ip,
     )?;
+    // Secret volumes, as a kubelet mounts them: the Secret's keys as files, in a directory
+    // of the pod's. The process runs in this machine's file system, not the image's, so a
+    // path in the configuration under the mount path is rewritten to that directory.
+    let namespace = pod.metadata.namespace.clone().unwrap_or_default();
+    let secrets: Api<Secret> = Api::namespaced(cms.clone().into_client(), &namespace);
+    for m in container.volume_mounts.iter().flatten() {
+        let Some(secret) = spec
+            .volumes
+            .iter()
+            .flatten()
+            .find(|v| v.name == m.name)
+            .and_then(|v| v.secret.as_ref())
+        else {
+            continue;
+        };
+        let secret_name = secret.secret_name.clone().unwrap_or_default();
+        let files = secrets
+            .get(&secret_name)
+            .await
+            .map_err(|e| format!("Secret {secret_name}: {e}"))?
+            .data
+            .unwrap_or_default();
+        let host = dir.join(format!("{name}-secret-{}", m.name));
+        std::fs::create_dir_all(&host).map_err(|e| e.to_string())?;
+        for (key, bytes) in files {
+            std::fs::write(host.join(&key), bytes.0).map_err(|e| e.to_string())?;
+        }
+        let mount = format!("{}/", m.mount_path.trim_end_matches('/'));
+        config = config.replace(&mount, &format!("{}/", host.display()));
+        journal.note(format!(
+            "{name}: Secret {secret_name} at {mount} is {}",
+            host.display()
+        ));
+    }
     std::fs::write(conf_dir.join("config.yaml"), config).map_err(|e| e.to_string())?;
     for (k, v) in &data {
         if k != "config.yaml" {
