@@ -8,7 +8,7 @@
 //! What is decided from the JobManager's configuration and Pod is pure; reading the
 //! ConfigMap and the Secret is `daemon::upgrade::edges`' part.
 
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Pod, PodSpec, SecretVolumeSource};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -94,13 +94,7 @@ pub fn secret_file(pod: &Pod, container: &str, path: &str) -> Result<(String, St
         let Some(rel) = path.strip_prefix(dir).and_then(|r| r.strip_prefix('/')) else {
             continue;
         };
-        let Some(secret) = spec
-            .volumes
-            .iter()
-            .flatten()
-            .find(|v| v.name == m.name)
-            .and_then(|v| v.secret.as_ref())
-        else {
+        let Some(secret) = secret_volume(spec, &m.name) else {
             continue;
         };
         let name = secret
@@ -124,6 +118,15 @@ pub fn secret_file(pod: &Pod, container: &str, path: &str) -> Result<(String, St
     Err(format!(
         "{path} is not in a Secret mounted into the JobManager (mount the truststore's Secret with kubernetes.secrets)"
     ))
+}
+
+/// The Secret volume `name` of a Pod, if that volume is a Secret's.
+pub fn secret_volume<'a>(spec: &'a PodSpec, name: &str) -> Option<&'a SecretVolumeSource> {
+    spec.volumes
+        .iter()
+        .flatten()
+        .find(|v| v.name == name)
+        .and_then(|v| v.secret.as_ref())
 }
 
 /// The flat keys of a Flink config.yaml (nested mappings joined with `.`, lists with

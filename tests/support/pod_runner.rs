@@ -428,13 +428,7 @@ async fn start_pod(k: Kubelet<'_>, pod: &Pod, ip: &str) -> Result<Started, Strin
     let namespace = pod.metadata.namespace.clone().unwrap_or_default();
     let secrets: Api<Secret> = Api::namespaced(cms.clone().into_client(), &namespace);
     for m in container.volume_mounts.iter().flatten() {
-        let Some(secret) = spec
-            .volumes
-            .iter()
-            .flatten()
-            .find(|v| v.name == m.name)
-            .and_then(|v| v.secret.as_ref())
-        else {
+        let Some(secret) = flinkops::flink::tls::secret_volume(spec, &m.name) else {
             continue;
         };
         let secret_name = secret.secret_name.clone().unwrap_or_default();
