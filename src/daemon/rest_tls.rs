@@ -88,7 +88,7 @@ async fn build(
         .data
         .and_then(|mut d| d.remove(crate::render::config::CONFIG_YAML))
         .ok_or_else(|| why(format!("ConfigMap {config_map} has no config.yaml")))?;
-    let conf = tls::flatten_config(&text).map_err(why)?;
+    let conf = crate::render::config::read_config_yaml(&text).map_err(why)?;
     let settings = tls::tls_conf(&conf)
         .map_err(why)?
         .ok_or_else(|| why(format!("its configuration does not set {}", tls::ENABLED)))?;

@@ -129,56 +129,6 @@ pub fn secret_volume<'a>(spec: &'a PodSpec, name: &str) -> Option<&'a SecretVolu
         .and_then(|v| v.secret.as_ref())
 }
 
-/// The flat keys of a Flink config.yaml (nested mappings joined with `.`, lists with
-/// `;`), as Flink reads them.
-pub fn flatten_config(text: &str) -> Result<BTreeMap<String, String>, String> {
-    fn walk(prefix: &str, v: &serde_yaml::Value, out: &mut BTreeMap<String, String>) {
-        use serde_yaml::Value;
-        match v {
-            Value::Mapping(m) => {
-                for (k, v) in m {
-                    let key = match k {
-                        Value::String(s) => s.clone(),
-                        other => serde_yaml::to_string(other)
-                            .unwrap_or_default()
-                            .trim()
-                            .to_string(),
-                    };
-                    let full = if prefix.is_empty() {
-                        key
-                    } else {
-                        format!("{prefix}.{key}")
-                    };
-                    walk(&full, v, out);
-                }
-            }
-            Value::Sequence(items) => {
-                let parts: Vec<String> = items.iter().map(scalar).collect();
-                out.insert(prefix.to_string(), parts.join(";"));
-            }
-            other => {
-                out.insert(prefix.to_string(), scalar(other));
-            }
-        }
-    }
-    fn scalar(v: &serde_yaml::Value) -> String {
-        match v {
-            serde_yaml::Value::String(s) => s.clone(),
-            serde_yaml::Value::Null => String::new(),
-            other => serde_yaml::to_string(other)
-                .unwrap_or_default()
-                .trim()
-                .to_string(),
-        }
-    }
-    let value: serde_yaml::Value =
-        serde_yaml::from_str(text).map_err(|e| format!("config.yaml: {e}"))?;
-    let mut out = BTreeMap::new();
-    walk("", &value, &mut out);
-    out.remove("");
-    Ok(out)
-}
-
 /// The certificates (DER) a truststore trusts: PKCS12 (Java's default store type since
 /// Java 9) or JKS, told apart by their first bytes, as Java's keystore loader does.
 pub fn trusted_certificates(store: &[u8], password: &str) -> Result<Vec<Vec<u8>>, String> {

@@ -594,9 +594,7 @@ fn config_hash(pod: &Pod) -> Option<String> {
 /// The rendered configuration with addresses made local: flat keys, Service names and
 /// wildcard binds replaced by Pod IPs.
 pub fn translate_config(text: &str, pod_ip: &str, jm_ip: &str) -> Result<String, String> {
-    let root: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| e.to_string())?;
-    let mut flat = BTreeMap::new();
-    flatten("", &root, &mut flat);
+    let mut flat = flinkops::render::config::read_config_yaml(text)?;
     for (k, v) in [
         ("jobmanager.rpc.address", jm_ip),
         ("rest.address", jm_ip),
@@ -608,30 +606,4 @@ pub fn translate_config(text: &str, pod_ip: &str, jm_ip: &str) -> Result<String,
         flat.insert(k.to_string(), v.to_string());
     }
     Ok(flat.iter().map(|(k, v)| format!("{k}: {v}\n")).collect())
-}
-
-fn flatten(prefix: &str, v: &serde_yaml::Value, out: &mut BTreeMap<String, String>) {
-    match v {
-        serde_yaml::Value::Mapping(m) => {
-            for (k, v) in m {
-                let k = k.as_str().unwrap_or_default();
-                let key = if prefix.is_empty() {
-                    k.to_string()
-                } else {
-                    format!("{prefix}.{k}")
-                };
-                flatten(&key, v, out);
-            }
-        }
-        serde_yaml::Value::String(s) => {
-            out.insert(prefix.to_string(), s.clone());
-        }
-        serde_yaml::Value::Number(n) => {
-            out.insert(prefix.to_string(), n.to_string());
-        }
-        serde_yaml::Value::Bool(b) => {
-            out.insert(prefix.to_string(), b.to_string());
-        }
-        _ => {}
-    }
 }

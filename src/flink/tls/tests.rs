@@ -116,19 +116,6 @@ fn settings_come_from_the_rest_keys() {
 }
 
 #[test]
-fn the_rendered_config_reads_back_flat() {
-    let text = "security:\n  ssl:\n    rest:\n      enabled: true\n      truststore: /opt/flink/tls/ts.p12\n      truststore-password: '0123'\nenv.java.opts.all: [-Da=1, -Db=2]\nrest.port: 8081\n";
-    let flat = flatten_config(text).unwrap();
-    assert_eq!(flat[ENABLED], "true");
-    assert_eq!(flat[TRUSTSTORE], "/opt/flink/tls/ts.p12");
-    assert_eq!(flat[TRUSTSTORE_PASSWORD], "0123");
-    assert_eq!(flat["env.java.opts.all"], "-Da=1;-Db=2");
-    assert_eq!(flat["rest.port"], "8081");
-    assert!(flatten_config("a: [unclosed").is_err());
-    assert!(flatten_config("").unwrap().is_empty());
-}
-
-#[test]
 fn the_truststore_file_is_found_in_the_secret_mounted_over_it() {
     let pod: Pod = serde_json::from_value(serde_json::json!({
         "metadata": {"name": "jm"},
