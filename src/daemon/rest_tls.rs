@@ -1,10 +1,12 @@
 //! The cluster side of Flink REST over TLS (`flink::tls` decides): the JobManager's
 //! configuration from the ConfigMap its Pod mounts, the truststore from the Secret mounted
 //! at the truststore's path, and a client per JobManager Pod, kept a few minutes (a
-//! rotated Secret is read again then, and on a new Pod at once).
+//! rotated Secret is read again then, and on a new Pod at once). Reached by Service name,
+//! whether a job's JobManager serves TLS at all is remembered for a minute.
 
 use crate::flink::tls;
 use crate::render::MAIN_CONTAINER;
+use crate::spec::JobId;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
 use kube::api::Api;
 use kube::Client;
@@ -23,6 +25,33 @@ type Kept = HashMap<(String, Option<SocketAddr>), (Instant, reqwest::Client)>;
 fn kept() -> &'static Mutex<Kept> {
     static KEPT: std::sync::OnceLock<Mutex<Kept>> = std::sync::OnceLock::new();
     KEPT.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+/// What was found of each job's JobManager reached by name: a TLS client, or None for
+/// plain HTTP. Kept `KNOWN_FOR`: a JobManager that turns TLS on or off is reached the new
+/// way within that time (an upgrade waits for it as for any JobManager not answering).
+type Known = HashMap<JobId, (Instant, Option<reqwest::Client>)>;
+const KNOWN_FOR: Duration = Duration::from_secs(60);
+
+fn known_map() -> &'static Mutex<Known> {
+    static KNOWN: std::sync::OnceLock<Mutex<Known>> = std::sync::OnceLock::new();
+    KNOWN.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+/// How job `id`'s JobManager was last found to serve REST, if recently: Some(Some(client))
+/// over TLS, Some(None) plain HTTP.
+pub fn known(id: &JobId) -> Option<Option<reqwest::Client>> {
+    let known = known_map().lock().unwrap();
+    let (at, tls) = known.get(id)?;
+    (at.elapsed() < KNOWN_FOR).then(|| tls.clone())
+}
+
+pub fn remember(id: &JobId, tls: Option<reqwest::Client>) {
+    let mut known = known_map().lock().unwrap();
+    if known.len() >= MAX_KEPT * 8 {
+        known.retain(|_, (at, _)| at.elapsed() < KNOWN_FOR);
+    }
+    known.insert(id.clone(), (Instant::now(), tls));
 }
 
 /// Whether `pod` is a JobManager that serves its REST API over TLS.

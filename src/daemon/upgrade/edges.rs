@@ -192,8 +192,20 @@ async fn job_pods(
 /// The job's JobManager REST API: over TLS when its JobManager Pod says so
 /// (`flink::tls::ANN_REST_TLS`), checked against the Service name either way.
 pub async fn rest_for(client: &Client, reach: Reach, id: &JobId) -> Result<FlinkRest, String> {
+    use crate::daemon::rest_tls;
     let port = crate::render::config::REST_PORT;
     let service = format!("{}-rest.{}.svc", id.name, id.namespace);
+    let https = format!("https://{service}:{port}");
+    // By name, whether the JobManager serves TLS is looked up once a minute, not on every
+    // call (the Flink probe asks every job's JobManager every few seconds).
+    if reach == Reach::ServiceDns {
+        if let Some(known) = rest_tls::known(id) {
+            return Ok(match known {
+                Some(http) => FlinkRest::with_client(&https, http),
+                None => FlinkRest::new(&format!("http://{service}:{port}")),
+            });
+        }
+    }
     let pods = job_pods(client, id, Some("jobmanager")).await?;
     let running = pods
         .iter()
@@ -212,17 +224,18 @@ pub async fn rest_for(client: &Client, reach: Reach, id: &JobId) -> Result<Flink
             (Some(pod), Some(std::net::SocketAddr::new(ip, port as u16)))
         }
     };
-    match pod.filter(|p| super::super::rest_tls::wants_tls(p)) {
-        Some(pod) => {
-            let http = super::super::rest_tls::client_for(client, pod, &service, addr).await?;
-            Ok(FlinkRest::with_client(
-                &format!("https://{service}:{port}"),
-                http,
-            ))
-        }
-        None => Ok(FlinkRest::new(&match addr {
+    let tls = match pod.filter(|p| rest_tls::wants_tls(p)) {
+        Some(pod) => Some(rest_tls::client_for(client, pod, &service, addr).await?),
+        None => None,
+    };
+    if reach == Reach::ServiceDns && pod.is_some() {
+        rest_tls::remember(id, tls.clone());
+    }
+    Ok(match tls {
+        Some(http) => FlinkRest::with_client(&https, http),
+        None => FlinkRest::new(&match addr {
             Some(a) => format!("http://{a}"),
             None => format!("http://{service}:{port}"),
-        })),
-    }
+        }),
+    })
 }
