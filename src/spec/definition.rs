@@ -806,10 +806,15 @@ fn check_rest_tls(cx: &mut Cx, c: &Cluster, conf: &BTreeMap<String, (String, Pos
     let field = |key: &str| format!("spec.flinkConfiguration.{key}");
     match tls::tls_conf(&flat) {
         Err(e) => {
-            let key = [tls::MUTUAL, tls::TRUSTSTORE_TYPE]
-                .into_iter()
-                .find(|k| e.starts_with(*k))
-                .unwrap_or(tls::ENABLED);
+            let key = [
+                tls::MUTUAL,
+                tls::TRUSTSTORE_TYPE,
+                tls::ALGORITHMS,
+                tls::PROTOCOL,
+            ]
+            .into_iter()
+            .find(|k| e.starts_with(*k))
+            .unwrap_or(tls::ENABLED);
             cx.error(at(key), &field(key), e);
         }
         Ok(Some(t)) if c.pod_template.is_none() && c.job_manager.pod_template.is_none() => {

@@ -113,6 +113,18 @@ fn settings_come_from_the_rest_keys() {
     ]))
     .unwrap_err();
     assert!(e.starts_with(TRUSTSTORE_TYPE), "{e}");
+    // Cipher suites and protocols flinkops' client cannot speak are said at their key;
+    // one it speaks among others will do.
+    let with = |k: &str, v: &str| tls_conf(&conf(&[(ENABLED, "true"), (TRUSTSTORE, "/t"), (k, v)]));
+    let e = with(ALGORITHMS, "TLS_RSA_WITH_AES_128_CBC_SHA").unwrap_err();
+    assert!(e.starts_with(ALGORITHMS), "{e}");
+    assert!(with(
+        ALGORITHMS,
+        "TLS_RSA_WITH_AES_128_CBC_SHA, TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384"
+    )
+    .is_ok());
+    assert!(with(PROTOCOL, "TLSv1.1").unwrap_err().starts_with(PROTOCOL));
+    assert!(with(PROTOCOL, "TLSv1.3").is_ok());
 }
 
 #[test]
