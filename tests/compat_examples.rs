@@ -103,35 +103,6 @@ fn names(v: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Flattens config.yaml the way Flink reads it: nested keys joined with dots.
-fn flatten(prefix: &str, v: &serde_yaml::Value, out: &mut BTreeMap<String, String>) {
-    match v {
-        serde_yaml::Value::Mapping(m) => {
-            for (k, v) in m {
-                let k = match k {
-                    serde_yaml::Value::String(s) => s.clone(),
-                    other => serde_yaml::to_string(other).unwrap().trim().to_string(),
-                };
-                let key = if prefix.is_empty() {
-                    k
-                } else {
-                    format!("{prefix}.{k}")
-                };
-                flatten(&key, v, out);
-            }
-        }
-        serde_yaml::Value::String(s) => {
-            out.insert(prefix.into(), s.clone());
-        }
-        other => {
-            out.insert(
-                prefix.into(),
-                serde_yaml::to_string(other).unwrap().trim().to_string(),
-            );
-        }
-    }
-}
-
 impl Job {
     fn object(&self, kind: &str, name: &str) -> Option<&Object> {
         self.objects
@@ -156,9 +127,7 @@ impl Job {
     /// The effective Flink configuration, as Flink reads config.yaml.
     fn conf(&self) -> BTreeMap<String, String> {
         let text = self.config_map()["config.yaml"].as_str().unwrap();
-        let mut out = BTreeMap::new();
-        flatten("", &serde_yaml::from_str(text).unwrap(), &mut out);
-        out
+        flinkops::render::config::read_config_yaml(text).unwrap()
     }
 
     fn deployment(&self, component: &str) -> &Value {
@@ -170,6 +139,10 @@ impl Job {
 
     fn pod(&self, component: &str) -> &Value {
         &self.deployment(component)["spec"]["template"]["spec"]
+    }
+
+    fn pod_meta(&self, component: &str) -> &Value {
+        &self.deployment(component)["spec"]["template"]["metadata"]
     }
 
     fn main(&self, component: &str) -> &Value {
@@ -892,11 +865,11 @@ fn session_clusters_and_their_jobs() {
 
 #[test]
 fn tls_options_reach_flink_and_the_keystores_are_mounted() {
-    // TLS is not supported yet (item 11): the security.ssl options are written as given
-    // (applyFlinkConfiguration on both), but MountSecretsDecorator's mount of
-    // `kubernetes.secrets` (Secret `payments-tls` as volume `payments-tls-volume` at
-    // /opt/flink/certs of both main containers) is not rendered, so Flink would find no
-    // keystore. These assertions change when TLS support lands.
+    // The security.ssl options are written as given (applyFlinkConfiguration on both), and
+    // `kubernetes.secrets` is mounted as MountSecretsDecorator mounts it (Secret
+    // `payments-tls` as volume `payments-tls-volume` at /opt/flink/certs of both main
+    // containers). A JobManager serving REST over TLS is marked for flinkops, which then
+    // reads the truststore from that Secret (flink::tls); internal SSL alone is not.
     for (name, application, keys) in [
         (
             "secure-payments",
@@ -933,6 +906,11 @@ fn tls_options_reach_flink_and_the_keystores_are_mounted() {
         // kubernetes.secrets is applied to the pods (as the operator's MountSecretsDecorator
         // does), not passed to Flink.
         assert!(!conf.contains_key("kubernetes.secrets"), "{name}");
+        let rest_tls = j.pod_meta("jobmanager")["annotations"]
+            .get(flinkops::flink::tls::ANN_REST_TLS)
+            .cloned();
+        let serves_tls = keys.contains(&("security.ssl.rest.enabled", "true"));
+        assert_eq!(rest_tls.is_some(), serves_tls, "{name}");
         for c in ["jobmanager", "taskmanager"] {
             assert_eq!(
                 j.mounts(c),

@@ -29,7 +29,7 @@ fn signature(body: &[u8]) -> String {
 
 async fn push(daemon: &Daemon, signature: &str) -> u16 {
     let body = br#"{"ref":"refs/heads/main"}"#.to_vec();
-    reqwest::Client::new()
+    support::http()
         .post(daemon.url("/webhook"))
         .header("X-GitHub-Event", "push")
         .header("X-Hub-Signature-256", signature)

@@ -288,6 +288,24 @@ fn the_helm_chart_lints_and_renders_objects_the_apiserver_accepts() {
         namespaced.contains("name: flink-high-availability"),
         "{namespaced}"
     );
+    // No Secret may be read unless named for a REST truststore, and then only it.
+    assert!(!namespaced.contains("resources: [secrets]"), "{namespaced}");
+    let mut with_tls = args.clone();
+    with_tls.extend(["--set", "restTlsSecrets={rest-tls}"]);
+    let tls = ok("helm template (REST TLS)", helm(&env, &with_tls));
+    assert!(
+        tls.contains("resources: [secrets]") && tls.contains("resourceNames: [\"rest-tls\"]"),
+        "{tls}"
+    );
+    ok(
+        "server-side dry-run of the chart with a REST truststore Secret",
+        run(
+            &env,
+            &env.kubectl,
+            &["apply", "--server-side", "--dry-run=server", "-f", "-"],
+            Some(&tls),
+        ),
+    );
     ok(
         "server-side dry-run of the namespaced chart",
         run(

@@ -74,7 +74,7 @@ spec:
     )
     .await;
     let rest = format!("http://{jm_ip}:8081");
-    let http = reqwest::Client::new();
+    let http = support::http();
     let get = |path: &str| {
         let (http, url) = (http.clone(), format!("{rest}{path}"));
         async move {

@@ -1333,3 +1333,148 @@ async fn with_high_availability_a_lost_job_manager_resumes_the_job_from_its_chec
     .await;
     assert_eq!(ha_configmaps(&s).await, Vec::<String>::new());
 }
+
+/// A JobManager that serves its REST API over TLS only (`security.ssl.rest.enabled`), with
+/// a keystore and truststore made by Java's keytool and mounted from a Secret
+/// (`kubernetes.secrets`): Flink reads the mounted keystore, and flinkops trusts the
+/// JobManager through the mounted truststore, read from the Secret, checking the
+/// certificate's name (the Service's) while connecting to the Pod's IP. A savepoint
+/// upgrade over it carries the counts on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_manager_serving_rest_over_tls_is_upgraded_through_it_with_its_state() {
+    let Some(env) = support::testenv() else {
+        return;
+    };
+    let _one = SERIAL.lock().await;
+    let s = Scenario::new(env, "t-tls").await;
+    let keys = tempfile::tempdir().unwrap();
+    let service = format!("counter-rest.{}.svc", s.ns.name);
+    let keytool = |args: &[&str]| {
+        let out = std::process::Command::new("keytool")
+            .args(args)
+            .current_dir(keys.path())
+            .output()
+            .expect("keytool (from the JDK)");
+        assert!(out.status.success(), "keytool {args:?}: {out:?}");
+    };
+    keytool(&[
+        "-genkeypair",
+        "-alias",
+        "rest",
+        "-keyalg",
+        "RSA",
+        "-keysize",
+        "2048",
+        "-dname",
+        "CN=counter-rest",
+        "-ext",
+        &format!("SAN=dns:{service}"),
+        "-validity",
+        "2",
+        "-storetype",
+        "pkcs12",
+        "-keystore",
+        "keystore.p12",
+        "-storepass",
+        "ks-secret-1",
+    ]);
+    keytool(&[
+        "-exportcert",
+        "-rfc",
+        "-alias",
+        "rest",
+        "-keystore",
+        "keystore.p12",
+        "-storepass",
+        "ks-secret-1",
+        "-file",
+        "rest.pem",
+    ]);
+    keytool(&[
+        "-importcert",
+        "-noprompt",
+        "-alias",
+        "rest",
+        "-file",
+        "rest.pem",
+        "-storetype",
+        "pkcs12",
+        "-keystore",
+        "truststore.p12",
+        "-storepass",
+        "ts-secret-2",
+    ]);
+    let from = |name: &str| format!("--from-file={name}={}", keys.path().join(name).display());
+    let (code, out) = support::kubectl(
+        &s.env,
+        &[
+            "create",
+            "secret",
+            "generic",
+            "rest-tls",
+            "-n",
+            &s.ns.name,
+            &from("keystore.p12"),
+            &from("truststore.p12"),
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    let tls_job = |parallelism: u32| {
+        s.job(
+            parallelism,
+            &format!(
+                "    execution.checkpointing.savepoint-dir: {}
+    kubernetes.secrets: rest-tls:/opt/flink/tls
+    security.ssl.rest.enabled: true
+    security.ssl.rest.keystore: /opt/flink/tls/keystore.p12
+    security.ssl.rest.keystore-password: ks-secret-1
+    security.ssl.rest.key-password: ks-secret-1
+    security.ssl.rest.truststore: /opt/flink/tls/truststore.p12
+    security.ssl.rest.truststore-password: ts-secret-2",
+                s.savepoints()
+            ),
+            "    upgradeMode: savepoint\n    args: [\"20\"]",
+        )
+    };
+    let c1 = s.commit(&tls_job(1), "counter over TLS");
+    let out = s.sync_ok();
+    assert!(!out.contains("ts-secret-2"), "a password printed: {out}");
+    let (first, p) = s.running_job().await;
+    assert_eq!(p, 1);
+    s.counting(&BTreeSet::new(), 10).await;
+    // Plain HTTP is refused: what flinkops did, it did over TLS.
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(s.client.clone(), &s.ns.name);
+    let jm = pods
+        .list(
+            &kube::api::ListParams::default()
+                .labels("flinkops.io/job=counter,app.kubernetes.io/component=jobmanager"),
+        )
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .find_map(|p| p.status?.pod_ip)
+        .unwrap();
+    assert!(FlinkRest::new(&format!("http://{jm}:8081"))
+        .overview()
+        .await
+        .is_err());
+
+    // A savepoint upgrade through the TLS endpoint.
+    let before = s.log_names();
+    let c2 = s.commit(&tls_job(2), "parallelism 2");
+    println!("{}", s.sync_ok());
+    let (job, p) = s.running_job().await;
+    assert_eq!(p, 2);
+    assert_ne!(job, first);
+    s.counting(&before, 1).await;
+    s.assert_counts_continue(&before);
+    let l = s.ledger().await;
+    assert_eq!(l.applied_commit, c2);
+    assert_eq!(l.savepoints.len(), 1, "{:?}", l.savepoints);
+    assert_eq!(l.savepoints[0].commit, c1);
+    assert_eq!(
+        l.restore_from.as_deref(),
+        Some(l.savepoints[0].path.as_str())
+    );
+}

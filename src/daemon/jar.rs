@@ -81,6 +81,7 @@ impl JarFetcher {
             ),
             None => None,
         };
+        crate::flink::tls::install_crypto();
         let http = reqwest::Client::builder()
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(policy.timeout)

@@ -8,6 +8,7 @@ pub mod http;
 pub mod jar;
 pub mod metrics;
 pub mod periodic;
+pub mod rest_tls;
 pub mod run;
 pub mod savepoint;
 pub mod status_page;

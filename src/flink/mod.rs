@@ -2,6 +2,7 @@
 //! Flink's own text. The edge the upgrade state machine drives.
 
 pub mod rest;
+pub mod tls;
 
 pub use rest::{FlinkError, FlinkRest};
 

@@ -41,14 +41,21 @@ fn shared_client() -> reqwest::Client {
     static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
     CLIENT
         .get_or_init(|| {
-            reqwest::Client::builder()
-                .connect_timeout(Duration::from_secs(5))
-                // Idle connections to a JobManager that went away are not kept long.
-                .pool_idle_timeout(Duration::from_secs(30))
+            client_builder()
                 .build()
-                .expect("a reqwest client without TLS builds")
+                .expect("a reqwest client with the default TLS configuration builds")
         })
         .clone()
+}
+
+/// How every client of a JobManager's REST API is set up; a TLS client (`super::tls`)
+/// adds its trust and name resolution to it.
+pub fn client_builder() -> reqwest::ClientBuilder {
+    super::tls::install_crypto();
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        // Idle connections to a JobManager that went away are not kept long.
+        .pool_idle_timeout(Duration::from_secs(30))
 }
 
 #[derive(Debug, Clone)]
@@ -63,11 +70,19 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 const UPLOAD_TIMEOUT: Duration = Duration::from_secs(300);
 
 impl FlinkRest {
-    /// `base` is `http://host:port` of the JobManager's REST endpoint.
+    /// `base` is `http://host:port` of the JobManager's REST endpoint (plain HTTP).
     pub fn new(base: &str) -> FlinkRest {
         FlinkRest {
             base: base.trim_end_matches('/').to_string(),
             http: shared_client(),
+        }
+    }
+
+    /// `base` with a client of its own (TLS with the job's truststore).
+    pub fn with_client(base: &str, http: reqwest::Client) -> FlinkRest {
+        FlinkRest {
+            base: base.trim_end_matches('/').to_string(),
+            http,
         }
     }
 

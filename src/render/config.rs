@@ -442,6 +442,57 @@ pub fn config_yaml(conf: &BTreeMap<String, String>) -> String {
     out
 }
 
+/// The flat keys of a Flink config.yaml (`config_yaml`'s inverse, and what Flink reads from
+/// one written by hand) (nested mappings joined with `.`, lists with
+/// `;`), as Flink reads them.
+pub fn read_config_yaml(text: &str) -> Result<BTreeMap<String, String>, String> {
+    fn walk(prefix: &str, v: &serde_yaml::Value, out: &mut BTreeMap<String, String>) {
+        use serde_yaml::Value;
+        match v {
+            Value::Mapping(m) => {
+                for (k, v) in m {
+                    let key = match k {
+                        Value::String(s) => s.clone(),
+                        other => serde_yaml::to_string(other)
+                            .unwrap_or_default()
+                            .trim()
+                            .to_string(),
+                    };
+                    let full = if prefix.is_empty() {
+                        key
+                    } else {
+                        format!("{prefix}.{key}")
+                    };
+                    walk(&full, v, out);
+                }
+            }
+            Value::Sequence(items) => {
+                let parts: Vec<String> = items.iter().map(scalar).collect();
+                out.insert(prefix.to_string(), parts.join(";"));
+            }
+            other => {
+                out.insert(prefix.to_string(), scalar(other));
+            }
+        }
+    }
+    fn scalar(v: &serde_yaml::Value) -> String {
+        match v {
+            serde_yaml::Value::String(s) => s.clone(),
+            serde_yaml::Value::Null => String::new(),
+            other => serde_yaml::to_string(other)
+                .unwrap_or_default()
+                .trim()
+                .to_string(),
+        }
+    }
+    let value: serde_yaml::Value =
+        serde_yaml::from_str(text).map_err(|e| format!("config.yaml: {e}"))?;
+    let mut out = BTreeMap::new();
+    walk("", &value, &mut out);
+    out.remove("");
+    Ok(out)
+}
+
 /// One mapping of config.yaml, its keys in the order first inserted.
 #[derive(Default)]
 struct Level {
@@ -591,6 +642,27 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn config_yaml_reads_back_as_the_flat_keys_it_was_written_from() {
+        let flat = conf(&[
+            ("security.ssl.rest.enabled", "true"),
+            ("security.ssl.rest.truststore-password", "0123"),
+            ("taskmanager.numberOfTaskSlots", "2"),
+            ("pipeline.classpaths", "file:///a.jar;file:///b.jar"),
+            ("a.b", "x: y"),
+            ("a.c", ""),
+        ]);
+        assert_eq!(read_config_yaml(&config_yaml(&flat)).unwrap(), flat);
+        // Lists written by hand read as Flink reads them: `;`-joined.
+        let hand = read_config_yaml("env.java.opts.all: [-Da=1, -Db=2]\nrest:\n  port: 8081\n");
+        assert_eq!(
+            hand.unwrap(),
+            conf(&[("env.java.opts.all", "-Da=1;-Db=2"), ("rest.port", "8081")])
+        );
+        assert!(read_config_yaml("a: [unclosed").is_err());
+        assert!(read_config_yaml("").unwrap().is_empty());
     }
 
     #[test]

@@ -350,6 +350,10 @@ fn pod_template(
     labels.extend(n.pod_labels(component));
     let mut annotations = theirs.annotations.clone();
     annotations.insert(ANN_CONFIG_HASH.to_string(), config_hash.to_string());
+    // Says flinkops must reach this JobManager's REST API over TLS (`flink::tls`).
+    if component == "jobmanager" && crate::flink::tls::enabled(&n.spec.flink_configuration) {
+        annotations.insert(crate::flink::tls::ANN_REST_TLS.to_string(), "true".into());
+    }
     let ours = PodTemplateSpec {
         metadata: Some(ObjectMeta {
             labels: Some(labels),
@@ -999,6 +1003,24 @@ spec:
         // The component's service account; the JobManager has none (none is set).
         assert_eq!(tm["spec"]["serviceAccountName"], "flink-tm");
         assert!(jm["spec"].get("serviceAccountName").is_none());
+    }
+
+    #[test]
+    fn a_job_manager_serving_rest_over_tls_says_so_on_its_pods() {
+        let tls = "    security.ssl.rest.enabled: true\n    \
+            security.ssl.rest.truststore: /opt/flink/tls/ts.p12\n    \
+            kubernetes.secrets: rest-tls:/opt/flink/tls\n";
+        let (jm, tm) = pod_templates(tls, "");
+        let ann = crate::flink::tls::ANN_REST_TLS;
+        assert_eq!(jm["metadata"]["annotations"][ann], "true");
+        assert!(tm["metadata"]["annotations"].get(ann).is_none());
+        // The truststore's Secret is mounted where the configuration says.
+        assert_eq!(
+            jm["spec"]["containers"][0]["volumeMounts"][1]["mountPath"],
+            "/opt/flink/tls"
+        );
+        let (jm, _) = pod_templates("    security.ssl.rest.enabled: false\n", "");
+        assert!(jm["metadata"]["annotations"].get(ann).is_none());
     }
 
     #[test]

@@ -177,6 +177,7 @@ pub fn decode_document(
             if let (Some(c), Some(slots)) = (cluster.as_mut(), slots) {
                 resolve_task_managers(cx, c, out.job.as_ref(), slots, spec_node);
                 check_high_availability(cx, c, &conf, spec_node, &out.id);
+                check_rest_tls(cx, c, &conf, spec_node);
             }
             out.flink_configuration = with_state_dirs(conf, settings, &out.id, version);
             out.cluster = cluster;
@@ -789,6 +790,51 @@ fn resolve_task_managers(cx: &mut Cx, c: &mut Cluster, job: Option<&Job>, slots:
                 i64::from(written) * slots64
             ),
         );
+    }
+}
+
+/// REST over TLS as flinkops can reach it (`flink::tls`): a truststore it can read, from a
+/// Secret mounted at its path (`kubernetes.secrets`; a pod template may mount it too,
+/// which only the cluster can check), and no client certificates.
+fn check_rest_tls(cx: &mut Cx, c: &Cluster, conf: &BTreeMap<String, (String, Pos)>, spec: &Node) {
+    use crate::flink::tls;
+    let flat: BTreeMap<String, String> = conf
+        .iter()
+        .map(|(k, (v, _))| (k.clone(), v.clone()))
+        .collect();
+    let at = |key: &str| conf.get(key).map_or(spec.pos, |(_, pos)| *pos);
+    let field = |key: &str| format!("spec.flinkConfiguration.{key}");
+    match tls::tls_conf(&flat) {
+        Err(e) => {
+            let key = [
+                tls::MUTUAL,
+                tls::TRUSTSTORE_TYPE,
+                tls::ALGORITHMS,
+                tls::PROTOCOL,
+            ]
+            .into_iter()
+            .find(|k| e.starts_with(*k))
+            .unwrap_or(tls::ENABLED);
+            cx.error(at(key), &field(key), e);
+        }
+        Ok(Some(t)) if c.pod_template.is_none() && c.job_manager.pod_template.is_none() => {
+            let mounted = PodKeys::read(&flat).secrets.values().any(|dir| {
+                t.truststore
+                    .strip_prefix(dir.trim_end_matches('/'))
+                    .is_some_and(|rest| rest.starts_with('/') && rest.len() > 1)
+            });
+            if !mounted {
+                cx.error(
+                    at(tls::TRUSTSTORE),
+                    &field(tls::TRUSTSTORE),
+                    format!(
+                        "`{}` is not in a Secret mounted with kubernetes.secrets (secret:/dir): flinkops reads the truststore from that Secret to trust the JobManager's certificate",
+                        t.truststore
+                    ),
+                );
+            }
+        }
+        Ok(_) => {}
     }
 }
 

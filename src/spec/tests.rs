@@ -1536,3 +1536,41 @@ fn pull_policy_and_service_account_keys_yield_to_the_spec_fields() {
     assert_eq!(cl.image_pull_policy.as_deref(), Some("Never"));
     assert_eq!(cl.service_account.as_deref(), Some("flink-conf"));
 }
+
+#[test]
+fn rest_over_tls_needs_a_truststore_flinkops_can_read() {
+    let tls = "    security.ssl.rest.enabled: true\n";
+    let store = "    security.ssl.rest.truststore: /opt/flink/tls/truststore.p12\n";
+    let mount = "    kubernetes.secrets: rest-tls:/opt/flink/tls\n";
+    assert_eq!(
+        errors(&[("a.yaml", &app_with_conf(&format!("{tls}{store}{mount}")))]),
+        Vec::<String>::new()
+    );
+    // No truststore; one outside every Secret; client certificates.
+    assert_eq!(
+        errors(&[("a.yaml", &app_with_conf(tls))]),
+        vec!["a.yaml:9:32: spec.flinkConfiguration.security.ssl.rest.enabled: security.ssl.rest.enabled is true, so security.ssl.rest.truststore is required: flinkops trusts the JobManager's certificate through it"]
+    );
+    assert_eq!(
+        errors(&[("a.yaml", &app_with_conf(&format!("{tls}{store}")))]),
+        vec!["a.yaml:10:35: spec.flinkConfiguration.security.ssl.rest.truststore: `/opt/flink/tls/truststore.p12` is not in a Secret mounted with kubernetes.secrets (secret:/dir): flinkops reads the truststore from that Secret to trust the JobManager's certificate"]
+    );
+    let mutual = "    security.ssl.rest.authentication-enabled: true\n";
+    let e = errors(&[(
+        "a.yaml",
+        &app_with_conf(&format!("{tls}{store}{mount}{mutual}")),
+    )]);
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(
+        e[0].starts_with(
+            "a.yaml:12:47: spec.flinkConfiguration.security.ssl.rest.authentication-enabled: "
+        ),
+        "{e:?}"
+    );
+    // A mount that only shares a prefix with the truststore's directory is not it.
+    let near = "    kubernetes.secrets: rest-tls:/opt/flink/tl\n";
+    assert_eq!(
+        errors(&[("a.yaml", &app_with_conf(&format!("{tls}{store}{near}")))]).len(),
+        1
+    );
+}

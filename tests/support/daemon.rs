@@ -71,7 +71,7 @@ impl Daemon {
 
     /// GET `path`: status and body, or None while the daemon does not answer.
     pub async fn get(&self, path: &str) -> Option<(u16, String)> {
-        let r = reqwest::get(self.url(path)).await.ok()?;
+        let r = super::http().get(self.url(path)).send().await.ok()?;
         Some((r.status().as_u16(), r.text().await.ok()?))
     }
 

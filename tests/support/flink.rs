@@ -187,7 +187,7 @@ execution.checkpointing.interval: 1s
             flink_home: env.flink_home.clone(),
             jm: None,
             tms: Vec::new(),
-            http: reqwest::Client::new(),
+            http: super::http(),
             dir,
         };
         s.jm = Some(s.java(

@@ -76,7 +76,7 @@ pub async fn jobmanager_rest(
 ) -> flinkops::flink::FlinkRest {
     let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client.clone(), namespace);
     let selector = format!("flinkops.io/job={job},app.kubernetes.io/component=jobmanager");
-    let ip = super::eventually(
+    let (pod, ip) = super::eventually(
         &format!("a JobManager Pod of {job} with an IP"),
         std::time::Duration::from_secs(60),
         || async {
@@ -88,10 +88,21 @@ pub async fn jobmanager_rest(
                 .into_iter()
                 .filter(|p| p.metadata.deletion_timestamp.is_none())
                 .max_by_key(|p| p.metadata.creation_timestamp.clone())?;
-            p.status?.pod_ip
+            let ip = p.status.as_ref()?.pod_ip.clone()?;
+            Some((p, ip))
         },
     )
     .await;
+    // A JobManager that serves REST over TLS, reached as flinkops reaches it: by the
+    // Service's name (its certificate's), connecting to the Pod's IP.
+    if flinkops::daemon::rest_tls::wants_tls(&pod) {
+        let service = format!("{job}-rest.{namespace}.svc");
+        let addr = std::net::SocketAddr::new(ip.parse().unwrap(), 8081);
+        let http = flinkops::daemon::rest_tls::client_for(client, &pod, &service, Some(addr))
+            .await
+            .unwrap();
+        return flinkops::flink::FlinkRest::with_client(&format!("https://{service}:8081"), http);
+    }
     flinkops::flink::FlinkRest::new(&format!("http://{ip}:8081"))
 }
 

@@ -266,6 +266,11 @@ pub fn run_tool(
 }
 
 /// Runs the test environment's kubectl; returns the exit code and everything it printed.
+/// An HTTP client set up as flinkops sets up its own (its TLS crypto installed).
+pub fn http() -> reqwest::Client {
+    flinkops::flink::rest::client_builder().build().unwrap()
+}
+
 pub fn kubectl(env: &TestEnv, args: &[&str]) -> (i32, String) {
     code_and_output(
         std::process::Command::new(&env.kubectl)

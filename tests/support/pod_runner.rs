@@ -9,7 +9,7 @@
 use super::flink::{classpath, java_command, parse_counters, Proc};
 use super::TestEnv;
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
 use kube::api::Api;
 use kube::runtime::watcher;
 use kube::Client;
@@ -430,11 +430,39 @@ async fn start_pod(k: Kubelet<'_>, pod: &Pod, ip: &str) -> Result<Started, Strin
     ));
     let conf_dir = dir.join(format!("{name}-conf"));
     std::fs::create_dir_all(&conf_dir).map_err(|e| e.to_string())?;
-    let config = translate_config(
+    let mut config = translate_config(
         data.get("config.yaml").map(String::as_str).unwrap_or(""),
         &ip,
         &jm_ip,
     )?;
+    // Secret volumes, as a kubelet mounts them: the Secret's keys as files, in a directory
+    // of the pod's. The process runs in this machine's file system, not the image's, so a
+    // path in the configuration under the mount path is rewritten to that directory.
+    let namespace = pod.metadata.namespace.clone().unwrap_or_default();
+    let secrets: Api<Secret> = Api::namespaced(cms.clone().into_client(), &namespace);
+    for m in container.volume_mounts.iter().flatten() {
+        let Some(secret) = flinkops::flink::tls::secret_volume(spec, &m.name) else {
+            continue;
+        };
+        let secret_name = secret.secret_name.clone().unwrap_or_default();
+        let files = secrets
+            .get(&secret_name)
+            .await
+            .map_err(|e| format!("Secret {secret_name}: {e}"))?
+            .data
+            .unwrap_or_default();
+        let host = dir.join(format!("{name}-secret-{}", m.name));
+        std::fs::create_dir_all(&host).map_err(|e| e.to_string())?;
+        for (key, bytes) in files {
+            std::fs::write(host.join(&key), bytes.0).map_err(|e| e.to_string())?;
+        }
+        let mount = format!("{}/", m.mount_path.trim_end_matches('/'));
+        config = config.replace(&mount, &format!("{}/", host.display()));
+        journal.note(format!(
+            "{name}: Secret {secret_name} at {mount} is {}",
+            host.display()
+        ));
+    }
     std::fs::write(conf_dir.join("config.yaml"), config).map_err(|e| e.to_string())?;
     for (k, v) in &data {
         if k != "config.yaml" {
@@ -579,9 +607,7 @@ fn config_hash(pod: &Pod) -> Option<String> {
 /// The rendered configuration with addresses made local: flat keys, Service names and
 /// wildcard binds replaced by Pod IPs.
 pub fn translate_config(text: &str, pod_ip: &str, jm_ip: &str) -> Result<String, String> {
-    let root: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| e.to_string())?;
-    let mut flat = BTreeMap::new();
-    flatten("", &root, &mut flat);
+    let mut flat = flinkops::render::config::read_config_yaml(text)?;
     for (k, v) in [
         ("jobmanager.rpc.address", jm_ip),
         ("rest.address", jm_ip),
@@ -593,30 +619,4 @@ pub fn translate_config(text: &str, pod_ip: &str, jm_ip: &str) -> Result<String,
         flat.insert(k.to_string(), v.to_string());
     }
     Ok(flat.iter().map(|(k, v)| format!("{k}: {v}\n")).collect())
-}
-
-fn flatten(prefix: &str, v: &serde_yaml::Value, out: &mut BTreeMap<String, String>) {
-    match v {
-        serde_yaml::Value::Mapping(m) => {
-            for (k, v) in m {
-                let k = k.as_str().unwrap_or_default();
-                let key = if prefix.is_empty() {
-                    k.to_string()
-                } else {
-                    format!("{prefix}.{k}")
-                };
-                flatten(&key, v, out);
-            }
-        }
-        serde_yaml::Value::String(s) => {
-            out.insert(prefix.to_string(), s.clone());
-        }
-        serde_yaml::Value::Number(n) => {
-            out.insert(prefix.to_string(), n.to_string());
-        }
-        serde_yaml::Value::Bool(b) => {
-            out.insert(prefix.to_string(), b.to_string());
-        }
-        _ => {}
-    }
 }

@@ -189,23 +189,53 @@ async fn job_pods(
         .map_err(|e| e.to_string())
 }
 
-/// The job's JobManager REST API.
+/// The job's JobManager REST API: over TLS when its JobManager Pod says so
+/// (`flink::tls::ANN_REST_TLS`), checked against the Service name either way.
 pub async fn rest_for(client: &Client, reach: Reach, id: &JobId) -> Result<FlinkRest, String> {
+    use crate::daemon::rest_tls;
     let port = crate::render::config::REST_PORT;
-    match reach {
-        Reach::ServiceDns => Ok(FlinkRest::new(&format!(
-            "http://{}-rest.{}.svc:{port}",
-            id.name, id.namespace
-        ))),
-        Reach::PodIp => {
-            let pods = job_pods(client, id, Some("jobmanager")).await?;
-            let ip = pods
-                .iter()
-                .filter(|p| p.metadata.deletion_timestamp.is_none())
-                .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
-                .find_map(|p| p.status.as_ref()?.pod_ip.clone())
-                .ok_or("no running JobManager pod")?;
-            Ok(FlinkRest::new(&format!("http://{ip}:{port}")))
+    let service = format!("{}-rest.{}.svc", id.name, id.namespace);
+    let https = format!("https://{service}:{port}");
+    // By name, whether the JobManager serves TLS is looked up once a minute, not on every
+    // call (the Flink probe asks every job's JobManager every few seconds).
+    if reach == Reach::ServiceDns {
+        if let Some(known) = rest_tls::known(id) {
+            return Ok(match known {
+                Some(http) => FlinkRest::with_client(&https, http),
+                None => FlinkRest::new(&format!("http://{service}:{port}")),
+            });
         }
     }
+    let pods = job_pods(client, id, Some("jobmanager")).await?;
+    let running = pods
+        .iter()
+        .filter(|p| p.metadata.deletion_timestamp.is_none())
+        .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+        .filter_map(|p| Some((p, p.status.as_ref()?.pod_ip.as_deref()?.parse().ok()?)));
+    let (pod, addr) = match reach {
+        // By name: the Service picks the Pod; any running one tells whether it is TLS.
+        Reach::ServiceDns => match running.clone().next() {
+            Some((pod, _)) => (Some(pod), None),
+            None => (None, None),
+        },
+        Reach::PodIp => {
+            let (pod, ip): (&Pod, std::net::IpAddr) =
+                running.clone().next().ok_or("no running JobManager pod")?;
+            (Some(pod), Some(std::net::SocketAddr::new(ip, port as u16)))
+        }
+    };
+    let tls = match pod.filter(|p| rest_tls::wants_tls(p)) {
+        Some(pod) => Some(rest_tls::client_for(client, pod, &service, addr).await?),
+        None => None,
+    };
+    if reach == Reach::ServiceDns && pod.is_some() {
+        rest_tls::remember(id, tls.clone());
+    }
+    Ok(match tls {
+        Some(http) => FlinkRest::with_client(&https, http),
+        None => FlinkRest::new(&match addr {
+            Some(a) => format!("http://{a}"),
+            None => format!("http://{service}:{port}"),
+        }),
+    })
 }

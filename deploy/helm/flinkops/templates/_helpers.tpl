@@ -28,6 +28,14 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 - apiGroups: [events.k8s.io]
   resources: [events]
   verbs: [create, patch]
+{{- with .Values.restTlsSecrets }}
+{{- /* Only the Secrets named: those holding REST truststores of jobs that serve Flink's
+REST API over TLS (security.ssl.rest.enabled). */}}
+- apiGroups: [""]
+  resources: [secrets]
+  resourceNames: {{ toJson . }}
+  verbs: [get]
+{{- end }}
 {{- end -}}
 
 {{- /* What Flink's Kubernetes high-availability services do in their namespace: elect
