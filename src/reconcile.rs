@@ -796,6 +796,12 @@ fn desired_job(
             action: work.action.as_str().to_string(),
             at: opts.now.clone(),
             result: "applied".into(),
+            // A first deployment (or one back after removal) starts from this.
+            state_in: next
+                .restore_from
+                .clone()
+                .filter(|_| work.action == Action::Create),
+            state_out: None,
         });
         work.ledger = Some(next);
     } else if let (Some(l), true) = (ledger, work.apply.is_empty()) {

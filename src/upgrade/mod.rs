@@ -360,12 +360,25 @@ pub fn complete(ledger: &Ledger, up: &Upgrade, now: &str) -> Ledger {
         l.failed = None;
         l.last_error = None;
     }
+    // The lineage: what the new version started from, and the savepoint this upgrade took
+    // of the old one (recorded with the old version's commit since it began).
+    let state_out = up
+        .restore_from
+        .as_ref()
+        .filter(|p| {
+            ledger.savepoints.iter().any(|s| {
+                &s.path == *p && s.commit == ledger.applied_commit && s.at >= up.started_at
+            })
+        })
+        .cloned();
     l.record(HistoryEntry {
         commit: up.target_commit.clone(),
         spec_hash: l.spec_hash.clone(),
         action: up.action.to_string(),
         at: now.to_string(),
         result,
+        state_in: up.restore_from.clone().filter(|_| target_runs(&target)),
+        state_out,
     });
     l
 }
@@ -397,6 +410,8 @@ pub fn fail(ledger: &Ledger, up: &Upgrade, reason: &str, now: &str, unix: u64) -
             action: up.action.to_string(),
             at: now.to_string(),
             result: format!("failed: {reason}"),
+            state_in: None,
+            state_out: None,
         });
     } else {
         let mut next = up.clone();
@@ -458,6 +473,9 @@ pub fn roll_back(
         action: up.action.to_string(),
         at: now.to_string(),
         result: format!("failed, rolling back: {reason}"),
+        // The failed version started from it; the rollback starts from it again.
+        state_in: up.restore_from.clone(),
+        state_out: None,
     });
     Some(l)
 }
@@ -673,13 +691,34 @@ spec:
             h.result,
             "savepoint-upgrade: restored from file:///sp/savepoint-1"
         );
-        // A suspend ends Suspended.
-        let l = complete(
-            &stable_ledger(),
-            &upgrade_to(&spec("savepoint", "suspended")),
-            "t1",
-        );
+        // The lineage: the new version started from the savepoint. Not recorded as taken
+        // of the old version, it is not said to have carried the state out.
+        assert_eq!(h.state_in.as_deref(), Some("file:///sp/savepoint-1"));
+        assert_eq!(h.state_out, None);
+        let mut taken = stable_ledger();
+        taken.record_savepoint(SavepointRecord {
+            path: "file:///sp/savepoint-1".into(),
+            commit: "c1c1c1c1c1c1c1c1".into(),
+            reason: "upgrade".into(),
+            at: "t0".into(),
+            unix: 105,
+        });
+        let h = complete(&taken, &up, "t1").history.pop().unwrap();
+        assert_eq!(h.state_out.as_deref(), Some("file:///sp/savepoint-1"));
+        // A savepoint of the old version from before this upgrade (a periodic one that
+        // happens to be restored) did not carry it out now.
+        taken.savepoints[0].at = "s".into();
+        let h = complete(&taken, &up, "t1").history.pop().unwrap();
+        assert_eq!(h.state_out, None);
+        // A suspend ends Suspended: its savepoint carried the state out, nothing in.
+        let mut suspend = upgrade_to(&spec("savepoint", "suspended"));
+        suspend.started_at = "t0".into();
+        taken.savepoints[0].at = "t0".into();
+        let l = complete(&taken, &suspend, "t1");
         assert_eq!(l.health, Health::Suspended);
+        let h = l.history.last().unwrap();
+        assert_eq!(h.state_in, None);
+        assert_eq!(h.state_out.as_deref(), Some("file:///sp/savepoint-1"));
     }
 
     #[test]
