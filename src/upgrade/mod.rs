@@ -18,7 +18,7 @@ pub mod transition;
 
 use crate::cluster::ledger::{Health, HistoryEntry, Ledger};
 use crate::plan::Action;
-use crate::spec::{JobSpec, JobState, UpgradeMode};
+use crate::spec::{JobSpec, JobState};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -253,50 +253,7 @@ pub const SAVEPOINT_HISTORY: usize = crate::spec::operator_keys::DEFAULT_SAVEPOI
 /// Attempts at an upgrade before it gives up until the next commit.
 pub const MAX_FAILURES: u32 = 3;
 
-/// How the state crosses this change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Carry {
-    /// Stop with a savepoint and restore from it.
-    Savepoint,
-    /// Cancel and restore from the latest completed checkpoint (last-state: no savepoint
-    /// is taken; checkpoints are retained on cancellation for this).
-    LatestCheckpoint,
-    /// The job is not running (suspended): restore from the last recorded savepoint.
-    LastRecorded,
-    /// Cancel (if running) and start without state.
-    Nothing,
-    /// Cancel (if running) and start from `initialSavepointPath`
-    /// (`savepointRedeployNonce` changed: the current state is dropped on purpose).
-    Initial,
-}
-
-/// What the upgrade from `old` to `new` carries: the two upgradeModes decide
-/// (`UpgradeMode::across`), for a running old job; a suspended one resumes from its
-/// recorded savepoint. Suspending
-/// always takes a savepoint (there is nothing else to resume from).
-pub fn carry(action: Action, old: &JobSpec, new: &JobSpec) -> Carry {
-    if action == Action::Redeploy {
-        return Carry::Initial;
-    }
-    let new_mode = new
-        .job
-        .as_ref()
-        .map_or(UpgradeMode::Stateless, |j| j.upgrade_mode);
-    let mode = UpgradeMode::across(
-        old.job.as_ref().map_or(new_mode, |j| j.upgrade_mode),
-        new_mode,
-    );
-    let old_running = old.job.as_ref().map(|j| j.state) == Some(JobState::Running);
-    // A session cluster's checkpoints outlive a cancelled job only when the cluster is
-    // configured to retain them; as in the Apache operator, session jobs take a savepoint.
-    let session = new.kind == crate::spec::JobKind::SessionJob;
-    match mode {
-        UpgradeMode::Stateless => Carry::Nothing,
-        _ if !old_running => Carry::LastRecorded,
-        UpgradeMode::LastState if target_runs(new) && !session => Carry::LatestCheckpoint,
-        _ => Carry::Savepoint,
-    }
-}
+pub use crate::plan::{carry, Carry};
 
 /// Where a job that is not running resumes: its last recorded savepoint (or what it last
 /// restored from). A job added back after its removal from Git resumes from its
