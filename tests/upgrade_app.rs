@@ -595,7 +595,7 @@ async fn a_version_that_fails_at_start_is_rolled_back_with_its_state() {
     // started from the upgrade's savepoint and the rollback from it again; the removal
     // stopped the job with a savepoint; the job added again starts from that.
     s.repo.remove("counter.yaml");
-    s.repo.commit("counter removed");
+    let c3 = s.repo.commit("counter removed");
     s.sync_ok();
     let c4 = s.commit(&good, "counter added again");
     s.sync_ok();
@@ -616,9 +616,10 @@ async fn a_version_that_fails_at_start_is_rolled_back_with_its_state() {
     };
     let upgrade_sp = savepoint("upgrade", &c1);
     let removal_sp = savepoint("removal", &c1);
-    let [create, failed, rollback, delete, again] = h.steps.as_slice() else {
+    let [create, failed, rollback, delete, removed, again] = h.steps.as_slice() else {
         panic!("{h:#?}");
     };
+    assert_eq!((&removed.commit, removed.action.as_str()), (&c3, "removed"));
     assert_eq!(
         (&create.commit, create.action.as_str(), &create.state_in),
         (&c1, "create", &None)
