@@ -147,6 +147,18 @@ pub enum Command {
         #[arg(long, default_value = "10m", value_parser = parse_duration)]
         timeout: std::time::Duration,
     },
+    /// Show a job's lineage from its ledger: every commit applied to it, when, by which
+    /// action, the savepoint or checkpoint its state came in from and the savepoint it
+    /// went out with, the outcome; and its savepoints. Works for a job removed from Git
+    /// (its ledger stays as a tombstone).
+    History {
+        /// The job, as NAMESPACE/NAME.
+        #[arg(value_parser = parse_job_id_arg)]
+        job: JobId,
+        /// Output format.
+        #[arg(short = 'o', long = "output", value_enum, default_value_t = ValidateFormat::Text)]
+        output: ValidateFormat,
+    },
     /// Print the JSON Schema of job definition files (or, with --settings, of
     /// flinkops.yaml), for editors and CI validators.
     ///
@@ -494,6 +506,23 @@ pub fn run(cli: Cli) -> Result<i32> {
             let client = crate::cluster::client().await?;
             let record = crate::daemon::savepoint::take(&client, &job, timeout).await?;
             writeln!(std::io::stdout().lock(), "{}", record.path)?;
+            Ok(EXIT_OK)
+        }),
+        Command::History { job, output } => tokio::runtime::Runtime::new()?.block_on(async {
+            let client = crate::cluster::client().await?;
+            let ledger = crate::cluster::ops::read_ledger(&client, &job)
+                .await?
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "{job} has no ledger: flinkops has not deployed it in this cluster"
+                    )
+                })?;
+            let lineage = crate::history::lineage(&job, &ledger);
+            let text = match output {
+                ValidateFormat::Text => crate::history::text(&lineage),
+                ValidateFormat::Json => format!("{}\n", serde_json::to_string_pretty(&lineage)?),
+            };
+            std::io::stdout().lock().write_all(text.as_bytes())?;
             Ok(EXIT_OK)
         }),
         Command::Schema { settings } => {

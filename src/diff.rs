@@ -2,7 +2,7 @@
 //! and JSON forms. Pure: catalogs in, a report and strings out.
 
 use crate::escape::{self, markdown_html, markdown_inline, short_commit, terminal};
-use crate::plan::{self, Action, Plan};
+use crate::plan::{self, Action, Carry, Plan};
 use crate::render::{self, Object};
 use crate::spec::{Catalog, JobSpec};
 use serde::Serialize;
@@ -157,6 +157,58 @@ fn symbol(a: Action) -> &'static str {
     }
 }
 
+/// What carries a job's state across its change, for people.
+pub fn state_text(j: &plan::JobPlan) -> &'static str {
+    match (j.state, &j.state_loss) {
+        (_, Some(_)) => "none: state lost",
+        (Some(Carry::Savepoint), _) => "savepoint",
+        (Some(Carry::LatestCheckpoint), _) => "latest checkpoint (replays what came after it)",
+        (Some(Carry::LastRecorded), _) => "last savepoint",
+        (Some(Carry::Initial), _) => "initialSavepointPath",
+        (Some(Carry::Nothing), _) => "none (stateless)",
+        (None, _) => "-",
+    }
+}
+
+/// The lines above a plan that say what the change costs in state: the jobs whose state
+/// is lost (Git says so), those restored from their latest checkpoint (they process again
+/// what came after it), and how many restart with a savepoint. Empty when nothing restarts.
+pub fn impact_lines(plan: &Plan, name: impl Fn(&plan::JobPlan) -> String) -> Vec<String> {
+    // At most IMPACT_NAMES names a line, then how many more: a plan of 1,000 jobs still
+    // fits a comment.
+    const IMPACT_NAMES: usize = 10;
+    let pick = |f: &dyn Fn(&plan::JobPlan) -> bool| -> Vec<String> {
+        let all: Vec<&plan::JobPlan> = plan.jobs.iter().filter(|j| f(j)).collect();
+        let mut names: Vec<String> = all.iter().take(IMPACT_NAMES).map(|j| name(j)).collect();
+        if all.len() > IMPACT_NAMES {
+            names.push(format!("and {} more", all.len() - IMPACT_NAMES));
+        }
+        names
+    };
+    let count = |f: &dyn Fn(&plan::JobPlan) -> bool| plan.jobs.iter().filter(|j| f(j)).count();
+    let lost = pick(&|j| j.state_loss.is_some() && j.action != Action::Error);
+    let replay = pick(&|j| j.state == Some(Carry::LatestCheckpoint) && j.state_loss.is_none());
+    let saved = pick(&|j| j.restarts && j.state == Some(Carry::Savepoint));
+    let mut out = Vec::new();
+    if !lost.is_empty() {
+        let n = count(&|j| j.state_loss.is_some() && j.action != Action::Error);
+        out.push(format!("STATE LOST by {n}: {}", lost.join(", ")));
+    }
+    if !replay.is_empty() {
+        out.push(format!(
+            "restored from their latest checkpoint (what came after it is processed again): {}",
+            replay.join(", ")
+        ));
+    }
+    if !saved.is_empty() {
+        out.push(format!(
+            "restarted with a savepoint (their state carried): {}",
+            saved.join(", ")
+        ));
+    }
+    out
+}
+
 /// "2 to create, 1 savepoint-upgrade, 1 error; 996 unchanged"
 pub fn summary(plan: &Plan) -> String {
     let order = [
@@ -249,6 +301,9 @@ pub fn to_text(r: &Report, color: bool) -> String {
             id(j),
             p.action(j.action, j.action.as_str())
         ));
+        if j.state.is_some() || j.state_loss.is_some() {
+            s.push_str(&format!("      state: {}\n", state_text(j)));
+        }
         for reason in &j.reasons {
             s.push_str(&format!("      {}\n", terminal(reason)));
         }
@@ -267,6 +322,13 @@ pub fn to_text(r: &Report, color: bool) -> String {
         ));
     }
     s.push_str(&format!("\nPlan: {}.\n", summary(&r.plan)));
+    for line in impact_lines(&r.plan, |j| id(j)) {
+        let red = line.starts_with("STATE LOST");
+        s.push_str(&format!(
+            "{}\n",
+            if red { p.wrap("31;1", &line) } else { line }
+        ));
+    }
     let (quiet, loud): (Vec<_>, Vec<_>) = r.objects.iter().partition(|o| o.provenance_only);
     if !quiet.is_empty() {
         s.push_str("\nRe-applied with only the commit and spec-hash annotations changed:\n");
@@ -334,6 +396,28 @@ pub fn to_markdown(r: &Report) -> String {
         markdown_inline(short_commit(&r.head)),
         summary(&r.plan)
     ));
+    let id_code =
+        |j: &plan::JobPlan| escape::markdown_cell_code(&format!("{}/{}", j.namespace, j.name));
+    let impact = impact_lines(&r.plan, id_code);
+    if !impact.is_empty() {
+        c.push("\n");
+        for (i, line) in impact.iter().enumerate() {
+            let mark = if i == 0 && line.starts_with("STATE LOST") {
+                "⚠️ **"
+            } else {
+                "- "
+            };
+            let line = if mark.starts_with('⚠') {
+                let (head, rest) = line.split_once(':').unwrap_or((line, ""));
+                format!("{mark}{head}**:{rest}")
+            } else {
+                format!("{mark}{line}")
+            };
+            if !c.push(&format!("{line}\n")) {
+                break;
+            }
+        }
+    }
     let cell_text = |t: &str| markdown_inline(&escape::truncate(t, MARKDOWN_CELL_TEXT));
     let mut left_errors = 0;
     if !r.plan.errors.is_empty() && c.push("\n**Errors**\n\n") {
@@ -353,7 +437,7 @@ pub fn to_markdown(r: &Report) -> String {
         .filter(|j| j.action != Action::None)
         .collect();
     let mut left_jobs = 0;
-    if !changed.is_empty() && c.push("\n| Job | Action | Why |\n|---|---|---|\n") {
+    if !changed.is_empty() && c.push("\n| Job | Action | State | Why |\n|---|---|---|---|\n") {
         for (i, j) in changed.iter().enumerate() {
             let mut why: Vec<String> = j.reasons.iter().map(|r| cell_text(r)).collect();
             why.extend(
@@ -373,8 +457,12 @@ pub fn to_markdown(r: &Report) -> String {
             } else {
                 j.action.as_str().to_string()
             };
+            let state = match state_text(j) {
+                "none: state lost" => "**none: state lost**".to_string(),
+                s => s.to_string(),
+            };
             let row = format!(
-                "| {} | {action} | {} |\n",
+                "| {} | {action} | {state} | {} |\n",
                 escape::markdown_cell_code(&format!("{}/{}", j.namespace, j.name)),
                 why.join("<br>")
             );
@@ -551,7 +639,9 @@ spec:
         let r = report_of(&[("a.yaml", APP)], &[("a.yaml", &changed)]);
         let text = to_text(&r, false);
         assert!(text.starts_with("flinkops plan: aaaaaaaaaaaa → bbbbbbbbbbbb\n"));
-        assert!(text.contains("  ~ streaming/orders  stateless-upgrade\n      parallelism 2 → 4\n"));
+        assert!(text.contains(
+            "  ~ streaming/orders  stateless-upgrade\n      state: none (stateless)\n      parallelism 2 → 4\n"
+        ));
         assert!(text.contains("\nPlan: 1 stateless-upgrade; 0 unchanged.\n"));
         assert!(!text.contains('\x1b'));
         assert!(to_text(&r, true).contains("\x1b[32m+"));
@@ -563,13 +653,104 @@ spec:
         let r = report_of(&[("a.yaml", APP)], &[("a.yaml", &changed)]);
         let md = to_markdown(&r);
         assert!(
-            md.contains("| `streaming/orders` | **stateless-upgrade** | parallelism 2 → 4<br>taskManager.replicas 2 → 4 |"),
+            md.contains("| `streaming/orders` | **stateless-upgrade** | none (stateless) | parallelism 2 → 4<br>taskManager.replicas 2 → 4 |"),
             "{md}"
         );
         assert!(md.contains(
             "<details><summary>Deployment streaming/orders-taskmanager (update)</summary>"
         ));
         assert!(md.contains("```diff\n"));
+    }
+
+    #[test]
+    fn the_plan_says_what_each_restart_costs_in_state_before_anything_else() {
+        let job = |name: &str, mode: &str, p: u32| {
+            APP.replace("name: orders", &format!("name: {name}"))
+                .replace(
+                    "parallelism: 2",
+                    &format!("parallelism: {p}\n    upgradeMode: {mode}"),
+                )
+        };
+        let lost =
+            job("lost", "savepoint", 3).replace("upgradeMode: savepoint", "upgradeMode: stateless");
+        let r = report_of(
+            &[
+                ("a.yaml", &job("saved", "savepoint", 2)),
+                ("b.yaml", &job("replayed", "last-state", 2)),
+                ("c.yaml", &job("lost", "savepoint", 2)),
+                ("d.yaml", &job("same", "savepoint", 2)),
+            ],
+            &[
+                ("a.yaml", &job("saved", "savepoint", 3)),
+                ("b.yaml", &job("replayed", "last-state", 3)),
+                ("c.yaml", &lost),
+                ("d.yaml", &job("same", "savepoint", 2)),
+            ],
+        );
+        let state = |name: &str| {
+            let j = r.plan.jobs.iter().find(|j| j.name == name).unwrap();
+            (j.restarts, j.state)
+        };
+        assert_eq!(state("saved"), (true, Some(Carry::Savepoint)));
+        assert_eq!(state("replayed"), (true, Some(Carry::LatestCheckpoint)));
+        assert_eq!(state("lost"), (true, Some(Carry::Nothing)));
+        assert_eq!(state("same"), (false, None));
+        let md = to_markdown(&r);
+        let top = md.split("| Job |").next().unwrap();
+        assert!(
+            top.contains("⚠️ **STATE LOST by 1**: `streaming/lost`\n- restored from their latest checkpoint (what came after it is processed again): `streaming/replayed`\n- restarted with a savepoint (their state carried): `streaming/saved`\n"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| `streaming/lost` | **stateless-upgrade** | **none: state lost** |"),
+            "{md}"
+        );
+        let text = to_text(&r, false);
+        assert!(text.contains("STATE LOST by 1: streaming/lost\n"), "{text}");
+        let json = serde_json::to_value(&r.plan).unwrap();
+        let saved = json["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|j| j["name"] == "saved")
+            .unwrap();
+        assert_eq!(
+            (&saved["restarts"], &saved["state"]),
+            (&serde_json::json!(true), &serde_json::json!("savepoint"))
+        );
+        // Nothing restarts: no impact lines.
+        let quiet = report_of(
+            &[("d.yaml", &job("same", "savepoint", 2))],
+            &[("d.yaml", &job("same", "savepoint", 2))],
+        );
+        assert!(impact_lines(&quiet.plan, |j| j.name.clone()).is_empty());
+    }
+
+    #[test]
+    fn impact_lines_name_at_most_ten_jobs() {
+        let many: Vec<(String, String)> = (0..25)
+            .map(|i| {
+                (
+                    format!("j{i}.yaml"),
+                    APP.replace("name: orders", &format!("name: job-{i}"))
+                        .replace(
+                            "parallelism: 2",
+                            "parallelism: 2\n    upgradeMode: last-state",
+                        ),
+                )
+            })
+            .collect();
+        let changed: Vec<(String, String)> = many
+            .iter()
+            .map(|(f, t)| (f.clone(), t.replace("parallelism: 2", "parallelism: 3")))
+            .collect();
+        fn as_refs(v: &[(String, String)]) -> Vec<(&str, &str)> {
+            v.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect()
+        }
+        let r = report_of(&as_refs(&many), &as_refs(&changed));
+        let lines = impact_lines(&r.plan, |j| j.name.clone());
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(lines[0].ends_with(", and 15 more"), "{lines:?}");
     }
 
     #[test]

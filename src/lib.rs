@@ -12,6 +12,7 @@ pub mod duration;
 pub mod escape;
 pub mod fault;
 pub mod flink;
+pub mod history;
 pub mod image_jar;
 pub mod ownership;
 pub mod plan;

@@ -108,6 +108,11 @@ pub struct JobPlan {
     /// Set when the action loses the job's state (Git says so: stateless, a redeploy
     /// nonce): what is lost. Also the last reason, prefixed `STATE LOSS:`.
     pub state_loss: Option<String>,
+    /// The running Flink job stops and starts again.
+    pub restarts: bool,
+    /// What carries the job's state across the change, when it stops, starts or restarts
+    /// (`savepoint`, `latest-checkpoint`, `last-recorded`, `initial`, `nothing`).
+    pub state: Option<Carry>,
 }
 
 impl JobPlan {
@@ -150,6 +155,91 @@ pub struct Change {
     pub restart: bool,
 }
 
+/// How the state crosses this change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Carry {
+    /// Stop with a savepoint and restore from it.
+    Savepoint,
+    /// Cancel and restore from the latest completed checkpoint (last-state: no savepoint
+    /// is taken; checkpoints are retained on cancellation for this).
+    LatestCheckpoint,
+    /// The job is not running (suspended): restore from the last recorded savepoint.
+    LastRecorded,
+    /// Cancel (if running) and start without state.
+    Nothing,
+    /// Cancel (if running) and start from `initialSavepointPath`
+    /// (`savepointRedeployNonce` changed: the current state is dropped on purpose).
+    Initial,
+}
+
+/// What the upgrade from `old` to `new` carries: the two upgradeModes decide
+/// (`UpgradeMode::across`), for a running old job; a suspended one resumes from its
+/// recorded savepoint. Suspending
+/// always takes a savepoint (there is nothing else to resume from).
+pub fn carry(action: Action, old: &JobSpec, new: &JobSpec) -> Carry {
+    if action == Action::Redeploy {
+        return Carry::Initial;
+    }
+    let new_mode = new
+        .job
+        .as_ref()
+        .map_or(UpgradeMode::Stateless, |j| j.upgrade_mode);
+    let mode = UpgradeMode::across(
+        old.job.as_ref().map_or(new_mode, |j| j.upgrade_mode),
+        new_mode,
+    );
+    let runs = |s: &JobSpec| s.job.as_ref().is_some_and(|j| j.state == JobState::Running);
+    let old_running = runs(old);
+    // A session cluster's checkpoints outlive a cancelled job only when the cluster is
+    // configured to retain them; as in the Apache operator, session jobs take a savepoint.
+    let session = new.kind == crate::spec::JobKind::SessionJob;
+    match mode {
+        UpgradeMode::Stateless => Carry::Nothing,
+        _ if !old_running => Carry::LastRecorded,
+        UpgradeMode::LastState if runs(new) && !session => Carry::LatestCheckpoint,
+        _ => Carry::Savepoint,
+    }
+}
+
+/// Whether `action` restarts the job, and what carries its state: the executor's own
+/// decision (`carry`) for a change of a job, the savepoint a removal or a suspend stops
+/// with, `initialSavepointPath` for a new job (where a job re-added after its removal
+/// starts is the cluster's to know: its tombstone's last savepoint).
+pub fn impact(
+    action: Action,
+    old: Option<&JobSpec>,
+    new: Option<&JobSpec>,
+) -> (bool, Option<Carry>) {
+    let runs = |s: &JobSpec| s.job.as_ref().is_some_and(|j| j.state == JobState::Running);
+    let stateful = |s: &JobSpec| {
+        s.kind == JobKind::SessionJob
+            || s.job
+                .as_ref()
+                .is_some_and(|j| j.upgrade_mode != UpgradeMode::Stateless)
+    };
+    let state = match (action, old, new) {
+        (Action::Create, _, Some(n)) => n
+            .job
+            .as_ref()
+            .and_then(|j| j.initial_savepoint_path.as_ref())
+            .map(|_| Carry::Initial),
+        (Action::Delete, Some(o), _) if runs(o) => Some(if stateful(o) {
+            Carry::Savepoint
+        } else {
+            Carry::Nothing
+        }),
+        (a, Some(o), Some(n))
+            if o.job.is_some()
+                && (a.restarts_job() || matches!(a, Action::Suspend | Action::Resume)) =>
+        {
+            Some(carry(a, o, n))
+        }
+        _ => None,
+    };
+    (action.restarts_job() && old.is_some_and(runs), state)
+}
+
 /// Plans every job known on either side.
 pub fn plan(observed: &BTreeMap<JobId, JobSpec>, desired: &Catalog) -> Plan {
     let ids: BTreeSet<&JobId> = observed
@@ -162,6 +252,10 @@ pub fn plan(observed: &BTreeMap<JobId, JobSpec>, desired: &Catalog) -> Plan {
         .map(|id| plan_job(id, observed.get(id), desired))
         .collect();
     cascade_session_cluster_restarts(&mut jobs, desired);
+    for p in &mut jobs {
+        let id = p.id();
+        (p.restarts, p.state) = impact(p.action, observed.get(&id), desired.jobs.get(&id));
+    }
     let mut errors: Vec<SpecError> = desired.settings_errors.clone();
     errors.extend(desired.file_errors.values().flatten().cloned());
     Plan { jobs, errors }
@@ -177,6 +271,8 @@ fn plan_job(id: &JobId, old: Option<&JobSpec>, desired: &Catalog) -> JobPlan {
         source: None,
         errors: Vec::new(),
         state_loss: None,
+        restarts: false,
+        state: None,
     };
     if let Some(errors) = desired.blocked.get(id) {
         p.kind = old.map(|o| o.kind);

@@ -430,6 +430,18 @@ pub fn reconcile_quietly<L: std::borrow::Borrow<LiveObject>>(
                         next.health = Health::Suspended;
                         next.health_reason =
                             Some("removed from Git; its savepoints are kept".into());
+                        // The lineage names the commit that removed it (the stop, if any,
+                        // is recorded under the commit that ran).
+                        next.record(HistoryEntry {
+                            commit: commit.to_string(),
+                            spec_hash: l.spec_hash.clone(),
+                            action: "removed".into(),
+                            at: opts.now.clone(),
+                            result: "removed from Git: its objects are pruned, its savepoints kept"
+                                .into(),
+                            state_in: None,
+                            state_out: None,
+                        });
                         work.ledger = Some(next);
                     }
                     Some(l) if l.removed.is_some() => {}
@@ -796,6 +808,12 @@ fn desired_job(
             action: work.action.as_str().to_string(),
             at: opts.now.clone(),
             result: "applied".into(),
+            // A first deployment (or one back after removal) starts from this.
+            state_in: next
+                .restore_from
+                .clone()
+                .filter(|_| work.action == Action::Create),
+            state_out: None,
         });
         work.ledger = Some(next);
     } else if let (Some(l), true) = (ledger, work.apply.is_empty()) {

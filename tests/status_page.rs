@@ -165,6 +165,22 @@ async fn a_person_sees_every_job_on_the_status_page() {
         )),
         "commits link to the repository"
     );
+    // Each job links to its history, a page of its own in the same browser.
+    let link = format!("history/{}/orders", ns.name);
+    assert!(dom.contains(&format!("href=\"{link}\"")), "{dom}");
+    let history = chromium_run(
+        &daemon.url(&format!("/{link}")),
+        &["--dump-dom"],
+        profile.path(),
+    );
+    let seen = visible_text(&history);
+    assert!(seen.contains(&format!("{}/orders", ns.name)), "{seen}");
+    assert!(seen.contains(&format!("{} create", &c1[..12])), "{seen}");
+    let (status, body) = daemon.get(&format!("/{link}.json")).await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    let lineage: flinkops::history::Lineage = serde_json::from_str(&body).unwrap();
+    assert_eq!(lineage.steps[0].commit, c1);
+    assert_eq!(daemon.get("/history/nope/nothing").await.unwrap().0, 404);
 
     let shots = support::repo_root().join("target/test-output");
     std::fs::create_dir_all(&shots).unwrap();

@@ -595,6 +595,77 @@ async fn a_version_that_fails_at_start_is_rolled_back_with_its_state() {
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("waiting for a new commit"), "{out}");
     assert_eq!(s.ledger().await.applied_commit, c1);
+
+    // Removed from Git, then added again. `flinkops history` shows each step with its
+    // commit and what carried the state: created from nothing; the failed version
+    // started from the upgrade's savepoint and the rollback from it again; the removal
+    // stopped the job with a savepoint; the job added again starts from that.
+    s.repo.remove("counter.yaml");
+    let c3 = s.repo.commit("counter removed");
+    s.sync_ok();
+    let c4 = s.commit(&good, "counter added again");
+    s.sync_ok();
+    s.running_job().await;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_flinkops"))
+        .args(["history", &format!("{}/counter", s.ns.name), "-o", "json"])
+        .env("KUBECONFIG", &s.env.kubeconfig)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let h: flinkops::history::Lineage = serde_json::from_slice(&out.stdout).unwrap();
+    let savepoint = |reason: &str, commit: &str| {
+        h.savepoints
+            .iter()
+            .find(|s| s.reason == reason && s.commit == commit)
+            .map(|s| Some(s.path.clone()))
+            .unwrap_or_else(|| panic!("a {reason} savepoint of {commit}: {h:#?}"))
+    };
+    let upgrade_sp = savepoint("upgrade", &c1);
+    let removal_sp = savepoint("removal", &c1);
+    let [create, failed, rollback, delete, removed, again] = h.steps.as_slice() else {
+        panic!("{h:#?}");
+    };
+    assert_eq!((&removed.commit, removed.action.as_str()), (&c3, "removed"));
+    assert_eq!(
+        (&create.commit, create.action.as_str(), &create.state_in),
+        (&c1, "create", &None)
+    );
+    assert_eq!((&failed.commit, &failed.state_in), (&c2, &upgrade_sp));
+    assert!(
+        failed.result.starts_with("failed, rolling back"),
+        "{failed:?}"
+    );
+    assert_eq!(
+        (
+            &rollback.commit,
+            rollback.action.as_str(),
+            &rollback.state_in
+        ),
+        (&c1, "rollback", &upgrade_sp)
+    );
+    assert_eq!(
+        (delete.action.as_str(), &delete.state_out),
+        ("delete", &removal_sp)
+    );
+    assert_eq!(
+        (&again.commit, again.action.as_str(), &again.state_in),
+        (&c4, "create", &removal_sp)
+    );
+    assert!(h.removed.is_none(), "added again: {h:#?}");
+    // The text view says the same for people.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_flinkops"))
+        .args(["history", &format!("{}/counter", s.ns.name)])
+        .env("KUBECONFIG", &s.env.kubeconfig)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains(&format!(
+            "state in:  {}  (savepoint of ",
+            removal_sp.unwrap()
+        )),
+        "{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

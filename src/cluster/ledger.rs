@@ -41,6 +41,12 @@ pub struct HistoryEntry {
     /// RFC 3339 time.
     pub at: String,
     pub result: String,
+    /// The savepoint or checkpoint this version started from (its state came in with it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_in: Option<String>,
+    /// The savepoint the previous version was stopped with (its state went out with it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_out: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -170,6 +176,8 @@ mod tests {
             action: "update".into(),
             at: "2026-01-01T00:00:00Z".into(),
             result: "applied".into(),
+            state_in: None,
+            state_out: None,
         }
     }
 

@@ -95,19 +95,31 @@ pub async fn cluster_diff(
         objects.extend(object_diffs(&old, &new));
         let mut reasons = w.reasons.clone();
         reasons.extend(w.drift.iter().map(|d| format!("drift: {d}")));
+        let action = if w.action == Action::None && !w.apply.is_empty() {
+            Action::Update
+        } else {
+            w.action
+        };
+        // Old: what the ledger says runs.
+        let applied = ledgers.get(&w.id).and_then(|l| l.applied_spec());
+        let (restarts, mut state) =
+            crate::plan::impact(action, applied.as_ref(), catalog.jobs.get(&w.id));
+        // Added again after its removal: it resumes from its tombstone's last savepoint.
+        let tombstone = ledgers.get(&w.id).filter(|l| l.removed.is_some());
+        if action == Action::Create && tombstone.and_then(|l| l.last_savepoint()).is_some() {
+            state = Some(crate::plan::Carry::LastRecorded);
+        }
         jobs.push(JobPlan {
             namespace: w.id.namespace.clone(),
             name: w.id.name.clone(),
             kind: catalog.jobs.get(&w.id).map(|s| s.kind),
-            action: if w.action == Action::None && !w.apply.is_empty() {
-                Action::Update
-            } else {
-                w.action
-            },
+            action,
             reasons,
             source: catalog.jobs.get(&w.id).map(|s| s.source.file.clone()),
             errors: catalog.blocked.get(&w.id).cloned().unwrap_or_default(),
             state_loss: w.state_loss.clone(),
+            restarts,
+            state,
         });
     }
     // Jobs with nothing to do, to list them as unchanged.
@@ -122,6 +134,8 @@ pub async fn cluster_diff(
                 source: Some(s.source.file.clone()),
                 errors: Vec::new(),
                 state_loss: None,
+                restarts: false,
+                state: None,
             });
         }
     }

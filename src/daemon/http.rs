@@ -166,11 +166,46 @@ async fn handle(req: Request<hyper::body::Incoming>, e: &Endpoints, limits: &Lim
             let page = e.page.lock().map(|p| p.clone()).unwrap_or_default();
             reply(StatusCode::OK, "application/json", status_page::json(&page))
         }
+        (&Method::GET, p) if p.starts_with("/history/") => history(e, &p["/history/".len()..]),
         (&Method::GET, p) => {
             let (status, ct, body) = get(p, &e.metrics);
             reply(status, ct, body)
         }
         _ => reply(StatusCode::METHOD_NOT_ALLOWED, TEXT, "GET only\n"),
+    }
+}
+
+/// `/history/NAMESPACE/NAME` (a page) or `/history/NAMESPACE/NAME.json`: a job's lineage,
+/// from the ledgers the status page shows (tombstones of removed jobs included).
+fn history(e: &Endpoints, rest: &str) -> Reply {
+    let (rest, json) = match rest.strip_suffix(".json") {
+        Some(r) => (r, true),
+        None => (rest, false),
+    };
+    let not_found = || reply(StatusCode::NOT_FOUND, TEXT, "no such job\n");
+    let Some((namespace, name)) = rest.split_once('/') else {
+        return not_found();
+    };
+    let id = crate::spec::JobId {
+        namespace: namespace.to_string(),
+        name: name.to_string(),
+    };
+    let lineage = {
+        let page = e.page.lock();
+        let Some(ledger) = page.as_ref().ok().and_then(|p| p.ledgers.get(&id)) else {
+            return not_found();
+        };
+        crate::history::lineage(&id, ledger)
+    };
+    if json {
+        let body = serde_json::to_string_pretty(&lineage).unwrap_or_default();
+        reply(StatusCode::OK, "application/json", body)
+    } else {
+        reply(
+            StatusCode::OK,
+            "text/html; charset=utf-8",
+            status_page::history_html(&lineage),
+        )
     }
 }
 

@@ -77,6 +77,8 @@ impl Taken {
                     action: "checkpoint".into(),
                     at: at.clone(),
                     result: format!("{what} taken (checkpointTriggerNonce {nonce})"),
+                    state_in: None,
+                    state_out: None,
                 });
             }
         }

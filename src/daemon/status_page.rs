@@ -198,7 +198,7 @@ pub fn html(s: &Snapshot, web_url: Option<&str>) -> String {
         });
         let _ = write!(
             out,
-            "<tr data-job=\"{id}\"><td>{id}</td><td>{}</td><td>{}</td><td>{health}</td>\
+            "<tr data-job=\"{id}\"><td><a href=\"{link}\">{id}</a></td><td>{}</td><td>{}</td><td>{health}</td>\
              <td>{}</td><td>{savepoint}</td><td>{}</td><td class=\"err\">{}</td></tr>",
             l.spec.as_ref().map_or("?", |s| s.kind.as_str()),
             commit_cell(&l.applied_commit, web_url),
@@ -208,6 +208,75 @@ pub fn html(s: &Snapshot, web_url: Option<&str>) -> String {
                 .map_or("-".into(), |u| escape(&upgrade_text(u))),
             escape(l.last_error.as_deref().unwrap_or("")),
             id = escape(&id.to_string()),
+            link = history_link(id),
+        );
+    }
+    out.push_str("</tbody></table></body></html>\n");
+    out
+}
+
+/// Where a job's history page is, relative to the status page.
+fn history_link(id: &JobId) -> String {
+    format!(
+        "history/{}/{}",
+        url_path_segment(&id.namespace),
+        url_path_segment(&id.name)
+    )
+}
+
+/// `/history/NAMESPACE/NAME`: the job's lineage (`crate::history`) as a page.
+pub fn history_html(l: &crate::history::Lineage) -> String {
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <title>flinkops: {job}</title><style>{STYLE}</style></head><body>\
+         <h1>{job}</h1><p class=\"meta\"><a href=\"../..\">all jobs</a> · {}</p>\
+         <table><thead><tr><th>When</th><th>Commit</th><th>Action</th><th>State in</th>\
+         <th>State out</th><th>Result</th></tr></thead><tbody>",
+        match &l.removed {
+            Some(r) => format!(
+                "removed from Git at {} ({})",
+                escape(&r.at),
+                escape(short_commit(&r.commit))
+            ),
+            None => format!(
+                "{:?} at {}",
+                l.health,
+                escape(short_commit(&l.applied_commit))
+            ),
+        },
+        job = escape(&l.job),
+    );
+    let path = |p: &Option<String>| {
+        p.as_deref().map_or("-".to_string(), |p| {
+            format!("<span class=\"path\">{}</span>", escape(p))
+        })
+    };
+    for s in &l.steps {
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&s.at),
+            escape(short_commit(&s.commit)),
+            escape(&s.action),
+            path(&s.state_in),
+            path(&s.state_out),
+            escape(&s.result)
+        );
+    }
+    out.push_str(
+        "</tbody></table><h2>Savepoints</h2><table><thead><tr><th>When</th><th>Of commit</th>\
+         <th>Why</th><th>Path</th></tr></thead><tbody>",
+    );
+    for s in &l.savepoints {
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td><span class=\"path\">{}</span></td></tr>",
+            escape(&s.at),
+            escape(short_commit(&s.commit)),
+            escape(&s.reason),
+            escape(&s.path)
         );
     }
     out.push_str("</tbody></table></body></html>\n");
@@ -268,7 +337,42 @@ mod tests {
         assert!(page.contains("content=\"5\""));
         let plain = html(&snapshot(), None);
         assert!(plain.contains("<code title=\"0123456789abcdef0123\">0123456789ab</code>"));
-        assert!(!plain.contains("<a href"));
+        assert!(
+            !plain.contains("<a href=\"http"),
+            "no commit links without --web-url"
+        );
+        // Each job links to its history.
+        assert!(plain.contains("<a href=\"history/streaming/orders\">streaming/orders</a>"));
+    }
+
+    #[test]
+    fn the_history_page_shows_the_lineage_and_escapes_it() {
+        let s = snapshot();
+        let (id, ledger) = s.ledgers.iter().next().unwrap();
+        let mut ledger = ledger.clone();
+        ledger.history.push(crate::cluster::ledger::HistoryEntry {
+            commit: "0123456789abcdef0123".into(),
+            spec_hash: "h".into(),
+            action: "savepoint-upgrade".into(),
+            at: "2026-11-23T10:01:00Z".into(),
+            result: "<img src=x onerror=alert(1)>".into(),
+            state_in: Some("s3://b/sp-1".into()),
+            state_out: Some("s3://b/sp-1\"><script>".into()),
+        });
+        let page = history_html(&crate::history::lineage(id, &ledger));
+        assert!(page.contains("<h1>streaming/orders</h1>"), "{page}");
+        assert!(
+            page.contains(
+                "<td>savepoint-upgrade</td><td><span class=\"path\">s3://b/sp-1</span></td>"
+            ),
+            "{page}"
+        );
+        assert!(
+            !page.contains("<img") && !page.contains("<script>"),
+            "{page}"
+        );
+        assert!(page.contains("<td>periodic</td>"), "the savepoints: {page}");
+        assert!(page.contains("<a href=\"../..\">all jobs</a>"));
     }
 
     #[test]

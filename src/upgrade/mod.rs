@@ -18,7 +18,7 @@ pub mod transition;
 
 use crate::cluster::ledger::{Health, HistoryEntry, Ledger};
 use crate::plan::Action;
-use crate::spec::{JobSpec, JobState, UpgradeMode};
+use crate::spec::{JobSpec, JobState};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -253,50 +253,7 @@ pub const SAVEPOINT_HISTORY: usize = crate::spec::operator_keys::DEFAULT_SAVEPOI
 /// Attempts at an upgrade before it gives up until the next commit.
 pub const MAX_FAILURES: u32 = 3;
 
-/// How the state crosses this change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Carry {
-    /// Stop with a savepoint and restore from it.
-    Savepoint,
-    /// Cancel and restore from the latest completed checkpoint (last-state: no savepoint
-    /// is taken; checkpoints are retained on cancellation for this).
-    LatestCheckpoint,
-    /// The job is not running (suspended): restore from the last recorded savepoint.
-    LastRecorded,
-    /// Cancel (if running) and start without state.
-    Nothing,
-    /// Cancel (if running) and start from `initialSavepointPath`
-    /// (`savepointRedeployNonce` changed: the current state is dropped on purpose).
-    Initial,
-}
-
-/// What the upgrade from `old` to `new` carries: the two upgradeModes decide
-/// (`UpgradeMode::across`), for a running old job; a suspended one resumes from its
-/// recorded savepoint. Suspending
-/// always takes a savepoint (there is nothing else to resume from).
-pub fn carry(action: Action, old: &JobSpec, new: &JobSpec) -> Carry {
-    if action == Action::Redeploy {
-        return Carry::Initial;
-    }
-    let new_mode = new
-        .job
-        .as_ref()
-        .map_or(UpgradeMode::Stateless, |j| j.upgrade_mode);
-    let mode = UpgradeMode::across(
-        old.job.as_ref().map_or(new_mode, |j| j.upgrade_mode),
-        new_mode,
-    );
-    let old_running = old.job.as_ref().map(|j| j.state) == Some(JobState::Running);
-    // A session cluster's checkpoints outlive a cancelled job only when the cluster is
-    // configured to retain them; as in the Apache operator, session jobs take a savepoint.
-    let session = new.kind == crate::spec::JobKind::SessionJob;
-    match mode {
-        UpgradeMode::Stateless => Carry::Nothing,
-        _ if !old_running => Carry::LastRecorded,
-        UpgradeMode::LastState if target_runs(new) && !session => Carry::LatestCheckpoint,
-        _ => Carry::Savepoint,
-    }
-}
+pub use crate::plan::{carry, Carry};
 
 /// Where a job that is not running resumes: its last recorded savepoint (or what it last
 /// restored from). A job added back after its removal from Git resumes from its
@@ -360,12 +317,25 @@ pub fn complete(ledger: &Ledger, up: &Upgrade, now: &str) -> Ledger {
         l.failed = None;
         l.last_error = None;
     }
+    // The lineage: what the new version started from, and the savepoint this upgrade took
+    // of the old one (recorded with the old version's commit since it began).
+    let state_out = up
+        .restore_from
+        .as_ref()
+        .filter(|p| {
+            ledger.savepoints.iter().any(|s| {
+                &s.path == *p && s.commit == ledger.applied_commit && s.at >= up.started_at
+            })
+        })
+        .cloned();
     l.record(HistoryEntry {
         commit: up.target_commit.clone(),
         spec_hash: l.spec_hash.clone(),
         action: up.action.to_string(),
         at: now.to_string(),
         result,
+        state_in: up.restore_from.clone().filter(|_| target_runs(&target)),
+        state_out,
     });
     l
 }
@@ -397,6 +367,8 @@ pub fn fail(ledger: &Ledger, up: &Upgrade, reason: &str, now: &str, unix: u64) -
             action: up.action.to_string(),
             at: now.to_string(),
             result: format!("failed: {reason}"),
+            state_in: None,
+            state_out: None,
         });
     } else {
         let mut next = up.clone();
@@ -458,6 +430,9 @@ pub fn roll_back(
         action: up.action.to_string(),
         at: now.to_string(),
         result: format!("failed, rolling back: {reason}"),
+        // The failed version started from it; the rollback starts from it again.
+        state_in: up.restore_from.clone(),
+        state_out: None,
     });
     Some(l)
 }
@@ -673,13 +648,34 @@ spec:
             h.result,
             "savepoint-upgrade: restored from file:///sp/savepoint-1"
         );
-        // A suspend ends Suspended.
-        let l = complete(
-            &stable_ledger(),
-            &upgrade_to(&spec("savepoint", "suspended")),
-            "t1",
-        );
+        // The lineage: the new version started from the savepoint. Not recorded as taken
+        // of the old version, it is not said to have carried the state out.
+        assert_eq!(h.state_in.as_deref(), Some("file:///sp/savepoint-1"));
+        assert_eq!(h.state_out, None);
+        let mut taken = stable_ledger();
+        taken.record_savepoint(SavepointRecord {
+            path: "file:///sp/savepoint-1".into(),
+            commit: "c1c1c1c1c1c1c1c1".into(),
+            reason: "upgrade".into(),
+            at: "t0".into(),
+            unix: 105,
+        });
+        let h = complete(&taken, &up, "t1").history.pop().unwrap();
+        assert_eq!(h.state_out.as_deref(), Some("file:///sp/savepoint-1"));
+        // A savepoint of the old version from before this upgrade (a periodic one that
+        // happens to be restored) did not carry it out now.
+        taken.savepoints[0].at = "s".into();
+        let h = complete(&taken, &up, "t1").history.pop().unwrap();
+        assert_eq!(h.state_out, None);
+        // A suspend ends Suspended: its savepoint carried the state out, nothing in.
+        let mut suspend = upgrade_to(&spec("savepoint", "suspended"));
+        suspend.started_at = "t0".into();
+        taken.savepoints[0].at = "t0".into();
+        let l = complete(&taken, &suspend, "t1");
         assert_eq!(l.health, Health::Suspended);
+        let h = l.history.last().unwrap();
+        assert_eq!(h.state_in, None);
+        assert_eq!(h.state_out.as_deref(), Some("file:///sp/savepoint-1"));
     }
 
     #[test]
