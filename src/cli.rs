@@ -214,6 +214,21 @@ pub struct RunArgs {
     /// either, /webhook is off.
     #[arg(long, value_name = "FILE")]
     pub webhook_secret_file: Option<PathBuf>,
+    /// POST each event (an upgrade started, done, failed or rolled back, a savepoint taken,
+    /// drift reverted, a job removed, Git unreachable, ...) as JSON to this URL
+    /// (repeatable). Sending never slows reconciliation: a bounded queue, 10 s per try,
+    /// three tries.
+    #[arg(long = "notify", value_name = "URL", value_parser = parse_notify_url)]
+    pub notify: Vec<String>,
+    /// The same events as one line of text, to a Slack incoming webhook or a receiver that
+    /// takes Slack's `{"text": ...}` (repeatable).
+    #[arg(long = "notify-slack", value_name = "URL", value_parser = parse_notify_url)]
+    pub notify_slack: Vec<String>,
+    /// File holding the key JSON notifications are signed with: HMAC-SHA256 over the body,
+    /// in the header X-Flinkops-Signature-256 as `sha256=<hex>`. Without it, the
+    /// FLINKOPS_NOTIFY_SECRET environment variable; without either, unsigned.
+    #[arg(long, value_name = "FILE")]
+    pub notify_secret_file: Option<PathBuf>,
     /// Apply a branch head that does not contain the applied commit (a force-push).
     /// Without this, such a head is reported and not applied.
     #[arg(long)]
@@ -568,6 +583,35 @@ async fn run_cmd(args: RunArgs) -> Result<()> {
             .and_then(Secret::new),
     };
     let jars = args.jars.fetcher()?;
+    let receivers: Vec<crate::daemon::notify::Receiver> = (args.notify.iter())
+        .map(|u| (u, crate::daemon::notify::Format::Json))
+        .chain(
+            args.notify_slack
+                .iter()
+                .map(|u| (u, crate::daemon::notify::Format::Slack)),
+        )
+        .map(|(url, format)| crate::daemon::notify::Receiver {
+            url: url.clone(),
+            format,
+        })
+        .collect();
+    if !receivers.is_empty() {
+        let secret = match &args.notify_secret_file {
+            Some(path) => Some(
+                std::fs::read_to_string(path)
+                    .with_context(|| {
+                        format!("reading notification secret file {}", path.display())
+                    })?
+                    .trim()
+                    .to_string(),
+            ),
+            None => std::env::var("FLINKOPS_NOTIFY_SECRET").ok(),
+        }
+        .filter(|s| !s.is_empty());
+        let notifier = crate::daemon::notify::Notifier::start(receivers, secret)
+            .map_err(anyhow::Error::msg)?;
+        crate::daemon::notify::install(notifier);
+    }
     let client = crate::cluster::client().await?;
     let identity = default_identity();
     let cfg = crate::daemon::run::RunConfig {
@@ -867,6 +911,17 @@ pub use crate::duration::parse as parse_duration;
 /// `--repo-web-url`: an http(s) URL and nothing else, as it becomes the start of every
 /// commit link on the status page (`javascript:` or `data:` would run in the reader's
 /// browser). No query or fragment, which would swallow the `/commit/<sha>` after it.
+/// A notification receiver: an http(s) URL with a host (it may carry a token; it is never
+/// shown with one).
+fn parse_notify_url(s: &str) -> std::result::Result<String, String> {
+    let shown = || terminal(&crate::redact::redact_url(s)).into_owned();
+    let url = reqwest::Url::parse(s).map_err(|e| format!("`{}`: {e}", shown()))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
+        return Err(format!("`{}` is not an http(s) URL with a host", shown()));
+    }
+    Ok(s.to_string())
+}
+
 fn parse_web_url(s: &str) -> std::result::Result<String, String> {
     let lower = s.to_ascii_lowercase();
     let rest = lower

@@ -356,3 +356,129 @@ async fn a_namespace_added_to_the_settings_is_managed_without_a_restart() {
         daemon.log()
     );
 }
+
+/// Notifications: every event reaches a JSON receiver, signed, and a Slack receiver as a
+/// line of text; a receiver that accepts the connection and never answers holds up
+/// neither reconciliation nor the other receivers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_reach_the_notification_receivers_and_a_hanging_one_holds_up_nothing() {
+    let Some(env) = support::testenv() else {
+        return;
+    };
+    let client = support::kube::client(&env).await;
+    let ns = support::kube::TestNamespace::create(&env, &client, "t-notify").await;
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns.name);
+    let hang = support::recorder::hanging().await;
+    let rec = support::recorder::Recorder::start().await;
+    let secret = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(secret.path(), "notify-key-1\n").unwrap();
+    let repo = TestRepo::new();
+    repo.write("flinkops.yaml", &format!("namespaces: [{}]\n", ns.name));
+    repo.write(
+        "alpha.yaml",
+        &support::app_job("alpha", &ns.name, 1, "stateless"),
+    );
+    let c1 = repo.commit("alpha");
+    let (json_url, slack_url) = (format!("{}/json", rec.url), format!("{}/slack", rec.url));
+    let daemon = Daemon::following(
+        &env,
+        repo.path(),
+        &ns.name,
+        repo.path().with_extension("daemon.log"),
+        &[
+            "--notify",
+            &format!("{hang}/never"),
+            "--notify",
+            &json_url,
+            "--notify-slack",
+            &slack_url,
+            "--notify-secret-file",
+            secret.path().to_str().unwrap(),
+        ],
+        &[],
+    );
+    let synced = |commit: String| {
+        let rec = &rec;
+        move || {
+            let commit = commit.clone();
+            async move {
+                rec.requests().into_iter().find(|r| {
+                    r.path == "/json"
+                        && serde_json::from_slice::<serde_json::Value>(&r.body)
+                            .is_ok_and(|v| v["event"] == "Synced" && v["commit"] == commit.as_str())
+                })
+            }
+        }
+    };
+    let first = support::eventually_or(
+        "a Synced notification of the first commit",
+        Duration::from_secs(60),
+        || daemon.log(),
+        synced(c1.clone()),
+    )
+    .await;
+    let v: serde_json::Value = serde_json::from_slice(&first.body).unwrap();
+    assert_eq!(v["job"], format!("{}/alpha", ns.name));
+    assert_eq!(v["type"], "Normal");
+    // Signed over exactly the body, with the key from the file.
+    assert_eq!(
+        first.headers.get("x-flinkops-signature-256"),
+        Some(&flinkops::daemon::webhook::github_signature(
+            "notify-key-1",
+            &first.body
+        ))
+    );
+    // The hanging receiver is tried all along; meanwhile a new commit is applied and
+    // notified within seconds, as before.
+    repo.write(
+        "alpha.yaml",
+        &support::app_job("alpha", &ns.name, 2, "stateless"),
+    );
+    let c2 = repo.commit("alpha at 2");
+    let started = Instant::now();
+    support::eventually_or(
+        "the second commit applied",
+        Duration::from_secs(30),
+        || daemon.log(),
+        || async {
+            (support::kube::taskmanager(&deployments, "alpha").await? == (c2.clone(), 2))
+                .then_some(())
+        },
+    )
+    .await;
+    support::eventually_or(
+        "a Synced notification of the second commit",
+        Duration::from_secs(30),
+        || daemon.log(),
+        synced(c2.clone()),
+    )
+    .await;
+    println!(
+        "second commit applied and notified in {:?}",
+        started.elapsed()
+    );
+    // Slack gets the same events as one line, with no signature (Slack checks none).
+    let slack: Vec<String> = rec
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/slack")
+        .map(|r| {
+            serde_json::from_slice::<serde_json::Value>(&r.body).unwrap()["text"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert!(
+        slack
+            .iter()
+            .any(|t| t.starts_with("flinkops: *Synced* `") && t.contains(&c2[..12])),
+        "{slack:?}"
+    );
+    assert!(rec
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/slack")
+        .all(|r| !r.headers.contains_key("x-flinkops-signature-256")));
+    drop(daemon);
+}

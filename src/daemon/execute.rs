@@ -5,6 +5,7 @@
 use crate::cluster::ledger::Health;
 use crate::cluster::ops;
 use crate::daemon::jar::JarFetcher;
+use crate::daemon::notify::{notify, Notification};
 use crate::daemon::upgrade::{Executor, Live, Reach, Step};
 use crate::plan::Action;
 use crate::reconcile::{JobWork, UpgradeWork};
@@ -81,8 +82,19 @@ pub async fn run_job(
     w: JobWork,
 ) -> Outcome {
     let regarding = regarding(&w);
+    let commit = w.commit.clone();
+    if let Some(UpgradeWork::Start(up)) = &w.upgrade {
+        notify(Notification::of_job(
+            "UpgradeStarted",
+            false,
+            &w.id,
+            &up.target_commit,
+            up.action.as_str(),
+            &w.reasons.join("; "),
+        ));
+    }
     let out = execute_job(client, jars, w).await;
-    publish(recorder, &out, regarding).await;
+    publish(recorder, &out, regarding, &commit).await;
     out
 }
 
@@ -113,7 +125,20 @@ fn regarding(w: &JobWork) -> ObjectReference {
     }
 }
 
-async fn publish(recorder: &Recorder, out: &Outcome, regarding: ObjectReference) {
+async fn publish(recorder: &Recorder, out: &Outcome, regarding: ObjectReference, commit: &str) {
+    if out.action == Action::Delete && out.error.is_none() && !out.in_progress && out.deleted > 0 {
+        // Its objects are gone (no Event: nothing left to hang it on).
+        notify(Notification::of_job(
+            "Removed",
+            false,
+            &out.id,
+            commit,
+            out.action.as_str(),
+            out.note
+                .as_deref()
+                .unwrap_or("removed from Git: its objects are pruned"),
+        ));
+    }
     let event = match &out.error {
         // Upgrades: one Event for the outcome, none per step.
         Some(e) if out.upgrade => Event {
@@ -171,6 +196,18 @@ async fn publish(recorder: &Recorder, out: &Outcome, regarding: ObjectReference)
         // Nothing happened worth telling, or the object is gone (pruned).
         None => return,
     };
+    let name = match event.reason.as_str() {
+        "Upgraded" if out.action == Action::Rollback => "RolledBack",
+        other => other,
+    };
+    notify(Notification::of_job(
+        name,
+        event.type_ == EventType::Warning,
+        &out.id,
+        commit,
+        &event.action,
+        event.note.as_deref().unwrap_or(""),
+    ));
     if let Err(e) = recorder.publish(&event, &regarding).await {
         tracing::debug!(error = %e, "could not publish an Event");
     }

@@ -166,13 +166,39 @@ impl Follower {
         if condition == self.condition {
             return;
         }
+        let at = crate::daemon::sync::now_rfc3339();
+        let note = |event: &str, warning: bool, message: String| {
+            crate::daemon::notify::notify(crate::daemon::notify::Notification {
+                event: event.into(),
+                type_: if warning { "Warning" } else { "Normal" }.into(),
+                job: None,
+                commit: None,
+                action: None,
+                message,
+                at: at.clone(),
+            })
+        };
         match &condition {
-            Some(c) => tracing::warn!(
-                reason = c.reason(),
-                "git: {}; keeping the last applied state",
-                c.message()
-            ),
-            None => tracing::info!("git: the followed branch is readable again"),
+            Some(c) => {
+                tracing::warn!(
+                    reason = c.reason(),
+                    "git: {}; keeping the last applied state",
+                    c.message()
+                );
+                note(
+                    "GitUnreachable",
+                    true,
+                    format!("{}: {}", c.reason(), c.message()),
+                );
+            }
+            None => {
+                tracing::info!("git: the followed branch is readable again");
+                note(
+                    "GitReadable",
+                    false,
+                    "the followed branch is readable again".into(),
+                );
+            }
         }
         self.condition = condition;
     }

@@ -7,6 +7,7 @@ pub mod follow;
 pub mod http;
 pub mod jar;
 pub mod metrics;
+pub mod notify;
 pub mod periodic;
 pub mod rest_tls;
 pub mod run;

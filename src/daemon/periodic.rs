@@ -8,6 +8,7 @@ use super::savepoint::{checkpoint, savepoint};
 use super::upgrade::Reach;
 use crate::cluster::ledger::{HistoryEntry, Ledger};
 use crate::cluster::ops;
+use crate::daemon::notify::{notify, Notification};
 use crate::spec::JobId;
 use crate::upgrade::{
     checkpoint_nonce_owed, next_periodic_savepoint, periodic_savepoint_due, savepoint_nonce_owed,
@@ -229,6 +230,16 @@ impl Periodic {
                         tracing::info!(job = %id, %reason, "taking a savepoint");
                         savepoint(&client, reach, &id, &ledger, TIMEOUT, &reason)
                             .await
+                            .inspect(|record| {
+                                notify(Notification::of_job(
+                                    "SavepointTaken",
+                                    false,
+                                    &id,
+                                    &record.commit,
+                                    &record.reason,
+                                    &record.path,
+                                ))
+                            })
                             .map(|record| Taken::Savepoint { record, nonce })
                     }
                 };

@@ -14,6 +14,7 @@ pub mod git;
 pub mod git_http;
 pub mod kube;
 pub mod pod_runner;
+pub mod recorder;
 pub mod scale;
 
 use std::collections::BTreeMap;
