@@ -136,7 +136,7 @@ pub static FAILED: AtomicU64 = AtomicU64::new(0);
 impl Notifier {
     /// Starts the sender task. `secret` signs JSON bodies.
     pub fn start(receivers: Vec<Receiver>, secret: Option<String>) -> Result<Notifier, String> {
-        let http = reqwest::Client::builder()
+        let http = crate::flink::rest::client_builder()
             .timeout(TRY_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
             .build()
