@@ -599,7 +599,7 @@ async fn a_version_that_fails_at_start_is_rolled_back_with_its_state() {
     // Removed from Git, then added again. `flinkops history` shows each step with its
     // commit and what carried the state: created from nothing; the failed version
     // started from the upgrade's savepoint and the rollback from it again; the removal
-    // stopped the job with a savepoint; the job added again starts from that.
+    // stopped the job with a savepoint; the job added again resumes from that.
     s.repo.remove("counter.yaml");
     let c3 = s.repo.commit("counter removed");
     s.sync_ok();
@@ -649,7 +649,7 @@ async fn a_version_that_fails_at_start_is_rolled_back_with_its_state() {
     );
     assert_eq!(
         (&again.commit, again.action.as_str(), &again.state_in),
-        (&c4, "create", &removal_sp)
+        (&c4, "resume", &removal_sp)
     );
     assert!(h.removed.is_none(), "added again: {h:#?}");
     // The text view says the same for people.
