@@ -50,6 +50,15 @@ appender.console.layout.type = PatternLayout
 appender.console.layout.pattern = %d %-5p %c{1} - %m%n
 ";
 
+/// A loopback address no other session of this machine uses: 127.33.0.0/16 by process
+/// and session (Linux answers on all of 127/8).
+fn own_loopback() -> String {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let k = (std::process::id().wrapping_mul(16) + n) % (254 * 256);
+    format!("127.33.{}.{}", k / 254, k % 254 + 1)
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -156,20 +165,22 @@ impl FlinkSession {
         for d in [&conf, &savepoints, &checkpoints] {
             std::fs::create_dir_all(d).unwrap();
         }
-        let (rpc, rest, blob) = (free_port(), free_port(), free_port());
+        // A loopback address of the session's own, with Flink's usual ports: ports picked
+        // free on 127.0.0.1 could be taken by another socket before the JVM binds them.
+        let ip = own_loopback();
         let config = format!(
-            "jobmanager.rpc.address: 127.0.0.1
-jobmanager.rpc.port: {rpc}
-jobmanager.bind-host: 127.0.0.1
+            "jobmanager.rpc.address: {ip}
+jobmanager.rpc.port: 6123
+jobmanager.bind-host: {ip}
 jobmanager.memory.process.size: 1024m
-taskmanager.bind-host: 127.0.0.1
-taskmanager.host: 127.0.0.1
+taskmanager.bind-host: {ip}
+taskmanager.host: {ip}
 taskmanager.numberOfTaskSlots: {slots}
 taskmanager.memory.process.size: 1024m
-rest.address: 127.0.0.1
-rest.bind-address: 127.0.0.1
-rest.port: {rest}
-blob.server.port: {blob}
+rest.address: {ip}
+rest.bind-address: {ip}
+rest.port: 8081
+blob.server.port: 6124
 execution.checkpointing.dir: file://{}
 execution.checkpointing.savepoint-dir: file://{}
 execution.checkpointing.interval: 1s
@@ -180,7 +191,7 @@ execution.checkpointing.interval: 1s
         std::fs::write(conf.join("config.yaml"), config).unwrap();
         std::fs::write(conf.join("log4j-console.properties"), LOG4J).unwrap();
         let mut s = FlinkSession {
-            rest: format!("http://127.0.0.1:{rest}"),
+            rest: format!("http://{ip}:8081"),
             conf,
             savepoints,
             checkpoints,
@@ -231,9 +242,10 @@ execution.checkpointing.interval: 1s
     pub async fn wait_taskmanagers(&self, n: usize) {
         let url = format!("{}/overview", self.rest);
         let http = self.http.clone();
-        super::eventually(
+        super::eventually_or(
             &format!("{n} TaskManagers registered at {url}"),
             Duration::from_secs(90),
+            || self.logs(),
             || {
                 let (http, url) = (http.clone(), url.clone());
                 async move {
