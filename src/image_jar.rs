@@ -1,19 +1,53 @@
 //! The jar flinkops uploads for a session job whose jar is inside its session cluster's
 //! image (`jarURI: local:///path/in/image.jar`). Flink's REST API runs only jars uploaded to
-//! it, and flinkops cannot read the image. So it uploads a jar that holds nothing but a
-//! manifest: `Class-Path` names the image's jar, `Main-Class` the job's entry class. Every
-//! class loader Flink builds for the job (the JobManager's while it runs `main`, the
-//! TaskManagers' from the job's blobs) is a `URLClassLoader`, which follows a jar's
-//! `Class-Path` to the file at that path on its own machine: the image's jar, in every pod
-//! of the cluster. Pure: bytes in, bytes out.
+//! it, and flinkops cannot read the image. So it uploads a small jar whose manifest's
+//! `Class-Path` names the image's jar. Every class loader Flink builds for the job (the
+//! JobManager's while it runs `main`, the TaskManagers' from the job's blobs) is a
+//! `URLClassLoader`, which follows a jar's `Class-Path` to the file at that path on its own
+//! machine: the image's jar, in every pod of the cluster.
+//!
+//! `Main-Class` is the job's `entryClass`; without one, it is `ImageJarMain` (its Java
+//! source and class file are in `image_jar/`), which reads the image jar's own manifest
+//! where Flink would and calls that class's main. Pure: bytes in, bytes out.
 
-/// The jar's bytes: a ZIP archive of one stored (uncompressed) entry, its manifest.
-/// `jar_path` is absolute and free of spaces and URI syntax (validation checks jarURI).
-pub fn launcher(jar_path: &str, entry_class: &str) -> Vec<u8> {
-    zip_one(
-        "META-INF/MANIFEST.MF",
-        manifest(jar_path, entry_class).as_bytes(),
-    )
+/// The entry class that finds the image jar's (see the module's doc).
+const IMAGE_JAR_MAIN: &str = "flinkops.launcher.ImageJarMain";
+const IMAGE_JAR_MAIN_CLASS: &[u8] = include_bytes!("image_jar/ImageJarMain.class");
+/// Where `ImageJarMain` reads the image jar's path (a Java properties file).
+const PROPERTIES: &str = "flinkops-image-jar.properties";
+
+/// The jar's bytes: a ZIP archive of stored (uncompressed) entries. `jar_path` is absolute
+/// and free of spaces and URI syntax (validation checks jarURI).
+pub fn launcher(jar_path: &str, entry_class: Option<&str>) -> Vec<u8> {
+    let manifest = manifest(jar_path, entry_class.unwrap_or(IMAGE_JAR_MAIN));
+    match entry_class {
+        Some(_) => zip(&[("META-INF/MANIFEST.MF", manifest.as_bytes())]),
+        None => zip(&[
+            ("META-INF/MANIFEST.MF", manifest.as_bytes()),
+            (PROPERTIES, properties(jar_path).as_bytes()),
+            ("flinkops/launcher/ImageJarMain.class", IMAGE_JAR_MAIN_CLASS),
+        ]),
+    }
+}
+
+/// `jar=<path>` as `java.util.Properties` reads it: ISO-8859-1, so every other character
+/// as `\uXXXX` (UTF-16 units), and a backslash doubled.
+fn properties(jar_path: &str) -> String {
+    let mut out = String::from("jar=");
+    for c in jar_path.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            ' '..='~' => out.push(c),
+            _ => {
+                let mut units = [0u16; 2];
+                for u in c.encode_utf16(&mut units) {
+                    out.push_str(&format!("\\u{u:04x}"));
+                }
+            }
+        }
+    }
+    out.push('\n');
+    out
 }
 
 /// The file name the launcher is uploaded as: the image jar's, so Flink's UI and logs
@@ -58,49 +92,54 @@ fn manifest(jar_path: &str, entry_class: &str) -> String {
     out
 }
 
-/// A ZIP archive of one stored entry (no compression, no timestamps: the same input gives
-/// the same bytes).
-fn zip_one(name: &str, data: &[u8]) -> Vec<u8> {
-    let crc = crc32(data);
-    let size = data.len() as u32;
-    let name_len = name.len() as u16;
+/// A ZIP archive of stored (uncompressed) entries (no timestamps: the same input gives the
+/// same bytes).
+fn zip(entries: &[(&str, &[u8])]) -> Vec<u8> {
     // The fields a local header and a central directory entry share: version needed (1.0),
     // flags (bit 11: the name is UTF-8), method (0: stored), time and date (zero), CRC,
     // sizes, name length.
-    let common = |out: &mut Vec<u8>| {
+    let common = |out: &mut Vec<u8>, name: &str, data: &[u8]| {
+        let size = data.len() as u32;
         out.extend_from_slice(&10u16.to_le_bytes());
         out.extend_from_slice(&0x0800u16.to_le_bytes());
         out.extend_from_slice(&0u16.to_le_bytes());
         out.extend_from_slice(&0u16.to_le_bytes());
         out.extend_from_slice(&0u16.to_le_bytes());
-        out.extend_from_slice(&crc.to_le_bytes());
+        out.extend_from_slice(&crc32(data).to_le_bytes());
         out.extend_from_slice(&size.to_le_bytes());
         out.extend_from_slice(&size.to_le_bytes());
-        out.extend_from_slice(&name_len.to_le_bytes());
+        out.extend_from_slice(&(name.len() as u16).to_le_bytes());
     };
-    let mut out = Vec::with_capacity(data.len() + 2 * name.len() + 100);
-    out.extend_from_slice(&0x0403_4b50u32.to_le_bytes());
-    common(&mut out);
-    out.extend_from_slice(&0u16.to_le_bytes()); // extra field length
-    out.extend_from_slice(name.as_bytes());
-    out.extend_from_slice(data);
-    let central = out.len() as u32;
-    out.extend_from_slice(&0x0201_4b50u32.to_le_bytes());
-    out.extend_from_slice(&10u16.to_le_bytes()); // version made by
-    common(&mut out);
-    for _ in 0..4 {
-        // extra field, comment, disk number, internal attributes
-        out.extend_from_slice(&0u16.to_le_bytes());
+    let mut out = Vec::new();
+    let mut offsets = Vec::with_capacity(entries.len());
+    for (name, data) in entries {
+        offsets.push(out.len() as u32);
+        out.extend_from_slice(&0x0403_4b50u32.to_le_bytes());
+        common(&mut out, name, data);
+        out.extend_from_slice(&0u16.to_le_bytes()); // extra field length
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(data);
     }
-    out.extend_from_slice(&0u32.to_le_bytes()); // external attributes
-    out.extend_from_slice(&0u32.to_le_bytes()); // offset of the local header
-    out.extend_from_slice(name.as_bytes());
+    let central = out.len() as u32;
+    for ((name, data), offset) in entries.iter().zip(offsets) {
+        out.extend_from_slice(&0x0201_4b50u32.to_le_bytes());
+        out.extend_from_slice(&10u16.to_le_bytes()); // version made by
+        common(&mut out, name, data);
+        for _ in 0..4 {
+            // extra field, comment, disk number, internal attributes
+            out.extend_from_slice(&0u16.to_le_bytes());
+        }
+        out.extend_from_slice(&0u32.to_le_bytes()); // external attributes
+        out.extend_from_slice(&offset.to_le_bytes()); // where the local header is
+        out.extend_from_slice(name.as_bytes());
+    }
     let central_len = out.len() as u32 - central;
+    let count = entries.len() as u16;
     out.extend_from_slice(&0x0605_4b50u32.to_le_bytes());
     out.extend_from_slice(&0u16.to_le_bytes()); // this disk
     out.extend_from_slice(&0u16.to_le_bytes()); // disk of the central directory
-    out.extend_from_slice(&1u16.to_le_bytes()); // entries on this disk
-    out.extend_from_slice(&1u16.to_le_bytes()); // entries
+    out.extend_from_slice(&count.to_le_bytes()); // entries on this disk
+    out.extend_from_slice(&count.to_le_bytes()); // entries
     out.extend_from_slice(&central_len.to_le_bytes());
     out.extend_from_slice(&central.to_le_bytes());
     out.extend_from_slice(&0u16.to_le_bytes()); // comment length
@@ -182,42 +221,85 @@ mod tests {
         assert!(headers(&text).iter().any(|(_, v)| v.contains("ééé")));
     }
 
-    #[test]
-    fn the_archive_holds_the_manifest_where_its_directory_says() {
-        let jar = launcher("/opt/flink/usrlib/orders.jar", "com.example.Orders");
-        // End of central directory: one entry, and where the directory is.
+    /// The archive's entries as its central directory lists them, each checked against
+    /// its local header and CRC: (name, data).
+    fn entries(jar: &[u8]) -> Vec<(String, Vec<u8>)> {
         let end = jar.len() - 22;
-        assert_eq!(u32_at(&jar, end), 0x0605_4b50);
-        assert_eq!(u16_at(&jar, end + 10), 1);
-        let dir_len = u32_at(&jar, end + 12) as usize;
-        let dir = u32_at(&jar, end + 16) as usize;
-        assert_eq!(dir + dir_len, end);
-        // The central directory entry names the manifest and points at its local header.
-        assert_eq!(u32_at(&jar, dir), 0x0201_4b50);
-        let name_len = u16_at(&jar, dir + 28);
-        assert_eq!(&jar[dir + 46..dir + 46 + name_len], b"META-INF/MANIFEST.MF");
-        let local = u32_at(&jar, dir + 42) as usize;
-        assert_eq!(u32_at(&jar, local), 0x0403_4b50);
-        // The stored data is the manifest, and the CRC and sizes are its.
-        let size = u32_at(&jar, local + 18) as usize;
-        assert_eq!(
-            size,
-            u32_at(&jar, local + 22) as usize,
-            "stored: sizes equal"
-        );
-        let start = local + 30 + u16_at(&jar, local + 26) + u16_at(&jar, local + 28);
-        let data = &jar[start..start + size];
-        assert_eq!(u32_at(&jar, local + 14), crc32(data));
-        assert_eq!(u32_at(&jar, dir + 16), crc32(data));
-        let text = std::str::from_utf8(data).unwrap();
-        assert!(
-            headers(text).contains(&("Class-Path".into(), "/opt/flink/usrlib/orders.jar".into()))
-        );
+        assert_eq!(u32_at(jar, end), 0x0605_4b50, "end of central directory");
+        let count = u16_at(jar, end + 10);
+        let dir_len = u32_at(jar, end + 12) as usize;
+        let mut at = u32_at(jar, end + 16) as usize;
+        assert_eq!(at + dir_len, end);
+        let mut out = Vec::new();
+        for _ in 0..count {
+            assert_eq!(u32_at(jar, at), 0x0201_4b50);
+            let name_len = u16_at(jar, at + 28);
+            let name = String::from_utf8(jar[at + 46..at + 46 + name_len].to_vec()).unwrap();
+            let local = u32_at(jar, at + 42) as usize;
+            assert_eq!(u32_at(jar, local), 0x0403_4b50);
+            let size = u32_at(jar, local + 18) as usize;
+            assert_eq!(
+                size,
+                u32_at(jar, local + 22) as usize,
+                "stored: sizes equal"
+            );
+            let start = local + 30 + u16_at(jar, local + 26) + u16_at(jar, local + 28);
+            let data = jar[start..start + size].to_vec();
+            assert_eq!(u32_at(jar, local + 14), crc32(&data));
+            assert_eq!(u32_at(jar, at + 16), crc32(&data));
+            out.push((name, data));
+            at += 46 + name_len;
+        }
+        assert_eq!(at, end);
+        out
+    }
+
+    #[test]
+    fn with_an_entry_class_the_archive_is_its_manifest() {
+        let jar = launcher("/opt/flink/usrlib/orders.jar", Some("com.example.Orders"));
+        let e = entries(&jar);
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].0, "META-INF/MANIFEST.MF");
+        let h = headers(std::str::from_utf8(&e[0].1).unwrap());
+        assert!(h.contains(&("Class-Path".into(), "/opt/flink/usrlib/orders.jar".into())));
+        assert!(h.contains(&("Main-Class".into(), "com.example.Orders".into())));
         // The same job gives the same bytes.
         assert_eq!(
             jar,
-            launcher("/opt/flink/usrlib/orders.jar", "com.example.Orders")
+            launcher("/opt/flink/usrlib/orders.jar", Some("com.example.Orders"))
         );
+    }
+
+    #[test]
+    fn without_one_imagejarmain_finds_the_image_jar_s_entry_class() {
+        let e = entries(&launcher("/opt/flink/usrlib/orders.jar", None));
+        let names: Vec<&str> = e.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "META-INF/MANIFEST.MF",
+                PROPERTIES,
+                "flinkops/launcher/ImageJarMain.class"
+            ]
+        );
+        let h = headers(std::str::from_utf8(&e[0].1).unwrap());
+        assert!(h.contains(&("Main-Class".into(), IMAGE_JAR_MAIN.into())));
+        assert_eq!(e[1].1, b"jar=/opt/flink/usrlib/orders.jar\n");
+        // A class file for Java 8 (major version 52) and later: every JVM Flink runs on.
+        let class = &e[2].1;
+        assert_eq!(class[..4], [0xCA, 0xFE, 0xBA, 0xBE]);
+        assert_eq!(u16::from_be_bytes([class[6], class[7]]), 52);
+    }
+
+    #[test]
+    fn the_path_reads_back_as_java_properties_read_it() {
+        assert_eq!(properties("/opt/a b.jar"), "jar=/opt/a b.jar\n");
+        assert_eq!(properties("/opt/é.jar"), "jar=/opt/\\u00e9.jar\n");
+        assert_eq!(
+            properties("/opt/\u{1F600}.jar"),
+            "jar=/opt/\\ud83d\\ude00.jar\n"
+        );
+        assert_eq!(properties("C:\\a.jar"), "jar=C:\\\\a.jar\n");
     }
 
     #[test]

@@ -400,10 +400,11 @@ async fn a_session_cluster_restart_carries_its_session_job_s_state_to_the_new_po
 }
 
 /// The seed format's example: a FlinkApplication on a FlinkCluster whose jar is in the
-/// cluster's image (`local://`). The pod runner's image is this machine, so the test jar's
-/// own path is the path in the image. flinkops uploads a jar whose manifest's class path
-/// names it, and Flink loads the job from there on the JobManager and the TaskManager.
-/// Upgraded with a savepoint, the counts go on.
+/// cluster's image (`local://`). The pod runner's image is this machine, so a path here is
+/// the path in the image. flinkops uploads a jar whose manifest's class path names it, and
+/// Flink loads the job from there on the JobManager and the TaskManager: first with the
+/// entry class the definition names, then with none (the image jar's manifest names it,
+/// as a jar built by Maven or Gradle does). Upgraded with a savepoint, the counts go on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_seed_example_runs_a_jar_from_the_cluster_image_and_carries_its_state() {
     let Some(env) = support::testenv() else {
@@ -411,6 +412,24 @@ async fn the_seed_example_runs_a_jar_from_the_cluster_image_and_carries_its_stat
     };
     let _one = SERIAL.lock().await;
     let s = Scenario::new(env, 4).await;
+    // The image's jar: the test job with its entry class in its manifest.
+    let image = s.state.path().join("image");
+    std::fs::create_dir_all(&image).unwrap();
+    let image_jar = image.join("counter-app.jar");
+    std::fs::copy(&s.env.test_jar, &image_jar).unwrap();
+    let out = std::process::Command::new("jar")
+        .args([
+            "--update",
+            "--main-class",
+            "flinkops.testjob.CounterJob",
+            "--file",
+        ])
+        .arg(&image_jar)
+        .output()
+        .expect("the JDK's jar tool");
+    assert!(out.status.success(), "{out:?}");
+    let in_image = format!("local://{}", image_jar.display());
+    let test_jar = format!("file://{}", s.env.test_jar.display());
     let seed = |text: String| {
         text.replace(
             "apiVersion: flink.apache.org/v1beta1\nkind: FlinkDeployment",
@@ -421,7 +440,7 @@ async fn the_seed_example_runs_a_jar_from_the_cluster_image_and_carries_its_stat
             "apiVersion: flink.apache.org/v1\nkind: FlinkApplication",
         )
         .replace("deploymentName: shared", "flinkCluster: {name: shared}")
-        .replace("jarURI: file://", "jarURI: local://")
+        .replace(&test_jar, &in_image)
     };
     s.repo.write("shared.yaml", &seed(s.cluster(4)));
     let application = seed(s.job(1, "running"));
@@ -435,7 +454,13 @@ async fn the_seed_example_runs_a_jar_from_the_cluster_image_and_carries_its_stat
     assert_eq!(p, 1);
     s.counting_past(&BTreeMap::new(), 10).await;
     let before = s.counts();
-    let c2 = s.commit(&seed(s.job(2, "running")), "parallelism 2");
+    let without_class =
+        seed(s.job(2, "running")).replace("    entryClass: flinkops.testjob.CounterJob\n", "");
+    assert!(!without_class.contains("entryClass"));
+    let c2 = s.commit(
+        &without_class,
+        "parallelism 2, the entry class from the jar",
+    );
     println!("{}", s.sync_ok());
     let (second, p) = s.running_job().await;
     assert_eq!(p, 2);

@@ -917,17 +917,6 @@ fn decode_job(
             cx.error(n.pos, &f.field("entryClass"), e);
         }
     }
-    // A session job's jar in the cluster's image runs through a jar flinkops makes, whose
-    // manifest must name the entry class: flinkops cannot read the image jar's manifest.
-    if let (Some(uri), Some(n), false, None) = (&jar_uri, jar_node, application, &entry_class) {
-        if uri.starts_with("local://") {
-            cx.error(
-                n.pos,
-                &f.field("entryClass"),
-                format!("`{uri}` is in the session cluster's image, so entryClass is required: flinkops cannot read that jar's manifest (write the class whose main method starts the job)"),
-            );
-        }
-    }
     let args = f.string_list(cx, "args").unwrap_or_default();
     let parallelism = match f.int(cx, "parallelism") {
         Some((p, _)) if p >= 1 && p <= i32::MAX as i64 => Some(p as i32),

@@ -640,14 +640,11 @@ impl<'a, E: Edges> Executor<'a, E> {
     ) -> Result<(), StepError> {
         let job = target.job.as_ref();
         let uri = job.map(|j| j.jar_uri.as_str()).unwrap_or("");
-        let jar = match (
-            session_job::jar_source(uri),
-            job.and_then(|j| j.entry_class.as_deref()),
-        ) {
-            // In the cluster's image: nothing to fetch (validation requires the class).
-            (Ok(JarSource::Image(path)), Some(class)) => Jar {
+        let jar = match session_job::jar_source(uri) {
+            // In the cluster's image: nothing to fetch.
+            Ok(JarSource::Image(path)) => Jar {
                 name: image_jar::upload_name(&path),
-                bytes: image_jar::launcher(&path, class),
+                bytes: image_jar::launcher(&path, job.and_then(|j| j.entry_class.as_deref())),
             },
             _ => self.edges.fetch_jar(uri).await.map_err(|e| {
                 let why = format!("session job {}: {e}", target.id);
