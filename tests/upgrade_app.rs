@@ -176,17 +176,15 @@ spec:
     /// Asserts that the logs written since `before` continue the counts of the logs in
     /// `before` exactly: first new count = last old count + 1, for every key.
     fn assert_counts_continue(&self, before: &BTreeSet<String>) {
-        let logs = self.runner.counter_logs();
+        let logs = self.runner.counter_logs_oldest_first();
         // Where the old job stopped: a failover of its own (Flink restoring its last
         // checkpoint), or an earlier last-state upgrade, may have rewound it below the
         // highest count any of its logs printed.
-        let old = last_counts(&self.runner.counter_logs_oldest_first(), |n| {
-            before.contains(n)
-        });
-        let new = counts_in(&logs, |n| !before.contains(n));
+        let old = last_counts(&logs, |n| before.contains(n));
+        let new = counts_in(&logs.into_iter().collect(), |n| !before.contains(n));
         assert_eq!(old.len(), 4, "old counts: {old:?}");
         assert_eq!(new.len(), 4, "new counts: {new:?}\n{}", self.runner.logs());
-        for (k, (_, old_last)) in &old {
+        for (k, old_last) in &old {
             let (new_first, _) = new[k];
             assert_eq!(
                 new_first,
@@ -282,23 +280,18 @@ fn counts_in(
     out
 }
 
-/// Per key, (first count, last count printed), over the logs whose names pass `pick`,
-/// given oldest first: `last` is the newest log's last count for the key, where the job
-/// stopped. Not the highest: after a last-state restore an older log may have counted
-/// further than the newest got before it stopped.
+/// Per key, the last count printed over the logs whose names pass `pick`, given oldest
+/// first: where the job stopped. Not the highest: after a last-state restore an older log
+/// may have counted further than the newest got before it stopped.
 fn last_counts(
     logs: &[(String, Vec<(u64, u64)>)],
     pick: impl Fn(&str) -> bool,
-) -> BTreeMap<u64, (u64, u64)> {
-    let mut out: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
-    for (_, lines) in logs.iter().filter(|(n, _)| pick(n)) {
-        for &(k, c) in lines {
-            let e = out.entry(k).or_insert((c, c));
-            e.0 = e.0.min(c);
-            e.1 = c;
-        }
-    }
-    out
+) -> BTreeMap<u64, u64> {
+    // Collecting keeps the last value written for each key.
+    logs.iter()
+        .filter(|(n, _)| pick(n))
+        .flat_map(|(_, lines)| lines.iter().copied())
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,47 +11,72 @@ use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
 use kube::api::Api;
 use kube::Client;
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::net::SocketAddr;
-use std::sync::Mutex;
+use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 /// How long a client built from a Secret is used before the Secret is read again.
 const KEEP: Duration = Duration::from_secs(300);
 /// Clients kept at most (one per JobManager Pod that serves TLS).
 const MAX_KEPT: usize = 512;
-
-type Kept = HashMap<(String, Option<SocketAddr>), (Instant, reqwest::Client)>;
-
-fn kept() -> &'static Mutex<Kept> {
-    static KEPT: std::sync::OnceLock<Mutex<Kept>> = std::sync::OnceLock::new();
-    KEPT.get_or_init(|| Mutex::new(HashMap::new()))
-}
-
-/// What was found of each job's JobManager reached by name: a TLS client, or None for
-/// plain HTTP. Kept `KNOWN_FOR`: a JobManager that turns TLS on or off is reached the new
-/// way within that time (an upgrade waits for it as for any JobManager not answering).
-type Known = HashMap<JobId, (Instant, Option<reqwest::Client>)>;
+/// How long what was found of a job's JobManager reached by name is trusted: one that
+/// turns TLS on or off is reached the new way within that time (an upgrade waits for it
+/// as for any JobManager not answering).
 const KNOWN_FOR: Duration = Duration::from_secs(60);
+/// Jobs whose finding is kept at most.
+const MAX_KNOWN: usize = 4096;
 
-fn known_map() -> &'static Mutex<Known> {
-    static KNOWN: std::sync::OnceLock<Mutex<Known>> = std::sync::OnceLock::new();
-    KNOWN.get_or_init(|| Mutex::new(HashMap::new()))
+/// Values used for `ttl` after they were stored; at most `max` of them (when full, the
+/// stale ones go, and if none is stale, all).
+struct Expiring<K, V> {
+    ttl: Duration,
+    max: usize,
+    map: Mutex<HashMap<K, (Instant, V)>>,
 }
+
+impl<K: Eq + Hash, V: Clone> Expiring<K, V> {
+    fn new(ttl: Duration, max: usize) -> Self {
+        Expiring {
+            ttl,
+            max,
+            map: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn get(&self, k: &K) -> Option<V> {
+        let map = self.map.lock().unwrap();
+        let (at, v) = map.get(k)?;
+        (at.elapsed() < self.ttl).then(|| v.clone())
+    }
+
+    fn insert(&self, k: K, v: V) {
+        let mut map = self.map.lock().unwrap();
+        if map.len() >= self.max {
+            map.retain(|_, (at, _)| at.elapsed() < self.ttl);
+            if map.len() >= self.max {
+                map.clear();
+            }
+        }
+        map.insert(k, (Instant::now(), v));
+    }
+}
+
+/// A TLS client per JobManager Pod (and address it is reached at).
+static KEPT: LazyLock<Expiring<(String, Option<SocketAddr>), reqwest::Client>> =
+    LazyLock::new(|| Expiring::new(KEEP, MAX_KEPT));
+/// Per job reached by name: a TLS client, or None for plain HTTP.
+static KNOWN: LazyLock<Expiring<JobId, Option<reqwest::Client>>> =
+    LazyLock::new(|| Expiring::new(KNOWN_FOR, MAX_KNOWN));
 
 /// How job `id`'s JobManager was last found to serve REST, if recently: Some(Some(client))
 /// over TLS, Some(None) plain HTTP.
 pub fn known(id: &JobId) -> Option<Option<reqwest::Client>> {
-    let known = known_map().lock().unwrap();
-    let (at, tls) = known.get(id)?;
-    (at.elapsed() < KNOWN_FOR).then(|| tls.clone())
+    KNOWN.get(id)
 }
 
 pub fn remember(id: &JobId, tls: Option<reqwest::Client>) {
-    let mut known = known_map().lock().unwrap();
-    if known.len() >= MAX_KEPT * 8 {
-        known.retain(|_, (at, _)| at.elapsed() < KNOWN_FOR);
-    }
-    known.insert(id.clone(), (Instant::now(), tls));
+    KNOWN.insert(id.clone(), tls);
 }
 
 /// Whether `pod` is a JobManager that serves its REST API over TLS.
@@ -71,22 +96,12 @@ pub async fn client_for(
     service: &str,
     addr: Option<SocketAddr>,
 ) -> Result<reqwest::Client, String> {
-    let uid = pod.metadata.uid.clone().unwrap_or_default();
-    let key = (uid, addr);
-    if let Some((at, c)) = kept().lock().unwrap().get(&key) {
-        if at.elapsed() < KEEP {
-            return Ok(c.clone());
-        }
+    let key = (pod.metadata.uid.clone().unwrap_or_default(), addr);
+    if let Some(c) = KEPT.get(&key) {
+        return Ok(c);
     }
     let built = build(client, pod, service, addr).await?;
-    let mut kept = kept().lock().unwrap();
-    if kept.len() >= MAX_KEPT {
-        kept.retain(|_, (at, _)| at.elapsed() < KEEP);
-        if kept.len() >= MAX_KEPT {
-            kept.clear();
-        }
-    }
-    kept.insert(key, (Instant::now(), built.clone()));
+    KEPT.insert(key, built.clone());
     Ok(built)
 }
 
@@ -144,4 +159,27 @@ async fn build(
         builder = builder.resolve(service, addr);
     }
     builder.build().map_err(|e| why(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_values_are_used_while_fresh_and_held_to_a_bound() {
+        let fresh: Expiring<u32, &str> = Expiring::new(Duration::from_secs(60), 2);
+        fresh.insert(1, "a");
+        fresh.insert(2, "b");
+        assert_eq!(
+            (fresh.get(&1), fresh.get(&2), fresh.get(&3)),
+            (Some("a"), Some("b"), None)
+        );
+        // Full, none stale: everything goes before the third is stored.
+        fresh.insert(3, "c");
+        assert_eq!((fresh.get(&1), fresh.get(&3)), (None, Some("c")));
+        assert_eq!(fresh.map.lock().unwrap().len(), 1);
+        let stale: Expiring<u32, &str> = Expiring::new(Duration::ZERO, 2);
+        stale.insert(1, "a");
+        assert_eq!(stale.get(&1), None);
+    }
 }
