@@ -166,18 +166,7 @@ impl Follower {
         if condition == self.condition {
             return;
         }
-        let at = crate::daemon::sync::now_rfc3339();
-        let note = |event: &str, warning: bool, message: String| {
-            crate::daemon::notify::notify(crate::daemon::notify::Notification {
-                event: event.into(),
-                type_: if warning { "Warning" } else { "Normal" }.into(),
-                job: None,
-                commit: None,
-                action: None,
-                message,
-                at: at.clone(),
-            })
-        };
+        use crate::daemon::notify::{notify, Notification};
         match &condition {
             Some(c) => {
                 tracing::warn!(
@@ -185,19 +174,19 @@ impl Follower {
                     "git: {}; keeping the last applied state",
                     c.message()
                 );
-                note(
+                notify(Notification::new(
                     "GitUnreachable",
                     true,
-                    format!("{}: {}", c.reason(), c.message()),
-                );
+                    &format!("{}: {}", c.reason(), c.message()),
+                ));
             }
             None => {
                 tracing::info!("git: the followed branch is readable again");
-                note(
+                notify(Notification::new(
                     "GitReadable",
                     false,
-                    "the followed branch is readable again".into(),
-                );
+                    "the followed branch is readable again",
+                ));
             }
         }
         self.condition = condition;

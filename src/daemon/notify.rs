@@ -5,9 +5,10 @@
 //! (`X-Flinkops-Signature-256: sha256=<hex>`, GitHub's scheme), so a receiver can tell
 //! them from forgeries; Slack receivers (incoming webhooks) get a line of text.
 //!
-//! Delivery never slows reconciliation: events go into a bounded queue (a full queue
-//! drops the newest event and says so in the log and metrics), and one task sends them,
-//! each try bounded in time, retried a few times with a pause.
+//! Delivery never slows reconciliation: each receiver has a bounded queue (a full one
+//! drops the newest event and says so in the log and metrics) and a task of its own that
+//! sends, each try bounded in time, retried a few times with a pause; a receiver that
+//! hangs delays only its own events.
 
 use crate::escape::short_commit;
 use crate::spec::JobId;
@@ -51,6 +52,20 @@ pub struct Notification {
 }
 
 impl Notification {
+    /// An event of the daemon's own (no job), now.
+    pub fn new(event: &str, warning: bool, message: &str) -> Notification {
+        Notification {
+            event: event.into(),
+            type_: if warning { "Warning" } else { "Normal" }.into(),
+            job: None,
+            commit: None,
+            action: None,
+            message: message.into(),
+            at: crate::daemon::sync::now_rfc3339(),
+        }
+    }
+
+    /// An event of job `id` at `commit` (empty: none), by `action` (empty: none), now.
     pub fn of_job(
         event: &str,
         warning: bool,
@@ -60,13 +75,10 @@ impl Notification {
         message: &str,
     ) -> Notification {
         Notification {
-            event: event.into(),
-            type_: if warning { "Warning" } else { "Normal" }.into(),
             job: Some(id.to_string()),
             commit: (!commit.is_empty()).then(|| commit.to_string()),
             action: (!action.is_empty()).then(|| action.to_string()),
-            message: message.into(),
-            at: crate::daemon::sync::now_rfc3339(),
+            ..Notification::new(event, warning, message)
         }
     }
 }
@@ -92,14 +104,16 @@ pub fn body(n: &Notification, format: Format) -> Vec<u8> {
     }
 }
 
-/// One line for Slack's mrkdwn: `&`, `<` and `>` escaped as Slack asks (they would make
-/// links or mentions), text from the repository and the cluster only as text.
+/// One line for Slack's mrkdwn: text from the repository and the cluster only as text,
+/// its hazards visible as for a terminal (`escape::terminal`: no line of its own, no
+/// bidirectional overrides) and `&`, `<` and `>` escaped as Slack asks (they would make
+/// links or mentions).
 pub fn slack_text(n: &Notification) -> String {
     let esc = |s: &str| {
-        s.replace('&', "&amp;")
+        crate::escape::terminal(s)
+            .replace('&', "&amp;")
             .replace('<', "&lt;")
             .replace('>', "&gt;")
-            .replace(['\n', '\r'], " ")
     };
     let mark = if n.type_ == "Warning" {
         ":warning: "
@@ -255,13 +269,15 @@ mod tests {
         );
         let mut evil = event();
         evil.type_ = "Warning".into();
-        evil.message = "<!channel> <https://evil|click> & more\nsecond line".into();
+        evil.message =
+            "<!channel> <https://evil|click> & more\nsecond line \u{202e}reversed".into();
         let text = slack_text(&evil);
         assert!(text.starts_with(":warning: "), "{text}");
         assert!(
             !text.contains('<') && !text.contains('>') && !text.contains('\n'),
             "{text}"
         );
+        assert!(!text.contains('\u{202e}'), "{text}");
         assert!(text.contains("&lt;!channel&gt;"), "{text}");
         let v: serde_json::Value = serde_json::from_slice(&body(&evil, Format::Slack)).unwrap();
         assert_eq!(v["text"], text);
