@@ -170,43 +170,57 @@ pub fn state_text(j: &plan::JobPlan) -> &'static str {
     }
 }
 
+/// One line above a plan about what the change costs in state: `what` happens to `jobs`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImpactLine {
+    /// The jobs' state is lost (Git says so).
+    pub loses_state: bool,
+    pub what: String,
+    /// At most `IMPACT_NAMES` names, then "and N more".
+    pub jobs: Vec<String>,
+}
+
+/// Names an impact line lists at most: a plan of 1,000 jobs still fits a comment.
+const IMPACT_NAMES: usize = 10;
+
 /// The lines above a plan that say what the change costs in state: the jobs whose state
 /// is lost (Git says so), those restored from their latest checkpoint (they process again
-/// what came after it), and how many restart with a savepoint. Empty when nothing restarts.
-pub fn impact_lines(plan: &Plan, name: impl Fn(&plan::JobPlan) -> String) -> Vec<String> {
-    // At most IMPACT_NAMES names a line, then how many more: a plan of 1,000 jobs still
-    // fits a comment.
-    const IMPACT_NAMES: usize = 10;
-    let pick = |f: &dyn Fn(&plan::JobPlan) -> bool| -> Vec<String> {
-        let all: Vec<&plan::JobPlan> = plan.jobs.iter().filter(|j| f(j)).collect();
-        let mut names: Vec<String> = all.iter().take(IMPACT_NAMES).map(|j| name(j)).collect();
-        if all.len() > IMPACT_NAMES {
-            names.push(format!("and {} more", all.len() - IMPACT_NAMES));
-        }
-        names
-    };
-    let count = |f: &dyn Fn(&plan::JobPlan) -> bool| plan.jobs.iter().filter(|j| f(j)).count();
-    let lost = pick(&|j| j.state_loss.is_some() && j.action != Action::Error);
-    let replay = pick(&|j| j.state == Some(Carry::LatestCheckpoint) && j.state_loss.is_none());
-    let saved = pick(&|j| j.restarts && j.state == Some(Carry::Savepoint));
-    let mut out = Vec::new();
-    if !lost.is_empty() {
-        let n = count(&|j| j.state_loss.is_some() && j.action != Action::Error);
-        out.push(format!("STATE LOST by {n}: {}", lost.join(", ")));
-    }
-    if !replay.is_empty() {
-        out.push(format!(
-            "restored from their latest checkpoint (what came after it is processed again): {}",
-            replay.join(", ")
-        ));
-    }
-    if !saved.is_empty() {
-        out.push(format!(
-            "restarted with a savepoint (their state carried): {}",
-            saved.join(", ")
-        ));
-    }
-    out
+/// what came after it), and those restarted with a savepoint. Empty when nothing restarts.
+pub fn impact_lines(plan: &Plan, name: impl Fn(&plan::JobPlan) -> String) -> Vec<ImpactLine> {
+    let line =
+        |loses_state: bool, what: &dyn Fn(usize) -> String, f: &dyn Fn(&plan::JobPlan) -> bool| {
+            let all: Vec<&plan::JobPlan> = plan.jobs.iter().filter(|j| f(j)).collect();
+            let mut jobs: Vec<String> = all.iter().take(IMPACT_NAMES).map(|j| name(j)).collect();
+            if all.len() > IMPACT_NAMES {
+                jobs.push(format!("and {} more", all.len() - IMPACT_NAMES));
+            }
+            (!all.is_empty()).then(|| ImpactLine {
+                loses_state,
+                what: what(all.len()),
+                jobs,
+            })
+        };
+    [
+        line(true, &|n| format!("STATE LOST by {n}"), &|j| {
+            j.state_loss.is_some() && j.action != Action::Error
+        }),
+        line(
+            false,
+            &|_| {
+                "restored from their latest checkpoint (what came after it is processed again)"
+                    .into()
+            },
+            &|j| j.state == Some(Carry::LatestCheckpoint) && j.state_loss.is_none(),
+        ),
+        line(
+            false,
+            &|_| "restarted with a savepoint (their state carried)".into(),
+            &|j| j.restarts && j.state == Some(Carry::Savepoint),
+        ),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 /// "2 to create, 1 savepoint-upgrade, 1 error; 996 unchanged"
@@ -322,12 +336,14 @@ pub fn to_text(r: &Report, color: bool) -> String {
         ));
     }
     s.push_str(&format!("\nPlan: {}.\n", summary(&r.plan)));
-    for line in impact_lines(&r.plan, |j| id(j)) {
-        let red = line.starts_with("STATE LOST");
-        s.push_str(&format!(
-            "{}\n",
-            if red { p.wrap("31;1", &line) } else { line }
-        ));
+    for l in impact_lines(&r.plan, |j| id(j)) {
+        let line = format!("{}: {}", l.what, l.jobs.join(", "));
+        let line = if l.loses_state {
+            p.wrap("31;1", &line)
+        } else {
+            line
+        };
+        s.push_str(&format!("{line}\n"));
     }
     let (quiet, loud): (Vec<_>, Vec<_>) = r.objects.iter().partition(|o| o.provenance_only);
     if !quiet.is_empty() {
@@ -401,19 +417,14 @@ pub fn to_markdown(r: &Report) -> String {
     let impact = impact_lines(&r.plan, id_code);
     if !impact.is_empty() {
         c.push("\n");
-        for (i, line) in impact.iter().enumerate() {
-            let mark = if i == 0 && line.starts_with("STATE LOST") {
-                "⚠️ **"
+        for l in &impact {
+            let jobs = l.jobs.join(", ");
+            let line = if l.loses_state {
+                format!("⚠️ **{}**: {jobs}\n", l.what)
             } else {
-                "- "
+                format!("- {}: {jobs}\n", l.what)
             };
-            let line = if mark.starts_with('⚠') {
-                let (head, rest) = line.split_once(':').unwrap_or((line, ""));
-                format!("{mark}{head}**:{rest}")
-            } else {
-                format!("{mark}{line}")
-            };
-            if !c.push(&format!("{line}\n")) {
+            if !c.push(&line) {
                 break;
             }
         }
@@ -457,9 +468,9 @@ pub fn to_markdown(r: &Report) -> String {
             } else {
                 j.action.as_str().to_string()
             };
-            let state = match state_text(j) {
-                "none: state lost" => "**none: state lost**".to_string(),
-                s => s.to_string(),
+            let state = match &j.state_loss {
+                Some(_) => format!("**{}**", state_text(j)),
+                None => state_text(j).to_string(),
             };
             let row = format!(
                 "| {} | {action} | {state} | {} |\n",
@@ -750,7 +761,8 @@ spec:
         let r = report_of(&as_refs(&many), &as_refs(&changed));
         let lines = impact_lines(&r.plan, |j| j.name.clone());
         assert_eq!(lines.len(), 1, "{lines:?}");
-        assert!(lines[0].ends_with(", and 15 more"), "{lines:?}");
+        assert_eq!(lines[0].jobs.len(), IMPACT_NAMES + 1, "{lines:?}");
+        assert_eq!(lines[0].jobs.last().unwrap(), "and 15 more");
     }
 
     #[test]
