@@ -4,7 +4,7 @@
 //! ledger, which outlives the job's removal from Git (its tombstone). Pure: a ledger in,
 //! a view out. Everything in a ledger is untrusted text (escaped in `text`).
 
-use crate::cluster::ledger::{Health, Ledger, Removal};
+use crate::cluster::ledger::{Health, HistoryEntry, Ledger, Removal};
 use crate::escape::{short_commit, terminal};
 use crate::spec::JobId;
 use crate::upgrade::SavepointRecord;
@@ -21,23 +21,10 @@ pub struct Lineage {
     /// What the running version started from.
     pub restore_from: Option<String>,
     pub removed: Option<Removal>,
-    /// Oldest first (the newest `HISTORY_LIMIT` are kept).
-    pub steps: Vec<Step>,
+    /// The ledger's history, oldest first (the newest `HISTORY_LIMIT` are kept).
+    pub steps: Vec<HistoryEntry>,
     /// Oldest first.
     pub savepoints: Vec<SavepointRecord>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Step {
-    pub at: String,
-    pub commit: String,
-    pub action: String,
-    pub result: String,
-    /// The savepoint or checkpoint this version started from.
-    pub state_in: Option<String>,
-    /// The savepoint the previous version was stopped with.
-    pub state_out: Option<String>,
 }
 
 pub fn lineage(id: &JobId, ledger: &Ledger) -> Lineage {
@@ -47,18 +34,7 @@ pub fn lineage(id: &JobId, ledger: &Ledger) -> Lineage {
         health: ledger.health,
         restore_from: ledger.restore_from.clone(),
         removed: ledger.removed.clone(),
-        steps: ledger
-            .history
-            .iter()
-            .map(|h| Step {
-                at: h.at.clone(),
-                commit: h.commit.clone(),
-                action: h.action.clone(),
-                result: h.result.clone(),
-                state_in: h.state_in.clone(),
-                state_out: h.state_out.clone(),
-            })
-            .collect(),
+        steps: ledger.history.clone(),
         savepoints: ledger.savepoints.clone(),
     }
 }
@@ -129,7 +105,6 @@ pub fn text(l: &Lineage) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cluster::ledger::HistoryEntry;
 
     fn step(
         commit: &str,
