@@ -454,6 +454,13 @@ fn task_slots(cx: &mut Cx, conf: &BTreeMap<String, (String, Pos)>) -> Option<i32
     }
 }
 
+/// The configuration's values without their positions, as the pure readers of keys take it.
+fn values(conf: &BTreeMap<String, (String, Pos)>) -> BTreeMap<String, String> {
+    conf.iter()
+        .map(|(k, (v, _))| (k.clone(), v.clone()))
+        .collect()
+}
+
 fn decode_cluster(
     cx: &mut Cx,
     spec: &mut Fields,
@@ -467,10 +474,7 @@ fn decode_cluster(
     let image_written = image_node.and_then(|n| super::decode::string(cx, n, "spec.image"));
     // The spec's fields, else the keys the operator's decorators read, else the
     // settings' defaults (the operator sets the keys from the fields when they are set).
-    let plain: BTreeMap<String, String> = conf
-        .iter()
-        .map(|(k, (v, _))| (k.clone(), v.clone()))
-        .collect();
+    let plain = values(conf);
     let keys = PodKeys::read(&plain);
     let pull = pull_policy(cx, spec)
         .or(keys.image_pull_policy)
@@ -798,10 +802,7 @@ fn resolve_task_managers(cx: &mut Cx, c: &mut Cluster, job: Option<&Job>, slots:
 /// which only the cluster can check), and no client certificates.
 fn check_rest_tls(cx: &mut Cx, c: &Cluster, conf: &BTreeMap<String, (String, Pos)>, spec: &Node) {
     use crate::flink::tls;
-    let flat: BTreeMap<String, String> = conf
-        .iter()
-        .map(|(k, (v, _))| (k.clone(), v.clone()))
-        .collect();
+    let flat = values(conf);
     let at = |key: &str| conf.get(key).map_or(spec.pos, |(_, pos)| *pos);
     let field = |key: &str| format!("spec.flinkConfiguration.{key}");
     match tls::tls_conf(&flat) {
