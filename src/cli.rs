@@ -572,16 +572,11 @@ pub fn run(cli: Cli) -> Result<i32> {
 
 async fn run_cmd(args: RunArgs) -> Result<()> {
     use crate::cluster::lease::{default_identity, LeaseConfig};
-    let webhook = match &args.webhook_secret_file {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading webhook secret file {}", path.display()))?;
-            Some(Secret::new(text).with_context(|| format!("{} is empty", path.display()))?)
-        }
-        None => std::env::var("FLINKOPS_WEBHOOK_SECRET")
-            .ok()
-            .and_then(Secret::new),
-    };
+    let webhook = read_secret(
+        args.webhook_secret_file.as_deref(),
+        "FLINKOPS_WEBHOOK_SECRET",
+        "webhook",
+    )?;
     let jars = args.jars.fetcher()?;
     let receivers: Vec<crate::daemon::notify::Receiver> = (args.notify.iter())
         .map(|u| (u, crate::daemon::notify::Format::Json))
@@ -596,18 +591,11 @@ async fn run_cmd(args: RunArgs) -> Result<()> {
         })
         .collect();
     if !receivers.is_empty() {
-        let secret = match &args.notify_secret_file {
-            Some(path) => Some(
-                std::fs::read_to_string(path)
-                    .with_context(|| {
-                        format!("reading notification secret file {}", path.display())
-                    })?
-                    .trim()
-                    .to_string(),
-            ),
-            None => std::env::var("FLINKOPS_NOTIFY_SECRET").ok(),
-        }
-        .filter(|s| !s.is_empty());
+        let secret = read_secret(
+            args.notify_secret_file.as_deref(),
+            "FLINKOPS_NOTIFY_SECRET",
+            "notification",
+        )?;
         let notifier = crate::daemon::notify::Notifier::start(receivers, secret)
             .map_err(anyhow::Error::msg)?;
         crate::daemon::notify::install(notifier);
@@ -911,6 +899,21 @@ pub use crate::duration::parse as parse_duration;
 /// `--repo-web-url`: an http(s) URL and nothing else, as it becomes the start of every
 /// commit link on the status page (`javascript:` or `data:` would run in the reader's
 /// browser). No query or fragment, which would swallow the `/commit/<sha>` after it.
+/// A secret from `file` (an error when it cannot be read or is empty), else from the
+/// environment variable `env` (unset or empty: none).
+fn read_secret(file: Option<&std::path::Path>, env: &str, what: &str) -> Result<Option<Secret>> {
+    match file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {what} secret file {}", path.display()))?;
+            Ok(Some(
+                Secret::new(text).with_context(|| format!("{} is empty", path.display()))?,
+            ))
+        }
+        None => Ok(std::env::var(env).ok().and_then(Secret::new)),
+    }
+}
+
 /// A notification receiver: an http(s) URL with a host (it may carry a token; it is never
 /// shown with one).
 fn parse_notify_url(s: &str) -> std::result::Result<String, String> {

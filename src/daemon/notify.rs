@@ -148,8 +148,11 @@ pub static DROPPED: AtomicU64 = AtomicU64::new(0);
 pub static FAILED: AtomicU64 = AtomicU64::new(0);
 
 impl Notifier {
-    /// Starts the sender task. `secret` signs JSON bodies.
-    pub fn start(receivers: Vec<Receiver>, secret: Option<String>) -> Result<Notifier, String> {
+    /// Starts a sender task per receiver. `secret` signs JSON bodies.
+    pub fn start(
+        receivers: Vec<Receiver>,
+        secret: Option<crate::daemon::webhook::Secret>,
+    ) -> Result<Notifier, String> {
         let http = crate::flink::rest::client_builder()
             .timeout(TRY_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
@@ -162,7 +165,7 @@ impl Notifier {
                 let (http, secret) = (http.clone(), secret.clone());
                 tokio::spawn(async move {
                     while let Some(n) = rx.recv().await {
-                        deliver(&http, &r, secret.as_deref(), &n).await;
+                        deliver(&http, &r, secret.as_ref().map(|s| s.expose()), &n).await;
                     }
                 });
                 tx

@@ -16,6 +16,11 @@ impl Secret {
         let s = s.trim().to_string();
         (!s.is_empty()).then_some(Secret(s))
     }
+
+    /// The secret itself, for signing (never for printing: `Debug` hides it).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
 }
 
 impl std::fmt::Debug for Secret {
