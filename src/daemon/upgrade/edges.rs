@@ -207,22 +207,18 @@ pub async fn rest_for(client: &Client, reach: Reach, id: &JobId) -> Result<Flink
         }
     }
     let pods = job_pods(client, id, Some("jobmanager")).await?;
-    let running = pods
+    let running: Option<(&Pod, std::net::IpAddr)> = pods
         .iter()
         .filter(|p| p.metadata.deletion_timestamp.is_none())
         .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
-        .filter_map(|p| Some((p, p.status.as_ref()?.pod_ip.as_deref()?.parse().ok()?)));
-    let (pod, addr) = match reach {
+        .find_map(|p| Some((p, p.status.as_ref()?.pod_ip.as_deref()?.parse().ok()?)));
+    let (pod, addr) = match (reach, running) {
         // By name: the Service picks the Pod; any running one tells whether it is TLS.
-        Reach::ServiceDns => match running.clone().next() {
-            Some((pod, _)) => (Some(pod), None),
-            None => (None, None),
-        },
-        Reach::PodIp => {
-            let (pod, ip): (&Pod, std::net::IpAddr) =
-                running.clone().next().ok_or("no running JobManager pod")?;
+        (Reach::ServiceDns, running) => (running.map(|(pod, _)| pod), None),
+        (Reach::PodIp, Some((pod, ip))) => {
             (Some(pod), Some(std::net::SocketAddr::new(ip, port as u16)))
         }
+        (Reach::PodIp, None) => return Err("no running JobManager pod".into()),
     };
     let tls = match pod.filter(|p| rest_tls::wants_tls(p)) {
         Some(pod) => Some(rest_tls::client_for(client, pod, &service, addr).await?),
