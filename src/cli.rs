@@ -241,9 +241,116 @@ pub struct RunArgs {
     pub state: StateArgs,
     #[command(flatten)]
     pub jars: JarArgs,
+    #[command(flatten)]
+    pub commit_status: CommitStatusArgs,
     /// Log format: text for people, json for log pipelines.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+}
+
+/// Statuses on the commits the daemon applies, in the Git host.
+#[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "Commit statuses")]
+pub struct CommitStatusArgs {
+    /// Post a status on each commit the daemon applies, through this Git host's API:
+    /// pending when seen, success when every job the commit changes is live, failure with
+    /// the reason (a blocked definition at file:line, an upgrade rolled back, naming the
+    /// savepoint restored, or not live within --commit-status-deadline). A commit that
+    /// changes no job gets success at once.
+    #[arg(long = "commit-status", value_enum, value_name = "HOST")]
+    pub host: Option<crate::commit_status::Host>,
+    /// The host's API base URL. Default: from the repository URL (https://api.github.com
+    /// for github.com, https://HOST/api/v3 for GitHub Enterprise, https://HOST/api/v4 for
+    /// GitLab, http(s)://HOST/api/v1 for Gitea).
+    #[arg(long = "commit-status-api", value_name = "URL", value_parser = parse_notify_url, requires = "host")]
+    pub api: Option<String>,
+    /// The repository as OWNER/NAME (GitLab: the project's full path, e.g.
+    /// group/subgroup/project). Default: from the repository URL.
+    #[arg(
+        long = "commit-status-repo",
+        value_name = "OWNER/NAME",
+        requires = "host"
+    )]
+    pub repo: Option<String>,
+    /// File holding the API token (GitHub: commit statuses write; GitLab: the api scope;
+    /// Gitea: write:repository); without it, the FLINKOPS_COMMIT_STATUS_TOKEN environment
+    /// variable. Never logged.
+    #[arg(
+        long = "commit-status-token-file",
+        value_name = "FILE",
+        requires = "host"
+    )]
+    pub token_file: Option<PathBuf>,
+    /// The status's name on the commit (GitHub's and Gitea's context, GitLab's name).
+    #[arg(
+        long = "commit-status-context",
+        value_name = "NAME",
+        default_value = "flinkops"
+    )]
+    pub context: String,
+    /// How long a commit may stay pending before its status says failure.
+    #[arg(long = "commit-status-deadline", value_name = "DURATION", default_value = "30m", value_parser = parse_duration)]
+    pub deadline: std::time::Duration,
+    /// A page each status links to (e.g. the status page's public URL).
+    #[arg(long = "commit-status-link", value_name = "URL", value_parser = parse_notify_url, requires = "host")]
+    pub link: Option<String>,
+}
+
+impl CommitStatusArgs {
+    /// The daemon's commit status settings (`None` without --commit-status); `repo_url`
+    /// is the repository followed, which the API and repository default from.
+    pub fn config(&self, repo_url: &str) -> Result<Option<crate::daemon::commit_status::Config>> {
+        use crate::commit_status::Host;
+        let Some(host) = self.host else {
+            return Ok(None);
+        };
+        let (api, repo) = match (&self.api, &self.repo) {
+            (Some(api), Some(repo)) => (api.clone(), repo.clone()),
+            (api, repo) => {
+                let (a, r) = crate::commit_status::infer(host, repo_url)
+                    .map_err(|e| anyhow::anyhow!("--commit-status: {e}"))?;
+                (api.clone().unwrap_or(a), repo.clone().unwrap_or(r))
+            }
+        };
+        let parts: Vec<&str> = repo.split('/').collect();
+        let fits = parts
+            .iter()
+            .all(|p| !p.is_empty() && !matches!(*p, "." | ".."))
+            && match host {
+                Host::GitLab => parts.len() >= 2,
+                Host::GitHub | Host::Gitea => parts.len() == 2,
+            };
+        if !fits {
+            bail!(
+                "--commit-status-repo `{}` is not OWNER/NAME{}",
+                terminal(&repo),
+                if host == Host::GitLab {
+                    " (or GROUP/.../PROJECT)"
+                } else {
+                    ""
+                }
+            );
+        }
+        let token = read_secret(
+            self.token_file.as_deref(),
+            "FLINKOPS_COMMIT_STATUS_TOKEN",
+            "commit status token",
+        )?
+        .context(
+            "--commit-status needs a token: --commit-status-token-file FILE or FLINKOPS_COMMIT_STATUS_TOKEN",
+        )?;
+        Ok(Some(crate::daemon::commit_status::Config {
+            target: crate::commit_status::Target {
+                host,
+                api: api.trim_end_matches('/').to_string(),
+                repo,
+                context: self.context.clone(),
+                target_url: self.link.clone(),
+            },
+            token,
+            deadline: self.deadline,
+        }))
+    }
 }
 
 /// Where session jobs' jars may come from: the operator's choice, not the repository's.
@@ -578,6 +685,7 @@ async fn run_cmd(args: RunArgs) -> Result<()> {
         "webhook",
     )?;
     let jars = args.jars.fetcher()?;
+    let commit_status = args.commit_status.config(&args.repo.repo)?;
     let receivers: Vec<crate::daemon::notify::Receiver> = (args.notify.iter())
         .map(|u| (u, crate::daemon::notify::Format::Json))
         .chain(
@@ -628,6 +736,7 @@ async fn run_cmd(args: RunArgs) -> Result<()> {
         identity,
         repo_display: crate::redact::redact_url(&args.repo.repo),
         jars,
+        commit_status,
     };
     crate::daemon::run::run(client, cfg, shutdown_signal()).await
 }

@@ -28,9 +28,35 @@ pub fn parse(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_millis(ms))
 }
 
+/// The duration in the largest unit `parse` takes that divides it (`1800s` → `30m`), so
+/// what a user wrote comes back as they wrote it.
+pub fn format(d: Duration) -> String {
+    let ms = d.as_millis();
+    for (unit, per) in [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1000),
+    ] {
+        if ms >= per && ms % per == 0 {
+            return format!("{}{unit}", ms / per);
+        }
+    }
+    format!("{ms}ms")
+}
+
 #[cfg(test)]
 mod tests {
-    use super::parse;
+    use super::{format, parse};
+
+    #[test]
+    fn format_is_the_inverse_of_parse() {
+        for s in ["30m", "1h", "90s", "250ms", "2d", "61s"] {
+            assert_eq!(format(parse(s).unwrap()), s);
+        }
+        assert_eq!(format(Duration::from_secs(1800)), "30m");
+        assert_eq!(format(Duration::ZERO), "0ms");
+    }
     use std::time::Duration;
 
     #[test]

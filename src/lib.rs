@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod cluster;
+pub mod commit_status;
 pub mod daemon;
 pub mod diff;
 pub mod drift;

@@ -248,12 +248,10 @@ pub async fn wait(
     let oid = repo.resolve(rev)?;
     let commit = oid.to_string();
     let head = spec::load(&repo.snapshot(&commit, path)?);
-    let parent = match repo.first_parent(oid) {
-        Some(p) => spec::load(&repo.snapshot(&p.to_string(), path)?),
-        None => spec::load(&Default::default()),
-    };
+    let parent = spec::load(&repo.parent_snapshot(oid, path)?);
     let (expect, errors) = wait::expectations(&parent, &head);
-    let mut err = std::io::stderr().lock();
+    // Not locked: this waits across awaits while the cache's tasks may log to stderr.
+    let mut err = std::io::stderr();
     if !errors.is_empty() {
         for e in &errors {
             writeln!(err, "error: {}", terminal(&e.to_string()))?;

@@ -96,9 +96,9 @@ pub fn judge(
                         "{} failed{}: {}",
                         short(&f.commit),
                         if f.rolled_back {
-                            " and was rolled back"
+                            rolled_back_to(l)
                         } else {
-                            ""
+                            String::new()
                         },
                         f.reason
                     ));
@@ -156,6 +156,23 @@ pub fn judge(
             }
         }
     }
+}
+
+/// " and was rolled back to COMMIT, restoring SAVEPOINT": the stable commit and the state
+/// the rollback starts from (its upgrade's while in flight, then the ledger's).
+fn rolled_back_to(l: &Ledger) -> String {
+    let restoring = l
+        .upgrade
+        .as_ref()
+        .filter(|u| u.rollback_of.is_some())
+        .and_then(|u| u.restore_from.as_deref())
+        .or(l.restore_from.as_deref())
+        .map(|s| format!(", restoring {s}"))
+        .unwrap_or_default();
+    format!(
+        " and was rolled back to {}{restoring}",
+        crate::escape::short_commit(&l.applied_commit)
+    )
 }
 
 /// A verdict as `status --wait` prints it: its text comes from ledgers in the cluster,
@@ -336,10 +353,15 @@ spec:
             at: "t".into(),
             rolled_back: true,
         });
-        assert!(matches!(
+        retrying.restore_from = Some("file:///sp/savepoint-1".into());
+        assert_eq!(
             j(&run, Some(retrying), None),
-            Verdict::Failed(why) if why.contains("rolled back") && why.contains("not RUNNING")
-        ));
+            Verdict::Failed(format!(
+                "{} failed and was rolled back to {}, restoring file:///sp/savepoint-1: not RUNNING after 300s",
+                &B[..12],
+                &A[..12]
+            ))
+        );
         // Unknown commits wait (and say why).
         assert!(matches!(
             j(&run, Some(ledger("dddd", Health::Healthy, None)), None),

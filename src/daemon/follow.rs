@@ -125,17 +125,24 @@ impl Follower {
         }
     }
 
+    /// The repository followed (a remote one's local mirror).
+    pub fn repo(&self) -> Result<Repo, SourceError> {
+        match &self.source {
+            Source::Local(path) => Repo::open(path),
+            Source::Remote { mirror, .. } => mirror.open(),
+        }
+    }
+
     fn load(&mut self) -> Result<bool, Condition> {
-        let (repo, rev) = match &self.source {
-            Source::Local(path) => (Repo::open(path), self.rev.clone()),
-            Source::Remote { mirror, branch } => (
-                mirror.open(),
-                branch
-                    .as_ref()
-                    .map_or("HEAD".into(), |b| format!("refs/heads/{b}")),
-            ),
+        let rev = match &self.source {
+            Source::Local(_) => self.rev.clone(),
+            Source::Remote { branch, .. } => branch
+                .as_ref()
+                .map_or("HEAD".into(), |b| format!("refs/heads/{b}")),
         };
-        let repo = repo.map_err(|e| Condition::BadRevision(e.to_string()))?;
+        let repo = self
+            .repo()
+            .map_err(|e| Condition::BadRevision(e.to_string()))?;
         let head = repo
             .resolve(&rev)
             .map_err(|e| Condition::BadRevision(e.to_string()))?;

@@ -215,6 +215,22 @@ impl Metrics {
             },
         );
         metric(
+            "flinkops_commit_statuses_lost_total",
+            "counter",
+            "Commit statuses not posted to the Git host: dropped (the queue was full) or failed (every try).",
+            {
+                use crate::daemon::commit_status::{DROPPED, FAILED};
+                use std::sync::atomic::Ordering::Relaxed;
+                vec![
+                    (
+                        "{why=\"dropped\"}".into(),
+                        DROPPED.load(Relaxed).to_string(),
+                    ),
+                    ("{why=\"failed\"}".into(), FAILED.load(Relaxed).to_string()),
+                ]
+            },
+        );
+        metric(
             "flinkops_leader",
             "gauge",
             "1 when this replica is the leader (the only one that writes).",

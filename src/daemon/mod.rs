@@ -1,6 +1,7 @@
 //! The reconciler: carrying out reconcile decisions against the cluster.
 
 pub mod cluster_diff;
+pub mod commit_status;
 pub mod execute;
 pub mod flink_probe;
 pub mod follow;
@@ -8,6 +9,7 @@ pub mod http;
 pub mod jar;
 pub mod metrics;
 pub mod notify;
+pub mod outbound;
 pub mod periodic;
 pub mod rest_tls;
 pub mod run;

@@ -7,24 +7,18 @@
 //!
 //! Delivery never slows reconciliation: each receiver has a bounded queue (a full one
 //! drops the newest event and says so in the log and metrics) and a task of its own that
-//! sends, each try bounded in time, retried a few times with a pause; a receiver that
-//! hangs delays only its own events.
+//! sends (`outbound::post`: each try bounded in time, a few tries with a pause); a
+//! receiver that hangs delays only its own events.
 
 use crate::escape::short_commit;
 use crate::spec::JobId;
 use serde::Serialize;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
-use std::time::Duration;
 use tokio::sync::mpsc;
 
 /// Events waiting to be sent; more are dropped.
 const QUEUE: usize = 1024;
-/// One try at one receiver, from connecting to the answer.
-const TRY_TIMEOUT: Duration = Duration::from_secs(10);
-/// Tries per event and receiver, with `PAUSE * try` between them.
-const TRIES: u32 = 3;
-const PAUSE: Duration = Duration::from_secs(2);
 
 pub const SIGNATURE_HEADER: &str = "X-Flinkops-Signature-256";
 
@@ -153,11 +147,7 @@ impl Notifier {
         receivers: Vec<Receiver>,
         secret: Option<crate::daemon::webhook::Secret>,
     ) -> Result<Notifier, String> {
-        let http = crate::flink::rest::client_builder()
-            .timeout(TRY_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| format!("building the notification client: {e}"))?;
+        let http = crate::daemon::outbound::client().map_err(|e| format!("notifications: {e}"))?;
         let queues = receivers
             .into_iter()
             .map(|r| {
@@ -186,34 +176,17 @@ impl Notifier {
 
 async fn deliver(http: &reqwest::Client, r: &Receiver, secret: Option<&str>, n: &Notification) {
     let payload = body(n, r.format);
-    let shown = crate::redact::redact_url(&r.url);
-    for attempt in 1..=TRIES {
-        let mut req = http
-            .post(&r.url)
-            .header("content-type", "application/json")
-            .body(payload.clone());
-        if let (Some(s), Format::Json) = (secret, r.format) {
-            req = req.header(
-                SIGNATURE_HEADER,
-                crate::daemon::webhook::github_signature(s, &payload),
-            );
-        }
-        match req.send().await {
-            Ok(resp) if resp.status().is_success() => return,
-            Ok(resp) => {
-                tracing::debug!(receiver = %shown, status = resp.status().as_u16(), attempt, "notification refused")
-            }
-            // Without its URL: a receiver's URL may carry a token.
-            Err(e) => {
-                tracing::debug!(receiver = %shown, error = %e.without_url(), attempt, "notification not delivered")
-            }
-        }
-        if attempt < TRIES {
-            tokio::time::sleep(PAUSE * attempt).await;
-        }
+    let headers: Vec<(&str, String)> = match (secret, r.format) {
+        (Some(s), Format::Json) => vec![(
+            SIGNATURE_HEADER,
+            crate::daemon::webhook::github_signature(s, &payload),
+        )],
+        _ => vec![],
+    };
+    if let Err(e) = crate::daemon::outbound::post(http, &r.url, &headers, &payload).await {
+        FAILED.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(receiver = %crate::redact::redact_url(&r.url), event = %n.event, error = %e, "notification not delivered after {} tries", crate::daemon::outbound::TRIES);
     }
-    FAILED.fetch_add(1, Ordering::Relaxed);
-    tracing::warn!(receiver = %shown, event = %n.event, "notification not delivered after {TRIES} tries");
 }
 
 static GLOBAL: OnceLock<Notifier> = OnceLock::new();

@@ -44,6 +44,8 @@ pub struct RunConfig {
     pub web_url: Option<String>,
     /// Session jobs' jars.
     pub jars: super::jar::JarFetcher,
+    /// Where to post each applied commit's status (`None`: nowhere).
+    pub commit_status: Option<super::commit_status::Config>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,9 +106,15 @@ impl Backoff {
 /// Runs until `shutdown` resolves.
 pub async fn run(
     client: kube::Client,
-    cfg: RunConfig,
+    mut cfg: RunConfig,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    let mut reporter = cfg
+        .commit_status
+        .take()
+        .map(super::commit_status::Reporter::start)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
     let metrics = Arc::new(Mutex::new(Metrics::default()));
     let page = Arc::new(Mutex::new(super::status_page::Snapshot::default()));
     let (tx, mut rx) = mpsc::channel::<Trigger>(64);
@@ -397,6 +405,15 @@ pub async fn run(
                     started += 1;
                 }
                 workers_wake = workers.next_wake(now);
+                // The commit's status on the Git host, from the ledgers as this cycle read them.
+                if let Some(r) = reporter.as_mut() {
+                    match follower.repo() {
+                        Ok(repo) => r.observe(&repo, &cfg.path, commit, catalog, &ledgers),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "commit statuses: opening the repository failed")
+                        }
+                    }
+                }
                 // Periodic savepoints for jobs no worker is busy with (one whose work just
                 // began is not "no upgrade in flight" in the ledgers read before it).
                 let wake_tx = tx.clone();

@@ -128,6 +128,15 @@ impl Repo {
         self.repo.find_commit(c).ok()?.parent_id(0).ok()
     }
 
+    /// The definitions of `c`'s first parent: what `c` changes is measured against them.
+    /// Empty for a root commit (everything in it is new).
+    pub fn parent_snapshot(&self, c: git2::Oid, subdir: &str) -> Result<Snapshot, SourceError> {
+        match self.first_parent(c) {
+            Some(p) => self.snapshot(&p.to_string(), subdir),
+            None => Ok(Snapshot::default()),
+        }
+    }
+
     /// Whether `new` has `old` in its history (a fast-forward from `old`), or is `old`.
     pub fn is_fast_forward(&self, old: git2::Oid, new: git2::Oid) -> bool {
         old == new || self.repo.graph_descendant_of(new, old).unwrap_or(false)

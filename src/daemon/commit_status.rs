@@ -1,0 +1,186 @@
+//! Commit statuses in the daemon: the leader tracks each commit it starts applying (what
+//! it changes, measured against its first parent as `status --wait` does), judges those
+//! jobs from the ledgers every cycle, and posts the commit's status to the Git host when
+//! it changes: pending, then success when every job is live, or failure with the reason
+//! (a blocked file at file:line, an upgrade that failed and was rolled back naming the
+//! savepoint restored, or not live within the deadline).
+//!
+//! Posting never slows reconciliation: a bounded queue and a task of its own
+//! (`outbound::post`). The token is held as a `Secret` and never logged.
+
+use crate::cluster::ledger::Ledger;
+use crate::commit_status::{self, State, Status, Target};
+use crate::daemon::webhook::Secret;
+use crate::source::Repo;
+use crate::spec::{self, Catalog, JobId};
+use crate::wait::{self, Expect, Verdict};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+/// Statuses waiting to be posted; more are dropped (and counted).
+const QUEUE: usize = 256;
+/// Commits judged at once: when more are pending, the oldest is given up on (`error`:
+/// superseded).
+const TRACKED: usize = 16;
+
+/// Statuses not posted: dropped (queue full) or refused (every try).
+pub static DROPPED: AtomicU64 = AtomicU64::new(0);
+pub static FAILED: AtomicU64 = AtomicU64::new(0);
+
+pub struct Config {
+    pub target: Target,
+    pub token: Secret,
+    /// How long a commit may stay pending before its status is a failure.
+    pub deadline: Duration,
+}
+
+struct Tracked {
+    commit: String,
+    oid: git2::Oid,
+    expect: BTreeMap<JobId, Expect>,
+    errors: Vec<String>,
+    since: Instant,
+    sent: Option<Status>,
+}
+
+pub struct Reporter {
+    tx: mpsc::Sender<(String, Status)>,
+    deadline: Duration,
+    /// The last commit seen being applied.
+    seen: Option<String>,
+    tracked: Vec<Tracked>,
+}
+
+impl Reporter {
+    /// Starts the task that posts statuses.
+    pub fn start(cfg: Config) -> Result<Reporter, String> {
+        let http =
+            crate::daemon::outbound::client().map_err(|e| format!("commit statuses: {e}"))?;
+        let (tx, mut rx) = mpsc::channel::<(String, Status)>(QUEUE);
+        let (target, token) = (cfg.target, cfg.token);
+        tokio::spawn(async move {
+            while let Some((commit, status)) = rx.recv().await {
+                let req = commit_status::request(&target, &commit, &status);
+                let mut headers = req.headers.clone();
+                headers.push(target.host.auth_header(token.expose()));
+                let body = serde_json::to_vec(&req.body).expect("a JSON value serializes");
+                match crate::daemon::outbound::post(&http, &req.url, &headers, &body).await {
+                    Ok(()) => {
+                        tracing::info!(commit = %crate::escape::short_commit(&commit), state = ?status.state, description = %status.description, "commit status posted")
+                    }
+                    Err(e) => {
+                        FAILED.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(commit = %crate::escape::short_commit(&commit), state = ?status.state, error = %e, "commit status not posted")
+                    }
+                }
+            }
+        });
+        Ok(Reporter {
+            tx,
+            deadline: cfg.deadline,
+            seen: None,
+            tracked: Vec::new(),
+        })
+    }
+
+    /// The leader's look at the commit it applies (`commit` from `repo`, definitions under
+    /// `path`) and at the ledgers now: tracks a new commit, posts what changed.
+    pub fn observe(
+        &mut self,
+        repo: &Repo,
+        path: &str,
+        commit: &str,
+        catalog: &Catalog,
+        ledgers: &BTreeMap<JobId, Ledger>,
+    ) {
+        if self.seen.as_deref() != Some(commit) {
+            self.seen = Some(commit.to_string());
+            self.track(repo, path, commit, catalog);
+        }
+        let now = Instant::now();
+        let mut done = Vec::new();
+        for (i, t) in self.tracked.iter_mut().enumerate() {
+            // Each ledger's commit checked against this one once per look.
+            let includes: RefCell<HashMap<String, Option<bool>>> = RefCell::default();
+            let verdicts: BTreeMap<JobId, Verdict> = t
+                .expect
+                .iter()
+                .map(|(id, e)| {
+                    let v = wait::judge(
+                        e,
+                        ledgers.get(id),
+                        |c| {
+                            *includes
+                                .borrow_mut()
+                                .entry(c.to_string())
+                                .or_insert_with(|| repo.includes(c, t.oid))
+                        },
+                        // The daemon applies this commit or a later one.
+                        Some(true),
+                    );
+                    (id.clone(), v)
+                })
+                .collect();
+            let overdue = (now.duration_since(t.since) >= self.deadline).then_some(self.deadline);
+            let status = commit_status::summarize(&t.expect, &t.errors, &verdicts, overdue);
+            if t.sent.as_ref() != Some(&status) {
+                send(&self.tx, &t.commit, status.clone());
+                t.sent = Some(status.clone());
+            }
+            if status.state.is_final() {
+                done.push(i);
+            }
+        }
+        for i in done.into_iter().rev() {
+            self.tracked.remove(i);
+        }
+    }
+
+    fn track(&mut self, repo: &Repo, path: &str, commit: &str, catalog: &Catalog) {
+        let Ok(oid) = commit.parse::<git2::Oid>() else {
+            return;
+        };
+        // What the commit changes, as `status --wait` measures it.
+        let parent = match repo.parent_snapshot(oid, path) {
+            Ok(s) => spec::load(&s),
+            Err(e) => {
+                tracing::warn!(commit = %crate::escape::short_commit(commit), error = %e, "reading the commit's parent failed: no status for this commit");
+                return;
+            }
+        };
+        let (expect, errors) = wait::expectations(&parent, catalog);
+        if self.tracked.len() >= TRACKED {
+            let old = self.tracked.remove(0);
+            send(
+                &self.tx,
+                &old.commit,
+                Status::new(
+                    State::Error,
+                    &format!(
+                        "superseded by {} before it went live",
+                        crate::escape::short_commit(commit)
+                    ),
+                ),
+            );
+        }
+        self.tracked.push(Tracked {
+            commit: commit.to_string(),
+            oid,
+            expect,
+            errors,
+            since: Instant::now(),
+            sent: None,
+        });
+    }
+}
+
+fn send(tx: &mpsc::Sender<(String, Status)>, commit: &str, status: Status) {
+    if tx.try_send((commit.to_string(), status)).is_err() {
+        DROPPED.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(commit = %crate::escape::short_commit(commit), "commit status dropped: the queue is full");
+    }
+}
