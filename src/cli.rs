@@ -179,7 +179,7 @@ pub enum Command {
     /// When the branch cannot be fetched or read, or its history was rewritten, the last
     /// applied state is kept, the condition is reported (log, metrics) and retried with
     /// backoff. Stops on SIGINT or SIGTERM.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
 }
 
 #[derive(Args, Debug)]
@@ -271,7 +271,7 @@ pub struct CommitStatusArgs {
         value_name = "OWNER/NAME",
         requires = "host"
     )]
-    pub repo: Option<String>,
+    pub status_repo: Option<String>,
     /// File holding the API token (GitHub: commit statuses write; GitLab: the api scope;
     /// Gitea: write:repository); without it, the FLINKOPS_COMMIT_STATUS_TOKEN environment
     /// variable. Never logged.
@@ -304,7 +304,7 @@ impl CommitStatusArgs {
         let Some(host) = self.host else {
             return Ok(None);
         };
-        let (api, repo) = match (&self.api, &self.repo) {
+        let (api, repo) = match (&self.api, &self.status_repo) {
             (Some(api), Some(repo)) => (api.clone(), repo.clone()),
             (api, repo) => {
                 let (a, r) = crate::commit_status::infer(host, repo_url)
@@ -671,7 +671,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             Ok(EXIT_OK)
         }
         Command::Run(args) => {
-            tokio::runtime::Runtime::new()?.block_on(run_cmd(args))?;
+            tokio::runtime::Runtime::new()?.block_on(run_cmd(*args))?;
             Ok(EXIT_OK)
         }
     }
@@ -1075,6 +1075,118 @@ pub fn parse_job_id(s: &str) -> Result<JobId> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn run_args(args: &[&str]) -> std::result::Result<Box<RunArgs>, String> {
+        let argv = ["flinkops", "run"].iter().chain(args).copied();
+        match Cli::try_parse_from(argv)
+            .map_err(|e| e.to_string())?
+            .command
+        {
+            Command::Run(r) => Ok(r),
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn commit_statuses_take_the_api_and_repository_from_the_repository_url() {
+        let dir = tempfile::tempdir().unwrap();
+        let token = dir.path().join("t");
+        std::fs::write(&token, "s3cret\n").unwrap();
+        let token = token.to_str().unwrap();
+        let url = "http://127.0.0.1:3000/me/jobs.git";
+        let r = run_args(&[
+            "--repo",
+            url,
+            "--commit-status",
+            "gitea",
+            "--commit-status-token-file",
+            token,
+        ])
+        .unwrap();
+        let cfg = r.commit_status.config(url).unwrap().unwrap();
+        assert_eq!(cfg.target.api, "http://127.0.0.1:3000/api/v1");
+        assert_eq!(cfg.target.repo, "me/jobs");
+        assert_eq!(cfg.target.context, "flinkops");
+        assert_eq!(cfg.token.expose(), "s3cret");
+        assert_eq!(cfg.deadline, std::time::Duration::from_secs(1800));
+        assert!(!format!("{:?}", cfg.token).contains("s3cret"));
+        // Given explicitly (a local repository implies nothing); the API's `/` trimmed.
+        let r = run_args(&[
+            "--repo",
+            "/srv/jobs",
+            "--commit-status",
+            "gitlab",
+            "--commit-status-api",
+            "https://gl.example/api/v4/",
+            "--commit-status-repo",
+            "grp/sub/jobs",
+            "--commit-status-token-file",
+            token,
+        ])
+        .unwrap();
+        let cfg = r.commit_status.config("/srv/jobs").unwrap().unwrap();
+        assert_eq!(
+            (cfg.target.api.as_str(), cfg.target.repo.as_str()),
+            ("https://gl.example/api/v4", "grp/sub/jobs")
+        );
+        // What cannot work is refused at start, saying what to give.
+        let err = |args: &[&str], repo: &str| {
+            run_args(args)
+                .unwrap()
+                .commit_status
+                .config(repo)
+                .unwrap_err()
+                .to_string()
+        };
+        let e = err(
+            &[
+                "--repo",
+                "/srv/jobs",
+                "--commit-status",
+                "github",
+                "--commit-status-token-file",
+                token,
+            ],
+            "/srv/jobs",
+        );
+        assert!(e.contains("--commit-status-api"), "{e}");
+        let e = err(
+            &[
+                "--repo",
+                url,
+                "--commit-status",
+                "github",
+                "--commit-status-repo",
+                "a/b/c",
+                "--commit-status-token-file",
+                token,
+            ],
+            url,
+        );
+        assert!(e.contains("not OWNER/NAME"), "{e}");
+        std::fs::write(dir.path().join("empty"), "\n").unwrap();
+        let empty = dir.path().join("empty");
+        let e = err(
+            &[
+                "--repo",
+                url,
+                "--commit-status",
+                "gitea",
+                "--commit-status-token-file",
+                empty.to_str().unwrap(),
+            ],
+            url,
+        );
+        assert!(e.contains("is empty"), "{e}");
+        // The options need --commit-status.
+        assert!(run_args(&["--repo", url, "--commit-status-repo", "a/b"]).is_err());
+        assert!(run_args(&["--repo", url])
+            .unwrap()
+            .commit_status
+            .config(url)
+            .unwrap()
+            .is_none());
+    }
 
     #[test]
     fn repo_web_url_is_http_or_https_only() {

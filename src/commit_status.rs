@@ -29,20 +29,18 @@ impl State {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Status {
     pub state: State,
-    /// One line, at most `DESCRIPTION_MAX` characters (GitHub's limit, the smallest).
+    /// One line; each host's request cuts it to that host's limit (`Host::description_max`).
     pub description: String,
 }
 
-pub const DESCRIPTION_MAX: usize = 140;
-
 impl Status {
-    /// A status whose description comes from Git and the cluster: one line of text,
-    /// its hazards visible (`escape::terminal`), cut to the hosts' limit.
+    /// A status whose description comes from Git and the cluster: one line of text, its
+    /// hazards visible (`escape::terminal`), no longer than any host takes.
     pub fn new(state: State, description: &str) -> Status {
         let line = crate::escape::terminal(description);
         Status {
             state,
-            description: crate::escape::truncate(&line, DESCRIPTION_MAX - 1).into_owned(),
+            description: crate::escape::truncate(&line, 254).into_owned(),
         }
     }
 }
@@ -150,6 +148,15 @@ impl Host {
         }
     }
 
+    /// The longest description the host takes, in characters (GitHub refuses more than
+    /// 140; GitLab keeps 255).
+    pub fn description_max(self) -> usize {
+        match self {
+            Host::GitHub => 140,
+            Host::GitLab | Host::Gitea => 255,
+        }
+    }
+
     /// The header that carries the token, and its value.
     pub fn auth_header(self, token: &str) -> (&'static str, String) {
         match self {
@@ -195,7 +202,8 @@ pub fn request(t: &Target, commit: &str, status: &Status) -> Request {
     let state = t.host.state(status.state);
     let mut body = serde_json::Map::new();
     body.insert("state".into(), state.into());
-    body.insert("description".into(), status.description.clone().into());
+    let description = crate::escape::truncate(&status.description, t.host.description_max() - 1);
+    body.insert("description".into(), description.into_owned().into());
     let name_key = if t.host == Host::GitLab {
         "name"
     } else {
@@ -373,7 +381,12 @@ mod tests {
         let s = summarize(&expect, &[], &v, None);
         assert!(!s.description.contains('\n'), "{}", s.description);
         assert!(!s.description.contains('\u{202e}'), "{}", s.description);
-        assert_eq!(s.description.chars().count(), DESCRIPTION_MAX);
+        for host in [Host::GitHub, Host::GitLab, Host::Gitea] {
+            let r = request(&target(host, "https://h", "o/r"), SHA, &s);
+            let d = r.body["description"].as_str().unwrap();
+            assert_eq!(d.chars().count(), host.description_max(), "{host:?}");
+            assert!(d.ends_with('…'), "{d}");
+        }
     }
 
     fn target(host: Host, api: &str, repo: &str) -> Target {

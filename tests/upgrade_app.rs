@@ -661,6 +661,106 @@ async fn a_version_that_fails_at_start_is_rolled_back_with_its_state() {
     );
 }
 
+/// The daemon follows a repository on the test environment's Git host (Gitea) and posts
+/// each commit's status there: a version that fails at start is rolled back, and its
+/// commit's status says so, naming the commit and the savepoint the job went back to.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolled_back_upgrade_fails_its_commit_status_on_the_git_host_naming_the_savepoint() {
+    let Some(env) = support::testenv() else {
+        return;
+    };
+    let _one = SERIAL.lock().await;
+    let s = Scenario::new(env, "t-rbst").await;
+    let hosted = s.env.gitea.create_repo("counter").await;
+    let good = s.savepoint_job(2);
+    let c1 = s.commit(&good, "counter");
+    hosted.push(s.repo.path());
+    let token = s.state.path().join("gitea-token");
+    std::fs::write(&token, &s.env.gitea.token).unwrap();
+    let cache = s.state.path().join("git-cache");
+    let daemon = support::daemon::Daemon::start(
+        &s.env,
+        s.state.path().join("daemon.log"),
+        &[
+            "--interval",
+            "2s",
+            "--repo",
+            &hosted.clone_url(),
+            "--git-token-file",
+            token.to_str().unwrap(),
+            "--cache-dir",
+            cache.to_str().unwrap(),
+            "--state-namespace",
+            &s.ns.name,
+            "--commit-status",
+            "gitea",
+            "--commit-status-token-file",
+            token.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let status_of = |commit: String, state: &'static str| {
+        let (hosted, daemon, s) = (&hosted, &daemon, &s);
+        async move {
+            support::eventually_or(
+                &format!("a `{state}` status on {commit}"),
+                Duration::from_secs(180),
+                || format!("{}\n{}", daemon.log(), s.runner.logs()),
+                || {
+                    let commit = commit.clone();
+                    async move {
+                        let all = hosted.statuses(&commit).await;
+                        (all.last()?.1 == state).then_some(all)
+                    }
+                },
+            )
+            .await
+        }
+    };
+    status_of(c1.clone(), "success").await;
+    s.counting(&BTreeSet::new(), 5).await;
+
+    // A version whose main() throws never submits a job; it gets 20 s to run.
+    let bad = good
+        .replace("args: [\"20\"]", "args: [\"twenty\"]")
+        .replace(
+            "kubernetes.operator.deployment.readiness.timeout: 90s",
+            "kubernetes.operator.deployment.readiness.timeout: 20s",
+        );
+    let c2 = s.commit(&bad, "a version that fails");
+    hosted.push(s.repo.path());
+    let all = status_of(c2.clone(), "failure").await;
+    assert_eq!(
+        all.first().map(|s| s.1.as_str()),
+        Some("pending"),
+        "{all:#?}"
+    );
+    let why = &all.last().unwrap().2;
+    let l = s
+        .ledger_when(&daemon, "the rollback done", |l| {
+            l.upgrade.is_none() && l.applied_commit == c1
+        })
+        .await;
+    let restored = l
+        .restore_from
+        .clone()
+        .expect("the rollback restored a savepoint");
+    assert!(
+        why.starts_with(&format!(
+            "{}/counter: {} failed and was rolled back to {}, restoring {restored}: ",
+            s.ns.name,
+            &c2[..12],
+            &c1[..12]
+        )),
+        "{why}"
+    );
+    assert_eq!(
+        l.savepoints.last().map(|sp| sp.path.as_str()),
+        Some(restored.as_str()),
+        "the savepoint restored is the upgrade's"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_at_any_point_of_an_upgrade_the_next_sync_finishes_it_from_the_right_savepoint() {
     let Some(env) = support::testenv() else {

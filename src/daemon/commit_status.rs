@@ -31,6 +31,7 @@ const TRACKED: usize = 16;
 pub static DROPPED: AtomicU64 = AtomicU64::new(0);
 pub static FAILED: AtomicU64 = AtomicU64::new(0);
 
+#[derive(Debug)]
 pub struct Config {
     pub target: Target,
     pub token: Secret,

@@ -12,6 +12,7 @@ pub mod daemon;
 pub mod flink;
 pub mod git;
 pub mod git_http;
+pub mod gitea;
 pub mod kube;
 pub mod pod_runner;
 pub mod recorder;
@@ -28,6 +29,7 @@ pub struct TestEnv {
     pub helm: PathBuf,
     pub flink_home: PathBuf,
     pub test_jar: PathBuf,
+    pub gitea: gitea::Gitea,
 }
 
 pub fn repo_root() -> PathBuf {
@@ -75,6 +77,11 @@ fn read_env(path: &Path) -> Result<TestEnv, String> {
         helm: get("FLINKOPS_HELM")?,
         flink_home: get("FLINKOPS_FLINK_HOME")?,
         test_jar: get("FLINKOPS_TEST_JAR")?,
+        gitea: gitea::Gitea {
+            url: get("FLINKOPS_GITEA_URL")?.display().to_string(),
+            user: get("FLINKOPS_GITEA_USER")?.display().to_string(),
+            token: get("FLINKOPS_GITEA_TOKEN")?.display().to_string(),
+        },
     };
     if !env.kubeconfig.exists() {
         return Err(format!("{} does not exist", env.kubeconfig.display()));
