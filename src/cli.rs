@@ -87,9 +87,16 @@ pub enum Command {
         head: String,
         /// Compare with the live cluster instead of a base revision (current kubeconfig):
         /// what `sync` would do now, drift included; objects are diffed against a
-        /// server-side dry-run apply so defaulted fields make no noise.
+        /// server-side dry-run apply so defaulted fields make no noise. The plan says what
+        /// only the cluster knows, as with --live.
         #[arg(long)]
         cluster: bool,
+        /// With --base: add what only the cluster knows about each job the change
+        /// touches (read access to its ledgers, current kubeconfig): the age of its latest
+        /// checkpoint (what a last-state restore replays), its last savepoint, how long its
+        /// last restart took, and an upgrade in flight the change would wait for.
+        #[arg(long, requires = "base")]
+        live: bool,
         /// With --cluster: namespaces to read (repeatable); default: the settings', else all.
         #[arg(long = "namespace", value_name = "NS", requires = "cluster")]
         namespaces: Vec<String>,
@@ -581,11 +588,12 @@ pub fn run(cli: Cli) -> Result<i32> {
             base,
             head,
             cluster,
+            live,
             namespaces,
             format,
             color,
         } => {
-            let report = match (cluster, base) {
+            let mut report = match (cluster, base) {
                 (true, _) => tokio::runtime::Runtime::new()?.block_on(async {
                     let client = crate::cluster::client().await?;
                     let r = repo.open()?;
@@ -601,6 +609,25 @@ pub fn run(cli: Cli) -> Result<i32> {
                 (false, Some(base)) => offline_report(&repo, &base, &head)?,
                 (false, None) => bail!("--base or --cluster is required"),
             };
+            if live {
+                tokio::runtime::Runtime::new()?.block_on(async {
+                    let client = crate::cluster::client().await?;
+                    let namespaces: Vec<String> = (report.plan.jobs.iter())
+                        .filter(|j| j.action != crate::plan::Action::None)
+                        .map(|j| j.namespace.clone())
+                        .collect::<std::collections::BTreeSet<_>>()
+                        .into_iter()
+                        .collect();
+                    if namespaces.is_empty() {
+                        return anyhow::Ok(());
+                    }
+                    let ledgers = crate::status::ledgers(&client, &namespaces).await?;
+                    let reach = crate::daemon::upgrade::Reach::detect();
+                    crate::daemon::live_impact::add(&client, &mut report.plan, &ledgers, reach)
+                        .await;
+                    Ok(())
+                })?;
+            }
             print_report(&report, format, color)
         }
         Command::Sync {

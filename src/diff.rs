@@ -217,6 +217,15 @@ pub fn impact_lines(plan: &Plan, name: impl Fn(&plan::JobPlan) -> String) -> Vec
             &|_| "restarted with a savepoint (their state carried)".into(),
             &|j| j.restarts && j.state == Some(Carry::Savepoint),
         ),
+        line(
+            false,
+            &|_| "queued behind an upgrade in flight".into(),
+            &|j| {
+                j.live
+                    .as_ref()
+                    .is_some_and(|l| l.upgrade_in_flight.is_some())
+            },
+        ),
     ]
     .into_iter()
     .flatten()
@@ -317,6 +326,12 @@ pub fn to_text(r: &Report, color: bool) -> String {
         ));
         if j.state.is_some() || j.state_loss.is_some() {
             s.push_str(&format!("      state: {}\n", state_text(j)));
+        }
+        if let Some(live) = &j.live {
+            s.push_str(&format!(
+                "      live: {}\n",
+                terminal(&crate::live_facts::text(live))
+            ));
         }
         for reason in &j.reasons {
             s.push_str(&format!("      {}\n", terminal(reason)));
@@ -451,6 +466,12 @@ pub fn to_markdown(r: &Report) -> String {
     if !changed.is_empty() && c.push("\n| Job | Action | State | Why |\n|---|---|---|---|\n") {
         for (i, j) in changed.iter().enumerate() {
             let mut why: Vec<String> = j.reasons.iter().map(|r| cell_text(r)).collect();
+            if let Some(live) = &j.live {
+                why.insert(
+                    0,
+                    format!("🕒 {}", cell_text(&crate::live_facts::text(live))),
+                );
+            }
             why.extend(
                 j.errors
                     .iter()
@@ -763,6 +784,63 @@ spec:
         assert_eq!(lines.len(), 1, "{lines:?}");
         assert_eq!(lines[0].jobs.len(), IMPACT_NAMES + 1, "{lines:?}");
         assert_eq!(lines[0].jobs.last().unwrap(), "and 15 more");
+    }
+
+    #[test]
+    fn what_the_cluster_knows_reaches_every_form_of_the_plan_escaped() {
+        let changed = APP.replace("parallelism: 2", "parallelism: 3");
+        let mut r = report_of(&[("orders.yaml", APP)], &[("orders.yaml", &changed)]);
+        let id = r.plan.jobs[0].id();
+        let mut ledger = crate::cluster::ledger::Ledger::default();
+        ledger.savepoints.push(crate::upgrade::SavepointRecord {
+            path: "s3://b/<img src=x>\n|sp-1".into(),
+            commit: "c1".into(),
+            reason: "upgrade".into(),
+            at: "2026-11-26T10:00:00Z".into(),
+            unix: 1,
+        });
+        ledger.history.push(crate::cluster::ledger::HistoryEntry {
+            seconds: Some(42),
+            ..Default::default()
+        });
+        let target = crate::spec::testing::catalog(&[("orders.yaml", APP)]);
+        ledger.upgrade = Some(crate::upgrade::Upgrade::new(
+            Action::SavepointUpgrade,
+            "abcdef0123456789",
+            target.jobs.values().next().unwrap(),
+            "t",
+            0,
+        ));
+        let ledgers = BTreeMap::from([(id.clone(), ledger)]);
+        crate::plan::add_live(
+            &mut r.plan,
+            &ledgers,
+            &BTreeMap::from([(id, 1_000)]),
+            31_000,
+        );
+        let text = to_text(&r, false);
+        assert!(
+            text.contains("      live: latest checkpoint 30 s old; last savepoint s3://b/<img src=x>\\n|sp-1 at 2026-11-26T10:00:00Z; its last restart took 42 s; waits for the savepoint-upgrade to abcdef012345 (Pending) in flight\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("queued behind an upgrade in flight: streaming/orders"),
+            "{text}"
+        );
+        let md = to_markdown(&r);
+        assert!(md.contains("🕒 latest checkpoint 30 s old"), "{md}");
+        assert!(!md.contains("<img") && !md.contains("\n|sp-1"), "{md}");
+        let v: serde_json::Value = serde_json::from_str(&to_json(&r)).unwrap();
+        assert_eq!(v["jobs"][0]["live"]["checkpointAgeSeconds"], 30);
+        assert_eq!(v["jobs"][0]["live"]["lastRestartSeconds"], 42);
+        // Without the cluster, nothing of it.
+        let offline = report_of(&[("orders.yaml", APP)], &[("orders.yaml", &changed)]);
+        assert!(!to_text(&offline, false).contains("live:"));
+        assert!(
+            serde_json::from_str::<serde_json::Value>(&to_json(&offline)).unwrap()["jobs"][0]
+                .get("live")
+                .is_none()
+        );
     }
 
     #[test]

@@ -86,6 +86,9 @@ pub fn text(l: &Lineage) -> String {
             out.push_str(&format!("  state in:  {}\n", what(l, p)));
         }
         out.push_str(&format!("  {}\n", terminal(&s.result)));
+        if let Some(secs) = s.seconds {
+            out.push_str(&format!("  took {secs} s from its start to RUNNING\n"));
+        }
     }
     if !l.savepoints.is_empty() {
         out.push_str("\nsavepoints (oldest first):\n");
@@ -120,6 +123,7 @@ mod tests {
             result: format!("{action} done"),
             state_in: state_in.map(str::to_string),
             state_out: state_out.map(str::to_string),
+            seconds: None,
         }
     }
 
@@ -149,7 +153,10 @@ mod tests {
             restore_from: Some(sp.into()),
             history: vec![
                 step("c1c1c1c1c1c1", "create", None, None),
-                step("c2c2c2c2c2c2", "savepoint-upgrade", Some(sp), Some(sp)),
+                HistoryEntry {
+                    seconds: Some(37),
+                    ..step("c2c2c2c2c2c2", "savepoint-upgrade", Some(sp), Some(sp))
+                },
                 step(
                     "c3c3c3c3c3c3",
                     "last-state-upgrade",
@@ -171,6 +178,11 @@ mod tests {
             text.contains("savepoint-upgrade\n  state out: s3://b/savepoints/savepoint-aaaa  (savepoint of c1c1c1c1c1c1, upgrade)\n  state in:  s3://b/savepoints/savepoint-aaaa  (savepoint of c1c1c1c1c1c1, upgrade)\n"),
             "{text}"
         );
+        assert!(
+            text.contains("savepoint-upgrade done\n  took 37 s from its start to RUNNING\n"),
+            "{text}"
+        );
+        assert_eq!(text.matches("took ").count(), 1, "{text}");
         assert!(
             text.contains("state in:  s3://b/chk/x/chk-7  (checkpoint)"),
             "{text}"

@@ -15,6 +15,7 @@ pub mod fault;
 pub mod flink;
 pub mod history;
 pub mod image_jar;
+pub mod live_facts;
 pub mod ownership;
 pub mod plan;
 pub mod reconcile;

@@ -113,6 +113,9 @@ pub struct JobPlan {
     /// What carries the job's state across the change, when it stops, starts or restarts
     /// (`savepoint`, `latest-checkpoint`, `last-recorded`, `initial`, `nothing`).
     pub state: Option<Carry>,
+    /// What the cluster knows about the job (`diff --live`, `diff --cluster`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub live: Option<crate::live_facts::Live>,
 }
 
 impl JobPlan {
@@ -240,6 +243,23 @@ pub fn impact(
     (action.restarts_job() && old.is_some_and(runs), state)
 }
 
+/// Adds what the cluster knows to each job the plan changes: its ledger's facts and, from
+/// `checkpoints_ms`, the time of its latest checkpoint (`live_facts::facts`).
+pub fn add_live(
+    plan: &mut Plan,
+    ledgers: &BTreeMap<JobId, crate::cluster::ledger::Ledger>,
+    checkpoints_ms: &BTreeMap<JobId, u64>,
+    now_ms: u64,
+) {
+    for j in plan.jobs.iter_mut().filter(|j| j.action != Action::None) {
+        let id = j.id();
+        if let Some(l) = ledgers.get(&id) {
+            let live = crate::live_facts::facts(l, checkpoints_ms.get(&id).copied(), now_ms);
+            j.live = (!live.is_empty()).then_some(live);
+        }
+    }
+}
+
 /// Plans every job known on either side.
 pub fn plan(observed: &BTreeMap<JobId, JobSpec>, desired: &Catalog) -> Plan {
     let ids: BTreeSet<&JobId> = observed
@@ -273,6 +293,7 @@ fn plan_job(id: &JobId, old: Option<&JobSpec>, desired: &Catalog) -> JobPlan {
         state_loss: None,
         restarts: false,
         state: None,
+        live: None,
     };
     if let Some(errors) = desired.blocked.get(id) {
         p.kind = old.map(|o| o.kind);

@@ -441,6 +441,7 @@ pub fn reconcile_quietly<L: std::borrow::Borrow<LiveObject>>(
                                 .into(),
                             state_in: None,
                             state_out: None,
+                            seconds: None,
                         });
                         work.ledger = Some(next);
                     }
@@ -814,6 +815,7 @@ fn desired_job(
                 .clone()
                 .filter(|_| work.action == Action::Create),
             state_out: None,
+            seconds: None,
         });
         work.ledger = Some(next);
     } else if let (Some(l), true) = (ledger, work.apply.is_empty()) {
@@ -1036,7 +1038,7 @@ spec:
             // An upgrade that succeeds (the executor's part, with Flink).
             if let Some(UpgradeWork::Start(up)) = &w.upgrade {
                 let before = ledgers.get(&w.id).cloned().unwrap_or_default();
-                let done = crate::upgrade::complete(&before, up, "2026-11-23T00:00:00Z");
+                let done = crate::upgrade::complete(&before, up, "2026-11-23T00:00:00Z", 0);
                 ledgers.insert(w.id.clone(), done);
             }
             if w.delete_ledger {

@@ -62,6 +62,25 @@ async fn rows(client: &kube::Client, namespaces: &[String]) -> Result<Vec<Row>> 
     Ok(rows)
 }
 
+/// The readable ledgers in `namespaces` (all when empty), by job; an unreadable one is
+/// left out with a warning (`status` shows it as such).
+pub async fn ledgers(
+    client: &kube::Client,
+    namespaces: &[String],
+) -> Result<BTreeMap<JobId, Ledger>> {
+    Ok(rows(client, namespaces)
+        .await?
+        .into_iter()
+        .filter_map(|(namespace, name, l)| match l {
+            Ok(l) => Some((JobId { namespace, name }, l)),
+            Err(e) => {
+                tracing::warn!(job = %format!("{namespace}/{name}"), error = %e, "unreadable ledger left out");
+                None
+            }
+        })
+        .collect())
+}
+
 /// The daemon's status, if one is written and readable by us (RBAC may say no).
 async fn daemon(client: &kube::Client, w: &Where<'_>) -> Option<Result<DaemonStatus, String>> {
     match daemon_status::read(client, w.state_namespace, w.instance).await {

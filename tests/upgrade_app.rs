@@ -759,6 +759,30 @@ async fn a_rolled_back_upgrade_fails_its_commit_status_on_the_git_host_naming_th
         Some(restored.as_str()),
         "the savepoint restored is the upgrade's"
     );
+
+    // The next change's plan, with what only the cluster knows (`diff --live`, as CI
+    // runs it on a pull request): the running job's latest checkpoint is seconds old, its
+    // last savepoint is the one restored, and its restart was measured.
+    let c3 = s.commit(&s.savepoint_job(3), "parallelism 3, not pushed");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_flinkops"))
+        .args(["diff", "--repo"])
+        .arg(s.repo.path())
+        .args(["--base", &c2, "--head", &c3, "--live", "--format", "json"])
+        .env("KUBECONFIG", &s.env.kubeconfig)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let job = &plan["jobs"][0];
+    assert_eq!(job["action"], "savepoint-upgrade", "{plan:#}");
+    let live = &job["live"];
+    let age = live["checkpointAgeSeconds"].as_u64().expect("a checkpoint age");
+    assert!(age < 60, "checkpoints every second: {live:#}");
+    assert_eq!(live["lastSavepoint"], restored.as_str(), "{live:#}");
+    let took = live["lastRestartSeconds"].as_u64().expect("a measured restart");
+    let rollback = l.history.last().unwrap();
+    assert_eq!(Some(took), rollback.seconds, "{:?}", l.history);
+    assert!(took > 0 && took < 300, "{took}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

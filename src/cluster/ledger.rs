@@ -32,7 +32,7 @@ pub enum Health {
     Stalled,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HistoryEntry {
     pub commit: String,
@@ -47,6 +47,10 @@ pub struct HistoryEntry {
     /// The savepoint the previous version was stopped with (its state went out with it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state_out: Option<String>,
+    /// For a version that started running: seconds from the step's start (before its
+    /// savepoint) to RUNNING, the downtime a restart of this job costs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seconds: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -178,6 +182,7 @@ mod tests {
             result: "applied".into(),
             state_in: None,
             state_out: None,
+            seconds: None,
         }
     }
 

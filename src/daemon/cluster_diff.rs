@@ -120,6 +120,7 @@ pub async fn cluster_diff(
             state_loss: w.state_loss.clone(),
             restarts,
             state,
+            live: None,
         });
     }
     // Jobs with nothing to do, to list them as unchanged.
@@ -136,16 +137,20 @@ pub async fn cluster_diff(
                 state_loss: None,
                 restarts: false,
                 state: None,
+                live: None,
             });
         }
     }
     jobs.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
     let mut errors = catalog.settings_errors.clone();
     errors.extend(catalog.file_errors.values().flatten().cloned());
+    let mut plan = Plan { jobs, errors };
+    let reach = super::upgrade::Reach::detect();
+    super::live_impact::add(client, &mut plan, &ledgers, reach).await;
     Ok(Report {
         base: "cluster".into(),
         head: snapshot.commit,
-        plan: Plan { jobs, errors },
+        plan,
         objects,
     })
 }

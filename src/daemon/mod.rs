@@ -7,6 +7,7 @@ pub mod flink_probe;
 pub mod follow;
 pub mod http;
 pub mod jar;
+pub mod live_impact;
 pub mod metrics;
 pub mod notify;
 pub mod outbound;

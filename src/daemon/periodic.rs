@@ -80,6 +80,7 @@ impl Taken {
                     result: format!("{what} taken (checkpointTriggerNonce {nonce})"),
                     state_in: None,
                     state_out: None,
+                    seconds: None,
                 });
             }
         }

@@ -74,6 +74,18 @@ pub async fn checkpoint(
     Ok(rest.await_checkpoint(&job, &trigger, timeout).await?)
 }
 
+/// When the running job's latest checkpoint completed (Unix milliseconds), as its
+/// JobManager says; None when it has none yet.
+pub async fn latest_checkpoint_ms(
+    client: &kube::Client,
+    reach: Reach,
+    id: &JobId,
+    ledger: &Ledger,
+) -> Result<Option<u64>> {
+    let (_, rest, job) = running_job(client, reach, id, ledger).await?;
+    Ok(rest.checkpoints(&job).await?.latest_completed_ms)
+}
+
 /// The applied spec, the REST API and the id of the one Flink job of `id` that runs.
 async fn running_job(
     client: &kube::Client,

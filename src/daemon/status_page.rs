@@ -358,6 +358,7 @@ mod tests {
             result: "<img src=x onerror=alert(1)>".into(),
             state_in: Some("s3://b/sp-1".into()),
             state_out: Some("s3://b/sp-1\"><script>".into()),
+            seconds: None,
         });
         let page = history_html(&crate::history::lineage(id, &ledger));
         assert!(page.contains("<h1>streaming/orders</h1>"), "{page}");

@@ -130,6 +130,8 @@ pub struct Checkpoints {
     pub completed: u64,
     /// Path of the latest completed checkpoint or savepoint.
     pub latest_completed: Option<String>,
+    /// When the latest completed checkpoint was acknowledged (Unix milliseconds).
+    pub latest_completed_ms: Option<u64>,
     /// Path of the latest savepoint (a stop-with-savepoint's, too).
     pub latest_savepoint: Option<String>,
     /// What the job was restored from, if anything.

@@ -176,6 +176,10 @@ impl FlinkRest {
                 .and_then(Value::as_u64)
                 .unwrap_or(0),
             latest_completed: v.pointer("/latest/completed").and_then(path),
+            latest_completed_ms: v
+                .pointer("/latest/completed/latest_ack_timestamp")
+                .and_then(Value::as_u64)
+                .filter(|ms| *ms > 0),
             latest_savepoint: v.pointer("/latest/savepoint").and_then(path),
             restored: v.pointer("/latest/restored").and_then(|r| {
                 Some(Restored {

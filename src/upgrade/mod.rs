@@ -58,6 +58,10 @@ pub struct Upgrade {
     pub restore_from: Option<String>,
     /// RFC 3339 time the upgrade began.
     pub started_at: String,
+    /// The same as Unix seconds (0 in records written before it was kept): how long the
+    /// job was down is measured from it.
+    #[serde(default)]
+    pub started_unix: u64,
     /// Unix time the current phase began (deadlines).
     #[serde(default)]
     pub phase_since: u64,
@@ -90,6 +94,7 @@ impl Upgrade {
             trigger: None,
             restore_from: None,
             started_at: now.to_string(),
+            started_unix: unix,
             phase_since: unix,
             failures: 0,
             rollback_of: None,
@@ -283,9 +288,10 @@ pub fn target_runs(target: &JobSpec) -> bool {
         .is_some_and(|j| j.state == JobState::Running)
 }
 
-/// The ledger after the upgrade reached its target: the target is what is applied, the
-/// record is cleared, and the history says what was restored.
-pub fn complete(ledger: &Ledger, up: &Upgrade, now: &str) -> Ledger {
+/// The ledger after the upgrade reached its target at `now` (`unix`): the target is what
+/// is applied, the record is cleared, and the history says what was restored and, for a
+/// version that runs, how long the step took.
+pub fn complete(ledger: &Ledger, up: &Upgrade, now: &str, unix: u64) -> Ledger {
     let target = up.target();
     let mut l = ledger.clone();
     l.applied_commit = up.target_commit.clone();
@@ -336,6 +342,8 @@ pub fn complete(ledger: &Ledger, up: &Upgrade, now: &str) -> Ledger {
         result,
         state_in: up.restore_from.clone().filter(|_| target_runs(&target)),
         state_out,
+        seconds: (target_runs(&target) && up.started_unix > 0)
+            .then(|| unix.saturating_sub(up.started_unix)),
     });
     l
 }
@@ -369,6 +377,7 @@ pub fn fail(ledger: &Ledger, up: &Upgrade, reason: &str, now: &str, unix: u64) -
             result: format!("failed: {reason}"),
             state_in: None,
             state_out: None,
+            seconds: None,
         });
     } else {
         let mut next = up.clone();
@@ -433,6 +442,7 @@ pub fn roll_back(
         // The failed version started from it; the rollback starts from it again.
         state_in: up.restore_from.clone(),
         state_out: None,
+        seconds: None,
     });
     Some(l)
 }
@@ -637,8 +647,10 @@ spec:
         let mut target = spec("savepoint", "running");
         target.job.as_mut().unwrap().parallelism = 4;
         let up = upgrade_to(&target);
-        let l = complete(&stable_ledger(), &up, "t1");
+        let l = complete(&stable_ledger(), &up, "t1", 142);
         assert_eq!(l.applied_commit, "c2c2c2c2c2c2c2c2");
+        // Begun at 100, RUNNING at 142: what a restart of this job costs.
+        assert_eq!(l.history.last().unwrap().seconds, Some(42));
         assert_eq!(l.spec_hash, crate::render::spec_hash(&target));
         assert_eq!(l.restore_from.as_deref(), Some("file:///sp/savepoint-1"));
         assert_eq!(l.health, Health::Healthy);
@@ -660,21 +672,22 @@ spec:
             at: "t0".into(),
             unix: 105,
         });
-        let h = complete(&taken, &up, "t1").history.pop().unwrap();
+        let h = complete(&taken, &up, "t1", 100).history.pop().unwrap();
         assert_eq!(h.state_out.as_deref(), Some("file:///sp/savepoint-1"));
         // A savepoint of the old version from before this upgrade (a periodic one that
         // happens to be restored) did not carry it out now.
         taken.savepoints[0].at = "s".into();
-        let h = complete(&taken, &up, "t1").history.pop().unwrap();
+        let h = complete(&taken, &up, "t1", 100).history.pop().unwrap();
         assert_eq!(h.state_out, None);
         // A suspend ends Suspended: its savepoint carried the state out, nothing in.
         let mut suspend = upgrade_to(&spec("savepoint", "suspended"));
         suspend.started_at = "t0".into();
         taken.savepoints[0].at = "t0".into();
-        let l = complete(&taken, &suspend, "t1");
+        let l = complete(&taken, &suspend, "t1", 142);
         assert_eq!(l.health, Health::Suspended);
         let h = l.history.last().unwrap();
         assert_eq!(h.state_in, None);
+        assert_eq!(h.seconds, None, "nothing runs after a suspend");
         assert_eq!(h.state_out.as_deref(), Some("file:///sp/savepoint-1"));
     }
 
@@ -727,7 +740,7 @@ spec:
         assert_eq!(back.rollback_of.as_deref(), Some("c2c2c2c2c2c2c2c2"));
         assert!(l.failed.as_ref().unwrap().rolled_back);
         // Finishing the rollback keeps the head marked failed.
-        let done = complete(&l, back, "t2");
+        let done = complete(&l, back, "t2", 100);
         assert!(done.failed.is_some());
         assert_eq!(done.applied_commit, "c1c1c1c1c1c1c1c1");
         assert!(done
@@ -801,7 +814,7 @@ spec:
         // An upgrade restarts the job with its spec: the nonce it carries is settled.
         let target = owed.applied_spec().unwrap();
         let up = Upgrade::new(Action::SavepointUpgrade, "c9", &target, "t", 10);
-        assert_eq!(complete(&l, &up, "t").savepoint_nonce, Some(2));
+        assert_eq!(complete(&l, &up, "t", 100).savepoint_nonce, Some(2));
         // A checkpoint nonce is owed the same way, and due at once too.
         let mut cp = l.clone();
         cp.spec

@@ -672,7 +672,7 @@ impl<'a, E: Edges> Executor<'a, E> {
 
     async fn done(&self, id: &JobId, ledger: &Ledger, up: &Upgrade) -> Result<Step, StepError> {
         crate::fault::point("before-done");
-        let l = upgrade::complete(ledger, up, self.now);
+        let l = upgrade::complete(ledger, up, self.now, self.unix_now);
         self.put(id, &l).await?;
         let what = l
             .history
