@@ -185,7 +185,9 @@ const IMPACT_NAMES: usize = 10;
 
 /// The lines above a plan that say what the change costs in state: the jobs whose state
 /// is lost (Git says so), those restored from their latest checkpoint (they process again
-/// what came after it), and those restarted with a savepoint. Empty when nothing restarts.
+/// what came after it), those restarted with a savepoint, those stopped with one (removed
+/// or suspended), and (with the cluster's facts) those queued behind an upgrade in flight.
+/// Empty when no job stops.
 pub fn impact_lines(plan: &Plan, name: impl Fn(&plan::JobPlan) -> String) -> Vec<ImpactLine> {
     let line =
         |loses_state: bool, what: &dyn Fn(usize) -> String, f: &dyn Fn(&plan::JobPlan) -> bool| {
@@ -216,6 +218,15 @@ pub fn impact_lines(plan: &Plan, name: impl Fn(&plan::JobPlan) -> String) -> Vec
             false,
             &|_| "restarted with a savepoint (their state carried)".into(),
             &|j| j.restarts && j.state == Some(Carry::Savepoint),
+        ),
+        line(
+            false,
+            &|_| "stopped with a savepoint (removed or suspended; their lineage kept)".into(),
+            &|j| {
+                matches!(j.action, Action::Delete | Action::Suspend)
+                    && j.state == Some(Carry::Savepoint)
+                    && j.state_loss.is_none()
+            },
         ),
         line(
             false,

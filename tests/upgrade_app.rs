@@ -776,10 +776,14 @@ async fn a_rolled_back_upgrade_fails_its_commit_status_on_the_git_host_naming_th
     let job = &plan["jobs"][0];
     assert_eq!(job["action"], "savepoint-upgrade", "{plan:#}");
     let live = &job["live"];
-    let age = live["checkpointAgeSeconds"].as_u64().expect("a checkpoint age");
+    let age = live["checkpointAgeSeconds"]
+        .as_u64()
+        .expect("a checkpoint age");
     assert!(age < 60, "checkpoints every second: {live:#}");
     assert_eq!(live["lastSavepoint"], restored.as_str(), "{live:#}");
-    let took = live["lastRestartSeconds"].as_u64().expect("a measured restart");
+    let took = live["lastRestartSeconds"]
+        .as_u64()
+        .expect("a measured restart");
     let rollback = l.history.last().unwrap();
     assert_eq!(Some(took), rollback.seconds, "{:?}", l.history);
     assert!(took > 0 && took < 300, "{took}");
