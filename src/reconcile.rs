@@ -235,6 +235,12 @@ pub fn reconcile_quietly<L: std::borrow::Borrow<LiveObject>>(
         if !allowed(&id.namespace) {
             continue;
         }
+        // Its ledger exists but cannot be read (damaged, or written by a newer flinkops):
+        // without it nothing is known of the job's state, so nothing is done to it (the
+        // caller reports the ledger). Acting would re-create the job from nothing.
+        if ledger_versions.contains_key(&id) && !ledgers.contains_key(&id) {
+            continue;
+        }
         let objects = by_job.get(&id).map(Vec::as_slice).unwrap_or(&[]);
         let ledger = ledgers.get(&id);
         let p = plans.get(&id).copied();
@@ -1055,6 +1061,49 @@ spec:
             carry_out(&work, &mut live, &mut ledgers);
         }
         (live, ledgers)
+    }
+
+    #[test]
+    fn a_job_whose_ledger_cannot_be_read_is_left_alone() {
+        let (mut live, mut ledgers) = synced(&[("a.yaml", APP)], C1);
+        let id = JobId {
+            namespace: "streaming".into(),
+            name: "orders".into(),
+        };
+        // The ledger's ConfigMap as the cache sees it (what it holds does not matter here:
+        // `cache::ledgers` could not read it, so it is not among `ledgers`).
+        live.push(LiveObject::new(
+            "ConfigMap",
+            &serde_json::json!({
+                "metadata": {
+                    "name": "orders-flinkops", "namespace": "streaming", "resourceVersion": "7",
+                    "labels": crate::cluster::ledger::ledger_labels(&id),
+                },
+                "data": {"ledger.json": "{\"format\": 9}"},
+            }),
+        ));
+        let scaled = APP.replace("parallelism: 2", "parallelism: 3");
+        // Readable: the change is planned.
+        let work = reconcile(
+            &catalog(&[("a.yaml", &scaled)]),
+            C2,
+            &live,
+            &ledgers,
+            &opts(),
+        );
+        assert!(work.iter().any(|w| w.id == id), "{work:?}");
+        // Unreadable: nothing is done to the job, not even re-creating what runs.
+        ledgers.remove(&id);
+        let work = reconcile(
+            &catalog(&[("a.yaml", &scaled)]),
+            C2,
+            &live,
+            &ledgers,
+            &opts(),
+        );
+        assert!(work.iter().all(|w| w.id != id), "{work:?}");
+        let work = reconcile(&catalog(&[("a.yaml", APP)]), C1, &live, &ledgers, &opts());
+        assert!(work.iter().all(|w| w.id != id), "{work:?}");
     }
 
     #[test]

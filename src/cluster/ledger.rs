@@ -9,6 +9,11 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 pub const LEDGER_KEY: &str = "ledger.json";
+/// The ledger format this flinkops writes and the newest it reads. 1: the ledgers written
+/// before formats were numbered (no `format` key), read as they are, their later fields
+/// taking their defaults. A ledger of a newer format is not read (nor overwritten): its job
+/// is left alone until flinkops is upgraded.
+pub const LEDGER_FORMAT: u32 = 2;
 pub const LEDGER_COMPONENT: &str = "ledger";
 /// History entries kept per job.
 pub const HISTORY_LIMIT: usize = 20;
@@ -56,6 +61,9 @@ pub struct HistoryEntry {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct Ledger {
+    /// `LEDGER_FORMAT` when written; absent (1) in ledgers from before formats.
+    #[serde(default = "format_one")]
+    pub format: u32,
     pub applied_commit: String,
     pub spec_hash: String,
     /// Repository-relative file the spec came from.
@@ -137,17 +145,36 @@ impl Ledger {
         self.savepoints.last().map(|s| s.path.as_str())
     }
 
-    /// The ConfigMap data holding this ledger.
+    /// The ConfigMap data holding this ledger, in the current format.
     pub fn to_data(&self) -> BTreeMap<String, String> {
-        let text = serde_json::to_string_pretty(self).expect("ledgers serialize");
+        let current = Ledger {
+            format: LEDGER_FORMAT,
+            ..self.clone()
+        };
+        let text = serde_json::to_string_pretty(&current).expect("ledgers serialize");
         BTreeMap::from([(LEDGER_KEY.to_string(), text)])
     }
 
+    /// Reads a ledger of this format or an older one; a newer one is an error (the job is
+    /// then left alone, so nothing this version does not understand is overwritten).
     pub fn from_data(data: &BTreeMap<String, String>) -> Result<Ledger, String> {
         let text = data
             .get(LEDGER_KEY)
             .ok_or_else(|| format!("no {LEDGER_KEY} key"))?;
-        serde_json::from_str(text).map_err(|e| format!("{LEDGER_KEY}: {e}"))
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| format!("{LEDGER_KEY}: {e}"))?;
+        if let Some(f) = value.get("format") {
+            match f.as_u64() {
+                Some(n) if n > u64::from(LEDGER_FORMAT) => {
+                    return Err(format!(
+                        "{LEDGER_KEY}: written by a newer flinkops (ledger format {n}; this one reads up to {LEDGER_FORMAT}): the job is left alone until flinkops is upgraded"
+                    ))
+                }
+                Some(_) => {}
+                None => return Err(format!("{LEDGER_KEY}: `format` is not a number")),
+            }
+        }
+        serde_json::from_value(value).map_err(|e| format!("{LEDGER_KEY}: {e}"))
     }
 
     /// The applied spec with its source restored (it is not part of the spec's JSON).
@@ -156,6 +183,10 @@ impl Ledger {
         spec.source.file = self.source.clone();
         Some(spec)
     }
+}
+
+fn format_one() -> u32 {
+    1
 }
 
 /// Labels of a job's ledger ConfigMap: ours, so the same watch that sees the job's
@@ -235,7 +266,44 @@ mod tests {
         };
         l.record(entry(1));
         let back = Ledger::from_data(&l.to_data()).unwrap();
-        assert_eq!(back, l);
+        assert_eq!(
+            back,
+            Ledger {
+                format: LEDGER_FORMAT,
+                ..l
+            }
+        );
+    }
+
+    #[test]
+    fn older_ledgers_are_read_and_newer_ones_refused() {
+        // Format 1: a ledger from before formats (and before later fields) reads as is.
+        let old = BTreeMap::from([(
+            LEDGER_KEY.to_string(),
+            r#"{"appliedCommit":"abc","specHash":"h","source":"a.yaml","spec":null,"health":"Healthy","history":[{"commit":"abc","specHash":"h","action":"create","at":"t","result":"ok"}]}"#.to_string(),
+        )]);
+        let l = Ledger::from_data(&old).unwrap();
+        assert_eq!((l.format, l.applied_commit.as_str()), (1, "abc"));
+        assert_eq!(l.history[0].seconds, None);
+        // Written back in the current format.
+        assert!(l.to_data()[LEDGER_KEY].contains(&format!("\"format\": {LEDGER_FORMAT}")));
+        let newer = |f: &str| {
+            BTreeMap::from([(
+                LEDGER_KEY.to_string(),
+                format!(
+                    r#"{{"format":{f},"appliedCommit":"abc","specHash":"h","source":"a.yaml","health":"Healthy"}}"#
+                ),
+            )])
+        };
+        let err = Ledger::from_data(&newer("3")).unwrap_err();
+        assert!(
+            err.contains("newer flinkops (ledger format 3") && err.contains("left alone"),
+            "{err}"
+        );
+        assert!(Ledger::from_data(&newer("\"2\""))
+            .unwrap_err()
+            .contains("not a number"));
+        assert_eq!(Ledger::from_data(&newer("2")).unwrap().format, 2);
     }
 
     #[test]
