@@ -73,6 +73,13 @@ impl Reporter {
                     Ok(()) => {
                         tracing::info!(commit = %crate::escape::short_commit(&commit), state = ?status.state, description = %status.description, "commit status posted")
                     }
+                    // GitLab refuses a status the commit already has (a restarted
+                    // daemon posts the current one again): nothing is lost.
+                    Err(e)
+                        if e.starts_with("HTTP 400") && e.contains("Cannot transition status") =>
+                    {
+                        tracing::debug!(commit = %crate::escape::short_commit(&commit), state = ?status.state, "commit status already set")
+                    }
                     Err(e) => {
                         FAILED.fetch_add(1, Ordering::Relaxed);
                         tracing::warn!(commit = %crate::escape::short_commit(&commit), state = ?status.state, error = %e, "commit status not posted")

@@ -9,7 +9,10 @@ use std::time::Duration;
 pub const TRY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Tries per message, with `PAUSE * try` between them.
 pub const TRIES: u32 = 3;
+#[cfg(not(test))]
 pub const PAUSE: Duration = Duration::from_secs(2);
+#[cfg(test)]
+pub const PAUSE: Duration = Duration::from_millis(10);
 
 /// The client for such POSTs: no redirects (a redirect could carry a token elsewhere).
 pub fn client() -> Result<reqwest::Client, String> {
@@ -21,7 +24,8 @@ pub fn client() -> Result<reqwest::Client, String> {
         .map_err(|e| format!("building an HTTP client: {e}"))
 }
 
-/// POSTs `body` as JSON to `url` with `headers` until it is taken (2xx) or `TRIES` tries
+/// POSTs `body` as JSON to `url` with `headers` until it is taken (2xx), refused for good
+/// (a 4xx other than 408 and 429: trying again would get the same answer) or `TRIES` tries
 /// failed; the error is the last try's, fit to log.
 pub async fn post(
     http: &reqwest::Client,
@@ -52,6 +56,9 @@ pub async fn post(
                     "HTTP {status}: {}",
                     crate::escape::terminal(&crate::escape::truncate(&text, 200))
                 );
+                if (400..500).contains(&status) && status != 408 && status != 429 {
+                    break;
+                }
             }
             // Without its URL: the URL may carry a token.
             Err(e) => last = e.without_url().to_string(),
@@ -62,4 +69,51 @@ pub async fn post(
         }
     }
     Err(last)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A stand-in receiver (for this error path only) that answers every request with
+    /// `status` and counts them.
+    async fn answering(status: u16) -> (String, Arc<AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let seen = Arc::new(AtomicUsize::new(0));
+        let count = seen.clone();
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                count.fetch_add(1, Ordering::SeqCst);
+                let mut buf = vec![0; 4096];
+                let _ = conn.read(&mut buf).await;
+                let reply = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-length: 4\r\nconnection: close\r\n\r\nnope"
+                );
+                let _ = conn.write_all(reply.as_bytes()).await;
+            }
+        });
+        (url, seen)
+    }
+
+    #[tokio::test]
+    async fn a_refusal_is_not_tried_again_but_a_failure_is() {
+        let http = client().unwrap();
+        let (url, seen) = answering(404).await;
+        let e = post(&http, &url, &[], b"{}").await.unwrap_err();
+        assert_eq!(e, "HTTP 404: nope");
+        assert_eq!(seen.load(Ordering::SeqCst), 1);
+        for status in [503, 429] {
+            let (url, seen) = answering(status).await;
+            let e = post(&http, &url, &[], b"{}").await.unwrap_err();
+            assert!(e.starts_with(&format!("HTTP {status}")), "{e}");
+            assert_eq!(seen.load(Ordering::SeqCst), TRIES as usize, "{status}");
+        }
+        let (url, seen) = answering(204).await;
+        post(&http, &url, &[], b"{}").await.unwrap();
+        assert_eq!(seen.load(Ordering::SeqCst), 1);
+    }
 }
