@@ -53,6 +53,19 @@ fn states(all: &[serde_json::Value]) -> Vec<&str> {
     all.iter().map(|v| v["state"].as_str().unwrap()).collect()
 }
 
+/// A repository managing namespace `ns` with the stateless job `alpha` (its text changed
+/// by `edit`), committed; the commit.
+fn repo_with_alpha(ns: &str, edit: impl Fn(String) -> String) -> (TestRepo, String) {
+    let repo = TestRepo::new();
+    repo.write("flinkops.yaml", &format!("namespaces: [{ns}]\n"));
+    repo.write(
+        "alpha.yaml",
+        &edit(support::app_job("alpha", ns, 1, "stateless")),
+    );
+    let c1 = repo.commit("alpha");
+    (repo, c1)
+}
+
 #[tokio::test]
 async fn github_and_gitlab_get_statuses_in_their_own_shapes() {
     let Some(env) = support::testenv() else {
@@ -65,13 +78,7 @@ async fn github_and_gitlab_get_statuses_in_their_own_shapes() {
 
     // GitHub (Enterprise: the API under /api/v3).
     let ns = support::kube::TestNamespace::create(&env, &client, "t-ghs").await;
-    let repo = TestRepo::new();
-    repo.write("flinkops.yaml", &format!("namespaces: [{}]\n", ns.name));
-    repo.write(
-        "alpha.yaml",
-        &support::app_job("alpha", &ns.name, 1, "stateless"),
-    );
-    let c1 = repo.commit("alpha");
+    let (repo, c1) = repo_with_alpha(&ns.name, |t| t);
     let api = format!("{}/api/v3", rec.url);
     let daemon = Daemon::following(
         &env,
@@ -141,14 +148,9 @@ async fn github_and_gitlab_get_statuses_in_their_own_shapes() {
 
     // GitLab: the project by its full path, PRIVATE-TOKEN, `name`, and `failed`.
     let ns = support::kube::TestNamespace::create(&env, &client, "t-gls").await;
-    let repo = TestRepo::new();
-    repo.write("flinkops.yaml", &format!("namespaces: [{}]\n", ns.name));
-    repo.write(
-        "alpha.yaml",
-        &support::app_job("alpha", &ns.name, 1, "stateless")
-            .replace("parallelism: 1", "parallelism: one"),
-    );
-    let c1 = repo.commit("alpha, with a typo");
+    let (repo, c1) = repo_with_alpha(&ns.name, |t| {
+        t.replace("parallelism: 1", "parallelism: one")
+    });
     let api = format!("{}/api/v4", rec.url);
     let daemon = Daemon::following(
         &env,
@@ -190,13 +192,7 @@ async fn a_status_api_that_hangs_holds_up_no_sync() {
     let hang = support::recorder::hanging().await;
     let dir = tempfile::tempdir().unwrap();
     let token = token_file(dir.path(), TOKEN);
-    let repo = TestRepo::new();
-    repo.write("flinkops.yaml", &format!("namespaces: [{}]\n", ns.name));
-    repo.write(
-        "alpha.yaml",
-        &support::app_job("alpha", &ns.name, 1, "stateless"),
-    );
-    let c1 = repo.commit("alpha");
+    let (repo, c1) = repo_with_alpha(&ns.name, |t| t);
     let daemon = Daemon::following(
         &env,
         repo.path(),
@@ -260,13 +256,7 @@ async fn on_gitea_a_push_reaches_the_daemon_by_webhook_and_its_status_follows() 
     let ns = support::kube::TestNamespace::create(&env, &client, "t-gitea").await;
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns.name);
     let hosted = env.gitea.create_repo("jobs").await;
-    let repo = TestRepo::new();
-    repo.write("flinkops.yaml", &format!("namespaces: [{}]\n", ns.name));
-    repo.write(
-        "alpha.yaml",
-        &support::app_job("alpha", &ns.name, 1, "stateless"),
-    );
-    let c1 = repo.commit("alpha");
+    let (repo, c1) = repo_with_alpha(&ns.name, |t| t);
     hosted.push(repo.path());
 
     // As a user sets it up: the daemon follows the hosted repository with a token (the API
@@ -303,22 +293,13 @@ async fn on_gitea_a_push_reaches_the_daemon_by_webhook_and_its_status_follows() 
     hosted
         .add_push_webhook(&daemon.url("/webhook"), "hook-secret-1")
         .await;
+    let wait = Duration::from_secs(60);
     let statuses_until = |commit: String, state: &'static str| {
         let (hosted, daemon) = (&hosted, &daemon);
         async move {
-            support::eventually_or(
-                &format!("a `{state}` status on {commit} in gitea"),
-                Duration::from_secs(60),
-                || daemon.log(),
-                || {
-                    let commit = commit.clone();
-                    async move {
-                        let all = hosted.statuses(&commit).await;
-                        (all.last()?.1 == state).then_some(all)
-                    }
-                },
-            )
-            .await
+            hosted
+                .statuses_until(&commit, state, wait, || daemon.log())
+                .await
         }
     };
     let all = statuses_until(c1.clone(), "success").await;

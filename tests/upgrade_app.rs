@@ -702,19 +702,10 @@ async fn a_rolled_back_upgrade_fails_its_commit_status_on_the_git_host_naming_th
     let status_of = |commit: String, state: &'static str| {
         let (hosted, daemon, s) = (&hosted, &daemon, &s);
         async move {
-            support::eventually_or(
-                &format!("a `{state}` status on {commit}"),
-                Duration::from_secs(180),
-                || format!("{}\n{}", daemon.log(), s.runner.logs()),
-                || {
-                    let commit = commit.clone();
-                    async move {
-                        let all = hosted.statuses(&commit).await;
-                        (all.last()?.1 == state).then_some(all)
-                    }
-                },
-            )
-            .await
+            let log = || format!("{}\n{}", daemon.log(), s.runner.logs());
+            hosted
+                .statuses_until(&commit, state, Duration::from_secs(180), log)
+                .await
         }
     };
     status_of(c1.clone(), "success").await;

@@ -101,6 +101,27 @@ impl HostedRepo {
             .await;
     }
 
+    /// The statuses of `commit` once the newest is `state` (else a panic after `timeout`
+    /// with `log()`), in the order they were posted.
+    pub async fn statuses_until(
+        &self,
+        commit: &str,
+        state: &str,
+        timeout: std::time::Duration,
+        log: impl Fn() -> String,
+    ) -> Vec<(String, String, String)> {
+        super::eventually_or(
+            &format!("a `{state}` status on {commit} in gitea"),
+            timeout,
+            log,
+            || async {
+                let all = self.statuses(commit).await;
+                (all.last()?.1 == state).then_some(all)
+            },
+        )
+        .await
+    }
+
     /// The statuses of `commit` in the order they were posted: (context, state,
     /// description).
     pub async fn statuses(&self, commit: &str) -> Vec<(String, String, String)> {
