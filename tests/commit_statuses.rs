@@ -210,22 +210,9 @@ async fn a_status_api_that_hangs_holds_up_no_sync() {
         ],
         &[],
     );
-    let applied = |c: String, p: i32| {
-        let deployments = deployments.clone();
-        move || {
-            let (deployments, c) = (deployments.clone(), c.clone());
-            async move {
-                (support::kube::taskmanager(&deployments, "alpha").await? == (c, p)).then_some(())
-            }
-        }
-    };
-    support::eventually_or(
-        "alpha applied",
-        Duration::from_secs(30),
-        || daemon.log(),
-        applied(c1, 1),
-    )
-    .await;
+    let log = || daemon.log();
+    let limit = Duration::from_secs(30);
+    support::kube::wait_taskmanager(&deployments, "alpha", (&c1, 1), limit, log).await;
     // Statuses of the first commit are stuck in tries at the hanging API; the next
     // commit is applied within seconds all the same.
     repo.write(
@@ -234,13 +221,7 @@ async fn a_status_api_that_hangs_holds_up_no_sync() {
     );
     let c2 = repo.commit("alpha at 2");
     let started = Instant::now();
-    support::eventually_or(
-        "the second commit applied",
-        Duration::from_secs(20),
-        || daemon.log(),
-        applied(c2, 2),
-    )
-    .await;
+    support::kube::wait_taskmanager(&deployments, "alpha", (&c2, 2), limit, log).await;
     println!(
         "applied in {:?} with the status API hanging",
         started.elapsed()
@@ -319,14 +300,14 @@ async fn on_gitea_a_push_reaches_the_daemon_by_webhook_and_its_status_follows() 
     let c2 = repo.commit("alpha at 2");
     let started = Instant::now();
     hosted.push(repo.path());
-    support::eventually_or(
-        "the pushed commit applied",
+    // Within 30 s: only the webhook can bring it this soon (the interval is an hour).
+    let log = || daemon.log();
+    support::kube::wait_taskmanager(
+        &deployments,
+        "alpha",
+        (&c2, 2),
         Duration::from_secs(30),
-        || daemon.log(),
-        || async {
-            (support::kube::taskmanager(&deployments, "alpha").await? == (c2.clone(), 2))
-                .then_some(())
-        },
+        log,
     )
     .await;
     println!(

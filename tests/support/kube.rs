@@ -115,3 +115,24 @@ pub async fn taskmanager(
     let commit = d.metadata.annotations?.get("flinkops.io/commit")?.clone();
     Some((commit, d.spec?.replicas?))
 }
+
+/// Waits until `job`'s TaskManager Deployment is at `commit` with `replicas` (else panics
+/// after `timeout` with `log()`).
+pub async fn wait_taskmanager(
+    deployments: &Api<k8s_openapi::api::apps::v1::Deployment>,
+    job: &str,
+    (commit, replicas): (&str, i32),
+    timeout: std::time::Duration,
+    log: impl Fn() -> String,
+) {
+    super::eventually_or(
+        &format!("{job} applied at {commit} with {replicas} TaskManagers"),
+        timeout,
+        log,
+        || async {
+            let (c, r) = taskmanager(deployments, job).await?;
+            (c == commit && r == replicas).then_some(())
+        },
+    )
+    .await
+}
