@@ -19,13 +19,23 @@ pub enum Expect {
 }
 
 /// The jobs COMMIT changes and what each must reach; plus errors that name no job
-/// (settings, unreadable files), which fail the wait at once.
+/// (settings, unreadable files), which fail the wait at once. An error COMMIT inherits
+/// unchanged from its parent (a file broken before and not touched) is not COMMIT's: it
+/// failed the commit that made it.
 pub fn expectations(parent: &Catalog, commit: &Catalog) -> (BTreeMap<JobId, Expect>, Vec<String>) {
     let p = plan::plan(&parent.jobs, commit);
+    let inherited = |j: &plan::JobPlan| {
+        j.action == Action::Error && parent.blocked.get(&j.id()).is_some_and(|e| *e == j.errors)
+    };
+    let parent_errors: std::collections::BTreeSet<String> = plan::plan(&parent.jobs, parent)
+        .errors
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     let jobs = p
         .jobs
         .iter()
-        .filter(|j| j.action != Action::None)
+        .filter(|j| j.action != Action::None && !inherited(j))
         .map(|j| {
             let expect = match j.action {
                 Action::Delete => Expect::Deleted,
@@ -48,7 +58,13 @@ pub fn expectations(parent: &Catalog, commit: &Catalog) -> (BTreeMap<JobId, Expe
             (j.id(), expect)
         })
         .collect();
-    (jobs, p.errors.iter().map(ToString::to_string).collect())
+    let errors = p
+        .errors
+        .iter()
+        .map(ToString::to_string)
+        .filter(|e| !parent_errors.contains(e))
+        .collect();
+    (jobs, errors)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -291,6 +307,43 @@ spec:
             "{:?}",
             jobs[&id("broken")]
         );
+        // The next commit touches only another file: the broken job, unchanged, is not
+        // its to wait for (nor its failure); editing the broken file (still broken)
+        // makes it the commit's again.
+        let next = catalog(&[
+            ("a.yaml", &job("same", 1, "running")),
+            ("b.yaml", &job("scaled", 3, "running")),
+            ("d.yaml", &job("paused", 1, "suspended")),
+            ("e.yaml", &job("new", 1, "running")),
+            ("f.yaml", &job("broken", 1, "runing")),
+        ]);
+        let (jobs, errors) = expectations(&head, &next);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(jobs.keys().collect::<Vec<_>>(), [&id("scaled")]);
+        let edited = catalog(&[
+            ("a.yaml", &job("same", 1, "running")),
+            ("b.yaml", &job("scaled", 3, "running")),
+            ("d.yaml", &job("paused", 1, "suspended")),
+            ("e.yaml", &job("new", 1, "running")),
+            ("f.yaml", &job("broken", 2, "runnin")),
+        ]);
+        let (jobs, _) = expectations(&next, &edited);
+        assert!(
+            matches!(&jobs[&id("broken")], Expect::Invalid(_)),
+            "{jobs:?}"
+        );
+        // The same for an error that names no job: the commit that made it fails, not
+        // the ones after it.
+        let bad_settings = |n: u32| {
+            catalog(&[
+                ("flinkops.yaml", "prune: maybe\n"),
+                ("b.yaml", &job("scaled", n, "running")),
+            ])
+        };
+        let (_, errors) = expectations(&next, &bad_settings(3));
+        assert!(!errors.is_empty());
+        let (_, errors) = expectations(&bad_settings(3), &bad_settings(4));
+        assert!(errors.is_empty(), "{errors:?}");
     }
 
     fn failed_apply_ledger(commit: &str, error: &str) -> Ledger {
