@@ -148,6 +148,14 @@ impl Reporter {
         }
     }
 
+    /// Leadership lost: the next leader reports; this replica, if it leads again, starts
+    /// from the commit it finds then (a commit judged here and finished under another
+    /// leader must not turn into a failure at its deadline).
+    pub fn forget(&mut self) {
+        self.seen = None;
+        self.tracked.clear();
+    }
+
     fn track(&mut self, repo: &Repo, path: &str, commit: &str, catalog: &Catalog) {
         let Ok(oid) = commit.parse::<git2::Oid>() else {
             return;

@@ -439,14 +439,19 @@ pub async fn run(
                         .collect();
                 }
                 tracing::debug!(?triggers, commit = %commit, workers_started = started, workers_in_flight = workers.in_flight(), elapsed_ms = started_at.elapsed().as_millis() as u64, "cycle");
-            } else if workers.in_flight() > 0 {
-                // Leadership lost: stop every worker now (the write fence already refuses
-                // their writes); the new leader carries on from the ledgers.
-                tracing::info!(
-                    workers = workers.in_flight(),
-                    "not leading: stopping the job workers"
-                );
-                workers.abort_all();
+            } else {
+                if let Some(r) = reporter.as_mut() {
+                    r.forget();
+                }
+                if workers.in_flight() > 0 {
+                    // Leadership lost: stop every worker now (the write fence already
+                    // refuses their writes); the new leader carries on from the ledgers.
+                    tracing::info!(
+                        workers = workers.in_flight(),
+                        "not leading: stopping the job workers"
+                    );
+                    workers.abort_all();
+                }
             }
             // Ready: a cycle (or, following, a look at the cluster) has completed and this
             // replica knows whether it leads.
