@@ -200,3 +200,110 @@ fn send(tx: &mpsc::Sender<(String, Status)>, commit: &str, status: Status) {
         tracing::warn!(commit = %crate::escape::short_commit(commit), "commit status dropped: the queue is full");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::ledger::Health;
+
+    /// A repository with the commits `files` make, one after the other; their ids.
+    fn history(dir: &std::path::Path, commits: &[&[(&str, &str)]]) -> Vec<String> {
+        let repo = git2::Repository::init(dir).unwrap();
+        let sig = git2::Signature::now("t", "t@example.com").unwrap();
+        let mut ids = Vec::new();
+        for files in commits {
+            for (name, text) in *files {
+                std::fs::write(dir.join(name), text).unwrap();
+            }
+            let mut index = repo.index().unwrap();
+            index
+                .add_all(["*"], git2::IndexAddOption::DEFAULT, None)
+                .unwrap();
+            index.write().unwrap();
+            let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
+            let parent = repo.head().ok().and_then(|h| h.peel_to_commit().ok());
+            let parents: Vec<&git2::Commit> = parent.iter().collect();
+            let id = repo
+                .commit(Some("HEAD"), &sig, &sig, "c", &tree, &parents)
+                .unwrap();
+            ids.push(id.to_string());
+        }
+        ids
+    }
+
+    fn job(parallelism: u32) -> String {
+        format!(
+            "apiVersion: flink.apache.org/v1beta1\nkind: FlinkDeployment\nmetadata: {{name: a, namespace: ns}}\nspec:\n  image: flink:2.0\n  job: {{jarURI: 'local:///opt/flink/usrlib/job.jar', parallelism: {parallelism}, upgradeMode: stateless}}\n"
+        )
+    }
+
+    #[tokio::test]
+    async fn a_commit_is_posted_when_its_status_changes_and_forgotten_when_final() {
+        let dir = tempfile::tempdir().unwrap();
+        let (one, two) = (job(1), job(2));
+        let ids = history(
+            dir.path(),
+            &[
+                &[("a.yaml", one.as_str())],
+                &[("a.yaml", two.as_str())],
+                &[("README", "x")],
+            ],
+        );
+        let repo = Repo::open(dir.path()).unwrap();
+        let load = |c: &str| spec::load(&repo.snapshot(c, "").unwrap());
+        let (tx, mut rx) = mpsc::channel(16);
+        let mut r = Reporter {
+            tx,
+            deadline: Duration::from_secs(3600),
+            seen: None,
+            tracked: Vec::new(),
+        };
+        let id = JobId {
+            namespace: "ns".into(),
+            name: "a".into(),
+        };
+        let at = |commit: &str, health| {
+            BTreeMap::from([(
+                id.clone(),
+                Ledger {
+                    applied_commit: commit.to_string(),
+                    health,
+                    ..Default::default()
+                },
+            )])
+        };
+        let c2 = ids[1].clone();
+        let cat2 = load(&c2);
+        // Seen while the job is still at the first commit: pending, once.
+        r.observe(&repo, "", &c2, &cat2, &at(&ids[0], Health::Healthy));
+        let (commit, s) = rx.try_recv().unwrap();
+        assert_eq!((commit.as_str(), s.state), (c2.as_str(), State::Pending));
+        r.observe(&repo, "", &c2, &cat2, &at(&ids[0], Health::Healthy));
+        assert!(rx.try_recv().is_err(), "nothing new to say");
+        // Live: success, and the commit is no longer judged.
+        r.observe(&repo, "", &c2, &cat2, &at(&c2, Health::Healthy));
+        assert_eq!(rx.try_recv().unwrap().1.state, State::Success);
+        assert!(r.tracked.is_empty());
+        r.observe(&repo, "", &c2, &cat2, &at(&c2, Health::Degraded));
+        assert!(rx.try_recv().is_err(), "a final status is not revisited");
+        // A commit that changes no job: success at once.
+        let c3 = ids[2].clone();
+        r.observe(&repo, "", &c3, &load(&c3), &at(&c2, Health::Healthy));
+        let (commit, s) = rx.try_recv().unwrap();
+        assert_eq!(
+            (commit.as_str(), s.description.as_str()),
+            (c3.as_str(), "changes no job")
+        );
+        // Past the deadline: failure naming what it waits for.
+        r.forget();
+        r.deadline = Duration::ZERO;
+        r.observe(&repo, "", &c2, &cat2, &at(&ids[0], Health::Healthy));
+        let s = rx.try_recv().unwrap().1;
+        assert_eq!(s.state, State::Failure);
+        assert!(
+            s.description.starts_with("not live after 0ms: ns/a: "),
+            "{}",
+            s.description
+        );
+    }
+}
