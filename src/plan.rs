@@ -276,8 +276,7 @@ pub fn plan(observed: &BTreeMap<JobId, JobSpec>, desired: &Catalog) -> Plan {
         let id = p.id();
         (p.restarts, p.state) = impact(p.action, observed.get(&id), desired.jobs.get(&id));
     }
-    let mut errors: Vec<SpecError> = desired.settings_errors.clone();
-    errors.extend(desired.file_errors.values().flatten().cloned());
+    let errors = desired.errors_naming_no_job().cloned().collect();
     Plan { jobs, errors }
 }
 

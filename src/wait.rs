@@ -4,7 +4,7 @@
 
 use crate::cluster::ledger::{Health, Ledger};
 use crate::plan::{self, Action};
-use crate::spec::{Catalog, JobId, JobState};
+use crate::spec::{Catalog, JobId, JobState, SpecError};
 use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,11 +27,8 @@ pub fn expectations(parent: &Catalog, commit: &Catalog) -> (BTreeMap<JobId, Expe
     let inherited = |j: &plan::JobPlan| {
         j.action == Action::Error && parent.blocked.get(&j.id()).is_some_and(|e| *e == j.errors)
     };
-    let parent_errors: std::collections::BTreeSet<String> = plan::plan(&parent.jobs, parent)
-        .errors
-        .iter()
-        .map(ToString::to_string)
-        .collect();
+    let parent_errors: std::collections::BTreeSet<&SpecError> =
+        parent.errors_naming_no_job().collect();
     let jobs = p
         .jobs
         .iter()
@@ -61,8 +58,8 @@ pub fn expectations(parent: &Catalog, commit: &Catalog) -> (BTreeMap<JobId, Expe
     let errors = p
         .errors
         .iter()
-        .map(ToString::to_string)
         .filter(|e| !parent_errors.contains(e))
+        .map(ToString::to_string)
         .collect();
     (jobs, errors)
 }

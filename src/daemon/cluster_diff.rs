@@ -142,8 +142,7 @@ pub async fn cluster_diff(
         }
     }
     jobs.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
-    let mut errors = catalog.settings_errors.clone();
-    errors.extend(catalog.file_errors.values().flatten().cloned());
+    let errors = catalog.errors_naming_no_job().cloned().collect();
     let mut plan = Plan { jobs, errors };
     let reach = super::upgrade::Reach::detect();
     super::live_impact::add(client, &mut plan, &ledgers, reach).await;

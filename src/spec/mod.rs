@@ -63,6 +63,14 @@ impl Catalog {
         all
     }
 
+    /// The errors that name no job (the settings', files that did not load), in the
+    /// order a plan lists them.
+    pub fn errors_naming_no_job(&self) -> impl Iterator<Item = &SpecError> {
+        self.settings_errors
+            .iter()
+            .chain(self.file_errors.values().flatten())
+    }
+
     pub fn is_valid(&self) -> bool {
         self.settings_errors.is_empty() && self.blocked.is_empty() && self.file_errors.is_empty()
     }
