@@ -5,6 +5,7 @@ use crate::cluster::ledger::Health;
 use crate::spec::JobId;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 #[derive(Debug, Clone, Default)]
 pub struct Metrics {
@@ -198,37 +199,30 @@ impl Metrics {
                 ),
             ],
         );
+        // What an outbound sender lost: dropped (its queue was full) or failed.
+        let lost = |dropped: &AtomicU64, failed: &AtomicU64| {
+            vec![
+                (
+                    "{why=\"dropped\"}".into(),
+                    dropped.load(Relaxed).to_string(),
+                ),
+                ("{why=\"failed\"}".into(), failed.load(Relaxed).to_string()),
+            ]
+        };
         metric(
             "flinkops_notifications_lost_total",
             "counter",
-            "Notifications not delivered: dropped (the queue was full) or failed (every try).",
-            {
-                use crate::daemon::notify::{DROPPED, FAILED};
-                use std::sync::atomic::Ordering::Relaxed;
-                vec![
-                    (
-                        "{why=\"dropped\"}".into(),
-                        DROPPED.load(Relaxed).to_string(),
-                    ),
-                    ("{why=\"failed\"}".into(), FAILED.load(Relaxed).to_string()),
-                ]
-            },
+            "Notifications not delivered: dropped (the queue was full) or failed (refused, or every try failed).",
+            lost(&crate::daemon::notify::DROPPED, &crate::daemon::notify::FAILED),
         );
         metric(
             "flinkops_commit_statuses_lost_total",
             "counter",
-            "Commit statuses not posted to the Git host: dropped (the queue was full) or failed (every try).",
-            {
-                use crate::daemon::commit_status::{DROPPED, FAILED};
-                use std::sync::atomic::Ordering::Relaxed;
-                vec![
-                    (
-                        "{why=\"dropped\"}".into(),
-                        DROPPED.load(Relaxed).to_string(),
-                    ),
-                    ("{why=\"failed\"}".into(), FAILED.load(Relaxed).to_string()),
-                ]
-            },
+            "Commit statuses not posted to the Git host: dropped (the queue was full) or failed (refused, or every try failed).",
+            lost(
+                &crate::daemon::commit_status::DROPPED,
+                &crate::daemon::commit_status::FAILED,
+            ),
         );
         metric(
             "flinkops_leader",

@@ -185,7 +185,7 @@ async fn deliver(http: &reqwest::Client, r: &Receiver, secret: Option<&str>, n: 
     };
     if let Err(e) = crate::daemon::outbound::post(http, &r.url, &headers, &payload).await {
         FAILED.fetch_add(1, Ordering::Relaxed);
-        tracing::warn!(receiver = %crate::redact::redact_url(&r.url), event = %n.event, error = %e, "notification not delivered after {} tries", crate::daemon::outbound::TRIES);
+        tracing::warn!(receiver = %crate::redact::redact_url(&r.url), event = %n.event, error = %e, "notification not delivered");
     }
 }
 
