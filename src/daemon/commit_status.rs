@@ -11,7 +11,7 @@
 use crate::cluster::ledger::Ledger;
 use crate::commit_status::{self, State, Status, Target};
 use crate::daemon::webhook::Secret;
-use crate::source::Repo;
+use crate::source::{Repo, SourceError};
 use crate::spec::{self, Catalog, JobId};
 use crate::wait::{self, Expect, Verdict};
 use std::cell::RefCell;
@@ -95,23 +95,35 @@ impl Reporter {
         })
     }
 
-    /// The leader's look at the commit it applies (`commit` from `repo`, definitions under
-    /// `path`) and at the ledgers now: tracks a new commit, posts what changed.
+    /// The leader's look at the commit it applies (`commit`, definitions under `path`, its
+    /// repository opened by `open` only when there is something to judge) and at the
+    /// ledgers now: tracks a new commit, posts what changed.
     pub fn observe(
         &mut self,
-        repo: &Repo,
+        open: impl FnOnce() -> Result<Repo, SourceError>,
         path: &str,
         commit: &str,
         catalog: &Catalog,
         ledgers: &BTreeMap<JobId, Ledger>,
     ) {
-        if self.seen.as_deref() != Some(commit) {
+        let new = self.seen.as_deref() != Some(commit);
+        if !new && self.tracked.is_empty() {
+            return;
+        }
+        let repo = match open() {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = %e, "commit statuses: opening the repository failed");
+                return;
+            }
+        };
+        if new {
             self.seen = Some(commit.to_string());
-            self.track(repo, path, commit, catalog);
+            self.track(&repo, path, commit, catalog);
         }
         let now = Instant::now();
-        let mut done = Vec::new();
-        for (i, t) in self.tracked.iter_mut().enumerate() {
+        let (tx, deadline) = (&self.tx, self.deadline);
+        self.tracked.retain_mut(|t| {
             // Each ledger's commit checked against this one once per look.
             let includes: RefCell<HashMap<String, Option<bool>>> = RefCell::default();
             let verdicts: BTreeMap<JobId, Verdict> = t
@@ -133,19 +145,15 @@ impl Reporter {
                     (id.clone(), v)
                 })
                 .collect();
-            let overdue = (now.duration_since(t.since) >= self.deadline).then_some(self.deadline);
+            let overdue = (now.duration_since(t.since) >= deadline).then_some(deadline);
             let status = commit_status::summarize(&t.expect, &t.errors, &verdicts, overdue);
             if t.sent.as_ref() != Some(&status) {
-                send(&self.tx, &t.commit, status.clone());
-                t.sent = Some(status.clone());
+                send(tx, &t.commit, status.clone());
             }
-            if status.state.is_final() {
-                done.push(i);
-            }
-        }
-        for i in done.into_iter().rev() {
-            self.tracked.remove(i);
-        }
+            let keep = !status.state.is_final();
+            t.sent = Some(status);
+            keep
+        });
     }
 
     /// Leadership lost: the next leader reports; this replica, if it leads again, starts
@@ -275,20 +283,50 @@ mod tests {
         let c2 = ids[1].clone();
         let cat2 = load(&c2);
         // Seen while the job is still at the first commit: pending, once.
-        r.observe(&repo, "", &c2, &cat2, &at(&ids[0], Health::Healthy));
+        r.observe(
+            || Repo::open(dir.path()),
+            "",
+            &c2,
+            &cat2,
+            &at(&ids[0], Health::Healthy),
+        );
         let (commit, s) = rx.try_recv().unwrap();
         assert_eq!((commit.as_str(), s.state), (c2.as_str(), State::Pending));
-        r.observe(&repo, "", &c2, &cat2, &at(&ids[0], Health::Healthy));
+        r.observe(
+            || Repo::open(dir.path()),
+            "",
+            &c2,
+            &cat2,
+            &at(&ids[0], Health::Healthy),
+        );
         assert!(rx.try_recv().is_err(), "nothing new to say");
         // Live: success, and the commit is no longer judged.
-        r.observe(&repo, "", &c2, &cat2, &at(&c2, Health::Healthy));
+        r.observe(
+            || Repo::open(dir.path()),
+            "",
+            &c2,
+            &cat2,
+            &at(&c2, Health::Healthy),
+        );
         assert_eq!(rx.try_recv().unwrap().1.state, State::Success);
         assert!(r.tracked.is_empty());
-        r.observe(&repo, "", &c2, &cat2, &at(&c2, Health::Degraded));
+        r.observe(
+            || Repo::open(dir.path()),
+            "",
+            &c2,
+            &cat2,
+            &at(&c2, Health::Degraded),
+        );
         assert!(rx.try_recv().is_err(), "a final status is not revisited");
         // A commit that changes no job: success at once.
         let c3 = ids[2].clone();
-        r.observe(&repo, "", &c3, &load(&c3), &at(&c2, Health::Healthy));
+        r.observe(
+            || Repo::open(dir.path()),
+            "",
+            &c3,
+            &load(&c3),
+            &at(&c2, Health::Healthy),
+        );
         let (commit, s) = rx.try_recv().unwrap();
         assert_eq!(
             (commit.as_str(), s.description.as_str()),
@@ -297,7 +335,13 @@ mod tests {
         // Past the deadline: failure naming what it waits for.
         r.forget();
         r.deadline = Duration::ZERO;
-        r.observe(&repo, "", &c2, &cat2, &at(&ids[0], Health::Healthy));
+        r.observe(
+            || Repo::open(dir.path()),
+            "",
+            &c2,
+            &cat2,
+            &at(&ids[0], Health::Healthy),
+        );
         let s = rx.try_recv().unwrap().1;
         assert_eq!(s.state, State::Failure);
         assert!(

@@ -407,12 +407,7 @@ pub async fn run(
                 workers_wake = workers.next_wake(now);
                 // The commit's status on the Git host, from the ledgers as this cycle read them.
                 if let Some(r) = reporter.as_mut() {
-                    match follower.repo() {
-                        Ok(repo) => r.observe(&repo, &cfg.path, commit, catalog, &ledgers),
-                        Err(e) => {
-                            tracing::warn!(error = %e, "commit statuses: opening the repository failed")
-                        }
-                    }
+                    r.observe(|| follower.repo(), &cfg.path, commit, catalog, &ledgers);
                 }
                 // Periodic savepoints for jobs no worker is busy with (one whose work just
                 // began is not "no upgrade in flight" in the ledgers read before it).
