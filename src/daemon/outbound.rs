@@ -24,6 +24,22 @@ pub fn client() -> Result<reqwest::Client, String> {
         .map_err(|e| format!("building an HTTP client: {e}"))
 }
 
+/// Bytes of a refusal's body read for its reason.
+const REASON_BYTES: usize = 1024;
+
+/// The start of a response's body as text, read no further than `REASON_BYTES`.
+async fn reason(mut resp: reqwest::Response) -> String {
+    let mut bytes = Vec::new();
+    while bytes.len() < REASON_BYTES {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => bytes.extend_from_slice(&chunk),
+            _ => break,
+        }
+    }
+    bytes.truncate(REASON_BYTES);
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
 /// POSTs `body` as JSON to `url` with `headers` until it is taken (2xx), refused for good
 /// (a 4xx other than 408 and 429: trying again would get the same answer) or `TRIES` tries
 /// failed; the error is the last try's, fit to log.
@@ -46,12 +62,9 @@ pub async fn post(
             Ok(resp) if resp.status().is_success() => return Ok(()),
             Ok(resp) => {
                 let status = resp.status().as_u16();
-                // The answer's start says why (bounded; it is the service's text).
-                let text = tokio::time::timeout(TRY_TIMEOUT, resp.text())
-                    .await
-                    .ok()
-                    .and_then(Result::ok)
-                    .unwrap_or_default();
+                // The answer's start says why: at most `REASON_BYTES` of the service's
+                // text are read (the try's timeout bounds the time).
+                let text = reason(resp).await;
                 last = format!(
                     "HTTP {status}: {}",
                     crate::escape::terminal(&crate::escape::truncate(&text, 200))
@@ -81,6 +94,12 @@ mod tests {
     /// A stand-in receiver (for this error path only) that answers every request with
     /// `status` and counts them.
     async fn answering(status: u16) -> (String, Arc<AtomicUsize>) {
+        answering_with(status, "nope").await
+    }
+
+    /// The same, with `body` as every answer's body.
+    async fn answering_with(status: u16, body: &str) -> (String, Arc<AtomicUsize>) {
+        let body = body.to_string();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/hook", listener.local_addr().unwrap());
         let seen = Arc::new(AtomicUsize::new(0));
@@ -91,7 +110,8 @@ mod tests {
                 let mut buf = vec![0; 4096];
                 let _ = conn.read(&mut buf).await;
                 let reply = format!(
-                    "HTTP/1.1 {status} X\r\ncontent-length: 4\r\nconnection: close\r\n\r\nnope"
+                    "HTTP/1.1 {status} X\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
                 );
                 let _ = conn.write_all(reply.as_bytes()).await;
             }
@@ -112,6 +132,12 @@ mod tests {
             assert!(e.starts_with(&format!("HTTP {status}")), "{e}");
             assert_eq!(seen.load(Ordering::SeqCst), TRIES as usize, "{status}");
         }
+        let (url, _) = answering_with(400, &"x".repeat(1 << 20)).await;
+        let e = post(&http, &url, &[], b"{}").await.unwrap_err();
+        assert!(
+            e.starts_with("HTTP 400: xxx") && e.chars().count() < 250,
+            "{e}"
+        );
         let (url, seen) = answering(204).await;
         post(&http, &url, &[], b"{}").await.unwrap();
         assert_eq!(seen.load(Ordering::SeqCst), 1);
