@@ -1,29 +1,24 @@
 //! flinkops: a Git-driven reconciler for Apache Flink on Kubernetes.
 //!
-//! Data flow: `source` (Git) → `spec` (parse, validate) → `render` (objects) → `plan`
-//! (actions and diffs). Everything after `source` is pure.
+//! The tree follows the architecture, and dependencies go one way, down this list
+//! (`tests/architecture.rs` checks it):
+//!
+//! - `cli`: the commands.
+//! - `daemon`: `flinkops run`: following Git, the run loop, serving HTTP, metrics.
+//! - `runtime`: carrying decisions out: per-job workers, the upgrade executor, savepoints,
+//!   jars, notifications. Used by the daemon and by one-shot commands (`sync --once`).
+//! - `edge`: the outside world: Kubernetes (`kube`), Flink's REST API (`flink`), Git (`git`).
+//! - `engine`: pure decisions: render, plan, reconcile, upgrade transitions, diffs, waits.
+//! - `model`: pure values: job definitions as read and validated (`spec`), ledgers and
+//!   upgrade records, what Flink answers, labels.
+//!
+//! Data flow: `edge::git` (a commit's files) → `model::spec` (parse, validate) →
+//! `engine::render` (objects) → `engine::plan`/`engine::reconcile` (actions) → `runtime`
+//! (apply, upgrade through `edge::kube` and `edge::flink`).
 
 pub mod cli;
-pub mod cluster;
-pub mod commit_status;
 pub mod daemon;
-pub mod diff;
-pub mod drift;
-pub mod duration;
-pub mod escape;
-pub mod fault;
-pub mod flink;
-pub mod history;
-pub mod image_jar;
-pub mod live_facts;
-pub mod ownership;
-pub mod plan;
-pub mod reconcile;
-pub mod redact;
-pub mod render;
-pub mod session_job;
-pub mod source;
-pub mod spec;
-pub mod status;
-pub mod upgrade;
-pub mod wait;
+pub mod edge;
+pub mod engine;
+pub mod model;
+pub mod runtime;

@@ -3,7 +3,7 @@ use flinkops::cli::{self, Cli};
 
 fn main() {
     // Before any HTTP client is built (they all use this process's TLS crypto).
-    flinkops::flink::tls::install_crypto();
+    flinkops::edge::flink::tls::install_crypto();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {

@@ -12,8 +12,8 @@
 
 mod support;
 
-use flinkops::render::{self, Context, Object};
-use flinkops::spec::{self, Catalog, JobId, JobSpec};
+use flinkops::engine::render::{self, Context, Object};
+use flinkops::model::spec::{self, Catalog, JobId, JobSpec};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -127,7 +127,7 @@ impl Job {
     /// The effective Flink configuration, as Flink reads config.yaml.
     fn conf(&self) -> BTreeMap<String, String> {
         let text = self.config_map()["config.yaml"].as_str().unwrap();
-        flinkops::render::config::read_config_yaml(text).unwrap()
+        flinkops::engine::render::config::read_config_yaml(text).unwrap()
     }
 
     fn deployment(&self, component: &str) -> &Value {
@@ -843,8 +843,11 @@ fn session_clusters_and_their_jobs() {
             restore_from: None,
         };
         assert!(render::render(&spec, &cx).objects.is_empty());
-        let run =
-            flinkops::session_job::run_request(&spec, None, "0123456789abcdef0123456789abcdef");
+        let run = flinkops::engine::session_job::run_request(
+            &spec,
+            None,
+            "0123456789abcdef0123456789abcdef",
+        );
         // JarRunRequestBody: entry class, parallelism, a fixed job id.
         assert_eq!(run.entry_class.as_deref(), entry);
         assert_eq!(run.parallelism, Some(parallelism));
@@ -907,7 +910,7 @@ fn tls_options_reach_flink_and_the_keystores_are_mounted() {
         // does), not passed to Flink.
         assert!(!conf.contains_key("kubernetes.secrets"), "{name}");
         let rest_tls = j.pod_meta("jobmanager")["annotations"]
-            .get(flinkops::flink::tls::ANN_REST_TLS)
+            .get(flinkops::edge::flink::tls::ANN_REST_TLS)
             .cloned();
         let serves_tls = keys.contains(&("security.ssl.rest.enabled", "true"));
         assert_eq!(rest_tls.is_some(), serves_tls, "{name}");

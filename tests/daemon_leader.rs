@@ -221,7 +221,7 @@ async fn a_deposed_leader_resumed_mid_sync_writes_nothing() {
         &repo,
         &ns.name,
         0,
-        &[(flinkops::fault::PAUSE_ENV, "before-sync-apply")],
+        &[(flinkops::runtime::fault::PAUSE_ENV, "before-sync-apply")],
     );
     support::eventually_or(
         "replica 0 leads",

@@ -4,7 +4,7 @@
 
 mod support;
 
-use flinkops::flink::{FlinkError, FlinkRest, RunJar};
+use flinkops::edge::flink::{FlinkError, FlinkRest, RunJar};
 use std::time::Duration;
 use support::flink::FlinkSession;
 

@@ -5,10 +5,10 @@
 
 mod support;
 
-use flinkops::cluster::fence;
-use flinkops::cluster::ledger::Ledger;
-use flinkops::cluster::ops::{self, OpError};
-use flinkops::spec::JobId;
+use flinkops::edge::kube::fence;
+use flinkops::edge::kube::ops::{self, OpError};
+use flinkops::model::ledger::Ledger;
+use flinkops::model::spec::JobId;
 use std::time::{Duration, Instant};
 
 #[tokio::test]

@@ -4,9 +4,9 @@
 
 mod support;
 
-use flinkops::render::{self, Context};
-use flinkops::source::Snapshot;
-use flinkops::spec;
+use flinkops::edge::git::Snapshot;
+use flinkops::engine::render::{self, Context};
+use flinkops::model::spec;
 use std::path::PathBuf;
 
 const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";

@@ -2,8 +2,8 @@
 //! mutated thousands of ways (characters deleted, duplicated, replaced by YAML syntax) and
 //! loaded beside an intact job, which must keep loading.
 
-use flinkops::source::{Entry, Snapshot};
-use flinkops::spec;
+use flinkops::edge::git::{Entry, Snapshot};
+use flinkops::model::spec;
 use std::path::Path;
 
 const GOOD: &str = "\
@@ -94,8 +94,8 @@ fn mutated_definitions_never_panic_and_errors_point_into_the_file() {
 // Hostile files: each is loaded beside an intact job, which must keep loading, and each
 // must end in an error at file:line:col rather than memory, time or a crash.
 
-use flinkops::spec::yaml;
-use flinkops::spec::Catalog;
+use flinkops::model::spec::yaml;
+use flinkops::model::spec::Catalog;
 
 fn hostile(path: &str, bytes: &[u8]) -> Catalog {
     let snap = Snapshot {
@@ -297,13 +297,13 @@ fn app_with(from: &str, to: &str) -> String {
     APP.replacen(from, to, 1)
 }
 
-fn render_app(text: &str) -> Vec<flinkops::render::Object> {
+fn render_app(text: &str) -> Vec<flinkops::engine::render::Object> {
     let c = hostile("app.yaml", text.as_bytes());
     assert!(c.is_valid(), "{:?}", c.errors());
     let spec = c.jobs.values().find(|s| s.id.name == "app").unwrap();
-    flinkops::render::render(
+    flinkops::engine::render::render(
         spec,
-        &flinkops::render::Context {
+        &flinkops::engine::render::Context {
             commit: "c",
             restore_from: None,
         },
@@ -312,7 +312,7 @@ fn render_app(text: &str) -> Vec<flinkops::render::Object> {
 }
 
 fn body<'a>(
-    objects: &'a [flinkops::render::Object],
+    objects: &'a [flinkops::engine::render::Object],
     kind: &str,
     name: &str,
 ) -> &'a serde_json::Value {
@@ -577,9 +577,9 @@ fn flinkops_own_labels_and_annotations_cannot_be_set_or_overridden() {
     ingress
         .annotations
         .insert("flinkops.io/spec-hash".into(), "x".into());
-    let objects = flinkops::render::render(
+    let objects = flinkops::engine::render::render(
         &spec,
-        &flinkops::render::Context {
+        &flinkops::engine::render::Context {
             commit: "c",
             restore_from: None,
         },
@@ -654,7 +654,7 @@ fn a_file_name_that_is_not_utf8_blocks_every_deletion_instead_of_vanishing() {
             (path, APP.as_bytes()),
             (b"jobs/intact.yaml", GOOD.as_bytes()),
         ]);
-        let repo = flinkops::source::Repo::open(dir.path()).unwrap();
+        let repo = flinkops::edge::git::Repo::open(dir.path()).unwrap();
         let snap = repo.snapshot(&rev, "").unwrap();
         let c = spec::load(&snap);
         assert!(c.jobs.keys().any(|id| id.name == "intact"));
@@ -674,7 +674,7 @@ fn a_file_name_that_is_not_utf8_blocks_every_deletion_instead_of_vanishing() {
 fn a_file_over_the_size_limit_is_not_read_and_blocks_its_jobs() {
     let big = vec![b'#'; (1 << 20) + 1];
     let (dir, rev) = commit(&[(b"big.yaml", &big), (b"intact.yaml", GOOD.as_bytes())]);
-    let repo = flinkops::source::Repo::open(dir.path()).unwrap();
+    let repo = flinkops::edge::git::Repo::open(dir.path()).unwrap();
     let snap = repo.snapshot(&rev, "").unwrap();
     assert!(matches!(
         snap.files["big.yaml"],
@@ -699,7 +699,7 @@ fn a_revision_with_too_many_files_is_refused_as_a_whole() {
         .map(|n| (n.as_slice(), &b"a: 1\n"[..]))
         .collect();
     let (dir, rev) = commit(&files);
-    let repo = flinkops::source::Repo::open(dir.path()).unwrap();
+    let repo = flinkops::edge::git::Repo::open(dir.path()).unwrap();
     let err = repo.snapshot(&rev, "").unwrap_err().to_string();
     assert_eq!(
         err,

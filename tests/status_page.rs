@@ -178,7 +178,7 @@ async fn a_person_sees_every_job_on_the_status_page() {
     assert!(seen.contains(&format!("{} create", &c1[..12])), "{seen}");
     let (status, body) = daemon.get(&format!("/{link}.json")).await.unwrap();
     assert_eq!(status, 200, "{body}");
-    let lineage: flinkops::history::Lineage = serde_json::from_str(&body).unwrap();
+    let lineage: flinkops::engine::history::Lineage = serde_json::from_str(&body).unwrap();
     assert_eq!(lineage.steps[0].commit, c1);
     assert_eq!(daemon.get("/history/nope/nothing").await.unwrap().0, 404);
 

@@ -6,8 +6,8 @@
 
 mod support;
 
-use flinkops::cluster::ledger::{Health, Ledger};
-use flinkops::flink::FlinkRest;
+use flinkops::edge::flink::FlinkRest;
+use flinkops::model::ledger::{Health, Ledger};
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::Api;
 use kube::Client;
@@ -140,7 +140,7 @@ spec:
                 let jobs = rest.jobs().await.ok()?;
                 let live: Vec<_> = jobs
                     .iter()
-                    .filter(|j| j.state == flinkops::flink::JobState::Running)
+                    .filter(|j| j.state == flinkops::edge::flink::JobState::Running)
                     .collect();
                 assert!(live.len() <= 1, "two jobs run at once: {jobs:?}");
                 let d = rest.job(&live.first()?.id).await.ok()?;
@@ -554,7 +554,7 @@ async fn a_version_that_fails_at_start_is_rolled_back_with_its_state() {
     let (code, out) = support::sync_once_with(
         &s.env,
         s.repo.path(),
-        &[(flinkops::fault::ENV, "before-apply")],
+        &[(flinkops::runtime::fault::ENV, "before-apply")],
     );
     assert_ne!(code, 0, "{out}");
     assert!(out.contains("dying at before-apply"), "{out}");
@@ -605,7 +605,7 @@ async fn a_version_that_fails_at_start_is_rolled_back_with_its_state() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");
-    let h: flinkops::history::Lineage = serde_json::from_slice(&out.stdout).unwrap();
+    let h: flinkops::engine::history::Lineage = serde_json::from_slice(&out.stdout).unwrap();
     let savepoint = |reason: &str, commit: &str| {
         h.savepoints
             .iter()
@@ -812,8 +812,11 @@ async fn killed_at_any_point_of_an_upgrade_the_next_sync_finishes_it_from_the_ri
             &s.savepoint_job(parallelism),
             &format!("parallelism {parallelism}"),
         );
-        let (code, out) =
-            support::sync_once_with(&s.env, s.repo.path(), &[(flinkops::fault::ENV, point)]);
+        let (code, out) = support::sync_once_with(
+            &s.env,
+            s.repo.path(),
+            &[(flinkops::runtime::fault::ENV, point)],
+        );
         assert_ne!(code, 0, "{point}: {out}");
         assert!(out.contains(&format!("dying at {point}")), "{point}: {out}");
         // The next run finishes the upgrade: one job, the new parallelism, the counts
@@ -913,7 +916,10 @@ async fn the_daemon_upgrades_and_reports_the_flink_job_state() {
     s.commit(&s.savepoint_job(2), "counter");
     // Each periodic savepoint's report is held back 8 s: one is in flight long enough for
     // a commit to meet it.
-    let daemon = s.daemon_with(&[(flinkops::fault::DELAY_ENV, "periodic-savepoint-taken:8")]);
+    let daemon = s.daemon_with(&[(
+        flinkops::runtime::fault::DELAY_ENV,
+        "periodic-savepoint-taken:8",
+    )]);
     // Deployed by the daemon; health includes what Flink says about the job.
     s.ledger_when(&daemon, "Healthy with the Flink job RUNNING", |l| {
         l.health == Health::Healthy && l.flink_state.as_deref() == Some("RUNNING")
@@ -1219,8 +1225,11 @@ async fn killed_during_a_cancel_or_a_removal_the_next_sync_keeps_the_state() {
     s.running_job().await;
     s.counting(&BTreeSet::new(), 30).await;
     let dies_at = |point: &str| {
-        let (code, out) =
-            support::sync_once_with(&s.env, s.repo.path(), &[(flinkops::fault::ENV, point)]);
+        let (code, out) = support::sync_once_with(
+            &s.env,
+            s.repo.path(),
+            &[(flinkops::runtime::fault::ENV, point)],
+        );
         assert_ne!(code, 0, "{point}: {out}");
         assert!(out.contains(&format!("dying at {point}")), "{point}: {out}");
     };
@@ -1358,8 +1367,8 @@ async fn a_frozen_job_manager_holds_up_only_its_own_job() {
 async fn ha_configmaps(s: &Scenario) -> Vec<String> {
     let cms: Api<k8s_openapi::api::core::v1::ConfigMap> =
         Api::namespaced(s.client.clone(), &s.ns.name);
-    let lp =
-        kube::api::ListParams::default().labels(&flinkops::render::config::ha_selector("counter"));
+    let lp = kube::api::ListParams::default()
+        .labels(&flinkops::engine::render::config::ha_selector("counter"));
     let mut names: Vec<String> = cms
         .list(&lp)
         .await
@@ -1367,7 +1376,7 @@ async fn ha_configmaps(s: &Scenario) -> Vec<String> {
         .items
         .into_iter()
         .filter_map(|c| c.metadata.name)
-        .filter(|n| flinkops::render::config::is_ha_configmap("counter", n))
+        .filter(|n| flinkops::engine::render::config::is_ha_configmap("counter", n))
         .collect();
     names.sort();
     names

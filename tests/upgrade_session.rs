@@ -8,10 +8,10 @@
 
 mod support;
 
-use flinkops::cluster::ledger::{Health, Ledger};
-use flinkops::flink::FlinkRest;
-use flinkops::session_job;
-use flinkops::spec::JobId;
+use flinkops::edge::flink::FlinkRest;
+use flinkops::engine::session_job;
+use flinkops::model::ledger::{Health, Ledger};
+use flinkops::model::spec::JobId;
 use kube::Client;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -250,7 +250,7 @@ async fn a_session_job_is_submitted_upgraded_suspended_and_resumed_with_its_stat
     let (code, out) = support::sync_once_with(
         &s.env,
         s.repo.path(),
-        &[(flinkops::fault::ENV, "after-submit")],
+        &[(flinkops::runtime::fault::ENV, "after-submit")],
     );
     assert_ne!(code, 0, "{out}");
     assert!(out.contains("dying at after-submit"), "{out}");
@@ -299,7 +299,7 @@ async fn a_session_job_is_submitted_upgraded_suspended_and_resumed_with_its_stat
     let (code, out) = support::sync_once_with(
         &s.env,
         s.repo.path(),
-        &[(flinkops::fault::ENV, "before-submit")],
+        &[(flinkops::runtime::fault::ENV, "before-submit")],
     );
     assert_ne!(code, 0, "{out}");
     assert!(out.contains("dying at before-submit"), "{out}");

@@ -4,8 +4,9 @@
 //! inside flinkops, or a broken invariant asserted here.
 
 use flinkops::daemon::webhook::{self, Secret, Verdict};
-use flinkops::source::{Entry, Snapshot};
-use flinkops::{diff, plan, render, spec};
+use flinkops::edge::git::{Entry, Snapshot};
+use flinkops::engine::{diff, plan, render};
+use flinkops::model::spec;
 use std::collections::BTreeMap;
 
 /// The paths the parts of a `spec` input are stored at (see [`spec_snapshot`]).

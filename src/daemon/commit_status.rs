@@ -8,12 +8,12 @@
 //! Posting never slows reconciliation: a bounded queue and a task of its own
 //! (`outbound::post`). The token is held as a `Secret` and never logged.
 
-use crate::cluster::ledger::Ledger;
-use crate::commit_status::{self, State, Status, Target};
 use crate::daemon::webhook::Secret;
-use crate::source::{Repo, SourceError};
-use crate::spec::{self, Catalog, JobId};
-use crate::wait::{self, Expect, Verdict};
+use crate::edge::git::{Repo, SourceError};
+use crate::engine::commit_status::{self, State, Status, Target};
+use crate::engine::wait::{self, Expect, Verdict};
+use crate::model::ledger::Ledger;
+use crate::model::spec::{self, Catalog, JobId};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -60,7 +60,7 @@ impl Reporter {
     /// Starts the task that posts statuses.
     pub fn start(cfg: Config) -> Result<Reporter, String> {
         let http =
-            crate::daemon::outbound::client().map_err(|e| format!("commit statuses: {e}"))?;
+            crate::runtime::outbound::client().map_err(|e| format!("commit statuses: {e}"))?;
         let (tx, mut rx) = mpsc::channel::<(String, Status)>(QUEUE);
         let (target, token) = (cfg.target, cfg.token);
         tokio::spawn(async move {
@@ -69,20 +69,20 @@ impl Reporter {
                 let mut headers = req.headers.clone();
                 headers.push(target.host.auth_header(token.expose()));
                 let body = serde_json::to_vec(&req.body).expect("a JSON value serializes");
-                match crate::daemon::outbound::post(&http, &req.url, &headers, &body).await {
+                match crate::runtime::outbound::post(&http, &req.url, &headers, &body).await {
                     Ok(()) => {
-                        tracing::info!(commit = %crate::escape::short_commit(&commit), state = ?status.state, description = %status.description, "commit status posted")
+                        tracing::info!(commit = %crate::model::escape::short_commit(&commit), state = ?status.state, description = %status.description, "commit status posted")
                     }
                     // GitLab refuses a status the commit already has (a restarted
                     // daemon posts the current one again): nothing is lost.
                     Err(e)
                         if e.starts_with("HTTP 400") && e.contains("Cannot transition status") =>
                     {
-                        tracing::debug!(commit = %crate::escape::short_commit(&commit), state = ?status.state, "commit status already set")
+                        tracing::debug!(commit = %crate::model::escape::short_commit(&commit), state = ?status.state, "commit status already set")
                     }
                     Err(e) => {
                         FAILED.fetch_add(1, Ordering::Relaxed);
-                        tracing::warn!(commit = %crate::escape::short_commit(&commit), state = ?status.state, error = %e, "commit status not posted")
+                        tracing::warn!(commit = %crate::model::escape::short_commit(&commit), state = ?status.state, error = %e, "commit status not posted")
                     }
                 }
             }
@@ -172,7 +172,7 @@ impl Reporter {
         let parent = match repo.parent_snapshot(oid, path) {
             Ok(s) => spec::load(&s),
             Err(e) => {
-                tracing::warn!(commit = %crate::escape::short_commit(commit), error = %e, "reading the commit's parent failed: no status for this commit");
+                tracing::warn!(commit = %crate::model::escape::short_commit(commit), error = %e, "reading the commit's parent failed: no status for this commit");
                 return;
             }
         };
@@ -186,7 +186,7 @@ impl Reporter {
                     State::Error,
                     &format!(
                         "superseded by {} before it went live",
-                        crate::escape::short_commit(commit)
+                        crate::model::escape::short_commit(commit)
                     ),
                 ),
             );
@@ -205,14 +205,14 @@ impl Reporter {
 fn send(tx: &mpsc::Sender<(String, Status)>, commit: &str, status: Status) {
     if tx.try_send((commit.to_string(), status)).is_err() {
         DROPPED.fetch_add(1, Ordering::Relaxed);
-        tracing::warn!(commit = %crate::escape::short_commit(commit), "commit status dropped: the queue is full");
+        tracing::warn!(commit = %crate::model::escape::short_commit(commit), "commit status dropped: the queue is full");
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cluster::ledger::Health;
+    use crate::model::ledger::Health;
 
     /// A repository with the commits `files` make, one after the other; their ids.
     fn history(dir: &std::path::Path, commits: &[&[(&str, &str)]]) -> Vec<String> {

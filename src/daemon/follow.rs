@@ -2,9 +2,9 @@
 //! load the definitions of each new commit once. Any failure keeps the last good commit
 //! and catalog and is reported as a condition, so the cluster keeps its last applied state.
 
-use crate::source::remote::Mirror;
-use crate::source::{Repo, SourceError};
-use crate::spec::{self, Catalog};
+use crate::edge::git::remote::Mirror;
+use crate::edge::git::{Repo, SourceError};
+use crate::model::spec::{self, Catalog};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -43,7 +43,7 @@ impl Condition {
     }
 }
 
-use crate::escape::short_commit as short;
+use crate::model::escape::short_commit as short;
 
 pub enum Source {
     Local(PathBuf),
@@ -173,7 +173,7 @@ impl Follower {
         if condition == self.condition {
             return;
         }
-        use crate::daemon::notify::{notify, Notification};
+        use crate::runtime::notify::{notify, Notification};
         match &condition {
             Some(c) => {
                 tracing::warn!(

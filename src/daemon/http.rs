@@ -186,7 +186,7 @@ fn history(e: &Endpoints, rest: &str) -> Reply {
     let Some((namespace, name)) = rest.split_once('/') else {
         return not_found();
     };
-    let id = crate::spec::JobId {
+    let id = crate::model::spec::JobId {
         namespace: namespace.to_string(),
         name: name.to_string(),
     };
@@ -195,7 +195,7 @@ fn history(e: &Endpoints, rest: &str) -> Reply {
         let Some(ledger) = page.as_ref().ok().and_then(|p| p.ledgers.get(&id)) else {
             return not_found();
         };
-        crate::history::lineage(&id, ledger)
+        crate::engine::history::lineage(&id, ledger)
     };
     if json {
         let body = serde_json::to_string_pretty(&lineage).unwrap_or_default();

@@ -1,8 +1,8 @@
 //! The daemon's metrics, kept per cycle and rendered in the Prometheus text format. Pure:
 //! values in, text out.
 
-use crate::cluster::ledger::Health;
-use crate::spec::JobId;
+use crate::model::ledger::Health;
+use crate::model::spec::JobId;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -63,7 +63,7 @@ fn escape(v: &str) -> String {
 impl Metrics {
     /// Counts what finished job workers did. An upgrade is done when its last step
     /// finishes it (a prune or a plain apply is not an upgrade).
-    pub fn record_outcomes(&mut self, outcomes: &[super::execute::Outcome]) {
+    pub fn record_outcomes(&mut self, outcomes: &[crate::runtime::execute::Outcome]) {
         for o in outcomes {
             self.objects_applied += o.applied as u64;
             self.objects_deleted += o.deleted as u64;
@@ -213,7 +213,7 @@ impl Metrics {
             "flinkops_notifications_lost_total",
             "counter",
             "Notifications not delivered: dropped (the queue was full) or failed (refused, or every try failed).",
-            lost(&crate::daemon::notify::DROPPED, &crate::daemon::notify::FAILED),
+            lost(&crate::runtime::notify::DROPPED, &crate::runtime::notify::FAILED),
         );
         metric(
             "flinkops_commit_statuses_lost_total",
@@ -309,8 +309,8 @@ mod tests {
 
     #[test]
     fn a_prune_is_not_an_upgrade_and_upgrades_count_their_objects() {
-        use super::super::execute::Outcome;
-        use crate::plan::Action;
+        use crate::engine::plan::Action;
+        use crate::runtime::execute::Outcome;
         let o = |name: &str, action, upgrade, in_progress, applied, error: Option<&str>| Outcome {
             id: JobId {
                 namespace: "ns".into(),

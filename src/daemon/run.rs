@@ -5,15 +5,15 @@
 //! A cycle is the same decision and work as `sync --once`. Nothing here gives up: a failing
 //! fetch or job keeps the last applied state and retries with backoff.
 
-use super::flink_probe::FlinkProbe;
 use super::follow::{Follower, Source};
 use super::metrics::Metrics;
-use super::sync::{now_rfc3339, options_now, scope, unix_now};
 use super::webhook::Secret;
-use crate::cluster::cache::{self, Cache};
-use crate::cluster::daemon_status::{self, DaemonStatus, GitCondition};
-use crate::cluster::lease::{self, LeaseConfig};
-use crate::reconcile;
+use crate::edge::kube::cache::{self, Cache};
+use crate::edge::kube::daemon_status::{self, DaemonStatus, GitCondition};
+use crate::edge::kube::lease::{self, LeaseConfig};
+use crate::engine::reconcile;
+use crate::runtime::flink_probe::FlinkProbe;
+use crate::runtime::sync::{now_rfc3339, options_now, scope, unix_now};
 use notify::Watcher;
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -43,7 +43,7 @@ pub struct RunConfig {
     /// The repository's web page (commit links on the status page).
     pub web_url: Option<String>,
     /// Session jobs' jars.
-    pub jars: super::jar::JarFetcher,
+    pub jars: crate::runtime::jar::JarFetcher,
     /// Where to post each applied commit's status (`None`: nowhere).
     pub commit_status: Option<super::commit_status::Config>,
 }
@@ -159,7 +159,7 @@ pub async fn run(
         condition: None,
     };
     let local_git_dir = match &follower.source {
-        Source::Local(path) => Some(crate::source::Repo::open(path)?.git_dir()),
+        Source::Local(path) => Some(crate::edge::git::Repo::open(path)?.git_dir()),
         Source::Remote { .. } => None,
     };
     let mut shutdown = std::pin::pin!(shutdown);
@@ -257,11 +257,11 @@ pub async fn run(
     interval.tick().await; // the first tick is immediate; the first cycle runs below anyway
     let mut opts_scope: Option<BTreeSet<String>> =
         current_scope.clone().map(|v| v.into_iter().collect());
-    let recorder = super::execute::recorder(&client);
-    let mut workers = super::workers::Workers::new(cfg.concurrency);
+    let recorder = crate::runtime::execute::recorder(&client);
+    let mut workers = crate::runtime::workers::Workers::new(cfg.concurrency);
     // When a held job (backing off, requeued, waiting for the cache) is looked at again.
     let mut workers_wake: Option<tokio::time::Instant> = None;
-    let mut periodic = super::periodic::Periodic::new();
+    let mut periodic = crate::runtime::periodic::Periodic::new();
     // When the next periodic savepoint falls due.
     let mut periodic_wake: Option<tokio::time::Instant> = None;
     let mut status_writer = StatusWriter {
@@ -356,19 +356,19 @@ pub async fn run(
                     catalog
                         .jobs
                         .values()
-                        .filter(|s| crate::upgrade::target_runs(s))
+                        .filter(|s| crate::engine::upgrade::target_runs(s))
                         // Only where a JobManager can answer: Deployments Available.
                         .filter(|s| {
                             ledgers.get(&s.id).is_some_and(|l| {
                                 l.upgrade.is_none()
                                     && matches!(
                                         l.health,
-                                        crate::cluster::ledger::Health::Healthy
-                                            | crate::cluster::ledger::Health::Degraded
+                                        crate::model::ledger::Health::Healthy
+                                            | crate::model::ledger::Health::Degraded
                                     )
                             })
                         })
-                        .map(|s| (s.id.clone(), crate::session_job::rest_home(s)))
+                        .map(|s| (s.id.clone(), crate::engine::session_job::rest_home(s)))
                         .collect(),
                 );
                 let mut opts = options_now(opts_scope.clone());
@@ -412,7 +412,7 @@ pub async fn run(
                 // Periodic savepoints for jobs no worker is busy with (one whose work just
                 // began is not "no upgrade in flight" in the ledgers read before it).
                 let wake_tx = tx.clone();
-                let busy: BTreeSet<&crate::spec::JobId> = ledgers
+                let busy: BTreeSet<&crate::model::spec::JobId> = ledgers
                     .iter()
                     .filter(|(id, l)| workers.is_busy(id, l.resource_version.as_deref(), now))
                     .map(|(id, _)| id)

@@ -4,11 +4,11 @@
 //! assets, no script) that reloads itself, served with a Content-Security-Policy that
 //! allows its one inline style by hash and nothing else.
 
-use crate::cluster::daemon_status::DaemonStatus;
-use crate::cluster::ledger::{Health, Ledger};
-use crate::escape::{html as escape, short_commit, url_path_segment};
-use crate::spec::JobId;
-use crate::status::{job_json, upgrade_text};
+use crate::edge::kube::daemon_status::DaemonStatus;
+use crate::engine::job_status::{job_json, upgrade_text};
+use crate::model::escape::{html as escape, short_commit, url_path_segment};
+use crate::model::ledger::{Health, Ledger};
+use crate::model::spec::JobId;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -224,8 +224,8 @@ fn history_link(id: &JobId) -> String {
     )
 }
 
-/// `/history/NAMESPACE/NAME`: the job's lineage (`crate::history`) as a page.
-pub fn history_html(l: &crate::history::Lineage) -> String {
+/// `/history/NAMESPACE/NAME`: the job's lineage (`crate::engine::history`) as a page.
+pub fn history_html(l: &crate::engine::history::Lineage) -> String {
     let mut out = String::new();
     let _ = write!(
         out,
@@ -286,7 +286,7 @@ pub fn history_html(l: &crate::history::Lineage) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::upgrade::SavepointRecord;
+    use crate::engine::upgrade::SavepointRecord;
 
     fn snapshot() -> Snapshot {
         let id = JobId {
@@ -350,7 +350,7 @@ mod tests {
         let s = snapshot();
         let (id, ledger) = s.ledgers.iter().next().unwrap();
         let mut ledger = ledger.clone();
-        ledger.history.push(crate::cluster::ledger::HistoryEntry {
+        ledger.history.push(crate::model::ledger::HistoryEntry {
             commit: "0123456789abcdef0123".into(),
             spec_hash: "h".into(),
             action: "savepoint-upgrade".into(),
@@ -360,7 +360,7 @@ mod tests {
             state_out: Some("s3://b/sp-1\"><script>".into()),
             seconds: None,
         });
-        let page = history_html(&crate::history::lineage(id, &ledger));
+        let page = history_html(&crate::engine::history::lineage(id, &ledger));
         assert!(page.contains("<h1>streaming/orders</h1>"), "{page}");
         assert!(
             page.contains(

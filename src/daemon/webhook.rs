@@ -7,27 +7,7 @@
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-/// The shared secret configured in the Git host's webhook settings. `Debug` hides it.
-#[derive(Clone)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(s: String) -> Option<Secret> {
-        let s = s.trim().to_string();
-        (!s.is_empty()).then_some(Secret(s))
-    }
-
-    /// The secret itself, for signing (never for printing: `Debug` hides it).
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(<redacted>)")
-    }
-}
+pub use crate::model::secret::{github_signature, Secret};
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Verdict {
@@ -62,7 +42,7 @@ pub fn authenticate<'a>(
         let signature = decode_hex(hex).ok_or("X-Hub-Signature-256 is not hex")?;
         Ok(Auth::GitHub { signature })
     } else if let Some(token) = header("x-gitlab-token") {
-        if constant_time_eq(token.as_bytes(), secret.0.as_bytes()) {
+        if constant_time_eq(token.as_bytes(), secret.expose().as_bytes()) {
             Ok(Auth::GitLab)
         } else {
             Err("X-Gitlab-Token does not match the webhook secret")
@@ -81,8 +61,8 @@ pub fn judge_body<'a>(
 ) -> Verdict {
     let (event, push) = match auth {
         Auth::GitHub { signature } => {
-            let mut mac =
-                Hmac::<Sha256>::new_from_slice(secret.0.as_bytes()).expect("HMAC takes any key");
+            let mut mac = Hmac::<Sha256>::new_from_slice(secret.expose().as_bytes())
+                .expect("HMAC takes any key");
             mac.update(body);
             // Constant-time comparison.
             if mac.verify_slice(signature).is_err() {
@@ -131,17 +111,6 @@ fn decode_hex(s: &str) -> Option<Vec<u8>> {
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     // Length is not secret (the token's length is fixed by the host's settings page).
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-/// The `X-Hub-Signature-256` value GitHub sends for `body` (for tests and the fuzz harness).
-pub fn github_signature(secret: &str, body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key");
-    mac.update(body);
-    let bytes = mac.finalize().into_bytes();
-    format!(
-        "sha256={}",
-        bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
-    )
 }
 
 #[cfg(test)]

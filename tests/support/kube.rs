@@ -57,14 +57,14 @@ pub async fn ledger(
     client: &Client,
     namespace: &str,
     job: &str,
-) -> Option<flinkops::cluster::ledger::Ledger> {
+) -> Option<flinkops::model::ledger::Ledger> {
     let cms: Api<k8s_openapi::api::core::v1::ConfigMap> =
         Api::namespaced(client.clone(), namespace);
     let cm = cms
-        .get_opt(&flinkops::cluster::ledger::ledger_name(job))
+        .get_opt(&flinkops::model::ledger::ledger_name(job))
         .await
         .ok()??;
-    flinkops::cluster::ledger::Ledger::from_data(&cm.data.unwrap_or_default()).ok()
+    flinkops::model::ledger::Ledger::from_data(&cm.data.unwrap_or_default()).ok()
 }
 
 /// The REST API of the JobManager Pod of `job` (an application or a session cluster)
@@ -73,7 +73,7 @@ pub async fn jobmanager_rest(
     client: &Client,
     namespace: &str,
     job: &str,
-) -> flinkops::flink::FlinkRest {
+) -> flinkops::edge::flink::FlinkRest {
     let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client.clone(), namespace);
     let selector = format!("flinkops.io/job={job},app.kubernetes.io/component=jobmanager");
     let (pod, ip) = super::eventually(
@@ -95,15 +95,18 @@ pub async fn jobmanager_rest(
     .await;
     // A JobManager that serves REST over TLS, reached as flinkops reaches it: by the
     // Service's name (its certificate's), connecting to the Pod's IP.
-    if flinkops::daemon::rest_tls::wants_tls(&pod) {
+    if flinkops::runtime::rest_tls::wants_tls(&pod) {
         let service = format!("{job}-rest.{namespace}.svc");
         let addr = std::net::SocketAddr::new(ip.parse().unwrap(), 8081);
-        let http = flinkops::daemon::rest_tls::client_for(client, &pod, &service, Some(addr))
+        let http = flinkops::runtime::rest_tls::client_for(client, &pod, &service, Some(addr))
             .await
             .unwrap();
-        return flinkops::flink::FlinkRest::with_client(&format!("https://{service}:8081"), http);
+        return flinkops::edge::flink::FlinkRest::with_client(
+            &format!("https://{service}:8081"),
+            http,
+        );
     }
-    flinkops::flink::FlinkRest::new(&format!("http://{ip}:8081"))
+    flinkops::edge::flink::FlinkRest::new(&format!("http://{ip}:8081"))
 }
 
 /// A job's TaskManager Deployment as applied: (commit annotation, replicas).

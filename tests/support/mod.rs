@@ -92,8 +92,8 @@ fn read_env(path: &Path) -> Result<TestEnv, String> {
 /// The `*.yaml`/`*.yml` files under `root` as a revision at `commit`, paths relative to
 /// `root`: offline tests of a repository kept as plain files in this one (examples-repo,
 /// tests/compat-repo), read from the working tree so that edits need no commit.
-pub fn dir_snapshot(root: &Path, commit: &str) -> flinkops::source::Snapshot {
-    fn walk(root: &Path, dir: &Path, out: &mut flinkops::source::Snapshot) {
+pub fn dir_snapshot(root: &Path, commit: &str) -> flinkops::edge::git::Snapshot {
+    fn walk(root: &Path, dir: &Path, out: &mut flinkops::edge::git::Snapshot) {
         for entry in std::fs::read_dir(dir).unwrap() {
             let path = entry.unwrap().path();
             if path.is_dir() {
@@ -106,12 +106,12 @@ pub fn dir_snapshot(root: &Path, commit: &str) -> flinkops::source::Snapshot {
                     .into_owned();
                 out.files.insert(
                     rel,
-                    flinkops::source::Entry::File(std::fs::read(&path).unwrap()),
+                    flinkops::edge::git::Entry::File(std::fs::read(&path).unwrap()),
                 );
             }
         }
     }
-    let mut snap = flinkops::source::Snapshot {
+    let mut snap = flinkops::edge::git::Snapshot {
         commit: commit.into(),
         ..Default::default()
     };
@@ -276,7 +276,9 @@ pub fn run_tool(
 /// Runs the test environment's kubectl; returns the exit code and everything it printed.
 /// An HTTP client set up as flinkops sets up its own (its TLS crypto installed).
 pub fn http() -> reqwest::Client {
-    flinkops::flink::rest::client_builder().build().unwrap()
+    flinkops::edge::flink::rest::client_builder()
+        .build()
+        .unwrap()
 }
 
 pub fn kubectl(env: &TestEnv, args: &[&str]) -> (i32, String) {

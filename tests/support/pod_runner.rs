@@ -441,7 +441,7 @@ async fn start_pod(k: Kubelet<'_>, pod: &Pod, ip: &str) -> Result<Started, Strin
     let namespace = pod.metadata.namespace.clone().unwrap_or_default();
     let secrets: Api<Secret> = Api::namespaced(cms.clone().into_client(), &namespace);
     for m in container.volume_mounts.iter().flatten() {
-        let Some(secret) = flinkops::flink::tls::secret_volume(spec, &m.name) else {
+        let Some(secret) = flinkops::edge::flink::tls::secret_volume(spec, &m.name) else {
             continue;
         };
         let secret_name = secret.secret_name.clone().unwrap_or_default();
@@ -607,7 +607,7 @@ fn config_hash(pod: &Pod) -> Option<String> {
 /// The rendered configuration with addresses made local: flat keys, Service names and
 /// wildcard binds replaced by Pod IPs.
 pub fn translate_config(text: &str, pod_ip: &str, jm_ip: &str) -> Result<String, String> {
-    let mut flat = flinkops::render::config::read_config_yaml(text)?;
+    let mut flat = flinkops::engine::render::config::read_config_yaml(text)?;
     for (k, v) in [
         ("jobmanager.rpc.address", jm_ip),
         ("rest.address", jm_ip),

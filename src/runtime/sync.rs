@@ -1,0 +1,185 @@
+//! One sync cycle end to end: Git revision → catalog → cluster caches → reconcile →
+//! execute. `flinkops sync --once` is this, once; the daemon loops over it.
+
+use super::execute::{execute, Outcome};
+use crate::edge::git::Repo;
+use crate::edge::kube::cache::{self, Cache};
+use crate::engine::reconcile::{self, Options};
+use crate::model::spec::{self, Catalog};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+pub struct SyncReport {
+    pub commit: String,
+    pub catalog_errors: Vec<String>,
+    pub outcomes: Vec<Outcome>,
+    pub elapsed: Duration,
+}
+
+impl SyncReport {
+    pub fn failed(&self) -> bool {
+        !self.catalog_errors.is_empty() || self.outcomes.iter().any(|o| o.error.is_some())
+    }
+
+    /// Jobs left waiting on something outside flinkops' control.
+    pub fn waiting(&self) -> impl Iterator<Item = &Outcome> {
+        self.outcomes
+            .iter()
+            .filter(|o| o.error.is_none() && o.waiting.is_some())
+    }
+}
+
+/// The namespaces to watch and write: the command line's, else the settings', else all.
+pub fn scope(cli: &[String], catalog: &Catalog) -> Option<Vec<String>> {
+    if !cli.is_empty() {
+        return Some(cli.to_vec());
+    }
+    catalog.settings.namespaces.clone()
+}
+
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+pub fn now_rfc3339() -> String {
+    // Seconds precision is enough for history entries; no date crate needed.
+    rfc3339(unix_now())
+}
+
+/// Reconcile options for a cycle starting now.
+pub fn options_now(namespaces: Option<BTreeSet<String>>) -> Options {
+    let unix_now = unix_now();
+    Options {
+        namespaces,
+        now: rfc3339(unix_now),
+        unix_now,
+        flink_states: BTreeMap::new(),
+    }
+}
+
+/// UTC RFC 3339 text of a Unix time (civil-from-days, proleptic Gregorian).
+pub fn rfc3339(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+pub struct SyncOnce<'a> {
+    pub repo: &'a Repo,
+    pub rev: &'a str,
+    pub path: &'a str,
+    pub namespaces: &'a [String],
+    pub concurrency: usize,
+    /// How long to carry on upgrades in flight before returning.
+    pub upgrade_timeout: Duration,
+    /// How long a job may wait on something outside flinkops (a JobManager that does not
+    /// answer) before it is reported as waiting instead of waited for.
+    pub external_wait: Duration,
+    /// Session jobs' jars.
+    pub jars: &'a super::jar::JarFetcher,
+}
+
+pub async fn sync_once(client: &kube::Client, s: SyncOnce<'_>) -> anyhow::Result<SyncReport> {
+    let started = Instant::now();
+    let snapshot = s.repo.snapshot(s.rev, s.path)?;
+    let catalog = spec::load(&snapshot);
+    let scope = scope(s.namespaces, &catalog);
+    let cache = Cache::start(client, scope.as_deref());
+    cache
+        .ready(Duration::from_secs(30))
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let recorder = super::execute::recorder(client);
+    let namespaces = scope.map(|v| v.into_iter().collect::<BTreeSet<_>>());
+    // One cycle, then more while upgrades are in flight, so that `--once` returns with
+    // every savepoint upgrade finished (or failed), as a pipeline expects.
+    let mut last: BTreeMap<crate::model::spec::JobId, Outcome> = BTreeMap::new();
+    let deadline = Instant::now() + s.upgrade_timeout;
+    let mut waiting_since: BTreeMap<crate::model::spec::JobId, Instant> = BTreeMap::new();
+    loop {
+        let live = cache.objects();
+        let (ledgers, problems) = cache::ledgers(&live);
+        for p in problems {
+            tracing::warn!("{p}");
+        }
+        let opts = options_now(namespaces.clone());
+        let work = reconcile::reconcile(&catalog, &snapshot.commit, &live, &ledgers, &opts);
+        let outcomes = execute(client, &recorder, s.jars, work, s.concurrency).await;
+        let now = Instant::now();
+        for o in &outcomes {
+            if o.waiting.is_some() {
+                waiting_since.entry(o.id.clone()).or_insert(now);
+            } else {
+                waiting_since.remove(&o.id);
+            }
+        }
+        // Carried on while flinkops itself makes progress; a job waiting on something
+        // outside it for longer than `external_wait` is reported, not waited for.
+        let in_flight: Vec<String> = outcomes
+            .iter()
+            .filter(|o| o.in_progress)
+            .filter(|o| {
+                waiting_since
+                    .get(&o.id)
+                    .is_none_or(|since| now.duration_since(*since) < s.external_wait)
+            })
+            .map(|o| format!("{}/{}", o.id.namespace, o.id.name))
+            .collect();
+        for o in outcomes {
+            // A job's last word counts, but an error on the way is kept if it ends there.
+            last.insert(o.id.clone(), o);
+        }
+        if in_flight.is_empty() {
+            break;
+        }
+        if Instant::now() > deadline {
+            for id in &in_flight {
+                if let Some(o) = last
+                    .values_mut()
+                    .find(|o| &format!("{}/{}", o.id.namespace, o.id.name) == id)
+                {
+                    o.error.get_or_insert_with(|| {
+                        format!("upgrade still in progress after {}s (flinkops run or the next sync carries it on)", s.upgrade_timeout.as_secs())
+                    });
+                }
+            }
+            break;
+        }
+        // Give Flink and the controllers a moment, and the caches time to see our writes.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    Ok(SyncReport {
+        commit: snapshot.commit,
+        catalog_errors: catalog.errors().iter().map(ToString::to_string).collect(),
+        outcomes: last.into_values().collect(),
+        elapsed: started.elapsed(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_of_known_instants() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_795_398_245), "2026-11-23T01:44:05Z");
+    }
+}
