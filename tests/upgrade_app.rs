@@ -1017,7 +1017,7 @@ async fn the_daemon_upgrades_and_reports_the_flink_job_state() {
     assert_eq!(l.applied_commit, c3);
     assert_ne!(l.savepoints[0].path, l.savepoints[1].path);
     assert!(
-        l.savepoints[1].unix >= l.savepoints[0].unix + 3,
+        l.savepoints[1].at.seconds_since(l.savepoints[0].at) >= 3,
         "{:?}",
         l.savepoints
     );
@@ -1062,12 +1062,12 @@ async fn the_daemon_upgrades_and_reports_the_flink_job_state() {
     assert!(
         l.savepoints
             .iter()
-            .any(|s| s.reason == "periodic" && s.unix <= upgrade.unix),
+            .any(|s| s.reason == "periodic" && s.at <= upgrade.at),
         "{:?}",
         l.savepoints
     );
     assert!(
-        l.savepoints.windows(2).all(|w| w[0].unix <= w[1].unix),
+        l.savepoints.windows(2).all(|w| w[0].at <= w[1].at),
         "{:?}",
         l.savepoints
     );

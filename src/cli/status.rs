@@ -200,7 +200,9 @@ fn table(rows: &[Row], daemon: Option<&Result<DaemonStatus, String>>) -> String 
                     terminal(short(&l.applied_commit)),
                     health,
                     terminal(l.flink_state.as_deref().unwrap_or("-")),
-                    terminal(l.savepoints.last().map_or("-", |s| s.at.as_str())),
+                    l.savepoints
+                        .last()
+                        .map_or("-".to_string(), |s| s.at.to_string()),
                     terminal(detail.trim_end_matches("; ")),
                 ));
             }
@@ -352,8 +354,7 @@ mod tests {
             health: Health::Suspended,
             removed: Some(crate::model::ledger::Removal {
                 commit: "2".repeat(40),
-                at: "2026-11-26T00:00:00Z".into(),
-                unix: 1,
+                at: crate::model::time::Timestamp::parse("2026-11-26T00:00:00Z").unwrap(),
             }),
             ..Default::default()
         };

@@ -12,8 +12,9 @@ use crate::edge::kube::cache::{self, Cache};
 use crate::edge::kube::daemon_status::{self, DaemonStatus, GitCondition};
 use crate::edge::kube::lease::{self, LeaseConfig};
 use crate::engine::reconcile;
+use crate::runtime::clock;
 use crate::runtime::flink_probe::FlinkProbe;
-use crate::runtime::sync::{now_rfc3339, options_now, scope, unix_now};
+use crate::runtime::sync::{options_now, scope};
 use notify::Watcher;
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
@@ -169,7 +170,7 @@ pub async fn run(
             m.git_fetch_seconds = fetch_seconds;
             m.git_condition = f.condition.as_ref().map(|c| c.reason());
             if f.condition.is_none() {
-                m.git_last_success = unix_now();
+                m.git_last_success = clock::now().unix();
             } else {
                 m.git_errors += 1;
             }
@@ -338,7 +339,7 @@ pub async fn run(
                     daemon: Some(daemon_status.clone()),
                     leader,
                     ledgers: ledgers.clone(),
-                    at: now_rfc3339(),
+                    at: clock::now(),
                 };
             }
             if leader {
@@ -347,7 +348,7 @@ pub async fn run(
                 for p in problems {
                     tracing::warn!("{p}");
                 }
-                periodic.settle(&client, &mut ledgers, unix_now()).await;
+                periodic.settle(&client, &mut ledgers, clock::now()).await;
                 // Finished workers (their metrics are already counted): holds and backoffs.
                 workers.finished(tokio::time::Instant::now());
                 // Ask Flink about running jobs (applications and session jobs) that no upgrade is
@@ -418,7 +419,7 @@ pub async fn run(
                     .map(|(id, _)| id)
                     .collect();
                 periodic_wake = periodic
-                    .start_due(&client, &ledgers, &busy, unix_now(), move || {
+                    .start_due(&client, &ledgers, &busy, clock::now(), move || {
                         let _ = wake_tx.try_send(Trigger::Cluster);
                     })
                     .map(|d| tokio::time::Instant::now() + d);
@@ -492,7 +493,7 @@ impl StatusWriter {
     fn status(&mut self, f: &Follower) -> DaemonStatus {
         let condition = f.condition.as_ref().map(|c| {
             if self.since.as_ref().is_none_or(|(r, _)| *r != c.reason()) {
-                self.since = Some((c.reason(), now_rfc3339()));
+                self.since = Some((c.reason(), clock::now().to_string()));
             }
             GitCondition {
                 reason: c.reason().into(),

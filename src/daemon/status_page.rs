@@ -9,6 +9,7 @@ use crate::engine::job_status::{job_json, upgrade_text};
 use crate::model::escape::{html as escape, short_commit, url_path_segment};
 use crate::model::ledger::{Health, Ledger};
 use crate::model::spec::JobId;
+use crate::model::time::Timestamp;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -23,8 +24,7 @@ pub struct Snapshot {
     pub daemon: Option<DaemonStatus>,
     pub leader: bool,
     pub ledgers: BTreeMap<JobId, Ledger>,
-    /// RFC 3339 time of the snapshot.
-    pub at: String,
+    pub at: Timestamp,
 }
 
 /// `/status.json`: the daemon and every job, as `flinkops status -o json` shows them.
@@ -168,7 +168,7 @@ pub fn html(s: &Snapshot, web_url: Option<&str>) -> String {
             "standby replica (read-only)"
         },
         s.ledgers.len(),
-        escape(&s.at)
+        s.at
     );
     out.push_str(
         "<table><thead><tr><th>Job</th><th>Kind</th><th>Commit</th><th>Health</th>\
@@ -192,7 +192,7 @@ pub fn html(s: &Snapshot, web_url: Option<&str>) -> String {
             format!(
                 "<span class=\"path\">{}</span><br>{} ({})",
                 escape(&sp.path),
-                escape(&sp.at),
+                sp.at,
                 escape(&sp.reason)
             )
         });
@@ -237,7 +237,7 @@ pub fn history_html(l: &crate::engine::history::Lineage) -> String {
         match &l.removed {
             Some(r) => format!(
                 "removed from Git at {} ({})",
-                escape(&r.at),
+                r.at,
                 escape(short_commit(&r.commit))
             ),
             None => format!(
@@ -257,7 +257,7 @@ pub fn history_html(l: &crate::engine::history::Lineage) -> String {
         let _ = write!(
             out,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            escape(&s.at),
+            s.at,
             escape(short_commit(&s.commit)),
             escape(&s.action),
             path(&s.state_in),
@@ -273,7 +273,7 @@ pub fn history_html(l: &crate::engine::history::Lineage) -> String {
         let _ = write!(
             out,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td><span class=\"path\">{}</span></td></tr>",
-            escape(&s.at),
+            s.at,
             escape(short_commit(&s.commit)),
             escape(&s.reason),
             escape(&s.path)
@@ -303,8 +303,7 @@ mod tests {
                 path: "s3://b/sp-1".into(),
                 commit: "c".into(),
                 reason: "periodic".into(),
-                at: "2026-11-23T10:00:00Z".into(),
-                unix: 1,
+                at: crate::model::time::Timestamp::from_unix(1),
             }],
             ..Default::default()
         };
@@ -318,7 +317,7 @@ mod tests {
             }),
             leader: true,
             ledgers: BTreeMap::from([(id, ledger)]),
-            at: "2026-11-23T10:00:05Z".into(),
+            at: crate::model::time::Timestamp::parse("2026-11-23T10:00:05Z").unwrap(),
         }
     }
 
@@ -354,7 +353,7 @@ mod tests {
             commit: "0123456789abcdef0123".into(),
             spec_hash: "h".into(),
             action: "savepoint-upgrade".into(),
-            at: "2026-11-23T10:01:00Z".into(),
+            at: crate::model::time::Timestamp::parse("2026-11-23T10:01:00Z").unwrap(),
             result: "<img src=x onerror=alert(1)>".into(),
             state_in: Some("s3://b/sp-1".into()),
             state_out: Some("s3://b/sp-1\"><script>".into()),

@@ -809,8 +809,7 @@ spec:
                 path: "s3://b/<img src=x>\n|sp-1".into(),
                 commit: "c1".into(),
                 reason: "upgrade".into(),
-                at: "2026-11-26T10:00:00Z".into(),
-                unix: 1,
+                at: crate::model::time::Timestamp::parse("2026-11-26T10:00:00Z").unwrap(),
             });
         ledger.history.push(crate::model::ledger::HistoryEntry {
             seconds: Some(42),
@@ -821,8 +820,7 @@ spec:
             Action::SavepointUpgrade,
             "abcdef0123456789",
             target.jobs.values().next().unwrap(),
-            "t",
-            0,
+            crate::model::time::Timestamp::from_unix(0),
         ));
         let ledgers = BTreeMap::from([(id.clone(), ledger)]);
         crate::engine::plan::add_live(

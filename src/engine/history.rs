@@ -60,7 +60,7 @@ pub fn text(l: &Lineage) -> String {
     match &l.removed {
         Some(r) => out.push_str(&format!(
             "  removed from Git at {} ({}); its last state stays below\n",
-            terminal(&r.at),
+            r.at,
             terminal(short_commit(&r.commit))
         )),
         None => out.push_str(&format!(
@@ -75,7 +75,7 @@ pub fn text(l: &Lineage) -> String {
     for s in &l.steps {
         out.push_str(&format!(
             "\n{}  {}  {}\n",
-            terminal(&s.at),
+            s.at,
             terminal(short_commit(&s.commit)),
             terminal(&s.action)
         ));
@@ -95,7 +95,7 @@ pub fn text(l: &Lineage) -> String {
         for s in &l.savepoints {
             out.push_str(&format!(
                 "  {}  {}  {:<8}  {}\n",
-                terminal(&s.at),
+                s.at,
                 terminal(short_commit(&s.commit)),
                 terminal(&s.reason),
                 terminal(&s.path)
@@ -119,7 +119,7 @@ mod tests {
             commit: commit.into(),
             spec_hash: "h".into(),
             action: action.into(),
-            at: format!("2026-11-26T10:00:0{}Z", commit.len() % 10),
+            at: crate::model::time::Timestamp::from_unix(1_795_600_800 + commit.len() as u64 % 10),
             result: format!("{action} done"),
             state_in: state_in.map(str::to_string),
             state_out: state_out.map(str::to_string),
@@ -132,8 +132,7 @@ mod tests {
             path: path.into(),
             commit: commit.into(),
             reason: reason.into(),
-            at: "2026-11-26T10:00:05Z".into(),
-            unix: 0,
+            at: crate::model::time::Timestamp::parse("2026-11-26T10:00:05Z").unwrap(),
         }
     }
 
@@ -204,8 +203,7 @@ mod tests {
             savepoints: vec![savepoint("file:/sp/1", "c1", "removal")],
             removed: Some(Removal {
                 commit: "c9c9c9c9c9".into(),
-                at: "2026-11-26T11:00:00Z".into(),
-                unix: 1,
+                at: crate::model::time::Timestamp::parse("2026-11-26T11:00:00Z").unwrap(),
             }),
             ..Default::default()
         };

@@ -5,6 +5,7 @@
 //! facts and their text out.
 
 use crate::model::ledger::Ledger;
+use crate::model::time::Timestamp;
 use serde::Serialize;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -17,7 +18,7 @@ pub struct Live {
     pub last_savepoint: Option<String>,
     /// When it was taken (RFC 3339).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub last_savepoint_at: Option<String>,
+    pub last_savepoint_at: Option<Timestamp>,
     /// Seconds its last restart took, from the step's start to RUNNING.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_restart_seconds: Option<u64>,
@@ -39,7 +40,7 @@ pub fn facts(ledger: &Ledger, checkpoint_ms: Option<u64>, now_ms: u64) -> Live {
     Live {
         checkpoint_age_seconds: checkpoint_ms.map(|at| now_ms.saturating_sub(at) / 1000),
         last_savepoint: last.map(|s| s.path.clone()),
-        last_savepoint_at: last.map(|s| s.at.clone()),
+        last_savepoint_at: last.map(|s| s.at),
         last_restart_seconds: ledger.history.iter().rev().find_map(|h| h.seconds),
         upgrade_in_flight: ledger.upgrade.as_ref().map(|u| {
             format!(
@@ -88,8 +89,7 @@ mod tests {
             path: "s3://b/sp-1".into(),
             commit: "c1".into(),
             reason: "upgrade".into(),
-            at: "2026-11-26T10:00:00Z".into(),
-            unix: 1,
+            at: crate::model::time::Timestamp::parse("2026-11-26T10:00:00Z").unwrap(),
         });
         for seconds in [Some(42), None, Some(7), None] {
             l.history.push(HistoryEntry {

@@ -10,6 +10,7 @@ use crate::engine::upgrade::Upgrade;
 use crate::model::ledger::{Health, HistoryEntry, Ledger};
 use crate::model::spec::JobKind;
 use crate::model::spec::{Catalog, JobId, JobState, UpgradeMode};
+use crate::model::time::Timestamp;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Annotation that keeps an object from being pruned: `flinkops.io/prune: "false"`.
@@ -21,10 +22,8 @@ pub use crate::model::objects::{LiveObject, ObjectRef};
 pub struct Options {
     /// Namespaces flinkops may write to; None: any namespace the settings allow.
     pub namespaces: Option<BTreeSet<String>>,
-    /// The time to record in history entries (RFC 3339).
-    pub now: String,
-    /// `now` as Unix seconds (upgrade phase deadlines).
-    pub unix_now: u64,
+    /// The time the cycle decides at (history entries, upgrade phase deadlines).
+    pub now: Timestamp,
     /// Flink job states seen through the REST API (only jobs whose JobManager answered).
     pub flink_states: BTreeMap<JobId, String>,
 }
@@ -200,7 +199,7 @@ pub fn reconcile_quietly<L: std::borrow::Borrow<LiveObject>>(
         if let Some(removed) = ledger.and_then(|l| l.removed.as_ref()) {
             if !catalog.jobs.contains_key(&id) && objects.is_empty() {
                 // A tombstone: kept for its retention, then forgotten.
-                let age = opts.unix_now.saturating_sub(removed.unix);
+                let age = opts.now.seconds_since(removed.at);
                 if age >= catalog.settings.tombstone_retention_secs && catalog.settings.prune {
                     work.action = Action::Delete;
                     work.reasons = vec![format!(
@@ -255,7 +254,7 @@ pub fn reconcile_quietly<L: std::borrow::Borrow<LiveObject>>(
             } else if spec.kind == JobKind::SessionJob && submits(spec, work.action) {
                 // Nothing of a session job is applied: it is submitted to its cluster's
                 // REST API by the upgrade executor, whatever its upgradeMode.
-                let mut up = Upgrade::new(work.action, commit, spec, &opts.now, opts.unix_now);
+                let mut up = Upgrade::new(work.action, commit, spec, opts.now);
                 up.cluster_hash = restarting_cluster(spec, &plans, catalog);
                 work.upgrade = Some(UpgradeWork::Start(Box::new(up)));
             } else if let Some(why) = rerendered(spec, objects, ledger, work.action) {
@@ -272,8 +271,7 @@ pub fn reconcile_quietly<L: std::borrow::Borrow<LiveObject>>(
                     work.action,
                     commit,
                     spec,
-                    &opts.now,
-                    opts.unix_now,
+                    opts.now,
                 ))));
             } else if needs_state_transfer(spec, work.action) {
                 // Stateless jobs are simply redeployed: their Deployments are Recreate, so
@@ -282,8 +280,7 @@ pub fn reconcile_quietly<L: std::borrow::Borrow<LiveObject>>(
                     work.action,
                     commit,
                     spec,
-                    &opts.now,
-                    opts.unix_now,
+                    opts.now,
                 ))));
             } else if let Some(waiting) =
                 session_jobs_to_stop_first(spec, work.action, catalog, ledgers)
@@ -341,8 +338,7 @@ pub fn reconcile_quietly<L: std::borrow::Borrow<LiveObject>>(
                     Action::Delete,
                     applied,
                     &stop,
-                    &opts.now,
-                    opts.unix_now,
+                    opts.now,
                 ))));
             } else {
                 for o in objects {
@@ -358,8 +354,7 @@ pub fn reconcile_quietly<L: std::borrow::Borrow<LiveObject>>(
                         let mut next = l.clone();
                         next.removed = Some(crate::model::ledger::Removal {
                             commit: commit.to_string(),
-                            at: opts.now.clone(),
-                            unix: opts.unix_now,
+                            at: opts.now,
                         });
                         next.upgrade = None;
                         next.health = Health::Suspended;
@@ -371,7 +366,7 @@ pub fn reconcile_quietly<L: std::borrow::Borrow<LiveObject>>(
                             commit: commit.to_string(),
                             spec_hash: l.spec_hash.clone(),
                             action: "removed".into(),
-                            at: opts.now.clone(),
+                            at: opts.now,
                             result: "removed from Git: its objects are pruned, its savepoints kept"
                                 .into(),
                             state_in: None,
@@ -745,7 +740,7 @@ fn desired_job(
             commit: commit.to_string(),
             spec_hash: rendered.spec_hash,
             action: work.action.as_str().to_string(),
-            at: opts.now.clone(),
+            at: opts.now,
             result: "applied".into(),
             // A first deployment (or one back after removal) starts from this.
             state_in: next
@@ -931,8 +926,7 @@ spec:
     fn opts() -> Options {
         Options {
             namespaces: None,
-            now: "2026-11-23T00:00:00Z".into(),
-            unix_now: 1_795_398_245,
+            now: crate::model::time::Timestamp::from_unix(1_795_398_245),
             flink_states: BTreeMap::new(),
         }
     }
@@ -976,7 +970,11 @@ spec:
             // An upgrade that succeeds (the executor's part, with Flink).
             if let Some(UpgradeWork::Start(up)) = &w.upgrade {
                 let before = ledgers.get(&w.id).cloned().unwrap_or_default();
-                let done = crate::engine::upgrade::complete(&before, up, "2026-11-23T00:00:00Z", 0);
+                let done = crate::engine::upgrade::complete(
+                    &before,
+                    up,
+                    crate::model::time::Timestamp::from_unix(0),
+                );
                 ledgers.insert(w.id.clone(), done);
             }
             if w.delete_ledger {
@@ -1338,7 +1336,6 @@ spec:
                 commit: C1.into(),
                 reason: "delete".into(),
                 at: opts().now,
-                unix: opts().unix_now,
             },
         );
         let work = reconcile(&none, C2, &live, &ledgers, &opts());
@@ -1356,7 +1353,9 @@ spec:
         // A tombstone is quiet, then expires.
         assert!(reconcile(&none, C2, &live, &ledgers, &opts()).is_empty());
         let later = Options {
-            unix_now: opts().unix_now + crate::model::spec::settings::TOMBSTONE_RETENTION_SECS,
+            now: opts()
+                .now
+                .plus_secs(crate::model::spec::settings::TOMBSTONE_RETENTION_SECS),
             ..opts()
         };
         let work = reconcile(&none, C2, &live, &ledgers, &later);
@@ -1544,7 +1543,12 @@ spec:
         let c = catalog(&[("a.yaml", &changed)]);
         let spec = c.jobs.values().next().unwrap();
         let l = ledgers.values_mut().next().unwrap();
-        let mut up = Upgrade::new(Action::SavepointUpgrade, C2, spec, "t", 0);
+        let mut up = Upgrade::new(
+            Action::SavepointUpgrade,
+            C2,
+            spec,
+            crate::model::time::Timestamp::from_unix(0),
+        );
         up.phase = crate::engine::upgrade::Phase::Stopping;
         l.upgrade = Some(up);
         // Git has moved on again: the upgrade to C2 finishes first.
@@ -1571,7 +1575,7 @@ spec:
             commit: C2.into(),
             spec_hash: render::spec_hash(c.jobs.values().next().unwrap()),
             reason: "job FAILED at start".into(),
-            at: "t".into(),
+            at: crate::model::time::Timestamp::EPOCH,
             rolled_back: true,
         });
         let work = reconcile(&c, C2, &live, &ledgers, &opts());
@@ -1759,7 +1763,10 @@ spec:
             name: "enrich".into(),
         };
         let mut stopped = up.clone();
-        stopped.enter(crate::engine::upgrade::Phase::Stopped, 1);
+        stopped.enter(
+            crate::engine::upgrade::Phase::Stopped,
+            crate::model::time::Timestamp::from_unix(1),
+        );
         ledgers.get_mut(&job_id).unwrap().upgrade = Some(stopped);
         let work = reconcile(&next, C2, &live, &ledgers, &opts());
         let shared = work.iter().find(|w| w.id.name == "shared").unwrap();

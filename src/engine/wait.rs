@@ -388,8 +388,7 @@ spec:
             crate::engine::plan::Action::SavepointUpgrade,
             B,
             spec,
-            "t",
-            0,
+            crate::model::time::Timestamp::from_unix(0),
         ));
         assert!(matches!(
             j(&run, Some(retrying.clone()), Some(true)),
@@ -400,7 +399,7 @@ spec:
             commit: B.into(),
             spec_hash: "h".into(),
             reason: "not RUNNING after 300s".into(),
-            at: "t".into(),
+            at: crate::model::time::Timestamp::EPOCH,
             rolled_back: true,
         });
         retrying.restore_from = Some("file:///sp/savepoint-1".into());
@@ -433,8 +432,7 @@ spec:
         let mut tomb = ledger(A, Health::Suspended, None);
         tomb.removed = Some(crate::model::ledger::Removal {
             commit: A.into(),
-            at: String::new(),
-            unix: 1,
+            at: crate::model::time::Timestamp::from_unix(1),
         });
         assert!(matches!(
             j(&Expect::Deleted, Some(tomb), None),

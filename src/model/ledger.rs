@@ -5,15 +5,19 @@
 
 use crate::model::labels::{LABEL_COMPONENT, LABEL_JOB, LABEL_MANAGED_BY, LABEL_NAME, MANAGER};
 use crate::model::spec::{JobId, JobSpec};
+use crate::model::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 pub const LEDGER_KEY: &str = "ledger.json";
 /// The ledger format this flinkops writes and the newest it reads. 1: the ledgers written
 /// before formats were numbered (no `format` key), read as they are, their later fields
-/// taking their defaults. A ledger of a newer format is not read (nor overwritten): its job
+/// taking their defaults. 2: `format` written. 3: times typed (`Timestamp`): RFC 3339 text
+/// only, the Unix-seconds copies beside them (`unix`, `startedUnix`) dropped and
+/// `phaseSince` written as text; formats 1 and 2 read unchanged (their numbers are
+/// accepted where a time is read). A ledger of a newer format is not read (nor overwritten): its job
 /// is left alone until flinkops is upgraded.
-pub const LEDGER_FORMAT: u32 = 2;
+pub const LEDGER_FORMAT: u32 = 3;
 pub const LEDGER_COMPONENT: &str = "ledger";
 /// History entries kept per job.
 pub const HISTORY_LIMIT: usize = 20;
@@ -43,8 +47,7 @@ pub struct HistoryEntry {
     pub commit: String,
     pub spec_hash: String,
     pub action: String,
-    /// RFC 3339 time.
-    pub at: String,
+    pub at: Timestamp,
     pub result: String,
     /// The savepoint or checkpoint this version started from (its state came in with it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -116,9 +119,7 @@ pub struct Ledger {
 #[serde(rename_all = "camelCase")]
 pub struct Removal {
     pub commit: String,
-    /// RFC 3339 time.
-    pub at: String,
-    pub unix: u64,
+    pub at: Timestamp,
 }
 
 impl Ledger {
@@ -134,7 +135,7 @@ impl Ledger {
     /// Adds a savepoint to the lineage in the order they were taken: one reported late
     /// (a periodic savepoint recorded after an upgrade's) never becomes the latest.
     pub fn record_savepoint(&mut self, record: crate::model::upgrade::SavepointRecord) {
-        let at = self.savepoints.partition_point(|s| s.unix <= record.unix);
+        let at = self.savepoints.partition_point(|s| s.at <= record.at);
         self.savepoints.insert(at, record);
         let max = crate::model::upgrade::savepoint_history_max(self.spec.as_ref());
         let excess = self.savepoints.len().saturating_sub(max);
@@ -209,7 +210,7 @@ mod tests {
             commit: format!("c{i}"),
             spec_hash: "h".into(),
             action: "update".into(),
-            at: "2026-01-01T00:00:00Z".into(),
+            at: crate::model::time::Timestamp::parse("2026-01-01T00:00:00Z").unwrap(),
             result: "applied".into(),
             state_in: None,
             state_out: None,
@@ -237,8 +238,7 @@ mod tests {
             path: path.into(),
             commit: "c".into(),
             reason: "periodic".into(),
-            at: String::new(),
-            unix,
+            at: crate::model::time::Timestamp::from_unix(unix),
         };
         let mut l = Ledger::default();
         l.record_savepoint(sp("first", 10));
@@ -280,13 +280,54 @@ mod tests {
         // Format 1: a ledger from before formats (and before later fields) reads as is.
         let old = BTreeMap::from([(
             LEDGER_KEY.to_string(),
-            r#"{"appliedCommit":"abc","specHash":"h","source":"a.yaml","spec":null,"health":"Healthy","history":[{"commit":"abc","specHash":"h","action":"create","at":"t","result":"ok"}]}"#.to_string(),
+            r#"{"appliedCommit":"abc","specHash":"h","source":"a.yaml","spec":null,"health":"Healthy","history":[{"commit":"abc","specHash":"h","action":"create","at":"2026-01-01T00:00:00Z","result":"ok"}]}"#.to_string(),
         )]);
         let l = Ledger::from_data(&old).unwrap();
         assert_eq!((l.format, l.applied_commit.as_str()), (1, "abc"));
         assert_eq!(l.history[0].seconds, None);
         // Written back in the current format.
         assert!(l.to_data()[LEDGER_KEY].contains(&format!("\"format\": {LEDGER_FORMAT}")));
+        // Format 2: times as RFC 3339 text beside Unix seconds (`unix`, `startedUnix`,
+        // `phaseSince` a number): read into typed times, written back as text only.
+        let two = BTreeMap::from([(
+            LEDGER_KEY.to_string(),
+            r#"{"format":2,"appliedCommit":"abc","specHash":"h","source":"a.yaml","spec":null,"health":"Healthy",
+               "history":[{"commit":"abc","specHash":"h","action":"create","at":"2026-11-26T10:00:00Z","result":"ok"}],
+               "savepoints":[{"path":"s3://b/sp-1","commit":"abc","reason":"upgrade","at":"2026-11-26T10:00:05Z","unix":1795687205}],
+               "removed":{"commit":"def","at":"2026-11-26T11:00:00Z","unix":1795690800},
+               "failed":{"commit":"bad","specHash":"h2","reason":"x","at":"2026-11-26T10:30:00Z"}}"#
+                .to_string(),
+        )]);
+        let l = Ledger::from_data(&two).unwrap();
+        assert_eq!(l.format, 2);
+        assert_eq!(l.history[0].at.unix(), 1_795_687_200);
+        assert_eq!(l.savepoints[0].at.unix(), 1_795_687_205);
+        assert_eq!(l.removed.as_ref().unwrap().at.unix(), 1_795_690_800);
+        assert_eq!(l.failed.as_ref().unwrap().at.unix(), 1_795_689_000);
+        let written = &l.to_data()[LEDGER_KEY];
+        assert!(
+            written.contains("\"at\": \"2026-11-26T10:00:05Z\""),
+            "{written}"
+        );
+        assert!(!written.contains("\"unix\""), "{written}");
+        // An upgrade in flight from format 2: `startedAt` text, `startedUnix` and
+        // `phaseSince` numbers.
+        let up: crate::model::upgrade::Upgrade = serde_json::from_value(serde_json::json!({
+            "phase": "Stopping", "action": "savepoint-upgrade", "targetCommit": "c2",
+            "targetSpec": serde_json::to_value(crate::model::spec::testing::catalog(&[(
+                "jobs/a.yaml",
+                "apiVersion: flink.apache.org/v1beta1\nkind: FlinkDeployment\nmetadata: {name: a, namespace: ns}\nspec: {image: 'flink:2.0', job: {jarURI: 'local:///opt/flink/usrlib/job.jar'}}\n"
+            )]).jobs.into_values().next().unwrap()).unwrap(),
+            "targetSource": "jobs/a.yaml",
+            "startedAt": "2026-11-26T10:00:00Z", "startedUnix": 1_795_687_200_u64,
+            "phaseSince": 1_795_687_260_u64,
+        }))
+        .unwrap();
+        assert_eq!(up.started_at.unix(), 1_795_687_200);
+        assert_eq!(up.phase_since.seconds_since(up.started_at), 60);
+        let again = serde_json::to_value(&up).unwrap();
+        assert_eq!(again["phaseSince"], "2026-11-26T10:01:00Z");
+        assert!(again.get("startedUnix").is_none());
         let newer = |f: &str| {
             BTreeMap::from([(
                 LEDGER_KEY.to_string(),
@@ -295,15 +336,15 @@ mod tests {
                 ),
             )])
         };
-        let err = Ledger::from_data(&newer("3")).unwrap_err();
+        let err = Ledger::from_data(&newer("4")).unwrap_err();
         assert!(
-            err.contains("newer flinkops (ledger format 3") && err.contains("left alone"),
+            err.contains("newer flinkops (ledger format 4") && err.contains("left alone"),
             "{err}"
         );
         assert!(Ledger::from_data(&newer("\"2\""))
             .unwrap_err()
             .contains("not a number"));
-        assert_eq!(Ledger::from_data(&newer("2")).unwrap().format, 2);
+        assert_eq!(Ledger::from_data(&newer("3")).unwrap().format, 3);
     }
 
     #[test]

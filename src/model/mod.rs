@@ -14,4 +14,5 @@ pub mod rest_tls;
 pub mod secret;
 pub mod snapshot;
 pub mod spec;
+pub mod time;
 pub mod upgrade;

@@ -4,6 +4,7 @@
 
 use crate::model::action::Action;
 use crate::model::spec::JobSpec;
+use crate::model::time::Timestamp;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,15 +42,11 @@ pub struct Upgrade {
     /// The savepoint (or checkpoint) to restore from, once known complete.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restore_from: Option<String>,
-    /// RFC 3339 time the upgrade began.
-    pub started_at: String,
-    /// The same as Unix seconds (0 in records written before it was kept): how long the
-    /// job was down is measured from it.
+    /// When the upgrade began: how long the job was down is measured from it.
+    pub started_at: Timestamp,
+    /// When the current phase began (deadlines).
     #[serde(default)]
-    pub started_unix: u64,
-    /// Unix time the current phase began (deadlines).
-    #[serde(default)]
-    pub phase_since: u64,
+    pub phase_since: Timestamp,
     /// Failed attempts so far.
     #[serde(default)]
     pub failures: u32,
@@ -68,7 +65,7 @@ pub struct Upgrade {
 
 impl Upgrade {
     /// A new upgrade of the job to `target` at `commit`.
-    pub fn new(action: Action, commit: &str, target: &JobSpec, now: &str, unix: u64) -> Upgrade {
+    pub fn new(action: Action, commit: &str, target: &JobSpec, now: Timestamp) -> Upgrade {
         Upgrade {
             phase: Phase::Pending,
             action,
@@ -78,9 +75,8 @@ impl Upgrade {
             job_id: None,
             trigger: None,
             restore_from: None,
-            started_at: now.to_string(),
-            started_unix: unix,
-            phase_since: unix,
+            started_at: now,
+            phase_since: now,
             failures: 0,
             rollback_of: None,
             new_job_id: None,
@@ -96,9 +92,9 @@ impl Upgrade {
     }
 
     /// Moves to `phase`, stamping when it began.
-    pub fn enter(&mut self, phase: Phase, unix: u64) {
+    pub fn enter(&mut self, phase: Phase, now: Timestamp) {
         self.phase = phase;
-        self.phase_since = unix;
+        self.phase_since = now;
     }
 }
 
@@ -111,10 +107,8 @@ pub struct SavepointRecord {
     pub commit: String,
     /// Why it was taken: upgrade, suspend, periodic, manual.
     pub reason: String,
-    pub at: String,
-    /// `at` as Unix seconds (when the next periodic savepoint is due).
-    #[serde(default)]
-    pub unix: u64,
+    /// When it completed (the next periodic savepoint is due from it).
+    pub at: Timestamp,
 }
 
 /// A Git head that could not be deployed: it is not tried again until Git changes.
@@ -124,7 +118,7 @@ pub struct FailedTarget {
     pub commit: String,
     pub spec_hash: String,
     pub reason: String,
-    pub at: String,
+    pub at: Timestamp,
     /// Whether the job was rolled back to the last stable spec.
     #[serde(default)]
     pub rolled_back: bool,

@@ -277,8 +277,7 @@ async fn execute_job_in_span(client: &Client, jars: &JarFetcher, w: JobWork) -> 
             jars,
             reach: Reach::detect(),
         };
-        let now = crate::runtime::sync::now_rfc3339();
-        let exec = Executor::new(&edges, &now, crate::runtime::sync::unix_now());
+        let exec = Executor::new(&edges, crate::runtime::clock::now());
         let start = match u {
             UpgradeWork::Start(up) => Some(*up),
             UpgradeWork::Continue => None,

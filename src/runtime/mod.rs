@@ -4,6 +4,7 @@
 //! notifications. Used by the daemon and by the one-shot commands (`sync --once`, `diff
 //! --cluster`, `savepoint`).
 
+pub mod clock;
 pub mod cluster_diff;
 pub mod execute;
 pub mod fault;

@@ -12,6 +12,7 @@
 
 use crate::model::escape::short_commit;
 use crate::model::spec::JobId;
+use crate::model::time::Timestamp;
 use serde::Serialize;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
@@ -41,8 +42,7 @@ pub struct Notification {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub action: Option<String>,
     pub message: String,
-    /// RFC 3339.
-    pub at: String,
+    pub at: Timestamp,
 }
 
 impl Notification {
@@ -55,7 +55,7 @@ impl Notification {
             commit: None,
             action: None,
             message: message.into(),
-            at: crate::runtime::sync::now_rfc3339(),
+            at: crate::runtime::clock::now(),
         }
     }
 
@@ -215,7 +215,7 @@ mod tests {
             commit: Some("0123456789abcdef0123".into()),
             action: Some("savepoint-upgrade".into()),
             message: "restored from s3://b/sp-1".into(),
-            at: "2026-11-26T10:00:00Z".into(),
+            at: crate::model::time::Timestamp::parse("2026-11-26T10:00:00Z").unwrap(),
         }
     }
 

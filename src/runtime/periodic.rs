@@ -13,6 +13,7 @@ use crate::engine::upgrade::{
 };
 use crate::model::ledger::{HistoryEntry, Ledger};
 use crate::model::spec::JobId;
+use crate::model::time::Timestamp;
 use crate::runtime::notify::{notify, Notification};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -42,7 +43,7 @@ enum Taken {
         what: String,
         nonce: i64,
         commit: String,
-        at: String,
+        at: Timestamp,
     },
 }
 
@@ -76,7 +77,7 @@ impl Taken {
                     commit: commit.clone(),
                     spec_hash: ledger.spec_hash.clone(),
                     action: "checkpoint".into(),
-                    at: at.clone(),
+                    at: *at,
                     result: format!("{what} taken (checkpointTriggerNonce {nonce})"),
                     state_in: None,
                     state_out: None,
@@ -123,8 +124,9 @@ impl Periodic {
         &mut self,
         client: &kube::Client,
         ledgers: &mut BTreeMap<JobId, Ledger>,
-        unix_now: u64,
+        now: Timestamp,
     ) {
+        let unix_now = now.unix();
         while let Ok((id, result)) = self.done_rx.try_recv() {
             self.in_flight.remove(&id);
             match result {
@@ -175,9 +177,10 @@ impl Periodic {
         client: &kube::Client,
         ledgers: &BTreeMap<JobId, Ledger>,
         skip: &BTreeSet<&JobId>,
-        unix_now: u64,
+        now: Timestamp,
         wake: impl Fn() + Clone + Send + 'static,
     ) -> Option<Duration> {
+        let unix_now = now.unix();
         let mut next: Option<u64> = None;
         let mut wake_at = |at: u64| next = Some(next.map_or(at, |n| n.min(at)));
         for (id, ledger) in ledgers {
@@ -197,7 +200,7 @@ impl Periodic {
             if skip.contains(id)
                 || self.in_flight.contains(id)
                 || !retry_ok
-                || !periodic_savepoint_due(ledger, unix_now)
+                || !periodic_savepoint_due(ledger, now)
             {
                 continue;
             }
@@ -224,7 +227,7 @@ impl Periodic {
                                 what,
                                 nonce,
                                 commit: ledger.applied_commit.clone(),
-                                at: super::sync::now_rfc3339(),
+                                at: super::clock::now(),
                             })
                     }
                     None => {
@@ -272,8 +275,7 @@ mod tests {
                 path: "file:///sp/1".into(),
                 commit: "c".into(),
                 reason: "upgrade".into(),
-                at: String::new(),
-                unix: 1_000,
+                at: crate::model::time::Timestamp::from_unix(1_000),
             }],
             ..Default::default()
         };
@@ -291,18 +293,36 @@ mod tests {
         let ledgers = BTreeMap::from([(id.clone(), l)]);
         let mut p = Periodic::new();
         // Not yet due: wake when it is.
-        let wait = p.start_due(&client(), &ledgers, &BTreeSet::new(), 1_030, || {});
+        let wait = p.start_due(
+            &client(),
+            &ledgers,
+            &BTreeSet::new(),
+            crate::model::time::Timestamp::from_unix(1_030),
+            || {},
+        );
         assert_eq!(wait, Some(Duration::from_secs(30)));
         // Due, but the cycle worked on the job: again in a second, not "when it changes"
         // (a quiet daemon may see no change for hours).
         let busy = BTreeSet::from([&id]);
-        let wait = p.start_due(&client(), &ledgers, &busy, 1_060, || {});
+        let wait = p.start_due(
+            &client(),
+            &ledgers,
+            &busy,
+            crate::model::time::Timestamp::from_unix(1_060),
+            || {},
+        );
         assert_eq!(wait, Some(Duration::from_secs(1)));
         assert!(p.in_flight.is_empty());
         // Due and unhealthy: the net under the watches.
         let (id, l) = ledger(Health::Progressing);
         let ledgers = BTreeMap::from([(id, l)]);
-        let wait = p.start_due(&client(), &ledgers, &BTreeSet::new(), 1_060, || {});
+        let wait = p.start_due(
+            &client(),
+            &ledgers,
+            &BTreeSet::new(),
+            crate::model::time::Timestamp::from_unix(1_060),
+            || {},
+        );
         assert_eq!(wait, Some(Duration::from_secs(RECHECK_SECS)));
         assert!(p.in_flight.is_empty());
     }

@@ -1,7 +1,7 @@
 //! Savepoints of a running job outside upgrades: `flinkops savepoint NAMESPACE/NAME` (by
 //! hand) and the daemon's periodic ones, recorded in the job's savepoint history.
 
-use super::sync::{now_rfc3339, unix_now};
+use super::clock::now;
 use super::upgrade::{required_savepoint_dir, rest_for, trigger_id, Reach};
 use crate::edge::kube::ops;
 use crate::engine::upgrade::{target_runs, SavepointRecord};
@@ -46,15 +46,14 @@ pub async fn savepoint(
     let (spec, rest, job) = running_job(client, reach, id, ledger).await?;
     let dir = required_savepoint_dir(&spec, None).map_err(|e| anyhow::anyhow!("{id}: {e}"))?;
     let trigger = rest
-        .trigger_savepoint(&job, dir.as_deref(), Some(&trigger_id(&job, unix_now())))
+        .trigger_savepoint(&job, dir.as_deref(), Some(&trigger_id(&job, now())))
         .await?;
     let path = rest.await_savepoint(&job, &trigger, timeout).await?;
     Ok(SavepointRecord {
         path,
         commit: ledger.applied_commit.clone(),
         reason: reason.into(),
-        at: now_rfc3339(),
-        unix: unix_now(),
+        at: now(),
     })
 }
 
@@ -69,7 +68,7 @@ pub async fn checkpoint(
 ) -> Result<String> {
     let (_, rest, job) = running_job(client, reach, id, ledger).await?;
     let trigger = rest
-        .trigger_checkpoint(&job, Some(&trigger_id(&job, unix_now())))
+        .trigger_checkpoint(&job, Some(&trigger_id(&job, now())))
         .await?;
     Ok(rest.await_checkpoint(&job, &trigger, timeout).await?)
 }

@@ -37,47 +37,13 @@ pub fn scope(cli: &[String], catalog: &Catalog) -> Option<Vec<String>> {
     catalog.settings.namespaces.clone()
 }
 
-pub fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
-pub fn now_rfc3339() -> String {
-    // Seconds precision is enough for history entries; no date crate needed.
-    rfc3339(unix_now())
-}
-
 /// Reconcile options for a cycle starting now.
 pub fn options_now(namespaces: Option<BTreeSet<String>>) -> Options {
-    let unix_now = unix_now();
     Options {
         namespaces,
-        now: rfc3339(unix_now),
-        unix_now,
+        now: super::clock::now(),
         flink_states: BTreeMap::new(),
     }
-}
-
-/// UTC RFC 3339 text of a Unix time (civil-from-days, proleptic Gregorian).
-pub fn rfc3339(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
 }
 
 pub struct SyncOnce<'a> {
@@ -173,13 +139,4 @@ pub async fn sync_once(client: &kube::Client, s: SyncOnce<'_>) -> anyhow::Result
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rfc3339_of_known_instants() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(rfc3339(1_795_398_245), "2026-11-23T01:44:05Z");
-    }
-}
+mod tests {}

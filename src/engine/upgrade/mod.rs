@@ -19,6 +19,7 @@ pub mod transition;
 use crate::engine::plan::Action;
 use crate::model::ledger::{Health, HistoryEntry, Ledger};
 use crate::model::spec::{JobSpec, JobState};
+use crate::model::time::Timestamp;
 
 pub use crate::model::upgrade::{FailedTarget, Phase, SavepointRecord, Upgrade};
 
@@ -69,14 +70,14 @@ pub fn next_periodic_savepoint(ledger: &Ledger) -> Option<u64> {
     if !target_runs(spec) {
         return None;
     }
-    let last = ledger.savepoints.last().map_or(0, |s| s.unix);
+    let last = ledger.savepoints.last().map_or(0, |s| s.at.unix());
     Some(last.saturating_add(every.as_secs().max(1)))
 }
 
 /// Whether a job is due for a periodic savepoint at `unix_now`: it is, it runs healthy,
 /// and no upgrade is in flight.
-pub fn periodic_savepoint_due(ledger: &Ledger, unix_now: u64) -> bool {
-    next_periodic_savepoint(ledger).is_some_and(|due| unix_now >= due)
+pub fn periodic_savepoint_due(ledger: &Ledger, now: Timestamp) -> bool {
+    next_periodic_savepoint(ledger).is_some_and(|due| now.unix() >= due)
         && ledger.upgrade.is_none()
         && ledger.health == Health::Healthy
 }
@@ -117,7 +118,7 @@ pub fn target_runs(target: &JobSpec) -> bool {
 /// The ledger after the upgrade reached its target at `now` (`unix`): the target is what
 /// is applied, the record is cleared, and the history says what was restored and, for a
 /// version that runs, how long the step took.
-pub fn complete(ledger: &Ledger, up: &Upgrade, now: &str, unix: u64) -> Ledger {
+pub fn complete(ledger: &Ledger, up: &Upgrade, now: Timestamp) -> Ledger {
     let target = up.target();
     let mut l = ledger.clone();
     l.applied_commit = up.target_commit.clone();
@@ -164,12 +165,12 @@ pub fn complete(ledger: &Ledger, up: &Upgrade, now: &str, unix: u64) -> Ledger {
         commit: up.target_commit.clone(),
         spec_hash: l.spec_hash.clone(),
         action: up.action.to_string(),
-        at: now.to_string(),
+        at: now,
         result,
         state_in: up.restore_from.clone().filter(|_| target_runs(&target)),
         state_out,
-        seconds: (target_runs(&target) && up.started_unix > 0)
-            .then(|| unix.saturating_sub(up.started_unix)),
+        seconds: (target_runs(&target) && up.started_at.is_known())
+            .then(|| now.seconds_since(up.started_at)),
     });
     l
 }
@@ -177,7 +178,7 @@ pub fn complete(ledger: &Ledger, up: &Upgrade, now: &str, unix: u64) -> Ledger {
 /// The ledger after a failed attempt that left the old job as it was (its savepoint
 /// failed, Flink was unreachable, there was no checkpoint): retried from Pending up to
 /// `MAX_FAILURES` times, then given up until Git changes.
-pub fn fail(ledger: &Ledger, up: &Upgrade, reason: &str, now: &str, unix: u64) -> Ledger {
+pub fn fail(ledger: &Ledger, up: &Upgrade, reason: &str, now: Timestamp) -> Ledger {
     let mut l = ledger.clone();
     let failures = up.failures + 1;
     l.health = Health::Degraded;
@@ -192,14 +193,14 @@ pub fn fail(ledger: &Ledger, up: &Upgrade, reason: &str, now: &str, unix: u64) -
             commit: up.target_commit.clone(),
             spec_hash: crate::engine::render::spec_hash(&up.target()),
             reason: reason.to_string(),
-            at: now.to_string(),
+            at: now,
             rolled_back: false,
         });
         l.record(HistoryEntry {
             commit: up.target_commit.clone(),
             spec_hash: crate::engine::render::spec_hash(&up.target()),
             action: up.action.to_string(),
-            at: now.to_string(),
+            at: now,
             result: format!("failed: {reason}"),
             state_in: None,
             state_out: None,
@@ -210,7 +211,7 @@ pub fn fail(ledger: &Ledger, up: &Upgrade, reason: &str, now: &str, unix: u64) -
         next.failures = failures;
         next.job_id = None;
         next.trigger = None;
-        next.enter(Phase::Pending, unix);
+        next.enter(Phase::Pending, now);
         l.upgrade = Some(next);
         l.last_error = Some(format!(
             "{} attempt {failures} of {MAX_FAILURES} failed: {reason}",
@@ -225,31 +226,25 @@ pub fn fail(ledger: &Ledger, up: &Upgrade, reason: &str, now: &str, unix: u64) -
 /// spec from the state this upgrade restored (the new version's own progress is not
 /// trusted), with the Git head marked failed until a new commit arrives. None when there
 /// is nothing stable to go back to.
-pub fn roll_back(
-    ledger: &Ledger,
-    up: &Upgrade,
-    reason: &str,
-    now: &str,
-    unix: u64,
-) -> Option<Ledger> {
+pub fn roll_back(ledger: &Ledger, up: &Upgrade, reason: &str, now: Timestamp) -> Option<Ledger> {
     let stable = ledger.applied_spec()?;
     if up.rollback_of.is_some() || !rollback_enabled(&up.target()) {
         return None; // a failing rollback is not rolled back again
     }
     let mut l = ledger.clone();
-    let mut back = Upgrade::new(Action::Rollback, &ledger.applied_commit, &stable, now, unix);
+    let mut back = Upgrade::new(Action::Rollback, &ledger.applied_commit, &stable, now);
     back.restore_from = up
         .restore_from
         .clone()
         .or_else(|| ledger.restore_from.clone());
     back.rollback_of = Some(up.target_commit.clone());
-    back.enter(Phase::Stopped, unix);
+    back.enter(Phase::Stopped, now);
     l.upgrade = Some(back);
     l.failed = Some(FailedTarget {
         commit: up.target_commit.clone(),
         spec_hash: crate::engine::render::spec_hash(&up.target()),
         reason: reason.to_string(),
-        at: now.to_string(),
+        at: now,
         rolled_back: true,
     });
     l.health = Health::Degraded;
@@ -263,7 +258,7 @@ pub fn roll_back(
         commit: up.target_commit.clone(),
         spec_hash: crate::engine::render::spec_hash(&up.target()),
         action: up.action.to_string(),
-        at: now.to_string(),
+        at: now,
         result: format!("failed, rolling back: {reason}"),
         // The failed version started from it; the rollback starts from it again.
         state_in: up.restore_from.clone(),
@@ -393,8 +388,7 @@ spec:
             spec: Some(with_initial("file:///sp/first")),
             removed: Some(crate::model::ledger::Removal {
                 commit: "c".into(),
-                at: String::new(),
-                unix: 1,
+                at: crate::model::time::Timestamp::from_unix(1),
             }),
             ..Default::default()
         };
@@ -402,8 +396,7 @@ spec:
             path: "file:///sp/removal".into(),
             commit: "c".into(),
             reason: "removal".into(),
-            at: String::new(),
-            unix: 1,
+            at: crate::model::time::Timestamp::from_unix(1),
         });
         // The same file comes back: its old initialSavepointPath is no instruction.
         assert_eq!(
@@ -428,11 +421,13 @@ spec:
             Action::SavepointUpgrade,
             "c2c2c2c2c2c2c2c2",
             target,
-            "t0",
-            100,
+            crate::model::time::Timestamp::from_unix(100),
         );
         up.restore_from = Some("file:///sp/savepoint-1".into());
-        up.enter(Phase::Deploying, 110);
+        up.enter(
+            Phase::Deploying,
+            crate::model::time::Timestamp::from_unix(110),
+        );
         up
     }
 
@@ -473,7 +468,11 @@ spec:
         let mut target = spec("savepoint", "running");
         target.job.as_mut().unwrap().parallelism = 4;
         let up = upgrade_to(&target);
-        let l = complete(&stable_ledger(), &up, "t1", 142);
+        let l = complete(
+            &stable_ledger(),
+            &up,
+            crate::model::time::Timestamp::from_unix(142),
+        );
         assert_eq!(l.applied_commit, "c2c2c2c2c2c2c2c2");
         // Begun at 100, RUNNING at 142: what a restart of this job costs.
         assert_eq!(l.history.last().unwrap().seconds, Some(42));
@@ -495,21 +494,30 @@ spec:
             path: "file:///sp/savepoint-1".into(),
             commit: "c1c1c1c1c1c1c1c1".into(),
             reason: "upgrade".into(),
-            at: "t0".into(),
-            unix: 105,
+            at: crate::model::time::Timestamp::from_unix(105),
         });
-        let h = complete(&taken, &up, "t1", 100).history.pop().unwrap();
+        let h = complete(&taken, &up, crate::model::time::Timestamp::from_unix(100))
+            .history
+            .pop()
+            .unwrap();
         assert_eq!(h.state_out.as_deref(), Some("file:///sp/savepoint-1"));
         // A savepoint of the old version from before this upgrade (a periodic one that
         // happens to be restored) did not carry it out now.
-        taken.savepoints[0].at = "s".into();
-        let h = complete(&taken, &up, "t1", 100).history.pop().unwrap();
+        taken.savepoints[0].at = crate::model::time::Timestamp::from_unix(99);
+        let h = complete(&taken, &up, crate::model::time::Timestamp::from_unix(100))
+            .history
+            .pop()
+            .unwrap();
         assert_eq!(h.state_out, None);
         // A suspend ends Suspended: its savepoint carried the state out, nothing in.
         let mut suspend = upgrade_to(&spec("savepoint", "suspended"));
-        suspend.started_at = "t0".into();
-        taken.savepoints[0].at = "t0".into();
-        let l = complete(&taken, &suspend, "t1", 142);
+        suspend.started_at = crate::model::time::Timestamp::from_unix(120);
+        taken.savepoints[0].at = crate::model::time::Timestamp::from_unix(120);
+        let l = complete(
+            &taken,
+            &suspend,
+            crate::model::time::Timestamp::from_unix(142),
+        );
         assert_eq!(l.health, Health::Suspended);
         let h = l.history.last().unwrap();
         assert_eq!(h.state_in, None);
@@ -526,7 +534,12 @@ spec:
         up.trigger = Some("t".into());
         let mut l = stable_ledger();
         for attempt in 1..MAX_FAILURES {
-            l = fail(&l, l.upgrade.as_ref().unwrap_or(&up), "disk full", "t", 200);
+            l = fail(
+                &l,
+                l.upgrade.as_ref().unwrap_or(&up),
+                "disk full",
+                crate::model::time::Timestamp::from_unix(200),
+            );
             let next = l.upgrade.as_ref().expect("retried");
             assert_eq!((next.phase, next.failures), (Phase::Pending, attempt));
             assert!(next.job_id.is_none() && next.trigger.is_none());
@@ -541,7 +554,12 @@ spec:
             );
         }
         let up = l.upgrade.clone().unwrap();
-        l = fail(&l, &up, "disk full", "t", 300);
+        l = fail(
+            &l,
+            &up,
+            "disk full",
+            crate::model::time::Timestamp::from_unix(300),
+        );
         assert!(l.upgrade.is_none());
         let f = l.failed.as_ref().unwrap();
         assert_eq!(f.spec_hash, crate::engine::render::spec_hash(&target));
@@ -556,7 +574,13 @@ spec:
         let mut target = spec("savepoint", "running");
         target.job.as_mut().unwrap().parallelism = 4;
         let up = upgrade_to(&target);
-        let l = roll_back(&stable_ledger(), &up, "job FAILED at start", "t", 400).unwrap();
+        let l = roll_back(
+            &stable_ledger(),
+            &up,
+            "job FAILED at start",
+            crate::model::time::Timestamp::from_unix(400),
+        )
+        .unwrap();
         let back = l.upgrade.as_ref().unwrap();
         assert_eq!(back.action, crate::engine::plan::Action::Rollback);
         assert_eq!(back.phase, Phase::Stopped);
@@ -566,7 +590,7 @@ spec:
         assert_eq!(back.rollback_of.as_deref(), Some("c2c2c2c2c2c2c2c2"));
         assert!(l.failed.as_ref().unwrap().rolled_back);
         // Finishing the rollback keeps the head marked failed.
-        let done = complete(&l, back, "t2", 100);
+        let done = complete(&l, back, crate::model::time::Timestamp::from_unix(100));
         assert!(done.failed.is_some());
         assert_eq!(done.applied_commit, "c1c1c1c1c1c1c1c1");
         assert!(done
@@ -577,31 +601,57 @@ spec:
             .starts_with("rolled back from c2c2c2c2c2c2"));
         // A rollback that fails is not rolled back again; a first deployment has nothing
         // to go back to.
-        assert!(roll_back(&l, back, "again", "t", 500).is_none());
-        assert!(roll_back(&Ledger::default(), &up, "x", "t", 500).is_none());
+        assert!(roll_back(
+            &l,
+            back,
+            "again",
+            crate::model::time::Timestamp::from_unix(500)
+        )
+        .is_none());
+        assert!(roll_back(
+            &Ledger::default(),
+            &up,
+            "x",
+            crate::model::time::Timestamp::from_unix(500)
+        )
+        .is_none());
     }
 
     #[test]
     fn periodic_savepoints_fall_due_an_interval_after_the_last_one() {
         let mut l = stable_ledger();
         l.health = Health::Healthy;
-        assert!(!periodic_savepoint_due(&l, 1_000), "no interval configured");
+        assert!(
+            !periodic_savepoint_due(&l, crate::model::time::Timestamp::from_unix(1_000)),
+            "no interval configured"
+        );
         let mut spec = l.spec.clone().unwrap();
         spec.flink_configuration
             .insert(PERIODIC_SAVEPOINT_INTERVAL.key.into(), "10 min".into());
         l.spec = Some(spec);
-        assert!(periodic_savepoint_due(&l, 1_000), "none taken yet");
+        assert!(
+            periodic_savepoint_due(&l, crate::model::time::Timestamp::from_unix(1_000)),
+            "none taken yet"
+        );
         l.record_savepoint(SavepointRecord {
             path: "p".into(),
             commit: "c".into(),
             reason: "upgrade".into(),
-            at: "t".into(),
-            unix: 1_000,
+            at: crate::model::time::Timestamp::from_unix(1_000),
         });
-        assert!(!periodic_savepoint_due(&l, 1_599));
-        assert!(periodic_savepoint_due(&l, 1_600));
+        assert!(!periodic_savepoint_due(
+            &l,
+            crate::model::time::Timestamp::from_unix(1_599)
+        ));
+        assert!(periodic_savepoint_due(
+            &l,
+            crate::model::time::Timestamp::from_unix(1_600)
+        ));
         l.health = Health::Degraded;
-        assert!(!periodic_savepoint_due(&l, 1_600), "not while unhealthy");
+        assert!(
+            !periodic_savepoint_due(&l, crate::model::time::Timestamp::from_unix(1_600)),
+            "not while unhealthy"
+        );
     }
 
     #[test]
@@ -623,13 +673,16 @@ spec:
         let owed = with(&l, Some(2));
         assert_eq!(savepoint_nonce_owed(&owed), Some(2));
         assert_eq!(next_periodic_savepoint(&owed), Some(0));
-        assert!(periodic_savepoint_due(&owed, 1));
+        assert!(periodic_savepoint_due(
+            &owed,
+            crate::model::time::Timestamp::from_unix(1)
+        ));
         // Taken (or set when the job was deployed): nothing more until it changes.
         let mut taken = owed.clone();
         taken.savepoint_nonce = Some(2);
         assert_eq!(savepoint_nonce_owed(&taken), None);
         assert!(
-            !periodic_savepoint_due(&taken, 1_000_000),
+            !periodic_savepoint_due(&taken, crate::model::time::Timestamp::from_unix(1_000_000)),
             "no interval either"
         );
         assert_eq!(savepoint_nonce_owed(&with(&taken, Some(3))), Some(3));
@@ -639,8 +692,16 @@ spec:
         assert_eq!(savepoint_nonce_owed(&suspended), None);
         // An upgrade restarts the job with its spec: the nonce it carries is settled.
         let target = owed.applied_spec().unwrap();
-        let up = Upgrade::new(Action::SavepointUpgrade, "c9", &target, "t", 10);
-        assert_eq!(complete(&l, &up, "t", 100).savepoint_nonce, Some(2));
+        let up = Upgrade::new(
+            Action::SavepointUpgrade,
+            "c9",
+            &target,
+            crate::model::time::Timestamp::from_unix(10),
+        );
+        assert_eq!(
+            complete(&l, &up, crate::model::time::Timestamp::from_unix(100)).savepoint_nonce,
+            Some(2)
+        );
         // A checkpoint nonce is owed the same way, and due at once too.
         let mut cp = l.clone();
         cp.spec
@@ -691,8 +752,7 @@ spec:
                 path: format!("p{i}"),
                 commit: "c".into(),
                 reason: "periodic".into(),
-                at: "t".into(),
-                unix: i,
+                at: crate::model::time::Timestamp::from_unix(i),
             });
         }
         let kept: Vec<&str> = l.savepoints.iter().map(|s| s.path.as_str()).collect();

@@ -13,6 +13,7 @@ use crate::engine::session_job;
 use crate::model::flink::{Checkpoints, JobState, JobSummary, Operation};
 use crate::model::ledger::{Health, Ledger};
 use crate::model::spec::{JobId, JobKind, JobSpec};
+use crate::model::time::Timestamp;
 
 /// How long Pending and Stopping may wait on an unreachable or unsettled Flink before the
 /// attempt counts as failed.
@@ -264,8 +265,7 @@ pub fn savepointed(
     ledger: &Ledger,
     up: &Upgrade,
     location: &str,
-    now: &str,
-    unix: u64,
+    now: Timestamp,
 ) -> (Ledger, Upgrade) {
     let mut l = ledger.clone();
     l.record_savepoint(SavepointRecord {
@@ -279,12 +279,11 @@ pub fn savepointed(
             "suspend"
         }
         .into(),
-        at: now.to_string(),
-        unix,
+        at: now,
     });
     let mut next = up.clone();
     next.restore_from = Some(location.to_string());
-    next.enter(Phase::Stopped, unix);
+    next.enter(Phase::Stopped, now);
     (l, next)
 }
 
@@ -371,10 +370,10 @@ pub enum Obstacle {
 
 /// A blip must not use up the attempts and leave the commit undeployed until the next
 /// one; a stop stuck past `STOP_DEADLINE_SECS` is a failed attempt.
-pub fn obstacle(up: &Upgrade, unix_now: u64) -> Obstacle {
+pub fn obstacle(up: &Upgrade, now: Timestamp) -> Obstacle {
     match up.phase {
         Phase::Pending | Phase::Stopping
-            if unix_now.saturating_sub(up.phase_since) > STOP_DEADLINE_SECS =>
+            if now.seconds_since(up.phase_since) > STOP_DEADLINE_SECS =>
         {
             Obstacle::AttemptFailed
         }
@@ -399,10 +398,9 @@ pub fn new_version_failed(
     ledger: &Ledger,
     up: &Upgrade,
     why: &str,
-    now: &str,
-    unix_now: u64,
+    now: Timestamp,
 ) -> AfterNewVersion {
-    let waited = unix_now.saturating_sub(up.phase_since);
+    let waited = now.seconds_since(up.phase_since);
     let fatal = why.starts_with("job ");
     if !fatal && waited <= readiness_timeout(&up.target()) {
         return AfterNewVersion::Wait(why.to_string());
@@ -412,7 +410,7 @@ pub fn new_version_failed(
     } else {
         format!("not RUNNING after {waited}s: {why}")
     };
-    let settled = roll_back(ledger, up, &why, now, unix_now).unwrap_or_else(|| {
+    let settled = roll_back(ledger, up, &why, now).unwrap_or_else(|| {
         let mut l = fail(
             ledger,
             &Upgrade {
@@ -421,7 +419,6 @@ pub fn new_version_failed(
             },
             &why,
             now,
-            unix_now,
         );
         l.upgrade = None;
         l

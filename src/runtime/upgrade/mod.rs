@@ -25,6 +25,7 @@ use crate::engine::upgrade::{self, Phase, Upgrade};
 use crate::model::kinds::DEPLOYMENT;
 use crate::model::ledger::{Health, Ledger};
 use crate::model::spec::{JobId, JobKind, JobSpec};
+use crate::model::time::Timestamp;
 use crate::runtime::image_jar;
 use crate::runtime::jar::{Jar, JarError};
 
@@ -72,8 +73,7 @@ impl Reach {
 
 pub struct Executor<'a, E: Edges> {
     pub edges: &'a E,
-    pub now: &'a str,
-    pub unix_now: u64,
+    pub now: Timestamp,
     /// The ledger's resourceVersion as this executor last read or wrote it: every step
     /// reads the ledger once and may write it several times, each write conditional on
     /// the one before, so a write by anyone else in between fails it (see `put`).
@@ -110,11 +110,10 @@ impl From<FlinkError> for StepError {
 
 impl<'a, E: Edges> Executor<'a, E> {
     /// An executor for one worker's step, at the current time.
-    pub fn new(edges: &'a E, now: &'a str, unix_now: u64) -> Self {
+    pub fn new(edges: &'a E, now: Timestamp) -> Self {
         Executor {
             edges,
             now,
-            unix_now,
             version: Default::default(),
             applied: Default::default(),
             written: Default::default(),
@@ -189,7 +188,7 @@ impl<'a, E: Edges> Executor<'a, E> {
         match result {
             Ok(step) => Ok(step),
             Err(StepError::Write(e)) => Err(e),
-            Err(StepError::Transient(why)) => match t::obstacle(up, self.unix_now) {
+            Err(StepError::Transient(why)) => match t::obstacle(up, self.now) {
                 Obstacle::AttemptFailed => self.attempt_failed(id, ledger, up, &why).await,
                 Obstacle::NewVersion => self.new_version_failed(id, ledger, up, &why).await,
                 Obstacle::Wait => {
@@ -227,7 +226,7 @@ impl<'a, E: Edges> Executor<'a, E> {
         up: &Upgrade,
         why: &str,
     ) -> Result<Step, OpError> {
-        let l = upgrade::fail(ledger, up, why, self.now, self.unix_now);
+        let l = upgrade::fail(ledger, up, why, self.now);
         self.settle(id, &l, why).await
     }
 
@@ -248,7 +247,7 @@ impl<'a, E: Edges> Executor<'a, E> {
         up: &Upgrade,
         why: &str,
     ) -> Result<Step, OpError> {
-        match t::new_version_failed(ledger, up, why, self.now, self.unix_now) {
+        match t::new_version_failed(ledger, up, why, self.now) {
             AfterNewVersion::Wait(why) => {
                 self.note(id, ledger, up, &why).await?;
                 Ok(Step::InFlight(why))
@@ -280,7 +279,7 @@ impl<'a, E: Edges> Executor<'a, E> {
         let (job, rest) = match (&decision, flink) {
             (Start::Skip { restore_from, why }, _) => {
                 up.restore_from = restore_from.clone();
-                up.enter(Phase::Stopped, self.unix_now);
+                up.enter(Phase::Stopped, self.now);
                 return self.record(id, ledger, up, why).await;
             }
             (Start::Wait(why), _) => return Err(StepError::Transient(why.clone())),
@@ -302,10 +301,10 @@ impl<'a, E: Edges> Executor<'a, E> {
                     .map_err(|e| StepError::Attempt(e.into()))?;
                 // Record the job and our trigger id before asking Flink to stop it: a crash
                 // after the request finds the operation under that id.
-                let trigger = trigger_id(&job, self.unix_now);
+                let trigger = trigger_id(&job, self.now);
                 up.job_id = Some(job.clone());
                 up.trigger = Some(trigger.clone());
-                up.enter(Phase::Stopping, self.unix_now);
+                up.enter(Phase::Stopping, self.now);
                 self.write(id, ledger, &up).await?;
                 crate::runtime::fault::point("before-stop");
                 rest.stop_with_savepoint(&job, dir.as_deref(), &trigger)
@@ -318,7 +317,7 @@ impl<'a, E: Edges> Executor<'a, E> {
                 t::checkpoint_to_carry(&rest.checkpoints(&job).await?)
                     .map_err(StepError::Attempt)?;
                 up.job_id = Some(job.clone());
-                up.enter(Phase::Stopping, self.unix_now);
+                up.enter(Phase::Stopping, self.now);
                 self.write(id, ledger, &up).await?;
                 rest.cancel(&job).await?;
                 crate::runtime::fault::point("after-cancel-request");
@@ -332,7 +331,7 @@ impl<'a, E: Edges> Executor<'a, E> {
             }
             _ => {
                 up.job_id = Some(job.clone());
-                up.enter(Phase::Stopping, self.unix_now);
+                up.enter(Phase::Stopping, self.now);
                 self.write(id, ledger, &up).await?;
                 rest.cancel(&job).await?;
                 self.record(id, ledger, up, "cancel requested").await
@@ -379,7 +378,7 @@ impl<'a, E: Edges> Executor<'a, E> {
                 Cancelling::AskFinalStatistics => unreachable!("asked above"),
                 Cancelling::Stopped { restore_from } => {
                     up.restore_from = restore_from;
-                    up.enter(Phase::Stopped, self.unix_now);
+                    up.enter(Phase::Stopped, self.now);
                     self.record(id, ledger, up, "old job stopped").await
                 }
             };
@@ -389,7 +388,7 @@ impl<'a, E: Edges> Executor<'a, E> {
         let trigger = up
             .trigger
             .clone()
-            .unwrap_or_else(|| trigger_id(&job_id, self.unix_now));
+            .unwrap_or_else(|| trigger_id(&job_id, self.now));
         let status = match rest.savepoint_status(&job_id, &trigger).await {
             Ok(op) => Some(op),
             // Flink does not know the request: it never arrived (or the JobManager
@@ -405,7 +404,7 @@ impl<'a, E: Edges> Executor<'a, E> {
                 Stopping::AskFinalStatistics => statistics = Some(final_statistics().await?),
                 Stopping::InProgress => return Ok(Step::InFlight("savepoint in progress".into())),
                 Stopping::Savepointed(location) => {
-                    let (l, up) = t::savepointed(ledger, &up, &location, self.now, self.unix_now);
+                    let (l, up) = t::savepointed(ledger, &up, &location, self.now);
                     return self
                         .record(id, &l, up, &format!("savepoint complete: {location}"))
                         .await;
@@ -452,7 +451,7 @@ impl<'a, E: Edges> Executor<'a, E> {
         if scaled || pods > 0 {
             return Ok(Step::InFlight(format!("waiting for {pods} old pods to go")));
         }
-        up.enter(Phase::Deploying, self.unix_now);
+        up.enter(Phase::Deploying, self.now);
         self.write(id, ledger, &up).await?;
         crate::runtime::fault::point("before-apply");
         self.apply_target(&up).await?;
@@ -487,7 +486,7 @@ impl<'a, E: Edges> Executor<'a, E> {
                 Err(e) if e.is_not_found() => {
                     let mut again = up.clone();
                     again.new_job_id = None;
-                    again.enter(Phase::Stopped, self.unix_now);
+                    again.enter(Phase::Stopped, self.now);
                     self.record(
                         id,
                         ledger,
@@ -605,7 +604,7 @@ impl<'a, E: Edges> Executor<'a, E> {
         let job_id = match up.new_job_id.clone() {
             Some(j) => j,
             None => {
-                let j = session_job::new_job_id(id, &trigger_id(&up.target_commit, self.unix_now));
+                let j = session_job::new_job_id(id, &trigger_id(&up.target_commit, self.now));
                 up.new_job_id = Some(j.clone());
                 self.write(id, ledger, &up).await?;
                 j
@@ -621,7 +620,7 @@ impl<'a, E: Edges> Executor<'a, E> {
             }
             Err(e) => return Err(e.into()),
         }
-        up.enter(Phase::Deploying, self.unix_now);
+        up.enter(Phase::Deploying, self.now);
         let what = match &up.restore_from {
             Some(p) => format!("submitted as Flink job {job_id}, restoring from {p}"),
             None => format!("submitted as Flink job {job_id}, starting without state"),
@@ -672,7 +671,7 @@ impl<'a, E: Edges> Executor<'a, E> {
 
     async fn done(&self, id: &JobId, ledger: &Ledger, up: &Upgrade) -> Result<Step, StepError> {
         crate::runtime::fault::point("before-done");
-        let l = upgrade::complete(ledger, up, self.now, self.unix_now);
+        let l = upgrade::complete(ledger, up, self.now);
         self.put(id, &l).await?;
         let what = l
             .history
@@ -805,12 +804,12 @@ pub fn required_savepoint_dir(
 
 /// A savepoint trigger id of our own (Flink's format: 32 hex digits), unique per job and
 /// attempt.
-pub fn trigger_id(job_id: &str, unix_now: u64) -> String {
+pub fn trigger_id(job_id: &str, now: Timestamp) -> String {
     use sha2::{Digest, Sha256};
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos());
-    let digest = Sha256::digest(format!("{job_id}/{unix_now}/{nanos}").as_bytes());
+    let digest = Sha256::digest(format!("{job_id}/{}/{nanos}", now.unix()).as_bytes());
     render::hex(&digest[..16])
 }
 

@@ -24,7 +24,7 @@ fn world(phase: Phase) -> World {
     let new = spec("savepoint", "running", ", parallelism.default: '2'");
     let mut l = ledger(&old);
     let mut up = upgrade(Action::SavepointUpgrade, &new);
-    up.enter(phase, NOW);
+    up.enter(phase, crate::model::time::Timestamp::from_unix(NOW));
     l.upgrade = Some(up);
     World {
         ledger: Some(l),
@@ -34,7 +34,7 @@ fn world(phase: Phase) -> World {
 
 /// One step of the executor at `unix_now`.
 async fn step_at(edges: &Scripted, unix_now: u64) -> Result<Step, OpError> {
-    let exec = Executor::new(edges, "2026-11-26T01:00:00Z", unix_now);
+    let exec = Executor::new(edges, crate::model::time::Timestamp::from_unix(unix_now));
     exec.advance_once(&id(), None).await.map(|(step, _)| step)
 }
 
@@ -244,7 +244,7 @@ async fn a_write_by_someone_else_stops_the_step_before_flink_is_asked() {
     let mut w = world(Phase::Pending);
     w.jobs = vec![job("a", JobState::Running)];
     let edges = Scripted::new(w);
-    let exec = Executor::new(&edges, "now", NOW + 1);
+    let exec = Executor::new(&edges, crate::model::time::Timestamp::from_unix(NOW + 1));
     let ledger = edges.read_ledger(&id()).await.unwrap().unwrap();
     exec.version
         .lock()

@@ -38,14 +38,18 @@ pub(crate) fn ledger(applied: &JobSpec) -> Ledger {
         path: format!("{SAVEPOINTS}/sp-1"),
         commit: "c1".into(),
         reason: "upgrade".into(),
-        at: "2026-11-26T00:00:00Z".into(),
-        unix: 100,
+        at: crate::model::time::Timestamp::from_unix(100),
     });
     l
 }
 
 pub(crate) fn upgrade(action: Action, target: &JobSpec) -> Upgrade {
-    Upgrade::new(action, "c2", target, "2026-11-26T01:00:00Z", 1_000)
+    Upgrade::new(
+        action,
+        "c2",
+        target,
+        crate::model::time::Timestamp::from_unix(1_000),
+    )
 }
 
 pub(crate) fn job(id: &str, state: JobState) -> JobSummary {
@@ -298,9 +302,17 @@ fn cancelling_restores_the_final_checkpoint_of_a_last_state_job() {
 #[test]
 fn a_savepoint_joins_the_lineage_and_becomes_the_restore_point() {
     let (l, up) = savepoint_upgrade();
-    let (after, next) = savepointed(&l, &up, "file:///sp/2", "now", 2_000);
+    let (after, next) = savepointed(
+        &l,
+        &up,
+        "file:///sp/2",
+        crate::model::time::Timestamp::from_unix(2_000),
+    );
     assert_eq!(next.phase, Phase::Stopped);
-    assert_eq!(next.phase_since, 2_000);
+    assert_eq!(
+        next.phase_since,
+        crate::model::time::Timestamp::from_unix(2_000)
+    );
     assert_eq!(next.restore_from.as_deref(), Some("file:///sp/2"));
     let last = after.savepoints.last().unwrap();
     assert_eq!(
@@ -312,7 +324,12 @@ fn a_savepoint_joins_the_lineage_and_becomes_the_restore_point() {
         ("file:///sp/2", "c1", "upgrade")
     );
     let suspend = upgrade(Action::Suspend, &spec("savepoint", "suspended", ""));
-    let (after, _) = savepointed(&l, &suspend, "file:///sp/3", "now", 2_000);
+    let (after, _) = savepointed(
+        &l,
+        &suspend,
+        "file:///sp/3",
+        crate::model::time::Timestamp::from_unix(2_000),
+    );
     assert_eq!(after.savepoints.last().unwrap().reason, "suspend");
 }
 
@@ -367,33 +384,65 @@ fn the_new_job_is_done_once_it_runs_and_checkpoints() {
 fn an_obstacle_waits_until_the_stop_deadline() {
     let (_, mut up) = savepoint_upgrade();
     for phase in [Phase::Pending, Phase::Stopping] {
-        up.enter(phase, 1_000);
-        assert_eq!(obstacle(&up, 1_000 + STOP_DEADLINE_SECS), Obstacle::Wait);
+        up.enter(phase, crate::model::time::Timestamp::from_unix(1_000));
         assert_eq!(
-            obstacle(&up, 1_001 + STOP_DEADLINE_SECS),
+            obstacle(
+                &up,
+                crate::model::time::Timestamp::from_unix(1_000 + STOP_DEADLINE_SECS)
+            ),
+            Obstacle::Wait
+        );
+        assert_eq!(
+            obstacle(
+                &up,
+                crate::model::time::Timestamp::from_unix(1_001 + STOP_DEADLINE_SECS)
+            ),
             Obstacle::AttemptFailed
         );
     }
-    up.enter(Phase::Stopped, 1_000);
-    assert_eq!(obstacle(&up, 1_000_000), Obstacle::Wait);
-    up.enter(Phase::Deploying, 1_000);
-    assert_eq!(obstacle(&up, 1_000), Obstacle::NewVersion);
+    up.enter(
+        Phase::Stopped,
+        crate::model::time::Timestamp::from_unix(1_000),
+    );
+    assert_eq!(
+        obstacle(&up, crate::model::time::Timestamp::from_unix(1_000_000)),
+        Obstacle::Wait
+    );
+    up.enter(
+        Phase::Deploying,
+        crate::model::time::Timestamp::from_unix(1_000),
+    );
+    assert_eq!(
+        obstacle(&up, crate::model::time::Timestamp::from_unix(1_000)),
+        Obstacle::NewVersion
+    );
 }
 
 #[test]
 fn a_new_version_that_fails_is_rolled_back_from_the_state_it_restored() {
     let (l, mut up) = savepoint_upgrade();
     up.restore_from = Some("file:///sp/2".into());
-    up.enter(Phase::Deploying, 1_000);
+    up.enter(
+        Phase::Deploying,
+        crate::model::time::Timestamp::from_unix(1_000),
+    );
     // Not up yet, within the readiness timeout: wait.
     assert_eq!(
-        new_version_failed(&l, &up, "the new job is CREATED", "now", 1_010),
+        new_version_failed(
+            &l,
+            &up,
+            "the new job is CREATED",
+            crate::model::time::Timestamp::from_unix(1_010)
+        ),
         AfterNewVersion::Wait("the new job is CREATED".into())
     );
     // A job that failed is fatal at once: back to c1 from the savepoint it restored.
-    let AfterNewVersion::Settled(back) =
-        new_version_failed(&l, &up, "job x FAILED at start", "now", 1_010)
-    else {
+    let AfterNewVersion::Settled(back) = new_version_failed(
+        &l,
+        &up,
+        "job x FAILED at start",
+        crate::model::time::Timestamp::from_unix(1_010),
+    ) else {
         panic!("a failed job is not waited for");
     };
     let rollback = back.upgrade.unwrap();
@@ -403,7 +452,12 @@ fn a_new_version_that_fails_is_rolled_back_from_the_state_it_restored() {
     assert_eq!(back.failed.unwrap().commit, "c2");
     // Past the readiness timeout the wait becomes the failure.
     let late = 1_000 + readiness_timeout(&up.target()) + 1;
-    let AfterNewVersion::Settled(back) = new_version_failed(&l, &up, "CREATED", "now", late) else {
+    let AfterNewVersion::Settled(back) = new_version_failed(
+        &l,
+        &up,
+        "CREATED",
+        crate::model::time::Timestamp::from_unix(late),
+    ) else {
         panic!("past the readiness timeout");
     };
     assert!(back.last_error.unwrap().contains("not RUNNING after"));
@@ -413,9 +467,16 @@ fn a_new_version_that_fails_is_rolled_back_from_the_state_it_restored() {
 fn a_failing_rollback_is_given_up_not_rolled_back_again() {
     let (l, mut up) = savepoint_upgrade();
     up.rollback_of = Some("c3".into());
-    up.enter(Phase::Deploying, 1_000);
-    let AfterNewVersion::Settled(l) = new_version_failed(&l, &up, "job x FAILED", "now", 1_001)
-    else {
+    up.enter(
+        Phase::Deploying,
+        crate::model::time::Timestamp::from_unix(1_000),
+    );
+    let AfterNewVersion::Settled(l) = new_version_failed(
+        &l,
+        &up,
+        "job x FAILED",
+        crate::model::time::Timestamp::from_unix(1_001),
+    ) else {
         panic!("fatal");
     };
     assert_eq!(l.upgrade, None);
@@ -427,7 +488,12 @@ fn a_new_target_replaces_only_an_upgrade_that_has_not_started() {
     let (l, up) = savepoint_upgrade();
     let begun = begin(&l, up.clone()).unwrap();
     assert_eq!(begun.health, Health::Progressing);
-    let newer = Upgrade::new(Action::SavepointUpgrade, "c3", &up.target(), "now", 1_100);
+    let newer = Upgrade::new(
+        Action::SavepointUpgrade,
+        "c3",
+        &up.target(),
+        crate::model::time::Timestamp::from_unix(1_100),
+    );
     assert_eq!(
         begin(&begun, newer.clone())
             .unwrap()
@@ -437,11 +503,10 @@ fn a_new_target_replaces_only_an_upgrade_that_has_not_started() {
         "c3"
     );
     let mut stopping = begun.clone();
-    stopping
-        .upgrade
-        .as_mut()
-        .unwrap()
-        .enter(Phase::Stopping, 1_050);
+    stopping.upgrade.as_mut().unwrap().enter(
+        Phase::Stopping,
+        crate::model::time::Timestamp::from_unix(1_050),
+    );
     assert_eq!(begin(&stopping, newer), None);
 }
 
