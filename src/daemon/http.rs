@@ -1,5 +1,5 @@
 //! The daemon's HTTP endpoints on `--listen`: `/healthz` (the process serves), `/readyz`
-//! (watches listed and a first cycle done), `/metrics` (Prometheus text) and `POST /webhook`
+//! (watches listed and a first cycle done), `/metrics` (OpenMetrics text) and `POST /webhook`
 //! (GitHub/GitLab push events, verified, trigger an immediate fetch), and the status page
 //! (`/`, `/status.json`).
 
@@ -52,7 +52,7 @@ impl Default for Limits {
 }
 
 pub struct Endpoints {
-    pub metrics: Arc<Mutex<Metrics>>,
+    pub metrics: Arc<Metrics>,
     /// `None`: `/webhook` answers 404 (not configured).
     pub webhook: Option<Secret>,
     /// Called for each verified push.
@@ -239,9 +239,7 @@ async fn webhook(req: Request<hyper::body::Incoming>, e: &Endpoints, limits: &Li
                 git_ref = git_ref.as_deref().unwrap_or(""),
                 "webhook: push; fetching"
             );
-            if let Ok(mut m) = e.metrics.lock() {
-                m.webhook_accepted += 1;
-            }
+            e.metrics.webhook(true);
             (e.on_push)(git_ref);
             reply(StatusCode::ACCEPTED, TEXT, "fetching\n")
         }
@@ -252,9 +250,7 @@ async fn webhook(req: Request<hyper::body::Incoming>, e: &Endpoints, limits: &Li
 
 fn unauthorized(e: &Endpoints, why: &str) -> Reply {
     tracing::warn!(reason = why, "webhook: rejected");
-    if let Ok(mut m) = e.metrics.lock() {
-        m.webhook_rejected += 1;
-    }
+    e.metrics.webhook(false);
     reply(
         StatusCode::UNAUTHORIZED,
         TEXT,
@@ -262,11 +258,11 @@ fn unauthorized(e: &Endpoints, why: &str) -> Reply {
     )
 }
 
-fn get(path: &str, metrics: &Mutex<Metrics>) -> (StatusCode, &'static str, String) {
+fn get(path: &str, metrics: &Metrics) -> (StatusCode, &'static str, String) {
     match path {
         "/healthz" => (StatusCode::OK, TEXT, "ok\n".into()),
         "/readyz" => {
-            if metrics.lock().map(|m| m.ready).unwrap_or(false) {
+            if metrics.ready() {
                 (StatusCode::OK, TEXT, "ready\n".into())
             } else {
                 (
@@ -278,8 +274,8 @@ fn get(path: &str, metrics: &Mutex<Metrics>) -> (StatusCode, &'static str, Strin
         }
         "/metrics" => (
             StatusCode::OK,
-            "text/plain; version=0.0.4; charset=utf-8",
-            metrics.lock().map(|m| m.render()).unwrap_or_default(),
+            super::metrics::CONTENT_TYPE,
+            metrics.render(),
         ),
         _ => (StatusCode::NOT_FOUND, TEXT, "not found\n".into()),
     }
@@ -304,17 +300,21 @@ mod tests {
 
     #[test]
     fn routes() {
-        let m = Mutex::new(Metrics::default());
+        let m = Metrics::new();
         assert_eq!(get("/healthz", &m).0, StatusCode::OK);
         assert_eq!(get("/readyz", &m).0, StatusCode::SERVICE_UNAVAILABLE);
-        m.lock().unwrap().ready = true;
+        m.set_ready(true);
         assert_eq!(get("/readyz", &m).0, StatusCode::OK);
         let (status, ct, body) = get("/metrics", &m);
         assert_eq!(
             (status, ct),
-            (StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8")
+            (
+                StatusCode::OK,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8"
+            )
         );
-        assert!(body.contains("flinkops_sync_cycles_total 0"));
+        assert!(body.contains("\nflinkops_sync_cycles_total 0\n"));
+        assert!(body.ends_with("# EOF\n"));
         assert_eq!(get("/nope", &m).0, StatusCode::NOT_FOUND);
     }
 

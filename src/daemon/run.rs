@@ -116,7 +116,7 @@ pub async fn run(
         .map(super::commit_status::Reporter::start)
         .transpose()
         .map_err(anyhow::Error::msg)?;
-    let metrics = Arc::new(Mutex::new(Metrics::default()));
+    let metrics = Arc::new(Metrics::new());
     let page = Arc::new(Mutex::new(super::status_page::Snapshot::default()));
     let (tx, mut rx) = mpsc::channel::<Trigger>(64);
     let http_task = match cfg.listen {
@@ -166,18 +166,10 @@ pub async fn run(
     let mut shutdown = std::pin::pin!(shutdown);
     let mut git_backoff = Backoff::new();
     let record_git = |f: &Follower, fetch_seconds: f64| {
-        if let Ok(mut m) = metrics.lock() {
-            m.git_fetch_seconds = fetch_seconds;
-            m.git_condition = f.condition.as_ref().map(|c| c.reason());
-            if f.condition.is_none() {
-                m.git_last_success = clock::now().unix();
-            } else {
-                m.git_errors += 1;
-            }
-            if let Some((commit, catalog)) = &f.current {
-                m.commit = commit.clone();
-                m.definition_errors = catalog.errors().len();
-            }
+        let condition = f.condition.as_ref().map(|c| c.reason());
+        metrics.git_polled(fetch_seconds, condition, clock::now().unix());
+        if let Some((commit, catalog)) = &f.current {
+            metrics.commit(commit, catalog.errors().len());
         }
     };
     // A first revision is needed before anything else (it names the namespaces to watch).
@@ -306,10 +298,8 @@ pub async fn run(
                 git_backoff.reset();
             }
             let leader = *lead_rx.borrow();
-            if let Ok(mut m) = metrics.lock() {
-                m.leader = leader;
-                m.git_resolve_seconds = git_seconds;
-            }
+            metrics.set_leader(leader);
+            metrics.git_resolved(git_seconds);
             // The namespaces to manage follow the settings: a namespace added to (or removed
             // from) flinkops.yaml is watched (or dropped) without a restart.
             if let Some((_, catalog)) = &follower.current {
@@ -398,9 +388,7 @@ pub async fn run(
                     let (wake_tx, metrics) = (tx.clone(), metrics.clone());
                     workers.start(&client, &recorder, &cfg.jars, w, move |out| {
                         // Counted as each job finishes, not at the next cycle.
-                        if let Ok(mut m) = metrics.lock() {
-                            m.record_outcomes(std::slice::from_ref(out));
-                        }
+                        metrics.record_outcomes(std::slice::from_ref(out));
                         let _ = wake_tx.try_send(Trigger::Cluster);
                     });
                     started += 1;
@@ -423,17 +411,13 @@ pub async fn run(
                         let _ = wake_tx.try_send(Trigger::Cluster);
                     })
                     .map(|d| tokio::time::Instant::now() + d);
-                if let Ok(mut m) = metrics.lock() {
-                    m.cycles += 1;
-                    m.last_cycle_seconds = started_at.elapsed().as_secs_f64();
-                    m.workers_in_flight = workers.in_flight();
-                    // Health as the ledgers said at the start of the cycle; a change written
-                    // now comes back through the watch and is counted next cycle.
-                    m.health = ledgers
-                        .iter()
-                        .map(|(id, l)| (id.clone(), l.health))
-                        .collect();
-                }
+                // Health as the ledgers said at the start of the cycle; a change written
+                // now comes back through the watch and is counted next cycle.
+                metrics.cycle_done(
+                    started_at.elapsed().as_secs_f64(),
+                    workers.in_flight(),
+                    ledgers.iter().map(|(id, l)| (id, l.health)),
+                );
                 tracing::debug!(?triggers, commit = %commit, workers_started = started, workers_in_flight = workers.in_flight(), elapsed_ms = started_at.elapsed().as_millis() as u64, "cycle");
             } else {
                 if let Some(r) = reporter.as_mut() {
@@ -452,9 +436,7 @@ pub async fn run(
             // Ready: a cycle (or, following, a look at the cluster) has completed and this
             // replica knows whether it leads.
             leadership_known = leadership_known || lead_seen.has_changed().unwrap_or(false);
-            if let Ok(mut m) = metrics.lock() {
-                m.ready = leadership_known;
-            }
+            metrics.set_ready(leadership_known);
         };
         tokio::select! {
             biased;
