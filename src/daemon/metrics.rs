@@ -11,6 +11,7 @@ use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 use std::collections::BTreeSet;
@@ -32,6 +33,19 @@ const HEALTHS: [(Health, &str); 6] = [
 /// Values of `git_condition`, and Ok.
 pub const GIT_CONDITIONS: [&str; 4] = ["Ok", "Unreachable", "BadRevision", "HistoryRewritten"];
 
+/// A no-op cycle takes a few ms (65 ms for 1,000 jobs, BENCHMARKS.md); one that fetches,
+/// writes a status or starts watches for new namespaces takes up to tens of seconds (a
+/// slow remote, the 60 s wait for the watches to list).
+const CYCLE_BUCKETS: [f64; 15] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+];
+
+/// A job's apply is one server-side apply request per object (a few to a dozen objects,
+/// ms each); a busy or throttling API server makes it seconds, a request timing out tens.
+const APPLY_BUCKETS: [f64; 12] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
 type Label = [(&'static str, &'static str); 1];
 type CommitLabel = [(&'static str, String); 1];
 type JobLabels = [(&'static str, String); 3];
@@ -43,10 +57,12 @@ pub struct Metrics {
     ready: AtomicBool,
     cycles: Counter,
     last_cycle_seconds: Gauge<f64, AtomicU64>,
+    cycle_duration: Histogram,
     objects_applied: Counter,
     objects_deleted: Counter,
     /// Jobs that failed to sync, summed over cycles.
     job_errors: Counter,
+    apply_duration: Histogram,
     git_resolve_seconds: Gauge<f64, AtomicU64>,
     git_errors: Counter,
     /// Duration of the last fetch from a remote (0 for a local repository).
@@ -91,9 +107,11 @@ impl Metrics {
             ready: AtomicBool::new(false),
             cycles: Counter::default(),
             last_cycle_seconds: Gauge::default(),
+            cycle_duration: Histogram::new(CYCLE_BUCKETS),
             objects_applied: Counter::default(),
             objects_deleted: Counter::default(),
             job_errors: Counter::default(),
+            apply_duration: Histogram::new(APPLY_BUCKETS),
             git_resolve_seconds: Gauge::default(),
             git_errors: Counter::default(),
             git_fetch_seconds: Gauge::default(),
@@ -139,6 +157,11 @@ impl Metrics {
             self.last_cycle_seconds.clone(),
         );
         r.register(
+            "flinkops_sync_cycle_duration_seconds",
+            "Duration of each reconcile cycle (as a leader)",
+            self.cycle_duration.clone(),
+        );
+        r.register(
             "flinkops_objects_applied",
             "Objects applied with server-side apply",
             self.objects_applied.clone(),
@@ -147,6 +170,11 @@ impl Metrics {
             "flinkops_objects_deleted",
             "Objects pruned",
             self.objects_deleted.clone(),
+        );
+        r.register(
+            "flinkops_apply_duration_seconds",
+            "Time a job worker spent applying the job's objects (failed applies included)",
+            self.apply_duration.clone(),
         );
         r.register(
             "flinkops_sync_errors",
@@ -294,6 +322,7 @@ impl Metrics {
     ) {
         self.cycles.inc();
         self.last_cycle_seconds.set(seconds);
+        self.cycle_duration.observe(seconds);
         self.workers_in_flight
             .set(i64::try_from(workers_in_flight).unwrap_or(i64::MAX));
         let mut series = self.series();
@@ -323,6 +352,9 @@ impl Metrics {
             self.objects_deleted.inc_by(o.deleted as u64);
             if o.error.is_some() {
                 self.job_errors.inc();
+            }
+            if let Some(s) = o.apply_seconds {
+                self.apply_duration.observe(s);
             }
             if o.upgrade {
                 let result = match (&o.error, o.in_progress) {
@@ -433,6 +465,7 @@ mod tests {
             waiting: None,
             stalled: false,
             ledger_version: None,
+            apply_seconds: None,
         }
     }
 
@@ -472,6 +505,8 @@ mod tests {
             "flinkops_workers_in_flight 3",
             "flinkops_notifications_lost_total{why=\"dropped\"} ",
             "flinkops_commit_statuses_lost_total{why=\"failed\"} ",
+            "flinkops_sync_cycle_duration_seconds_count 2",
+            "flinkops_apply_duration_seconds_count 0",
         ] {
             assert!(
                 text.lines().any(|l| l.starts_with(sample)),
@@ -479,6 +514,7 @@ mod tests {
             );
         }
         assert!(text.contains("# TYPE flinkops_sync_cycles counter\n"));
+        assert!(text.contains("# TYPE flinkops_sync_cycle_duration_seconds histogram\n"));
         assert!(text.ends_with("# EOF\n"), "{text}");
         assert!(!text.contains("..\n"), "help ends in one period: {text}");
         // Every sample line is `name{labels} value` or `name value`.
@@ -522,6 +558,45 @@ mod tests {
         assert_eq!(
             value(&text, "flinkops_git_last_success_timestamp_seconds"),
             Some(0.0)
+        );
+    }
+
+    #[test]
+    fn histograms_count_sum_and_bucket_their_observations() {
+        let m = Metrics::new();
+        for seconds in [0.003, 0.2, 42.0] {
+            m.cycle_done(seconds, 0, []);
+        }
+        let mut applied = outcome("a", Action::Update, false, false);
+        applied.apply_seconds = Some(0.07);
+        m.record_outcomes(&[applied, outcome("quiet", Action::Update, false, false)]);
+        let text = m.render();
+        let cycle = "flinkops_sync_cycle_duration_seconds";
+        assert_eq!(value(&text, &format!("{cycle}_count")), Some(3.0));
+        assert_eq!(value(&text, &format!("{cycle}_sum")), Some(42.203));
+        // Buckets are cumulative.
+        for (le, n) in [("0.001", 0.0), ("0.005", 1.0), ("0.25", 2.0), ("30.0", 2.0)] {
+            let sample = format!("{cycle}_bucket{{le=\"{le}\"}}");
+            assert_eq!(value(&text, &sample), Some(n), "{sample}\n{text}");
+        }
+        assert_eq!(
+            value(&text, &format!("{cycle}_bucket{{le=\"60.0\"}}")),
+            Some(3.0)
+        );
+        assert_eq!(
+            value(&text, &format!("{cycle}_bucket{{le=\"+Inf\"}}")),
+            Some(3.0)
+        );
+        // Only a worker that applied something is timed.
+        let apply = "flinkops_apply_duration_seconds";
+        assert_eq!(value(&text, &format!("{apply}_count")), Some(1.0));
+        assert_eq!(
+            value(&text, &format!("{apply}_bucket{{le=\"0.05\"}}")),
+            Some(0.0)
+        );
+        assert_eq!(
+            value(&text, &format!("{apply}_bucket{{le=\"0.1\"}}")),
+            Some(1.0)
         );
     }
 

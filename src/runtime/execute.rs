@@ -41,6 +41,9 @@ pub struct Outcome {
     /// The ledger's resourceVersion after the work (when it read or wrote the ledger): the
     /// job's next work waits until the watch cache has caught up with it.
     pub ledger_version: Option<String>,
+    /// How long applying the job's objects took, failed applies included (None: no apply
+    /// was tried).
+    pub apply_seconds: Option<f64>,
 }
 
 /// Kubernetes Events for each job that was synced or failed, on its JobManager Deployment
@@ -270,6 +273,7 @@ async fn execute_job_in_span(client: &Client, jars: &JarFetcher, w: JobWork) -> 
         waiting: None,
         stalled: false,
         ledger_version: None,
+        apply_seconds: None,
     };
     if let Some(u) = w.upgrade {
         let edges = Live {
@@ -307,15 +311,28 @@ async fn execute_job_in_span(client: &Client, jars: &JarFetcher, w: JobWork) -> 
         }
         out.applied = exec.applied.into_inner();
         out.ledger_version = exec.version.into_inner().ok().flatten();
+        out.apply_seconds = exec
+            .apply_time
+            .into_inner()
+            .ok()
+            .flatten()
+            .map(|t| t.as_secs_f64());
         return out;
     }
     let result: Result<(), ops::OpError> = async {
         if !w.apply.is_empty() {
             crate::runtime::fault::point("before-sync-apply");
-        }
-        for o in &w.apply {
-            ops::apply(client, o, false).await?;
-            out.applied += 1;
+            let started = std::time::Instant::now();
+            let applied: Result<(), ops::OpError> = async {
+                for o in &w.apply {
+                    ops::apply(client, o, false).await?;
+                    out.applied += 1;
+                }
+                Ok(())
+            }
+            .await;
+            out.apply_seconds = Some(started.elapsed().as_secs_f64());
+            applied?;
         }
         for r in &w.delete {
             crate::runtime::fault::point("before-prune");

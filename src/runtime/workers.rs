@@ -240,6 +240,7 @@ fn timed_out(id: JobId, action: Action, deadline: Duration) -> Outcome {
         waiting: None,
         stalled: false,
         ledger_version: None,
+        apply_seconds: None,
     }
 }
 
@@ -287,6 +288,7 @@ mod tests {
             waiting: None,
             stalled: false,
             ledger_version: None,
+            apply_seconds: None,
         }
     }
 

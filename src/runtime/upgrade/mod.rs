@@ -80,6 +80,9 @@ pub struct Executor<'a, E: Edges> {
     pub version: std::sync::Mutex<Option<String>>,
     /// Objects applied by this executor (for Events and metrics).
     pub applied: std::sync::atomic::AtomicUsize,
+    /// Time spent applying the target's objects, failed applies included (for metrics;
+    /// None: no apply was tried).
+    pub apply_time: std::sync::Mutex<Option<std::time::Duration>>,
     /// The ledger as this executor last wrote it: a step that fails after recording
     /// its progress (a stop requested, then timed out) settles from that record, not
     /// from the one it read, which would drop the trigger or job it just recorded.
@@ -116,6 +119,7 @@ impl<'a, E: Edges> Executor<'a, E> {
             now,
             version: Default::default(),
             applied: Default::default(),
+            apply_time: Default::default(),
             written: Default::default(),
         }
     }
@@ -686,12 +690,20 @@ impl<'a, E: Edges> Executor<'a, E> {
         objects.sort_by_key(|o| {
             crate::model::kinds::ManagedKind::find(o.kind).map_or(u8::MAX, |k| k.apply_order)
         });
+        let started = std::time::Instant::now();
+        let mut result = Ok(());
         for o in &objects {
-            self.edges.apply(o).await?;
+            result = self.edges.apply(o).await;
+            if result.is_err() {
+                break;
+            }
             self.applied
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
-        Ok(())
+        if let Ok(mut t) = self.apply_time.lock() {
+            *t = Some(t.unwrap_or_default() + started.elapsed());
+        }
+        result.map_err(StepError::from)
     }
 
     /// Writes the ledger conditionally on the version this executor last read or wrote.

@@ -334,9 +334,14 @@ async fn a_new_version_whose_objects_were_not_all_applied_is_applied_again() {
         replicas: Some(0),
     });
     let edges = Scripted::new(w);
+    let exec = Executor::new(&edges, crate::model::time::Timestamp::from_unix(NOW + 1));
     assert_eq!(
-        step(&edges).await.unwrap(),
+        exec.advance_once(&id(), None).await.unwrap().0,
         Step::InFlight("applied the target's objects".into())
+    );
+    assert!(
+        exec.apply_time.lock().unwrap().is_some(),
+        "the apply is timed"
     );
     assert!(edges
         .world()
