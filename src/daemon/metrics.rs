@@ -4,6 +4,7 @@
 //! at once (the commit, the jobs' health, the Git condition, the upgrades in flight) and
 //! by a scrape, so a scrape sees each such update whole.
 
+use crate::engine::upgrade::Phase;
 use crate::model::ledger::Health;
 use crate::model::spec::JobId;
 use prometheus_client::collector::Collector;
@@ -33,6 +34,14 @@ const HEALTHS: [(Health, &str); 6] = [
 /// Values of `git_condition`, and Ok.
 pub const GIT_CONDITIONS: [&str; 4] = ["Ok", "Unreachable", "BadRevision", "HistoryRewritten"];
 
+/// Upgrade phases as the ledger and `flinkops status` name them.
+const PHASES: [(Phase, &str); 4] = [
+    (Phase::Pending, "Pending"),
+    (Phase::Stopping, "Stopping"),
+    (Phase::Stopped, "Stopped"),
+    (Phase::Deploying, "Deploying"),
+];
+
 /// A no-op cycle takes a few ms (65 ms for 1,000 jobs, BENCHMARKS.md); one that fetches,
 /// writes a status or starts watches for new namespaces takes up to tens of seconds (a
 /// slow remote, the 60 s wait for the watches to list).
@@ -44,6 +53,14 @@ const CYCLE_BUCKETS: [f64; 15] = [
 /// ms each); a busy or throttling API server makes it seconds, a request timing out tens.
 const APPLY_BUCKETS: [f64; 12] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// Phases are timed in whole seconds (the ledger's `phaseSince`): Pending and Stopped
+/// last 0–2 s, Stopping as long as the savepoint (seconds to minutes, given up at 15 min),
+/// Deploying until the job runs (the readiness timeout is 5 min by default). 300 and 900
+/// are bounds so a phase that ran into its deadline stands out.
+const PHASE_BUCKETS: [f64; 12] = [
+    1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0,
 ];
 
 type Label = [(&'static str, &'static str); 1];
@@ -80,6 +97,7 @@ pub struct Metrics {
     /// up on, or rolled back), over all cycles.
     upgrades: Family<Label, Counter>,
     upgrades_in_progress: Gauge,
+    upgrade_phase_duration: Family<Label, Histogram>,
     /// Job workers running now.
     workers_in_flight: Gauge,
     series: Mutex<Series>,
@@ -124,6 +142,7 @@ impl Metrics {
             health: Family::default(),
             upgrades: Family::default(),
             upgrades_in_progress: Gauge::default(),
+            upgrade_phase_duration: Family::new_with_constructor(|| Histogram::new(PHASE_BUCKETS)),
             workers_in_flight: Gauge::default(),
             series: Mutex::default(),
         };
@@ -138,6 +157,10 @@ impl Metrics {
         }
         for r in ["done", "failed"] {
             m.upgrades.get_or_create_owned(&[("result", r)]);
+        }
+        for (_, p) in PHASES {
+            m.upgrade_phase_duration
+                .get_or_create_owned(&[("phase", p)]);
         }
         m.with_registry()
     }
@@ -215,6 +238,11 @@ impl Metrics {
             "flinkops_upgrades_in_progress",
             "Jobs with an upgrade in flight",
             self.upgrades_in_progress.clone(),
+        );
+        r.register(
+            "flinkops_upgrade_phase_duration_seconds",
+            "How long each upgrade phase lasted, observed when a step moves the upgrade out of it (whole seconds)",
+            self.upgrade_phase_duration.clone(),
         );
         r.register(
             "flinkops_workers_in_flight",
@@ -356,6 +384,11 @@ impl Metrics {
             if let Some(s) = o.apply_seconds {
                 self.apply_duration.observe(s);
             }
+            for (phase, seconds) in &o.phases_ended {
+                self.upgrade_phase_duration
+                    .get_or_create(&[("phase", phase_name(*phase))])
+                    .observe(*seconds as f64);
+            }
             if o.upgrade {
                 let result = match (&o.error, o.in_progress) {
                     (Some(_), _) => Some("failed"),
@@ -392,6 +425,13 @@ fn job_labels(id: &JobId, health: &str) -> JobLabels {
         ("name", id.name.clone()),
         ("health", health.to_string()),
     ]
+}
+
+fn phase_name(phase: Phase) -> &'static str {
+    PHASES
+        .iter()
+        .find(|(p, _)| *p == phase)
+        .map_or("Unknown", |(_, name)| name)
 }
 
 /// What the outbound senders lost (notifications, commit statuses), read from their own
@@ -466,6 +506,7 @@ mod tests {
             stalled: false,
             ledger_version: None,
             apply_seconds: None,
+            phases_ended: Vec::new(),
         }
     }
 
@@ -507,6 +548,7 @@ mod tests {
             "flinkops_commit_statuses_lost_total{why=\"failed\"} ",
             "flinkops_sync_cycle_duration_seconds_count 2",
             "flinkops_apply_duration_seconds_count 0",
+            "flinkops_upgrade_phase_duration_seconds_count{phase=\"Stopping\"} 0",
         ] {
             assert!(
                 text.lines().any(|l| l.starts_with(sample)),
@@ -569,7 +611,13 @@ mod tests {
         }
         let mut applied = outcome("a", Action::Update, false, false);
         applied.apply_seconds = Some(0.07);
-        m.record_outcomes(&[applied, outcome("quiet", Action::Update, false, false)]);
+        let mut stopped = outcome("u", Action::SavepointUpgrade, true, true);
+        stopped.phases_ended = vec![(Phase::Pending, 0), (Phase::Stopping, 95)];
+        m.record_outcomes(&[
+            applied,
+            stopped,
+            outcome("quiet", Action::Update, false, false),
+        ]);
         let text = m.render();
         let cycle = "flinkops_sync_cycle_duration_seconds";
         assert_eq!(value(&text, &format!("{cycle}_count")), Some(3.0));
@@ -597,6 +645,20 @@ mod tests {
         assert_eq!(
             value(&text, &format!("{apply}_bucket{{le=\"0.1\"}}")),
             Some(1.0)
+        );
+        let phase = "flinkops_upgrade_phase_duration_seconds";
+        let stopping = "{phase=\"Stopping\"}";
+        assert_eq!(value(&text, &format!("{phase}_count{stopping}")), Some(1.0));
+        assert_eq!(value(&text, &format!("{phase}_sum{stopping}")), Some(95.0));
+        for (le, n) in [("60.0", 0.0), ("120.0", 1.0)] {
+            let sample = format!("{phase}_bucket{{le=\"{le}\",phase=\"Stopping\"}}");
+            assert_eq!(value(&text, &sample), Some(n), "{sample}\n{text}");
+        }
+        let pending = format!("{phase}_bucket{{le=\"1.0\",phase=\"Pending\"}}");
+        assert_eq!(value(&text, &pending), Some(1.0));
+        assert_eq!(
+            value(&text, &format!("{phase}_count{{phase=\"Deploying\"}}")),
+            Some(0.0)
         );
     }
 

@@ -44,6 +44,8 @@ pub struct Outcome {
     /// How long applying the job's objects took, failed applies included (None: no apply
     /// was tried).
     pub apply_seconds: Option<f64>,
+    /// The upgrade phases this step moved out of, with the whole seconds each lasted.
+    pub phases_ended: Vec<(crate::engine::upgrade::Phase, u64)>,
 }
 
 /// Kubernetes Events for each job that was synced or failed, on its JobManager Deployment
@@ -274,6 +276,7 @@ async fn execute_job_in_span(client: &Client, jars: &JarFetcher, w: JobWork) -> 
         stalled: false,
         ledger_version: None,
         apply_seconds: None,
+        phases_ended: Vec::new(),
     };
     if let Some(u) = w.upgrade {
         let edges = Live {
@@ -317,6 +320,7 @@ async fn execute_job_in_span(client: &Client, jars: &JarFetcher, w: JobWork) -> 
             .ok()
             .flatten()
             .map(|t| t.as_secs_f64());
+        out.phases_ended = exec.phases_ended.into_inner().unwrap_or_default();
         return out;
     }
     let result: Result<(), ops::OpError> = async {

@@ -241,6 +241,7 @@ fn timed_out(id: JobId, action: Action, deadline: Duration) -> Outcome {
         stalled: false,
         ledger_version: None,
         apply_seconds: None,
+        phases_ended: Vec::new(),
     }
 }
 
@@ -289,6 +290,7 @@ mod tests {
             stalled: false,
             ledger_version: None,
             apply_seconds: None,
+            phases_ended: Vec::new(),
         }
     }
 

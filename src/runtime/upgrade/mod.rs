@@ -83,6 +83,11 @@ pub struct Executor<'a, E: Edges> {
     /// Time spent applying the target's objects, failed applies included (for metrics;
     /// None: no apply was tried).
     pub apply_time: std::sync::Mutex<Option<std::time::Duration>>,
+    /// The phases this executor's writes moved the upgrade out of, with the whole seconds
+    /// each lasted by the record's `phase_since` (for metrics).
+    pub phases_ended: std::sync::Mutex<Vec<(Phase, u64)>>,
+    /// The upgrade's phase and `phase_since` as this executor last read or wrote them.
+    phase: std::sync::Mutex<Option<(Phase, Timestamp)>>,
     /// The ledger as this executor last wrote it: a step that fails after recording
     /// its progress (a stop requested, then timed out) settles from that record, not
     /// from the one it read, which would drop the trigger or job it just recorded.
@@ -120,6 +125,8 @@ impl<'a, E: Edges> Executor<'a, E> {
             version: Default::default(),
             applied: Default::default(),
             apply_time: Default::default(),
+            phases_ended: Default::default(),
+            phase: Default::default(),
             written: Default::default(),
         }
     }
@@ -158,6 +165,9 @@ impl<'a, E: Edges> Executor<'a, E> {
         let mut ledger = self.edges.read_ledger(id).await?.unwrap_or_default();
         if let Ok(mut v) = self.version.lock() {
             v.clone_from(&ledger.resource_version);
+        }
+        if let Ok(mut p) = self.phase.lock() {
+            *p = phase_of(&ledger);
         }
         if let Some(up) = start {
             let Some(l) = t::begin(&ledger, up) else {
@@ -716,10 +726,28 @@ impl<'a, E: Edges> Executor<'a, E> {
         if let Ok(mut v) = self.version.lock() {
             *v = Some(written);
         }
+        self.phase_written(&l);
         if let Ok(mut w) = self.written.lock() {
             *w = Some(l);
         }
         Ok(())
+    }
+
+    /// Notes the phase a written ledger left, when it moved the upgrade on from the one
+    /// last read or written (to another phase, the same phase begun again, or no upgrade).
+    fn phase_written(&self, l: &Ledger) {
+        let now = phase_of(l);
+        let Ok(mut p) = self.phase.lock() else {
+            return;
+        };
+        // A record written before phases were stamped cannot say how long it lasted.
+        if let Some((phase, since)) = p.filter(|&before| Some(before) != now && before.1.is_known())
+        {
+            if let Ok(mut ended) = self.phases_ended.lock() {
+                ended.push((phase, self.now.seconds_since(since)));
+            }
+        }
+        *p = now;
     }
 
     async fn write(&self, id: &JobId, ledger: &Ledger, up: &Upgrade) -> Result<(), StepError> {
@@ -752,6 +780,10 @@ impl<'a, E: Edges> Executor<'a, E> {
             .await
             .map_err(StepError::Transient)
     }
+}
+
+fn phase_of(l: &Ledger) -> Option<(Phase, Timestamp)> {
+    l.upgrade.as_ref().map(|u| (u.phase, u.phase_since))
 }
 
 fn render_target(up: &Upgrade) -> render::Rendered {

@@ -149,6 +149,51 @@ async fn a_stop_request_that_timed_out_is_found_by_its_recorded_trigger() {
     assert_eq!(l.savepoints.last().unwrap().path, "file:///savepoints/sp-2");
 }
 
+#[tokio::test]
+async fn each_phase_a_step_moves_out_of_is_timed_once_from_its_record() {
+    let ended = |exec: &Executor<'_, Scripted>| exec.phases_ended.lock().unwrap().clone();
+    // Pending since NOW; the stop is requested 7 s later (two writes in Stopping).
+    let mut w = world(Phase::Pending);
+    w.jobs = vec![job("a", JobState::Running)];
+    let edges = Scripted::new(w);
+    let exec = Executor::new(&edges, crate::model::time::Timestamp::from_unix(NOW + 7));
+    exec.advance_once(&id(), None).await.unwrap();
+    assert_eq!(ended(&exec), [(Phase::Pending, 7)]);
+    assert_eq!(*exec.apply_time.lock().unwrap(), None, "nothing applied");
+    // The savepoint fails 93 s into Stopping: the attempt is retried from Pending.
+    edges.world().savepoint = Some(Operation::Failed {
+        cause: "disk full".into(),
+    });
+    let exec = Executor::new(&edges, crate::model::time::Timestamp::from_unix(NOW + 100));
+    let (step, _) = exec.advance_once(&id(), None).await.unwrap();
+    assert!(matches!(step, Step::Failed(_)), "{step:?}");
+    assert_eq!(ended(&exec), [(Phase::Stopping, 93)]);
+    // A step that stays in its phase (waiting, a note written) ends none.
+    edges.world().no_jobmanager = Some("no running JobManager pod".into());
+    let exec = Executor::new(&edges, crate::model::time::Timestamp::from_unix(NOW + 110));
+    let (step, _) = exec.advance_once(&id(), None).await.unwrap();
+    assert!(matches!(step, Step::Waiting(_)), "{step:?}");
+    assert_eq!(ended(&exec), []);
+}
+
+#[tokio::test]
+async fn a_phase_recorded_without_its_start_is_not_timed() {
+    let mut w = world(Phase::Pending);
+    w.ledger
+        .as_mut()
+        .unwrap()
+        .upgrade
+        .as_mut()
+        .unwrap()
+        .phase_since = crate::model::time::Timestamp::EPOCH;
+    w.jobs = vec![job("a", JobState::Running)];
+    let edges = Scripted::new(w);
+    let exec = Executor::new(&edges, crate::model::time::Timestamp::from_unix(NOW + 7));
+    exec.advance_once(&id(), None).await.unwrap();
+    assert_eq!(upgrade_of(&edges).phase, Phase::Stopping);
+    assert!(exec.phases_ended.lock().unwrap().is_empty());
+}
+
 /// j in Stopping, its stop requested as trigger "t1"; Flink knows nothing of "t1".
 fn stopping_unknown_trigger(state: JobState) -> Scripted {
     let mut w = world(Phase::Stopping);
