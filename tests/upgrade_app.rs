@@ -922,7 +922,7 @@ async fn the_daemon_upgrades_and_reports_the_flink_job_state() {
     )]);
     // Deployed by the daemon; health includes what Flink says about the job.
     s.ledger_when(&daemon, "Healthy with the Flink job RUNNING", |l| {
-        l.health == Health::Healthy && l.flink_state.as_deref() == Some("RUNNING")
+        l.health == Health::Healthy && l.flink_state.as_ref().map(|s| s.as_str()) == Some("RUNNING")
     })
     .await;
     s.counting(&BTreeSet::new(), 5).await;
@@ -1080,7 +1080,8 @@ async fn the_daemon_upgrades_and_reports_the_flink_job_state() {
     s.rest().await.cancel(&job).await.unwrap();
     let l = s
         .ledger_when(&daemon, "Degraded by the Flink job's state", |l| {
-            l.health == Health::Degraded && l.flink_state.as_deref() == Some("CANCELED")
+            l.health == Health::Degraded
+                && l.flink_state.as_ref().map(|s| s.as_str()) == Some("CANCELED")
         })
         .await;
     assert_eq!(
@@ -1103,7 +1104,7 @@ async fn no_change_in_git_costs_the_job_its_state() {
     s.commit(&base, "counter");
     let daemon = s.daemon();
     s.ledger_when(&daemon, "deployed and Healthy", |l| {
-        l.health == Health::Healthy && l.flink_state.as_deref() == Some("RUNNING")
+        l.health == Health::Healthy && l.flink_state.as_ref().map(|s| s.as_str()) == Some("RUNNING")
     })
     .await;
     s.counting(&BTreeSet::new(), 5).await;
@@ -1316,7 +1317,7 @@ async fn a_frozen_job_manager_holds_up_only_its_own_job() {
     s.commit(&job(2), "counter and another job");
     let daemon = s.daemon();
     s.ledger_when(&daemon, "deployed and Healthy", |l| {
-        l.health == Health::Healthy && l.flink_state.as_deref() == Some("RUNNING")
+        l.health == Health::Healthy && l.flink_state.as_ref().map(|s| s.as_str()) == Some("RUNNING")
     })
     .await;
     s.counting(&BTreeSet::new(), 5).await;

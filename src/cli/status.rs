@@ -199,7 +199,7 @@ fn table(rows: &[Row], daemon: Option<&Result<DaemonStatus, String>>) -> String 
                         .map_or("?", |s| s.kind.as_str()),
                     terminal(short(&l.applied_commit)),
                     health,
-                    terminal(l.flink_state.as_deref().unwrap_or("-")),
+                    terminal(l.flink_state.as_ref().map_or("-", |s| s.as_str())),
                     l.savepoints
                         .last()
                         .map_or("-".to_string(), |s| s.at.to_string()),
@@ -377,7 +377,7 @@ mod tests {
             applied_commit: "0123456789aé€".into(),
             health: Health::Degraded,
             last_error: Some("boom\x1b]0;title\x07\n::error file=x::forged".into()),
-            flink_state: Some("RUN\rNING".into()),
+            flink_state: Some(crate::model::flink::JobState::parse("RUN\rNING")),
             ..Default::default()
         };
         let daemon = Ok(DaemonStatus {

@@ -202,7 +202,7 @@ pub fn html(s: &Snapshot, web_url: Option<&str>) -> String {
              <td>{}</td><td>{savepoint}</td><td>{}</td><td class=\"err\">{}</td></tr>",
             l.spec.as_ref().map_or("?", |s| s.kind.as_str()),
             commit_cell(&l.applied_commit, web_url),
-            escape(l.flink_state.as_deref().unwrap_or("-")),
+            escape(l.flink_state.as_ref().map_or("-", |s| s.as_str())),
             l.upgrade
                 .as_ref()
                 .map_or("-".into(), |u| escape(&upgrade_text(u))),
@@ -297,7 +297,7 @@ mod tests {
             applied_commit: "0123456789abcdef0123".into(),
             health: Health::Degraded,
             health_reason: Some("the Flink job is FAILED".into()),
-            flink_state: Some("FAILED".into()),
+            flink_state: Some(crate::model::flink::JobState::Failed),
             last_error: Some("<script>alert(1)</script>".into()),
             savepoints: vec![SavepointRecord {
                 path: "s3://b/sp-1".into(),

@@ -7,6 +7,7 @@ use crate::engine::ownership::yield_foreign_fields;
 use crate::engine::plan::{self, Action};
 use crate::engine::render::{self, Object, ANN_SPEC_HASH};
 use crate::engine::upgrade::Upgrade;
+use crate::model::flink::JobState as FlinkState;
 use crate::model::ledger::{Health, HistoryEntry, Ledger};
 use crate::model::spec::JobKind;
 use crate::model::spec::{Catalog, JobId, JobState, UpgradeMode};
@@ -25,7 +26,7 @@ pub struct Options {
     /// The time the cycle decides at (history entries, upgrade phase deadlines).
     pub now: Timestamp,
     /// Flink job states seen through the REST API (only jobs whose JobManager answered).
-    pub flink_states: BTreeMap<JobId, String>,
+    pub flink_states: BTreeMap<JobId, FlinkState>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -417,7 +418,7 @@ fn fingerprint(
     plan: Option<&plan::JobPlan>,
     ledger_version: Option<&str>,
     objects: &[&LiveObject],
-    flink_state: Option<&String>,
+    flink_state: Option<&FlinkState>,
 ) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -760,9 +761,9 @@ fn desired_job(
             .copied()
             .filter(|o| o.kind == crate::model::kinds::DEPLOYMENT.kind)
             .collect();
-        let flink = opts.flink_states.get(&spec.id).map(String::as_str);
+        let flink = opts.flink_states.get(&spec.id);
         let (health, reason) = health_of(spec, &deployments, flink);
-        let flink_state = flink.map(str::to_string).or_else(|| l.flink_state.clone());
+        let flink_state = flink.cloned().or_else(|| l.flink_state.clone());
         if health != l.health || reason != l.health_reason || flink_state != l.flink_state {
             let mut next = l.clone();
             next.health = health;
@@ -784,19 +785,19 @@ fn desired_job(
 pub fn health_of(
     spec: &crate::model::spec::JobSpec,
     deployments: &[&LiveObject],
-    flink_state: Option<&str>,
+    flink_state: Option<&FlinkState>,
 ) -> (Health, Option<String>) {
     let (health, reason) = health_of_deployments(spec, deployments);
     // Deployments can be Available while the Flink job inside failed or restarts.
     match flink_state {
-        Some(crate::engine::session_job::MISSING) if health == Health::Healthy => (
+        Some(FlinkState::Missing) if health == Health::Healthy => (
             Health::Degraded,
             Some(format!(
                 "session cluster {} runs no Flink job of this session job",
                 spec.session_cluster.as_deref().unwrap_or("?")
             )),
         ),
-        Some(s) if health == Health::Healthy && s != "RUNNING" => {
+        Some(s) if health == Health::Healthy && *s != FlinkState::Running => {
             (Health::Degraded, Some(format!("the Flink job is {s}")))
         }
         _ => (health, reason),
@@ -1906,7 +1907,7 @@ spec:
 
         // Available Deployments, but the Flink job inside restarts: Degraded, with the state.
         let flink = |state: &str| Options {
-            flink_states: BTreeMap::from([(id.clone(), state.to_string())]),
+            flink_states: BTreeMap::from([(id.clone(), FlinkState::parse(state))]),
             ..opts()
         };
         let work = reconcile(
@@ -1921,7 +1922,7 @@ spec:
             (
                 l.health,
                 l.health_reason.as_deref(),
-                l.flink_state.as_deref()
+                l.flink_state.as_ref().map(|s| s.as_str())
             ),
             (
                 Health::Degraded,
@@ -1939,7 +1940,7 @@ spec:
         );
         let l = work[0].ledger.as_ref().unwrap();
         assert_eq!(
-            (l.health, l.flink_state.as_deref()),
+            (l.health, l.flink_state.as_ref().map(|s| s.as_str())),
             (Health::Healthy, Some("RUNNING"))
         );
         carry_out(&work, &mut live, &mut ledgers);
@@ -2019,7 +2020,7 @@ spec:
                 namespace: "streaming".into(),
                 name: "payments".into(),
             },
-            "RESTARTING".to_string(),
+            FlinkState::Restarting,
         )]);
         let work = reconcile_quietly(&c, C1, &live, &ledgers, &o, &mut quiet);
         let payments = work.iter().find(|w| w.id.name == "payments").unwrap();

@@ -12,9 +12,6 @@ use crate::model::flink::RunJar;
 use crate::model::spec::{JobId, JobSpec};
 use sha2::{Digest, Sha256};
 
-/// The state reported for a session job none of whose Flink jobs its cluster knows.
-pub const MISSING: &str = "MISSING";
-
 /// The first half (16 hex digits) of every Flink job id submitted for `id`.
 pub fn job_id_prefix(id: &JobId) -> String {
     let digest = Sha256::digest(format!("{}/{}", id.namespace, id.name).as_bytes());

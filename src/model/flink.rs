@@ -14,7 +14,7 @@ pub struct ClusterOverview {
 
 /// A Flink job's state (Flink's `JobStatus`). A name this client does not know (a newer
 /// Flink) is kept as written, never an error.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum JobState {
     Initializing,
     Created,
@@ -27,11 +27,14 @@ pub enum JobState {
     Restarting,
     Suspended,
     Reconciling,
+    /// Not Flink's: a session job none of whose Flink jobs its session cluster knows
+    /// (never submitted, or lost with the cluster's state).
+    Missing,
     Other(String),
 }
 
 impl JobState {
-    const KNOWN: [(JobState, &'static str); 11] = [
+    const KNOWN: [(JobState, &'static str); 12] = [
         (JobState::Initializing, "INITIALIZING"),
         (JobState::Created, "CREATED"),
         (JobState::Running, "RUNNING"),
@@ -43,6 +46,7 @@ impl JobState {
         (JobState::Restarting, "RESTARTING"),
         (JobState::Suspended, "SUSPENDED"),
         (JobState::Reconciling, "RECONCILING"),
+        (JobState::Missing, "MISSING"),
     ];
 
     pub fn parse(s: &str) -> JobState {
@@ -74,6 +78,12 @@ impl JobState {
 impl std::fmt::Display for JobState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+impl serde::Serialize for JobState {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
     }
 }
 
@@ -189,5 +199,20 @@ mod tests {
             .map(|(_, n)| *n)
             .collect();
         assert_eq!(terminal, ["FAILED", "CANCELED", "FINISHED"]);
+    }
+
+    #[test]
+    fn job_states_are_written_as_read_so_ledgers_keep_their_text() {
+        for (state, name) in JobState::KNOWN {
+            assert_eq!(
+                serde_json::to_string(&state).unwrap(),
+                format!("\"{name}\"")
+            );
+        }
+        // flinkops' own state for a session job its cluster does not know.
+        assert_eq!(JobState::parse("MISSING"), JobState::Missing);
+        let other = JobState::Other("NEW\n\"STATE".into());
+        let back: JobState = serde_json::from_str(&serde_json::to_string(&other).unwrap()).unwrap();
+        assert_eq!(back, other);
     }
 }

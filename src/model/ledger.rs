@@ -80,7 +80,7 @@ pub struct Ledger {
     pub last_error: Option<String>,
     /// The Flink job's state as its REST API last said (where reachable).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub flink_state: Option<String>,
+    pub flink_state: Option<crate::model::flink::JobState>,
     #[serde(default)]
     pub history: Vec<HistoryEntry>,
     /// An upgrade in flight (the crash-safe record of its progress).

@@ -3,6 +3,7 @@
 //! A JobManager that does not answer leaves the last known state ("where reachable").
 
 use super::upgrade::{rest_for, Reach};
+use crate::model::flink::JobState;
 use crate::model::spec::JobId;
 use futures::StreamExt;
 use std::collections::BTreeMap;
@@ -18,7 +19,7 @@ pub struct FlinkProbe {
     /// session job's session cluster); set by the run loop each cycle.
     pub targets: Arc<Mutex<BTreeMap<JobId, JobId>>>,
     /// What their JobManagers last said.
-    pub states: Arc<Mutex<BTreeMap<JobId, String>>>,
+    pub states: Arc<Mutex<BTreeMap<JobId, JobState>>>,
 }
 
 impl FlinkProbe {
@@ -33,7 +34,7 @@ impl FlinkProbe {
         }
     }
 
-    pub fn states(&self) -> BTreeMap<JobId, String> {
+    pub fn states(&self) -> BTreeMap<JobId, JobState> {
         self.states.lock().map(|s| s.clone()).unwrap_or_default()
     }
 
@@ -54,7 +55,7 @@ impl FlinkProbe {
                     .lock()
                     .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
                     .unwrap_or_default();
-                let answers: Vec<(JobId, Option<String>)> = futures::stream::iter(ids)
+                let answers: Vec<(JobId, Option<JobState>)> = futures::stream::iter(ids)
                     .map(|(id, home)| {
                         let client = client.clone();
                         async move {
@@ -90,7 +91,7 @@ async fn job_state(
     reach: Reach,
     id: &JobId,
     home: &JobId,
-) -> Option<String> {
+) -> Option<JobState> {
     let rest = rest_for(client, reach, home).await.ok()?;
     let jobs: Vec<_> = rest
         .jobs()
@@ -101,8 +102,8 @@ async fn job_state(
         .collect();
     let live = jobs.iter().find(|j| !j.state.is_terminal());
     match live.or(jobs.first()) {
-        Some(j) => Some(j.state.to_string()),
-        None if home != id => Some(crate::engine::session_job::MISSING.into()),
+        Some(j) => Some(j.state.clone()),
+        None if home != id => Some(JobState::Missing),
         None => None,
     }
 }
