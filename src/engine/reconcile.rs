@@ -665,9 +665,7 @@ fn desired_job(
         },
     );
     let mut desired = rendered.objects;
-    desired.sort_by_key(|o| {
-        crate::model::kinds::ManagedKind::find(o.kind).map_or(u8::MAX, |k| k.apply_order)
-    });
+    desired.sort_by_key(|o| crate::model::kinds::ManagedKind::apply_rank(o.kind));
     let find = |o: &Object| {
         live.iter()
             .find(|l| l.kind == o.kind && l.name == o.name && l.namespace == o.namespace)

@@ -48,6 +48,12 @@ impl ManagedKind {
         MANAGED.into_iter().find(|k| k.kind == kind)
     }
 
+    /// Where an object of `kind` goes in the order objects are applied (unknown kinds
+    /// last).
+    pub fn apply_rank(kind: &str) -> u8 {
+        ManagedKind::find(kind).map_or(u8::MAX, |k| k.apply_order)
+    }
+
     pub fn api_version(&self) -> String {
         if self.group.is_empty() {
             self.version.to_string()

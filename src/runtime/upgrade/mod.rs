@@ -697,9 +697,7 @@ impl<'a, E: Edges> Executor<'a, E> {
 
     async fn apply_target(&self, up: &Upgrade) -> Result<(), StepError> {
         let mut objects = render_target(up).objects;
-        objects.sort_by_key(|o| {
-            crate::model::kinds::ManagedKind::find(o.kind).map_or(u8::MAX, |k| k.apply_order)
-        });
+        objects.sort_by_key(|o| crate::model::kinds::ManagedKind::apply_rank(o.kind));
         let started = std::time::Instant::now();
         let mut result = Ok(());
         for o in &objects {
