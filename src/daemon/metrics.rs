@@ -15,7 +15,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Mutex, MutexGuard};
 
@@ -107,7 +107,8 @@ pub struct Metrics {
 #[derive(Debug, Default)]
 struct Series {
     commit: Option<String>,
-    jobs: BTreeSet<JobId>,
+    /// Each job's health as its gauges show it.
+    health: BTreeMap<JobId, Health>,
     /// Jobs whose last step left an upgrade in flight.
     upgrading: BTreeSet<JobId>,
 }
@@ -354,21 +355,25 @@ impl Metrics {
         self.workers_in_flight
             .set(i64::try_from(workers_in_flight).unwrap_or(i64::MAX));
         let mut series = self.series();
-        let mut jobs = BTreeSet::new();
-        for (id, h) in health {
-            for (state, name) in HEALTHS {
-                self.health
-                    .get_or_create(&job_labels(id, name))
-                    .set((h == state).into());
+        let now: BTreeMap<JobId, Health> =
+            health.into_iter().map(|(id, h)| (id.clone(), h)).collect();
+        // Only a job whose health changed has its gauges written (a quiet cycle of 1,000
+        // jobs would otherwise build 6,000 label sets).
+        for (id, &h) in &now {
+            if series.health.get(id) != Some(&h) {
+                for (state, name) in HEALTHS {
+                    self.health
+                        .get_or_create(&job_labels(id, name))
+                        .set((h == state).into());
+                }
             }
-            jobs.insert(id.clone());
         }
-        for gone in series.jobs.difference(&jobs) {
+        for gone in series.health.keys().filter(|id| !now.contains_key(*id)) {
             for (_, name) in HEALTHS {
                 self.health.remove(&job_labels(gone, name));
             }
         }
-        series.jobs = jobs;
+        series.health = now;
     }
 
     /// Counts what finished job workers did. An upgrade is done when its last step
