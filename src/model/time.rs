@@ -36,15 +36,22 @@ impl Timestamp {
         self.0 != 0
     }
 
-    /// Reads RFC 3339 text (any offset; fractions of a second are dropped).
+    /// Reads RFC 3339 text (any offset; fractions of a second are dropped). The text is
+    /// untrusted (a ledger): an error shows at most `SHOWN` characters of it.
     pub fn parse(text: &str) -> Result<Timestamp, String> {
+        const SHOWN: usize = 40;
+        let shown = || {
+            crate::model::escape::truncate(text, SHOWN)
+                .escape_debug()
+                .to_string()
+        };
         let t: jiff::Timestamp = text
             .trim()
             .parse()
-            .map_err(|e| format!("`{}` is not an RFC 3339 time: {e}", text.escape_debug()))?;
+            .map_err(|e| format!("`{}` is not an RFC 3339 time: {e}", shown()))?;
         u64::try_from(t.as_second())
             .map(Timestamp)
-            .map_err(|_| format!("`{}` is before 1970", text.escape_debug()))
+            .map_err(|_| format!("`{}` is before 1970", shown()))
     }
 }
 
@@ -128,6 +135,10 @@ mod tests {
             .to_string()
             .contains("before 1970"));
         assert!(t("-5").is_err());
+        let long = t(&format!("\"{}\"", "9".repeat(100_000)))
+            .unwrap_err()
+            .to_string();
+        assert!(long.len() < 300 && long.contains("…"), "{long}");
         assert!(t("true").is_err());
         assert_eq!(
             Timestamp::from_unix(u64::MAX).to_string(),
