@@ -13,6 +13,7 @@ use kube::api::Api;
 use kube::Client;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
+use support::flink::{counts_in, last_counts};
 use support::git::TestRepo;
 use support::pod_runner::PodRunner;
 
@@ -262,36 +263,6 @@ spec:
         let jm = d.get("counter-jobmanager").await.unwrap();
         jm.metadata.annotations.unwrap()["flinkops.io/commit"].clone()
     }
-}
-
-/// Per key: (first count, last count) over the logs whose names pass `pick`.
-fn counts_in(
-    logs: &BTreeMap<String, Vec<(u64, u64)>>,
-    pick: impl Fn(&str) -> bool,
-) -> BTreeMap<u64, (u64, u64)> {
-    let mut out: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
-    for (_, lines) in logs.iter().filter(|(n, _)| pick(n)) {
-        for &(k, c) in lines {
-            let e = out.entry(k).or_insert((c, c));
-            e.0 = e.0.min(c);
-            e.1 = e.1.max(c);
-        }
-    }
-    out
-}
-
-/// Per key, the last count printed over the logs whose names pass `pick`, given oldest
-/// first: where the job stopped. Not the highest: after a last-state restore an older log
-/// may have counted further than the newest got before it stopped.
-fn last_counts(
-    logs: &[(String, Vec<(u64, u64)>)],
-    pick: impl Fn(&str) -> bool,
-) -> BTreeMap<u64, u64> {
-    // Collecting keeps the last value written for each key.
-    logs.iter()
-        .filter(|(n, _)| pick(n))
-        .flat_map(|(_, lines)| lines.iter().copied())
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

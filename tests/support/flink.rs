@@ -412,3 +412,33 @@ pub fn parse_counters(text: &str) -> Vec<(u64, u64)> {
         })
         .collect()
 }
+
+/// Per key: (first count, last count) over the logs whose names pass `pick`.
+pub fn counts_in(
+    logs: &BTreeMap<String, Vec<(u64, u64)>>,
+    pick: impl Fn(&str) -> bool,
+) -> BTreeMap<u64, (u64, u64)> {
+    let mut out: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
+    for (_, lines) in logs.iter().filter(|(n, _)| pick(n)) {
+        for &(k, c) in lines {
+            let e = out.entry(k).or_insert((c, c));
+            e.0 = e.0.min(c);
+            e.1 = e.1.max(c);
+        }
+    }
+    out
+}
+
+/// Per key, the last count printed over the logs whose names pass `pick`, given oldest
+/// first: where the job stopped. Not the highest: after a last-state restore an older log
+/// may have counted further than the newest got before it stopped.
+pub fn last_counts(
+    logs: &[(String, Vec<(u64, u64)>)],
+    pick: impl Fn(&str) -> bool,
+) -> BTreeMap<u64, u64> {
+    // Collecting keeps the last value written for each key.
+    logs.iter()
+        .filter(|(n, _)| pick(n))
+        .flat_map(|(_, lines)| lines.iter().copied())
+        .collect()
+}

@@ -15,6 +15,7 @@ pub mod git_http;
 pub mod gitea;
 pub mod kube;
 pub mod pod_runner;
+pub mod realnode;
 pub mod recorder;
 pub mod scale;
 
@@ -30,6 +31,8 @@ pub struct TestEnv {
     pub flink_home: PathBuf,
     pub test_jar: PathBuf,
     pub gitea: gitea::Gitea,
+    /// The real node, when the environment runs one (`support::realnode::realnode`).
+    pub realnode: Option<realnode::RealNode>,
 }
 
 pub fn repo_root() -> PathBuf {
@@ -82,6 +85,7 @@ fn read_env(path: &Path) -> Result<TestEnv, String> {
             user: get("FLINKOPS_GITEA_USER")?.display().to_string(),
             token: get("FLINKOPS_GITEA_TOKEN")?.display().to_string(),
         },
+        realnode: realnode::RealNode::read(&vars),
     };
     if !env.kubeconfig.exists() {
         return Err(format!("{} does not exist", env.kubeconfig.display()));

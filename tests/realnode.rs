@@ -1,0 +1,478 @@
+//! The stateful test job on the real node: real containers from the locally built Flink
+//! image (its entrypoint keeps the official image's contract), the rendered ConfigMap
+//! mounted read-only at /opt/flink/conf, Flink's memory computed from it in the container,
+//! checkpoints and savepoints on a volume the JobManager and TaskManagers share (a host
+//! path: one node). `flinkops sync` runs on the host and reaches the JobManager by its Pod
+//! IP (the Pod network routes from the host). The counts are read from the kubelet's
+//! container logs, so "the state was carried" is checked as in tests/upgrade_app.rs.
+
+mod support;
+
+use flinkops::edge::flink::FlinkRest;
+use flinkops::model::ledger::{Health, Ledger};
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, DeleteParams, ListParams};
+use kube::Client;
+use std::collections::BTreeSet;
+use std::time::Duration;
+use support::flink::{counts_in, last_counts};
+use support::git::TestRepo;
+use support::realnode::{pod_placement, PodLogs, RealNode};
+
+/// One Flink application at a time on two cores.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+struct Scenario {
+    env: support::TestEnv,
+    node: RealNode,
+    client: Client,
+    ns: support::kube::TestNamespace,
+    logs: PodLogs,
+    /// The host directory behind the Pods' /flink-data.
+    data: tempfile::TempDir,
+    repo: TestRepo,
+}
+
+impl Scenario {
+    async fn new(env: support::TestEnv, node: RealNode, prefix: &str) -> Scenario {
+        let client = support::kube::client(&env).await;
+        let ns = support::kube::TestNamespace::create(&env, &client, prefix).await;
+        let logs = PodLogs::follow(&ns.name);
+        let repo = TestRepo::new();
+        let data = tempfile::tempdir().unwrap();
+        // One node: a host path is the volume the JobManager and TaskManagers share.
+        repo.write(
+            "flinkops.yaml",
+            &format!(
+                "namespaces: [{}]\npodPolicy:\n  allowHostPaths: [{}]\n",
+                ns.name,
+                data.path().display()
+            ),
+        );
+        Scenario {
+            env,
+            node,
+            client,
+            ns,
+            logs,
+            data,
+            repo,
+        }
+    }
+
+    /// The counter job on the real node; `job_extra` goes under `job:`.
+    fn job(&self, parallelism: u32, job_extra: &str) -> String {
+        self.job_with(parallelism, "2s", job_extra)
+    }
+
+    /// `job`, with Flink waiting `restart_delay` before it restarts a failed job.
+    fn job_with(&self, parallelism: u32, restart_delay: &str, job_extra: &str) -> String {
+        format!(
+            "apiVersion: flink.apache.org/v1beta1
+kind: FlinkDeployment
+metadata:
+  name: counter
+  namespace: {ns}
+spec:
+  image: {image}
+  flinkVersion: v2_3
+  flinkConfiguration:
+    taskmanager.numberOfTaskSlots: 2
+    kubernetes.operator.deployment.readiness.timeout: 180s
+    execution.checkpointing.interval: 1s
+    execution.checkpointing.dir: file:///flink-data/checkpoints
+    execution.checkpointing.savepoint-dir: file:///flink-data/savepoints
+    restart-strategy.type: fixed-delay
+    restart-strategy.fixed-delay.attempts: 100
+    restart-strategy.fixed-delay.delay: {restart_delay}
+  jobManager:
+    resource: {{cpu: 0.5, memory: 1024m}}
+  taskManager:
+    resource: {{cpu: 0.5, memory: 1024m}}
+{placement}
+  job:
+    jarURI: local:///opt/flink/usrlib/counter.jar
+    entryClass: flinkops.testjob.CounterJob
+    parallelism: {parallelism}
+    args: [\"20\"]
+{job_extra}",
+            ns = self.ns.name,
+            image = self.node.job_image,
+            placement = pod_placement(
+                "        - {name: flink-data, mountPath: /flink-data}",
+                &format!(
+                    "      - {{name: flink-data, hostPath: {{path: {}, type: Directory}}}}",
+                    self.data.path().display()
+                ),
+            ),
+        )
+    }
+
+    fn commit(&self, text: &str, message: &str) -> String {
+        self.repo.write("counter.yaml", text);
+        self.repo.commit(message)
+    }
+
+    fn sync_ok(&self) -> String {
+        let (code, out) =
+            support::sync_once_with(&self.env, self.repo.path(), &[("FLINKOPS_LOG", "info")]);
+        assert_eq!(code, 0, "{out}\n{}", self.diagnostics());
+        out
+    }
+
+    fn diagnostics(&self) -> String {
+        format!(
+            "{}\n{}",
+            self.logs.tails(),
+            support::cluster_diagnostics(&self.env, &self.ns.name)
+        )
+    }
+
+    async fn ledger(&self) -> Ledger {
+        support::kube::ledger(&self.client, &self.ns.name, "counter")
+            .await
+            .expect("the job's ledger")
+    }
+
+    async fn rest(&self) -> FlinkRest {
+        support::kube::jobmanager_rest(&self.client, &self.ns.name, "counter").await
+    }
+
+    /// The one job running, once all its tasks run: (id, parallelism).
+    async fn running_job(&self) -> (String, u32) {
+        support::eventually_or(
+            "exactly one job, fully RUNNING, on real pods",
+            Duration::from_secs(240),
+            || self.diagnostics(),
+            || async {
+                let rest = self.rest().await;
+                let jobs = rest.jobs().await.ok()?;
+                let live: Vec<_> = jobs
+                    .iter()
+                    .filter(|j| j.state == flinkops::edge::flink::JobState::Running)
+                    .collect();
+                assert!(live.len() <= 1, "two jobs run at once: {jobs:?}");
+                let d = rest.job(&live.first()?.id).await.ok()?;
+                d.fully_running().then(|| {
+                    (
+                        d.id.clone(),
+                        d.vertices.iter().map(|v| v.parallelism).max().unwrap_or(0),
+                    )
+                })
+            },
+        )
+        .await
+    }
+
+    fn log_names(&self) -> BTreeSet<String> {
+        self.logs.counter_logs().into_keys().collect()
+    }
+
+    /// Waits until every key counted at least `n` in the logs not in `old`.
+    async fn counting(&self, old: &BTreeSet<String>, n: u64) {
+        support::eventually_or(
+            "the job counting",
+            Duration::from_secs(120),
+            || self.diagnostics(),
+            || async {
+                let c = counts_in(&self.logs.counter_logs(), |name| !old.contains(name));
+                (c.len() == 4 && c.values().all(|(_, last)| *last >= n)).then_some(())
+            },
+        )
+        .await
+    }
+
+    /// The logs since `before` continue the counts of the logs in `before` exactly.
+    fn assert_counts_continue(&self, before: &BTreeSet<String>) {
+        let logs = self.logs.counter_logs_oldest_first();
+        let old = last_counts(&logs, |n| before.contains(n));
+        let new = counts_in(&logs.into_iter().collect(), |n| !before.contains(n));
+        assert_eq!(old.len(), 4, "old counts: {old:?}");
+        assert_eq!(new.len(), 4, "new counts: {new:?}");
+        for (k, old_last) in &old {
+            assert_eq!(
+                new[k].0,
+                old_last + 1,
+                "key {k}: counted {old_last} before, restarted at {}",
+                new[k].0
+            );
+        }
+    }
+
+    /// The logs since `before` resume from a checkpoint: counted after it is counted again
+    /// (at-least-once replay), but nothing starts over.
+    fn assert_counts_resume(&self, before: &BTreeSet<String>) {
+        let logs = self.logs.counter_logs();
+        let old = counts_in(&logs, |n| before.contains(n));
+        let new = counts_in(&logs, |n| !before.contains(n));
+        assert_eq!(new.len(), old.len(), "new counts: {new:?}");
+        for (k, (_, old_last)) in &old {
+            let first = new[k].0;
+            assert!(
+                first > 1 && first <= old_last + 1,
+                "key {k}: counted {old_last} before, restarted at {first}"
+            );
+        }
+    }
+
+    async fn pods(&self, component: &str) -> Vec<Pod> {
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), &self.ns.name);
+        let lp = ListParams::default().labels(&format!(
+            "flinkops.io/job=counter,app.kubernetes.io/component={component}"
+        ));
+        pods.list(&lp).await.unwrap().items
+    }
+
+    /// Every container of the job's Pods ran on the real node without a restart or an
+    /// OOM kill, and Flink's TaskManager process fits the container's memory limit.
+    async fn assert_pods_healthy(&self) {
+        for component in ["jobmanager", "taskmanager"] {
+            for p in self.pods(component).await {
+                let name = p.metadata.name.clone().unwrap_or_default();
+                let spec = p.spec.as_ref().unwrap();
+                assert_eq!(
+                    spec.node_name.as_deref(),
+                    Some(self.node.node.as_str()),
+                    "{name}"
+                );
+                for s in p
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.container_statuses.clone())
+                    .unwrap_or_default()
+                {
+                    let last = s.last_state.as_ref().and_then(|l| l.terminated.as_ref());
+                    assert_eq!(s.restart_count, 0, "{name}: restarted, last state {last:?}");
+                }
+            }
+        }
+        let rest = self.rest().await;
+        let http = support::http();
+        let tms: serde_json::Value = http
+            .get(format!("{}/taskmanagers", rest.base()))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let tms = tms["taskmanagers"].as_array().cloned().unwrap_or_default();
+        assert!(!tms.is_empty(), "no TaskManager registered");
+        let limit = self.pods("taskmanager").await[0]
+            .spec
+            .as_ref()
+            .unwrap()
+            .containers[0]
+            .resources
+            .as_ref()
+            .and_then(|r| r.limits.as_ref())
+            .and_then(|l| l.get("memory"))
+            .map(|q| q.0.clone())
+            .expect("a memory limit on the TaskManager container");
+        let limit_bytes = parse_quantity(&limit);
+        for tm in tms {
+            let id = tm["id"].as_str().unwrap();
+            let d: serde_json::Value = http
+                .get(format!("{}/taskmanagers/{id}", rest.base()))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let process = d["memoryConfiguration"]["totalProcessMemory"]
+                .as_u64()
+                .unwrap();
+            assert_eq!(
+                process, limit_bytes,
+                "Flink's TaskManager process size ({process}) and its container limit ({limit}) differ"
+            );
+        }
+    }
+}
+
+/// A memory quantity as the renderer writes them (`1024Mi`, `1Gi`, bytes).
+fn parse_quantity(q: &str) -> u64 {
+    for (suffix, factor) in [("Ki", 1u64 << 10), ("Mi", 1 << 20), ("Gi", 1 << 30)] {
+        if let Some(n) = q.strip_suffix(suffix) {
+            return n.parse::<u64>().unwrap() * factor;
+        }
+    }
+    q.parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_pods_carry_the_counts_through_a_savepoint_upgrade_a_suspend_and_a_revert() {
+    let Some(env) = support::testenv() else {
+        return;
+    };
+    let Some(node) = support::realnode::realnode(&env) else {
+        return;
+    };
+    let _one = SERIAL.lock().await;
+    let s = Scenario::new(env, node, "t-real").await;
+    let savepoint = "    upgradeMode: savepoint";
+    s.commit(&s.job(2, savepoint), "counter at parallelism 2");
+    s.sync_ok();
+    let (first, p) = s.running_job().await;
+    assert_eq!(p, 2);
+    s.counting(&BTreeSet::new(), 10).await;
+    s.assert_pods_healthy().await;
+
+    // Stop-with-savepoint, redeploy at parallelism 3, restore.
+    let before = s.log_names();
+    let c2 = s.commit(&s.job(3, savepoint), "parallelism 3");
+    let out = s.sync_ok();
+    assert!(out.contains("savepoint-upgrade"), "{out}");
+    let (job, p) = s.running_job().await;
+    assert_eq!(p, 3);
+    assert_ne!(job, first);
+    s.counting(&before, 1).await;
+    s.assert_counts_continue(&before);
+    let l = s.ledger().await;
+    assert_eq!(l.applied_commit, c2);
+    assert_eq!(l.savepoints.len(), 1, "{:?}", l.savepoints);
+    // Written by the JobManager and TaskManagers into the shared volume, seen on the host.
+    let sp = &l.savepoints[0].path;
+    let on_host = sp
+        .strip_prefix("file:/flink-data/")
+        .map(|rel| s.data.path().join(rel).join("_metadata"))
+        .unwrap_or_else(|| panic!("savepoint outside the shared volume: {sp}"));
+    assert!(on_host.exists(), "{} is missing", on_host.display());
+    let restored = s
+        .rest()
+        .await
+        .checkpoints(&job)
+        .await
+        .unwrap()
+        .restored
+        .unwrap();
+    assert_eq!(&restored.path, sp);
+
+    // Suspended: a savepoint, then no Flink Pod; resumed from it.
+    let before = s.log_names();
+    s.commit(
+        &s.job(3, &format!("{savepoint}\n    state: suspended")),
+        "suspend",
+    );
+    s.sync_ok();
+    support::eventually_or(
+        "no Flink Pod left",
+        Duration::from_secs(120),
+        || s.diagnostics(),
+        || async {
+            let left = s.pods("jobmanager").await.len() + s.pods("taskmanager").await.len();
+            (left == 0).then_some(())
+        },
+    )
+    .await;
+    s.commit(&s.job(3, savepoint), "resume");
+    s.sync_ok();
+    s.running_job().await;
+    s.counting(&before, 1).await;
+    s.assert_counts_continue(&before);
+
+    // A revert of the parallelism change: back to 2, with the latest state.
+    let before = s.log_names();
+    s.repo.revert(&c2);
+    s.sync_ok();
+    let (_, p) = s.running_job().await;
+    assert_eq!(p, 2);
+    s.counting(&before, 1).await;
+    s.assert_counts_continue(&before);
+    s.assert_pods_healthy().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_task_manager_pod_resumes_from_a_checkpoint_and_a_last_state_upgrade_too() {
+    let Some(env) = support::testenv() else {
+        return;
+    };
+    let Some(node) = support::realnode::realnode(&env) else {
+        return;
+    };
+    let _one = SERIAL.lock().await;
+    let s = Scenario::new(env, node, "t-realtm").await;
+    let last_state = "    upgradeMode: last-state";
+    // Flink waits 20 s before it restarts a failed job: time for flinkops to see it.
+    let job = |p| s.job_with(p, "20s", last_state);
+    s.commit(&job(2), "counter, last-state");
+    s.sync_ok();
+    let (id, _) = s.running_job().await;
+    s.counting(&BTreeSet::new(), 10).await;
+
+    // The TaskManager's Pod dies at once; its Deployment makes another, Flink restarts the
+    // job on it from the latest checkpoint (same job, same JobManager).
+    let before = s.log_names();
+    let tm = s.pods("taskmanager").await;
+    assert_eq!(tm.len(), 1);
+    let pods: Api<Pod> = Api::namespaced(s.client.clone(), &s.ns.name);
+    pods.delete(
+        tm[0].metadata.name.as_deref().unwrap(),
+        &DeleteParams::default().grace_period(0),
+    )
+    .await
+    .unwrap();
+    // The daemon reports the restart (it asks Flink about running jobs): the job Degraded,
+    // Flink's state named; then healthy again without an upgrade of its own.
+    let daemon = support::daemon::Daemon::following(
+        &s.env,
+        s.repo.path(),
+        &s.ns.name,
+        s.data.path().join("daemon.log"),
+        &[],
+        &[],
+    );
+    let seen = support::eventually_or(
+        "the daemon reporting the restarting job",
+        Duration::from_secs(90),
+        || format!("{}\n{}", daemon.log(), s.diagnostics()),
+        || async {
+            let l = s.ledger().await;
+            (l.health == Health::Degraded).then_some(l)
+        },
+    )
+    .await;
+    let state = seen.flink_state.as_ref().map(|f| f.as_str());
+    assert!(
+        matches!(state, Some("RESTARTING" | "FAILING")),
+        "{state:?} {:?}",
+        seen.health_reason
+    );
+    let l = support::eventually_or(
+        "the daemon reporting the job healthy again",
+        Duration::from_secs(120),
+        || format!("{}\n{}", daemon.log(), s.diagnostics()),
+        || async {
+            let l = s.ledger().await;
+            (l.health == Health::Healthy).then_some(l)
+        },
+    )
+    .await;
+    assert_eq!(l.flink_state.as_ref().map(|f| f.as_str()), Some("RUNNING"));
+    assert!(l.upgrade.is_none() && l.savepoints.is_empty(), "{l:?}");
+    drop(daemon);
+    s.counting(&before, 1).await;
+    let (again, _) = s.running_job().await;
+    assert_eq!(again, id, "Flink restarts the same job");
+    s.assert_counts_resume(&before);
+    let restored = s.rest().await.checkpoints(&id).await.unwrap().restored;
+    let restored = restored.expect("the job was restored from a checkpoint");
+    assert!(!restored.is_savepoint, "{restored:?}");
+    assert!(
+        restored.path.starts_with("file:/flink-data/checkpoints/"),
+        "{restored:?}"
+    );
+
+    // A last-state upgrade: the JobManager goes, the new one restores the latest checkpoint.
+    let before = s.log_names();
+    s.commit(&job(3), "parallelism 3");
+    s.sync_ok();
+    let (job, p) = s.running_job().await;
+    assert_eq!(p, 3);
+    s.counting(&before, 1).await;
+    s.assert_counts_resume(&before);
+    let restored = s.rest().await.checkpoints(&job).await.unwrap().restored;
+    assert!(restored.is_some_and(|r| r.path.starts_with("file:/flink-data/checkpoints/")));
+    s.assert_pods_healthy().await;
+}
