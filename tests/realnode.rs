@@ -476,3 +476,208 @@ async fn a_killed_task_manager_pod_resumes_from_a_checkpoint_and_a_last_state_up
     assert!(restored.is_some_and(|r| r.path.starts_with("file:/flink-data/checkpoints/")));
     s.assert_pods_healthy().await;
 }
+
+/// The Git token the test's Git server takes (a test value, not a secret).
+const GIT_TOKEN: &str = "realnode-test-token";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn installed_with_helm_two_replicas_upgrade_by_service_dns_and_survive_the_leaders_death() {
+    let Some(env) = support::testenv() else {
+        return;
+    };
+    let Some(node) = support::realnode::realnode(&env) else {
+        return;
+    };
+    let Some(image) = node.flinkops_image.clone() else {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("no flinkops image on the real node: scripts/test runs `scripts/testenv flinkops-image`; under CI=true this test never skips");
+        }
+        eprintln!("\n*** SKIPPED: no flinkops image on the real node (run scripts/testenv flinkops-image) ***\n");
+        return;
+    };
+    let _one = SERIAL.lock().await;
+    let s = Scenario::new(env, node, "t-inst").await;
+    let home = support::kube::TestNamespace::create(&s.env, &s.client, "t-flinkops").await;
+    let savepoint = "    upgradeMode: savepoint";
+    let c1 = s.commit(&s.job(2, savepoint), "counter at parallelism 2");
+    // The repository over HTTP from the host, at an address the Pods reach.
+    let root = s.repo.path().parent().unwrap().to_path_buf();
+    let name = s
+        .repo
+        .path()
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    let server = support::git_http::serve_for_pods(&s.node.host_ip, root, GIT_TOKEN.into()).await;
+    let url = format!("{}/{name}", server.base);
+
+    // As docs/operations.md installs it: the credentials Secret, then the chart, with the
+    // values a real node of the test environment needs (the image built here, the node's
+    // taint) and a short polling interval instead of webhooks.
+    let (code, out) = support::kubectl(
+        &s.env,
+        &[
+            "-n",
+            &home.name,
+            "create",
+            "secret",
+            "generic",
+            "flinkops-credentials",
+            &format!("--from-literal=git-token={GIT_TOKEN}"),
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    let (repository, tag) = image.rsplit_once(':').unwrap();
+    let values = s.data.path().join("values.yaml");
+    std::fs::write(
+        &values,
+        format!(
+            "image: {{repository: {repository}, tag: {tag}, pullPolicy: Never}}
+git: {{interval: 5s}}
+nodeSelector: {{flinkops.io/real-node: \"true\"}}
+tolerations: [{{key: flinkops.io/real-node, operator: Exists, effect: NoSchedule}}]
+"
+        ),
+    )
+    .unwrap();
+    let chart = support::repo_root().join("deploy/helm/flinkops");
+    let (code, out) = support::run_tool(
+        &s.env,
+        &s.env.helm,
+        &[
+            "install",
+            "flinkops",
+            chart.to_str().unwrap(),
+            "--namespace",
+            &home.name,
+            "--set",
+            &format!("git.repo={url}"),
+            "--set",
+            &format!("namespaces={{{}}}", s.ns.name),
+            "-f",
+            values.to_str().unwrap(),
+            "--wait",
+            "--timeout",
+            "3m",
+        ],
+        None,
+    );
+    let flinkops_logs = || {
+        support::kubectl(
+            &s.env,
+            &[
+                "-n",
+                &home.name,
+                "logs",
+                "-l",
+                "app.kubernetes.io/name=flinkops",
+                "--tail",
+                "40",
+                "--prefix",
+            ],
+        )
+        .1
+    };
+    assert_eq!(
+        code,
+        0,
+        "{out}\n{}\n{}",
+        flinkops_logs(),
+        support::cluster_diagnostics(&s.env, &home.name)
+    );
+    let leader = || async {
+        let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
+            Api::namespaced(s.client.clone(), &home.name);
+        leases
+            .get_opt("flinkops")
+            .await
+            .ok()??
+            .spec?
+            .holder_identity
+    };
+    let ledger_when = |what: &'static str, check: Box<dyn Fn(&Ledger) -> bool + Send + Sync>| {
+        let s = &s;
+        let logs = &flinkops_logs;
+        async move {
+            support::eventually_or(
+                what,
+                Duration::from_secs(240),
+                || format!("{}\n{}", logs(), s.diagnostics()),
+                || async {
+                    let l = support::kube::ledger(&s.client, &s.ns.name, "counter").await?;
+                    check(&l).then_some(l)
+                },
+            )
+            .await
+        }
+    };
+
+    // Deployed by the leader from the repository it follows.
+    let c = c1.clone();
+    ledger_when(
+        "the first commit applied",
+        Box::new(move |l| l.applied_commit == c),
+    )
+    .await;
+    s.running_job().await;
+    s.counting(&BTreeSet::new(), 10).await;
+
+    // A savepoint upgrade, the JobManager reached by its Service's name.
+    let before = s.log_names();
+    let c2 = s.commit(&s.job(3, savepoint), "parallelism 3");
+    let c = c2.clone();
+    ledger_when(
+        "the upgrade to parallelism 3 done",
+        Box::new(move |l| l.applied_commit == c && l.upgrade.is_none()),
+    )
+    .await;
+    let (_, p) = s.running_job().await;
+    assert_eq!(p, 3);
+    s.counting(&before, 1).await;
+    s.assert_counts_continue(&before);
+    let asked = std::fs::read_to_string(&s.node.dns_log).unwrap_or_default();
+    let rest_name = format!("counter-rest.{}.svc.cluster.local", s.ns.name);
+    assert!(
+        asked.contains(&rest_name),
+        "CoreDNS was never asked for {rest_name}"
+    );
+
+    // The leader's Pod dies in the middle of the next upgrade; the other replica takes the
+    // Lease and finishes it from the same savepoint.
+    let first_leader = leader().await.expect("a leader");
+    let before = s.log_names();
+    let c3 = s.commit(&s.job(2, savepoint), "parallelism 2");
+    let in_flight = ledger_when(
+        "the next upgrade in flight",
+        Box::new(|l| l.upgrade.is_some()),
+    )
+    .await;
+    let pods: Api<Pod> = Api::namespaced(s.client.clone(), &home.name);
+    pods.delete(&first_leader, &DeleteParams::default().grace_period(0))
+        .await
+        .unwrap();
+    let c = c3.clone();
+    let done = ledger_when(
+        "the upgrade finished by the other replica",
+        Box::new(move |l| l.applied_commit == c && l.upgrade.is_none()),
+    )
+    .await;
+    let next_leader = leader().await.expect("a leader");
+    assert_ne!(next_leader, first_leader);
+    let (_, p) = s.running_job().await;
+    assert_eq!(p, 2);
+    s.counting(&before, 1).await;
+    s.assert_counts_continue(&before);
+    // One savepoint per upgrade: the new leader did not take a second one.
+    assert_eq!(
+        done.savepoints.len(),
+        2,
+        "{:?} (in flight: {:?})",
+        done.savepoints,
+        in_flight.upgrade
+    );
+    assert_eq!(done.savepoints[1].commit, c2);
+    s.assert_pods_healthy().await;
+}

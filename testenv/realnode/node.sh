@@ -197,6 +197,7 @@ YAML
   cat >"$rn/Corefile" <<COREFILE
 .:$dns_port {
     errors
+    log
     kubernetes cluster.local in-addr.arpa ip6.arpa {
         kubeconfig $kc
         pods insecure
@@ -239,6 +240,8 @@ export FLINKOPS_REALNODE_FLINK_IMAGE=flinkops.local/flink:$FLINK_VERSION
 export FLINKOPS_REALNODE_JOB_IMAGE=flinkops.local/flink:$FLINK_VERSION-counter
 export FLINKOPS_REALNODE_CONTAINERD=$sock
 export FLINKOPS_CRICTL=$crictl_bin/crictl
+export FLINKOPS_REALNODE_HOST_IP=$node_ip
+export FLINKOPS_REALNODE_DNS_LOG=$state/logs/coredns.log
 ENV
   log "real node $NODE_NAME up in $((SECONDS - t0)) s (Pods on $POD_CIDR, Services by DNS at $DNS_IP)"
 }
@@ -249,6 +252,8 @@ ENV
 down_realnode() {
   local rn=$state/realnode
   [ -d "$rn" ] || return 0
+  # Every step is best effort (a grep that finds nothing is fine): go on past failures.
+  set +e
   local sock=$rn/containerd/containerd.sock
   if [ -S "$sock" ] && [ -x "$crictl_bin/crictl" ]; then
     local cri=("$crictl_bin/crictl" --runtime-endpoint "unix://$sock" --timeout 20s)
@@ -281,5 +286,29 @@ down_realnode() {
   # The images and snapshots are the bulk of it (GBs); the logs stay.
   rm -rf "$rn/containerd" "$rn/kubelet" "$rn/ipam"
   [ -f "$realnode_owner" ] && [ "$(cat "$realnode_owner")" = "$state" ] && rm -f "$realnode_owner"
+  set -e
   return 0
+}
+
+# flinkops' own image (flinkops.local/flinkops:testenv) from a release build of this
+# checkout, imported into the running real node. The release build has its own target
+# directory under the cache, so a warm run rebuilds only what changed.
+flinkops_image() {
+  [ -f "$state/env" ] && [ -d "$state/realnode" ] || die "the test environment with its real node is not up (scripts/testenv up)"
+  local bin=${FLINKOPS_RELEASE_BINARY:-}
+  if [ -z "$bin" ]; then
+    log "building flinkops (release) for its image"
+    (cd "$root" && CARGO_TARGET_DIR=$cache/release-target cargo build --quiet --release --locked --bin flinkops) \
+      || die "the release build of flinkops failed"
+    bin=$cache/release-target/release/flinkops
+  fi
+  local tar=$state/realnode/flinkops-image.tar
+  "$realnode_src/build-flinkops-image" "$bin" "$tar" testenv >"$state/logs/flinkops-image.log" 2>&1 \
+    || { tail -20 "$state/logs/flinkops-image.log" >&2; die "building flinkops' image failed"; }
+  ctr -a "$state/realnode/containerd/containerd.sock" -n k8s.io images import \
+    --base-name flinkops.local/flinkops "$tar" >/dev/null || die "importing flinkops' image failed"
+  rm -f "$tar"
+  grep -q FLINKOPS_REALNODE_FLINKOPS_IMAGE "$state/env" \
+    || echo "export FLINKOPS_REALNODE_FLINKOPS_IMAGE=flinkops.local/flinkops:testenv" >>"$state/env"
+  log "flinkops.local/flinkops:testenv imported from $bin"
 }

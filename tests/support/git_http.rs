@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 pub struct GitHttp {
-    /// `http://127.0.0.1:PORT`; a repository is at `/<directory name under root>`.
+    /// `http://HOST:PORT`; a repository is at `/<directory name under root>`.
     pub base: String,
     /// Requests turned away for missing or wrong credentials.
     pub rejected: Arc<AtomicUsize>,
@@ -24,8 +24,17 @@ impl Drop for GitHttp {
 
 /// Serves the repositories under `root`, requiring HTTP Basic with password `token`.
 pub async fn serve(root: PathBuf, token: String) -> GitHttp {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
+    serve_at("127.0.0.1", "127.0.0.1", root, token).await
+}
+
+/// `serve`, on every address of the host, named by `host` (an address Pods reach).
+pub async fn serve_for_pods(host: &str, root: PathBuf, token: String) -> GitHttp {
+    serve_at("0.0.0.0", host, root, token).await
+}
+
+async fn serve_at(bind: &str, host: &str, root: PathBuf, token: String) -> GitHttp {
+    let listener = tokio::net::TcpListener::bind((bind, 0)).await.unwrap();
+    let base = format!("http://{host}:{}", listener.local_addr().unwrap().port());
     let rejected = Arc::new(AtomicUsize::new(0));
     let state = Arc::new((root, token, rejected.clone()));
     let task = tokio::spawn(async move {

@@ -18,6 +18,12 @@ pub struct RealNode {
     pub job_image: String,
     pub containerd: PathBuf,
     pub crictl: PathBuf,
+    /// The host's address, which Pods reach (the apiserver, a Git server of the test).
+    pub host_ip: String,
+    /// CoreDNS' log: every query Pods made (the `log` plugin).
+    pub dns_log: PathBuf,
+    /// flinkops' image, once `scripts/testenv flinkops-image` made it.
+    pub flinkops_image: Option<String>,
 }
 
 impl RealNode {
@@ -27,6 +33,11 @@ impl RealNode {
             job_image: vars.get("FLINKOPS_REALNODE_JOB_IMAGE")?.to_string(),
             containerd: vars.get("FLINKOPS_REALNODE_CONTAINERD")?.into(),
             crictl: vars.get("FLINKOPS_CRICTL")?.into(),
+            host_ip: vars.get("FLINKOPS_REALNODE_HOST_IP")?.to_string(),
+            dns_log: vars.get("FLINKOPS_REALNODE_DNS_LOG")?.into(),
+            flinkops_image: vars
+                .get("FLINKOPS_REALNODE_FLINKOPS_IMAGE")
+                .map(|s| s.to_string()),
         })
     }
 }
