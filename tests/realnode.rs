@@ -15,7 +15,10 @@ use kube::api::{Api, DeleteParams, ListParams};
 use kube::Client;
 use std::collections::BTreeSet;
 use std::time::Duration;
-use support::flink::{counts_in, last_counts};
+use support::flink::{
+    all_counted, assert_counts_continue, assert_counts_resume, assert_no_key_started_over,
+    max_counts,
+};
 use support::git::TestRepo;
 use support::realnode::{pod_placement, PodLogs, RealNode};
 
@@ -140,27 +143,10 @@ spec:
 
     /// The one job running, once all its tasks run: (id, parallelism).
     async fn running_job(&self) -> (String, u32) {
-        support::eventually_or(
-            "exactly one job, fully RUNNING, on real pods",
-            Duration::from_secs(240),
-            || self.diagnostics(),
-            || async {
-                let rest = self.rest().await;
-                let jobs = rest.jobs().await.ok()?;
-                let live: Vec<_> = jobs
-                    .iter()
-                    .filter(|j| j.state == flinkops::edge::flink::JobState::Running)
-                    .collect();
-                assert!(live.len() <= 1, "two jobs run at once: {jobs:?}");
-                let d = rest.job(&live.first()?.id).await.ok()?;
-                d.fully_running().then(|| {
-                    (
-                        d.id.clone(),
-                        d.vertices.iter().map(|v| v.parallelism).max().unwrap_or(0),
-                    )
-                })
-            },
-        )
+        let (client, ns) = (&self.client, &self.ns.name);
+        support::kube::running_job(client, ns, "counter", Duration::from_secs(240), || {
+            self.diagnostics()
+        })
         .await
     }
 
@@ -174,45 +160,30 @@ spec:
             "the job counting",
             Duration::from_secs(120),
             || self.diagnostics(),
-            || async {
-                let c = counts_in(&self.logs.counter_logs(), |name| !old.contains(name));
-                (c.len() == 4 && c.values().all(|(_, last)| *last >= n)).then_some(())
-            },
+            || async { all_counted(&self.logs.counter_logs(), old, n).then_some(()) },
         )
         .await
     }
 
     /// The logs since `before` continue the counts of the logs in `before` exactly.
     fn assert_counts_continue(&self, before: &BTreeSet<String>) {
-        let logs = self.logs.counter_logs_oldest_first();
-        let old = last_counts(&logs, |n| before.contains(n));
-        let new = counts_in(&logs.into_iter().collect(), |n| !before.contains(n));
-        assert_eq!(old.len(), 4, "old counts: {old:?}");
-        assert_eq!(new.len(), 4, "new counts: {new:?}");
-        for (k, old_last) in &old {
-            assert_eq!(
-                new[k].0,
-                old_last + 1,
-                "key {k}: counted {old_last} before, restarted at {}",
-                new[k].0
-            );
-        }
+        assert_counts_continue(self.logs.counter_logs_oldest_first(), before);
     }
 
-    /// The logs since `before` resume from a checkpoint: counted after it is counted again
-    /// (at-least-once replay), but nothing starts over.
+    /// The logs since `before` resume from a checkpoint.
     fn assert_counts_resume(&self, before: &BTreeSet<String>) {
-        let logs = self.logs.counter_logs();
-        let old = counts_in(&logs, |n| before.contains(n));
-        let new = counts_in(&logs, |n| !before.contains(n));
-        assert_eq!(new.len(), old.len(), "new counts: {new:?}");
-        for (k, (_, old_last)) in &old {
-            let first = new[k].0;
-            assert!(
-                first > 1 && first <= old_last + 1,
-                "key {k}: counted {old_last} before, restarted at {first}"
-            );
-        }
+        assert_counts_resume(&self.logs.counter_logs(), before);
+    }
+
+    /// Deletes the job's one Pod of `component` at once (no grace: its process dies).
+    async fn kill_the_pod(&self, component: &str) {
+        let found = self.pods(component).await;
+        assert_eq!(found.len(), 1, "{component} Pods: {found:?}");
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), &self.ns.name);
+        let name = found[0].metadata.name.as_deref().unwrap();
+        pods.delete(name, &DeleteParams::default().grace_period(0))
+            .await
+            .unwrap();
     }
 
     async fn pods(&self, component: &str) -> Vec<Pod> {
@@ -404,15 +375,7 @@ async fn a_killed_task_manager_pod_resumes_from_a_checkpoint_and_a_last_state_up
     // The TaskManager's Pod dies at once; its Deployment makes another, Flink restarts the
     // job on it from the latest checkpoint (same job, same JobManager).
     let before = s.log_names();
-    let tm = s.pods("taskmanager").await;
-    assert_eq!(tm.len(), 1);
-    let pods: Api<Pod> = Api::namespaced(s.client.clone(), &s.ns.name);
-    pods.delete(
-        tm[0].metadata.name.as_deref().unwrap(),
-        &DeleteParams::default().grace_period(0),
-    )
-    .await
-    .unwrap();
+    s.kill_the_pod("taskmanager").await;
     // The daemon reports the restart (it asks Flink about running jobs): the job Degraded,
     // Flink's state named; then healthy again without an upgrade of its own.
     let daemon = support::daemon::Daemon::following(
@@ -680,4 +643,94 @@ tolerations: [{{key: flinkops.io/real-node, operator: Exists, effect: NoSchedule
     );
     assert_eq!(done.savepoints[1].commit, c2);
     s.assert_pods_healthy().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_high_availability_a_lost_job_manager_pod_resumes_the_job_from_its_checkpoint() {
+    let Some(env) = support::testenv() else {
+        return;
+    };
+    let Some(node) = support::realnode::realnode(&env) else {
+        return;
+    };
+    let _one = SERIAL.lock().await;
+    let s = Scenario::new(env, node, "t-realha").await;
+    // The service account Flink's pods run as, with the rights deploy/ gives it: in the Pod,
+    // the JobManager writes its HA ConfigMaps with that account's token.
+    let rbac =
+        std::fs::read_to_string(support::repo_root().join("deploy/manifests/rbac-flink.yaml"))
+            .unwrap()
+            .replace("namespace: streaming", &format!("namespace: {}", s.ns.name));
+    let (code, out) = support::run_tool(&s.env, &s.env.kubectl, &["apply", "-f", "-"], Some(&rbac));
+    assert_eq!(code, 0, "{out}");
+    let job = s
+        .job(2, "    upgradeMode: savepoint")
+        .replace(
+            "    restart-strategy.type",
+            "    high-availability.type: kubernetes\n    high-availability.storageDir: file:///flink-data/ha\n    restart-strategy.type",
+        )
+        .replace("  jobManager:\n", "  serviceAccount: flink\n  jobManager:\n");
+    s.commit(&job, "counter with high availability");
+    s.sync_ok();
+    let (id, _) = s.running_job().await;
+    s.counting(&BTreeSet::new(), 10).await;
+    let cms: Api<k8s_openapi::api::core::v1::ConfigMap> =
+        Api::namespaced(s.client.clone(), &s.ns.name);
+    let ha_maps = support::eventually_or(
+        "the JobManager's HA ConfigMaps, one naming the job",
+        Duration::from_secs(60),
+        || s.diagnostics(),
+        || async {
+            let lp = ListParams::default()
+                .labels(&flinkops::engine::render::config::ha_selector("counter"));
+            let names: Vec<String> = cms
+                .list(&lp)
+                .await
+                .ok()?
+                .items
+                .into_iter()
+                .filter_map(|c| c.metadata.name)
+                .filter(|n| flinkops::engine::render::config::is_ha_configmap("counter", n))
+                .collect();
+            names.iter().any(|n| n.contains(&id)).then_some(names)
+        },
+    )
+    .await;
+    assert!(
+        ha_maps.iter().any(|n| n == "counter-cluster-config-map"),
+        "{ha_maps:?}"
+    );
+
+    // The JobManager's Pod is lost. Its Deployment starts another, which finds the job in
+    // the HA ConfigMaps and resumes it from its latest checkpoint.
+    // The TaskManager stays: its log goes on, past the counts before the loss, and no key
+    // starts over.
+    let before = max_counts(&s.logs.counter_logs());
+    s.kill_the_pod("jobmanager").await;
+    let (again, _) = s.running_job().await;
+    assert_eq!(again, id, "the same job, recovered from the HA ConfigMaps");
+    support::eventually_or(
+        "the counts going on past where they were",
+        Duration::from_secs(120),
+        || s.diagnostics(),
+        || async {
+            let now = max_counts(&s.logs.counter_logs());
+            before
+                .iter()
+                .all(|(k, c)| now.get(k).is_some_and(|n| *n > c + 5))
+                .then_some(())
+        },
+    )
+    .await;
+    assert_no_key_started_over(&s.logs.counter_logs());
+    let restored = s.rest().await.checkpoints(&id).await.unwrap().restored;
+    assert!(
+        restored
+            .as_ref()
+            .is_some_and(|r| r.path.starts_with("file:/flink-data/checkpoints/")),
+        "{restored:?}"
+    );
+    // Not here: a savepoint upgrade of this job. On Flink 2.3 with Kubernetes HA the new
+    // JobManager does not start (the stopped job's result is left dirty in Flink's job
+    // result store when its JobManager goes; see docs/upgrades.md), which this test found.
 }

@@ -11,9 +11,9 @@ use flinkops::model::ledger::{Health, Ledger};
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::Api;
 use kube::Client;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::time::Duration;
-use support::flink::{counts_in, last_counts};
+use support::flink::{all_counted, assert_counts_continue, assert_counts_resume, counts_in};
 use support::git::TestRepo;
 use support::pod_runner::PodRunner;
 
@@ -130,29 +130,10 @@ spec:
 
     /// The one job running in the JobManager, once all its tasks run: (id, parallelism).
     async fn running_job(&self) -> (String, u32) {
-        support::eventually_or(
-            "exactly one job, fully RUNNING",
-            Duration::from_secs(120),
-            || self.runner.logs(),
-            || async {
-                // Looked up on every try, as a Service would route: right after a sync the
-                // JobManager Pod found may be the old one, about to be deleted.
-                let rest = self.rest().await;
-                let jobs = rest.jobs().await.ok()?;
-                let live: Vec<_> = jobs
-                    .iter()
-                    .filter(|j| j.state == flinkops::edge::flink::JobState::Running)
-                    .collect();
-                assert!(live.len() <= 1, "two jobs run at once: {jobs:?}");
-                let d = rest.job(&live.first()?.id).await.ok()?;
-                d.fully_running().then(|| {
-                    (
-                        d.id.clone(),
-                        d.vertices.iter().map(|v| v.parallelism).max().unwrap_or(0),
-                    )
-                })
-            },
-        )
+        let (client, ns) = (&self.client, &self.ns.name);
+        support::kube::running_job(client, ns, "counter", Duration::from_secs(120), || {
+            self.runner.logs()
+        })
         .await
     }
 
@@ -162,10 +143,7 @@ spec:
             "the job counting",
             Duration::from_secs(90),
             || self.runner.logs(),
-            || async {
-                let c = counts_in(&self.runner.counter_logs(), |name| !old.contains(name));
-                (c.len() == 4 && c.values().all(|(_, last)| *last >= n)).then_some(())
-            },
+            || async { all_counted(&self.runner.counter_logs(), old, n).then_some(()) },
         )
         .await
     }
@@ -174,25 +152,9 @@ spec:
         self.runner.counter_logs().into_keys().collect()
     }
 
-    /// Asserts that the logs written since `before` continue the counts of the logs in
-    /// `before` exactly: first new count = last old count + 1, for every key.
+    /// Asserts that the logs written since `before` continue the counts exactly.
     fn assert_counts_continue(&self, before: &BTreeSet<String>) {
-        let logs = self.runner.counter_logs_oldest_first();
-        // Where the old job stopped: a failover of its own (Flink restoring its last
-        // checkpoint), or an earlier last-state upgrade, may have rewound it below the
-        // highest count any of its logs printed.
-        let old = last_counts(&logs, |n| before.contains(n));
-        let new = counts_in(&logs.into_iter().collect(), |n| !before.contains(n));
-        assert_eq!(old.len(), 4, "old counts: {old:?}");
-        assert_eq!(new.len(), 4, "new counts: {new:?}\n{}", self.runner.logs());
-        for (k, old_last) in &old {
-            let (new_first, _) = new[k];
-            assert_eq!(
-                new_first,
-                old_last + 1,
-                "key {k}: counted {old_last} before the upgrade, restarted at {new_first}"
-            );
-        }
+        assert_counts_continue(self.runner.counter_logs_oldest_first(), before);
     }
 
     /// `flinkops run` following the scenario's repository.
@@ -241,21 +203,9 @@ spec:
         .await
     }
 
-    /// Like `assert_counts_continue`, for a restore from a checkpoint: what was counted
-    /// after the checkpoint is counted again (at-least-once replay), but the state is
-    /// there: the counts do not start over.
+    /// The counts since `before` resume from a checkpoint (support::flink).
     fn assert_counts_resume_from_a_checkpoint(&self, before: &BTreeSet<String>) {
-        let logs = self.runner.counter_logs();
-        let old = counts_in(&logs, |n| before.contains(n));
-        let new = counts_in(&logs, |n| !before.contains(n));
-        assert_eq!(new.len(), old.len(), "new counts: {new:?}");
-        for (k, (_, old_last)) in &old {
-            let (new_first, _) = new[k];
-            assert!(
-                new_first > 1 && new_first <= old_last + 1,
-                "key {k}: counted {old_last} before, restarted at {new_first}"
-            );
-        }
+        assert_counts_resume(&self.runner.counter_logs(), before);
     }
 
     async fn deployment_commit(&self) -> String {
@@ -1471,18 +1421,7 @@ async fn with_high_availability_a_lost_job_manager_resumes_the_job_from_its_chec
     )
     .await;
     // Resumed, not started over: each key counted 1 once, at the first start.
-    for lines in s.runner.counter_logs().values() {
-        let mut ones: BTreeMap<u64, usize> = BTreeMap::new();
-        for (k, c) in lines {
-            if *c == 1 {
-                *ones.entry(*k).or_default() += 1;
-            }
-        }
-        assert!(
-            ones.values().all(|n| *n == 1),
-            "a key started over: {ones:?}"
-        );
-    }
+    support::flink::assert_no_key_started_over(&s.runner.counter_logs());
     // flinkops took no part: no upgrade, no savepoint.
     let l = s.ledger().await;
     assert!(l.upgrade.is_none() && l.savepoints.is_empty(), "{l:?}");

@@ -102,8 +102,11 @@ host_ip() {
 
 up_realnode() {
   local t0=$SECONDS rn=$state/realnode kc=$state/admin.kubeconfig
-  if [ -f "$realnode_owner" ] && [ "$(cat "$realnode_owner")" != "$state" ] && [ -d "$(cat "$realnode_owner")/realnode" ]; then
-    die "this machine's real node is held by $(cat "$realnode_owner") (run scripts/testenv down there)"
+  local holder
+  holder=$(cat "$realnode_owner" 2>/dev/null || true)
+  if [ -n "$holder" ] && [ "$holder" != "$state" ] && [ -f "$holder/pids/kubelet" ] \
+    && kill -0 "$(cat "$holder/pids/kubelet")" 2>/dev/null; then
+    die "this machine's real node is held by $holder (run scripts/testenv down there)"
   fi
   echo "$state" >"$realnode_owner"
   mkdir -p "$rn"/{cni,ipam,kubelet,manifests,containerd}

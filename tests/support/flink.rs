@@ -4,7 +4,7 @@
 
 use super::TestEnv;
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -441,4 +441,75 @@ pub fn last_counts(
         .filter(|(n, _)| pick(n))
         .flat_map(|(_, lines)| lines.iter().copied())
         .collect()
+}
+
+/// Whether each of the test job's 4 keys counted at least `n` in the logs not in `old`.
+pub fn all_counted(
+    logs: &BTreeMap<String, Vec<(u64, u64)>>,
+    old: &BTreeSet<String>,
+    n: u64,
+) -> bool {
+    let c = counts_in(logs, |name| !old.contains(name));
+    c.len() == 4 && c.values().all(|(_, last)| *last >= n)
+}
+
+/// Asserts that the logs written since `before` continue the counts of the logs in
+/// `before` exactly (`logs` oldest first): first new count = last old count + 1, per key.
+pub fn assert_counts_continue(logs: Vec<(String, Vec<(u64, u64)>)>, before: &BTreeSet<String>) {
+    // Where the old job stopped: a failover of its own (Flink restoring its last
+    // checkpoint), or an earlier last-state upgrade, may have rewound it below the
+    // highest count any of its logs printed.
+    let old = last_counts(&logs, |n| before.contains(n));
+    let new = counts_in(&logs.into_iter().collect(), |n| !before.contains(n));
+    assert_eq!(old.len(), 4, "old counts: {old:?}");
+    assert_eq!(new.len(), 4, "new counts: {new:?}");
+    for (k, old_last) in &old {
+        let (new_first, _) = new[k];
+        assert_eq!(
+            new_first,
+            old_last + 1,
+            "key {k}: counted {old_last} before the upgrade, restarted at {new_first}"
+        );
+    }
+}
+
+/// Like `assert_counts_continue`, for a restore from a checkpoint: what was counted after
+/// the checkpoint is counted again (at-least-once replay), but the state is there: the
+/// counts do not start over.
+pub fn assert_counts_resume(logs: &BTreeMap<String, Vec<(u64, u64)>>, before: &BTreeSet<String>) {
+    let old = counts_in(logs, |n| before.contains(n));
+    let new = counts_in(logs, |n| !before.contains(n));
+    assert_eq!(new.len(), old.len(), "new counts: {new:?}");
+    for (k, (_, old_last)) in &old {
+        let (new_first, _) = new[k];
+        assert!(
+            new_first > 1 && new_first <= old_last + 1,
+            "key {k}: counted {old_last} before, restarted at {new_first}"
+        );
+    }
+}
+
+/// Per key, the highest count in any log.
+pub fn max_counts(logs: &BTreeMap<String, Vec<(u64, u64)>>) -> BTreeMap<u64, u64> {
+    let mut out = BTreeMap::new();
+    for &(k, c) in logs.values().flatten() {
+        let e = out.entry(k).or_insert(0);
+        *e = c.max(*e);
+    }
+    out
+}
+
+/// Asserts that within each log every key counted 1 at most once: a job resumed from its
+/// state never starts a key over.
+pub fn assert_no_key_started_over(logs: &BTreeMap<String, Vec<(u64, u64)>>) {
+    for (name, lines) in logs {
+        let mut ones: BTreeMap<u64, usize> = BTreeMap::new();
+        for (k, _) in lines.iter().filter(|(_, c)| *c == 1) {
+            *ones.entry(*k).or_default() += 1;
+        }
+        assert!(
+            ones.values().all(|n| *n == 1),
+            "{name}: a key started over: {ones:?}"
+        );
+    }
 }

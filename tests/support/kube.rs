@@ -139,3 +139,38 @@ pub async fn wait_taskmanager(
     )
     .await
 }
+
+/// The one job running in `job`'s JobManager once all its tasks run: (id, parallelism).
+/// The JobManager is looked up on every try, as a Service would route: right after a sync
+/// the Pod found may be the old one, about to be deleted. `diagnostics` goes into the
+/// message when it times out.
+pub async fn running_job(
+    client: &Client,
+    namespace: &str,
+    job: &str,
+    timeout: std::time::Duration,
+    diagnostics: impl Fn() -> String,
+) -> (String, u32) {
+    super::eventually_or(
+        "exactly one job, fully RUNNING",
+        timeout,
+        diagnostics,
+        || async {
+            let rest = jobmanager_rest(client, namespace, job).await;
+            let jobs = rest.jobs().await.ok()?;
+            let live: Vec<_> = jobs
+                .iter()
+                .filter(|j| j.state == flinkops::edge::flink::JobState::Running)
+                .collect();
+            assert!(live.len() <= 1, "two jobs run at once: {jobs:?}");
+            let d = rest.job(&live.first()?.id).await.ok()?;
+            d.fully_running().then(|| {
+                (
+                    d.id.clone(),
+                    d.vertices.iter().map(|v| v.parallelism).max().unwrap_or(0),
+                )
+            })
+        },
+    )
+    .await
+}

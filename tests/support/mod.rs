@@ -306,3 +306,24 @@ pub fn code_and_output(out: std::process::Output) -> (i32, String) {
         ),
     )
 }
+
+/// During a panic, copies `dir` (a test's logs, about to be removed with its temporary
+/// directory) to `$TMPDIR/flinkops-failed-<name>` and says where.
+pub fn keep_if_panicking(dir: &Path, what: &str) {
+    if !std::thread::panicking() {
+        return;
+    }
+    let kept = std::env::temp_dir().join(format!(
+        "flinkops-failed-{}",
+        dir.file_name().unwrap_or_default().to_string_lossy()
+    ));
+    let copied = std::process::Command::new("cp")
+        .args(["-r", "--"])
+        .arg(dir)
+        .arg(&kept)
+        .status()
+        .is_ok_and(|s| s.success());
+    if copied {
+        eprintln!("{what} kept in {}", kept.display());
+    }
+}

@@ -49,22 +49,8 @@ impl Drop for PodRunner {
             Err(_) => HashMap::new(),
         };
         drop(procs);
-        if std::thread::panicking() {
-            // A failed test keeps what its pods printed: the temporary directory goes.
-            let kept = std::env::temp_dir().join(format!(
-                "flinkops-failed-{}",
-                self.dir.path().file_name().unwrap().to_string_lossy()
-            ));
-            let copied = std::process::Command::new("cp")
-                .args(["-r", "--"])
-                .arg(self.dir.path())
-                .arg(&kept)
-                .status()
-                .is_ok_and(|s| s.success());
-            if copied {
-                eprintln!("pod runner: logs kept in {}", kept.display());
-            }
-        }
+        // A failed test keeps what its pods printed: the temporary directory goes.
+        super::keep_if_panicking(self.dir.path(), "pod runner: logs");
     }
 }
 

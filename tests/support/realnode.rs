@@ -159,21 +159,7 @@ impl Drop for PodLogs {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
-        if std::thread::panicking() {
-            let kept = std::env::temp_dir().join(format!(
-                "flinkops-failed-{}",
-                self.dir.path().file_name().unwrap().to_string_lossy()
-            ));
-            let copied = std::process::Command::new("cp")
-                .args(["-r", "--"])
-                .arg(self.dir.path())
-                .arg(&kept)
-                .status()
-                .is_ok_and(|s| s.success());
-            if copied {
-                eprintln!("pod logs kept in {}", kept.display());
-            }
-        }
+        super::keep_if_panicking(self.dir.path(), "pod logs");
     }
 }
 
