@@ -130,6 +130,12 @@ pub fn start(id: &JobId, ledger: &Ledger, up: &Upgrade, found: Found) -> Start {
         .collect();
     let job = match running.as_slice() {
         [] if carries_nothing => return skip(),
+        // An application's JobManager that lists no job at all has not submitted it yet
+        // (it is starting): wait, as for one that does not answer. One whose job ended
+        // lists it (FAILED, CANCELED, FINISHED): refused below.
+        [] if target.kind == crate::model::spec::JobKind::Application && all.is_empty() => {
+            return Start::Wait("the JobManager runs no job yet (starting)".into())
+        }
         [] => {
             return Start::Refuse(
                 "no running Flink job to take the state from (the JobManager runs none)".into(),
@@ -145,6 +151,13 @@ pub fn start(id: &JobId, ledger: &Ledger, up: &Upgrade, found: Found) -> Start {
     };
     let id = job.id.clone();
     match carry {
+        // Starting: it will run (or fail) by itself; a savepoint is for a running job.
+        Carry::Savepoint if matches!(job.state, JobState::Created | JobState::Initializing) => {
+            Start::Wait(format!(
+                "the job is {}: waiting for it to run before taking a savepoint",
+                job.state
+            ))
+        }
         Carry::Savepoint if job.state != JobState::Running => Start::Refuse(format!(
             "the job is {}, not RUNNING: a savepoint cannot be taken",
             job.state

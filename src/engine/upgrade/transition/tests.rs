@@ -1,7 +1,9 @@
 //! Every transition, phase by phase, with what Flink can answer.
 
 use super::*;
-use crate::model::flink::JobState::{Canceled, Failed, Finished, Restarting, Running};
+use crate::model::flink::JobState::{
+    Canceled, Created, Failed, Finished, Initializing, Restarting, Running,
+};
 use crate::model::spec::testing::catalog;
 
 pub(crate) const SAVEPOINTS: &str = "file:///savepoints";
@@ -123,6 +125,28 @@ fn pending_takes_no_savepoint_of_a_job_that_is_not_running() {
         start(&id(), &l, &up, Found::Jobs(&restarting)),
         Start::Refuse("the job is RESTARTING, not RUNNING: a savepoint cannot be taken".into())
     );
+}
+
+#[test]
+fn pending_waits_for_a_job_that_is_still_starting() {
+    // A commit right after the previous one was applied: the new JobManager has not
+    // submitted the job yet, or the job is initializing. Nothing is wrong: wait (an
+    // attempt refused here would count towards the upgrade's failure).
+    let (l, up) = savepoint_upgrade();
+    assert_eq!(
+        start(&id(), &l, &up, Found::Jobs(&[])),
+        Start::Wait("the JobManager runs no job yet (starting)".into())
+    );
+    for state in [Initializing, Created] {
+        let starting = [job("a", state.clone())];
+        assert!(
+            matches!(
+                start(&id(), &l, &up, Found::Jobs(&starting)),
+                Start::Wait(why) if why.contains("waiting for it to run")
+            ),
+            "{state}"
+        );
+    }
 }
 
 #[test]
