@@ -44,15 +44,9 @@ realnode_check_machine() {
 
 build_realnode() {
   realnode_check_machine
-  local mod="module flinkops.local/kubernetes-node
-go 1.24.0
-require k8s.io/kubernetes v$K8S_VERSION
-replace ("
-  for m in "${K8S_STAGING[@]}"; do mod+=$'\n'"  k8s.io/$m => k8s.io/$m v0.${K8S_VERSION#1.}"; done
-  mod+=$'\n)'
   # The kubelet reports its version to the apiserver; without it: v0.0.0-master.
   GO_LDFLAGS="-X k8s.io/component-base/version.gitVersion=v$K8S_VERSION" \
-    go_build "kubelet and kube-proxy v$K8S_VERSION" "$node_bin" "$mod" \
+    go_build "kubelet and kube-proxy v$K8S_VERSION" "$node_bin" "$(kubernetes_module kubernetes-node)" \
     k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-proxy
   go_build "coredns v$COREDNS_VERSION" "$coredns_bin" "module flinkops.local/coredns
 go 1.24.0
@@ -261,11 +255,11 @@ down_realnode() {
   if [ -S "$sock" ] && [ -x "$crictl_bin/crictl" ]; then
     local cri=("$crictl_bin/crictl" --runtime-endpoint "unix://$sock" --timeout 20s)
     # The kubelet would restart what is removed under it.
-    stop_named kubelet
+    stop_within 10 kubelet
     "${cri[@]}" stopp $("${cri[@]}" pods -q 2>/dev/null) >/dev/null 2>&1 || true
     "${cri[@]}" rmp -af >/dev/null 2>&1 || true
   fi
-  stop_named kubelet kube-proxy coredns containerd
+  stop_within 10 kubelet kube-proxy coredns containerd
   [ -x "$node_bin/kube-proxy" ] && "$node_bin/kube-proxy" --cleanup >/dev/null 2>&1 || true
   # What --cleanup leaves (and the CNI's per-Pod chains, were a CNI DEL missed).
   for table in filter nat mangle; do
